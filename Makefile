@@ -1,0 +1,114 @@
+# aedcurate - build, test, bench, fuzz.
+#
+#   make deps    install system packages (Debian) and build FAISS's C API
+#   make         build bin/aedcurate
+#   make test    run every test (unit, CLI, Python cross-checks, browser)
+#   make bench   run the benchmarks next to their peers; prints ratios
+#   make asan    build with AddressSanitizer + UBSan and run the tests on it
+#   make fuzz    build the libFuzzer targets and run each for FUZZ_SECONDS
+#
+# Sources are picked up by wildcard: a new file in src/<dir>/ needs no edit here.
+
+CC      ?= cc
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers \
+           -Iinclude -Isrc -Ibuild/gen -Ibuild/faiss-capi/include -pthread \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGS    := sqlite3 libcurl libavformat libavcodec libswresample libavutil fftw3f jansson
+FAISS_C := build/faiss-capi/lib/libfaiss_c.a
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas \
+           $(FAISS_C) -lfaiss -lstdc++ -lgomp -lm -pthread
+
+BUILD   ?= build/obj
+BIN     ?= bin/aedcurate
+SRCS    := $(sort $(wildcard src/*.c src/*/*.c))
+OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
+LIBOBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
+SQL     := $(sort $(wildcard sql/*.sql))
+GEN     := build/gen/schema_sql.h
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 20
+
+SHARED  ?= $(abspath ../shared)
+export AEDCURATE_SHARED ?= $(SHARED)
+
+.PHONY: all deps faiss-capi test unit asan fuzz bench clean models
+
+all: $(BIN)
+
+$(BIN): $(OBJS) $(FAISS_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The schema migrations are compiled into the binary as C string literals.
+$(GEN): $(SQL) tests/lib/embed_sql.sh
+	@mkdir -p $(dir $@)
+	sh tests/lib/embed_sql.sh $(SQL) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(FAISS_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+
+test: $(BIN) $(UNIT_BINS)
+	sh tests/run.sh
+
+# Sanitizer build: separate object tree and binary, same test driver.
+asan:
+	$(MAKE) BUILD=build/asan BIN=build/asan/aedcurate OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" build/asan/aedcurate unit
+	AEDCURATE_BIN=build/asan/aedcurate AEDCURATE_UNIT_DIR=build/asan/tests AEDCURATE_SANITIZED=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh
+
+# libFuzzer targets: each links the parsers it exercises, built with clang.
+FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -Ibuild/gen -Ibuild/faiss-capi/include \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -fsanitize=fuzzer,address,undefined
+fuzz: $(GEN) $(FAISS_C)
+	@mkdir -p build/fuzz
+	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$n $$f $(filter-out src/main.c,$(SRCS)) $(LDLIBS) || exit 1; \
+	done
+	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); mkdir -p build/fuzz/corpus-$$n; \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
+	    build/fuzz/corpus-$$n tests/fuzz/seeds/$${n#fuzz_} 2>build/fuzz/$$n.log \
+	  || { tail -40 build/fuzz/$$n.log; exit 1; }; \
+	  echo "fuzz $$n: $$(grep -c . build/fuzz/$$n.log) log lines, no crash"; \
+	done
+
+bench: $(BIN)
+	sh tests/bench/run.sh
+
+# --- set-up on Debian -------------------------------------------------------
+DEB_PKGS := build-essential pkg-config git ca-certificates curl \
+            libsqlite3-dev sqlite3 libcurl4-openssl-dev \
+            libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg \
+            libfftw3-dev libopenblas-dev libfaiss-dev libjansson-dev libcmocka-dev \
+            clang libclang-rt-14-dev dpkg-dev \
+            python3 python3-numpy chromium nodejs npm
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)' \
+	  || { echo "make deps: apt-get failed" >&2; exit 1; }
+	$(MAKE) faiss-capi
+	cd web && npm install --no-audit --no-fund --loglevel=error
+
+# Debian's libfaiss-dev ships the C API headers but not the compiled C API.
+# Build faiss/c_api/*.cpp from Debian's own faiss source package against the
+# installed libfaiss, into build/faiss-capi (git-ignored).
+faiss-capi: $(FAISS_C)
+$(FAISS_C):
+	sh tests/lib/build_faiss_capi.sh build/faiss-capi
+
+clean:
+	rm -rf build/obj build/asan build/gen build/fuzz bin
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,150 @@
+/* store.h - the stage store: one SQLite database per corpus (or per --shard),
+ * the stage runs and per-item work state recorded in it, and the array store
+ * of bulk float data kept in append-only files beside it.
+ *
+ * Ownership: aed_db_open() returns a handle the caller frees with
+ * aed_db_free(&db). A handle is used by one thread at a time; worker threads
+ * open their own handle on the same path (WAL mode lets them run together).
+ * Every function returns an enum aed_status and records a message on failure.
+ */
+#ifndef AEDCURATE_STORE_H
+#define AEDCURATE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+struct aed_db;
+
+enum aed_db_flags {
+	AED_DB_CREATE = 1 << 0,    /* create the file if missing (aedcurate init) */
+	AED_DB_READONLY = 1 << 1,  /* open read-only: status, dump, show */
+};
+
+/* Schema version this binary writes (the highest sql/NNNN_*.sql). */
+int aed_db_schema_version(void);
+
+/* Open (and if needed migrate) the database at path. Refuses a database whose
+ * schema is newer than this binary's, or a file that is not a database. */
+int aed_db_open(const char *path, int flags, struct aed_db **out);
+void aed_db_free(struct aed_db **db);
+
+sqlite3 *aed_db_sqlite(struct aed_db *db);
+const char *aed_db_path(const struct aed_db *db);
+/* Directory of the array store: "<db path>.arrays". Created on demand. */
+const char *aed_db_array_dir(const struct aed_db *db);
+
+/* Transactions. begin() takes the write lock at once (BEGIN IMMEDIATE), so a
+ * transaction never fails half-way for lock upgrades; busy waits up to 60 s. */
+int aed_db_begin(struct aed_db *db);
+int aed_db_commit(struct aed_db *db);
+void aed_db_rollback(struct aed_db *db); /* safe to call when none is open */
+
+/* Run SQL with no results. */
+int aed_db_exec(struct aed_db *db, const char *sql);
+/* Prepare a statement; on failure records the SQL error. */
+int aed_db_prepare(struct aed_db *db, const char *sql, sqlite3_stmt **st);
+/* Record the connection's current SQLite error as AED_EDB with context. */
+int aed_db_error(struct aed_db *db, const char *what);
+/* First column of the first row as int64 (0 if no row). */
+int aed_db_int(struct aed_db *db, const char *sql, int64_t *out);
+
+/* meta(key, value) */
+int aed_db_meta_get(struct aed_db *db, const char *key, char **value); /* *value malloc'd or NULL */
+int aed_db_meta_set(struct aed_db *db, const char *key, const char *value);
+
+/* --- runs ------------------------------------------------------------------
+ * A run is one execution of a stage. aed_run_begin() first reaps runs whose
+ * process is gone (marks them interrupted, releases their claims). */
+enum aed_run_outcome { AED_RUN_OK, AED_RUN_FAILED, AED_RUN_INTERRUPTED };
+
+int aed_run_begin(struct aed_db *db, const char *stage, const char *params_json,
+		  int64_t *run_id);
+int aed_run_progress(struct aed_db *db, int64_t run_id, int64_t n_done, int64_t n_failed);
+int aed_run_end(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome,
+		int64_t n_done, int64_t n_failed, const char *message);
+int aed_run_reap(struct aed_db *db);
+
+/* --- per-item work ---------------------------------------------------------
+ * States: pending -> claimed -> done | failed. Claims are taken in batches
+ * under BEGIN IMMEDIATE, so several threads or processes never claim the same
+ * item. An item is done only when its results and its 'done' state commit in
+ * the same transaction: a kill at any moment leaves it either done (results
+ * stored) or not done (nothing stored, redone next time). */
+struct aed_work_counts {
+	int64_t pending, claimed, done, failed;
+};
+
+struct aed_shard {
+	int index, count; /* --shard I/N: items with shard % N == I; count 0 = all */
+};
+
+/* Parse "I/N" (0 <= I < N). */
+int aed_shard_parse(const char *s, struct aed_shard *out);
+/* The deterministic shard hash of a segment key (FNV-1a, 31 bits). */
+int64_t aed_shard_hash(const char *key);
+
+/* Add pending rows for every segment id returned by select_sql (a SELECT of
+ * one column of segment ids) not already in the stage's work, restricted to the
+ * shard. Returns how many were added in *added (may be NULL). */
+int aed_work_seed(struct aed_db *db, const char *stage, const char *select_sql,
+		  const struct aed_shard *shard, int64_t *added);
+/* Claim up to max items for run_id: pending ones, and failed ones with fewer
+ * than max_attempts attempts. Returns the count in *n (0: nothing left). */
+int aed_work_claim(struct aed_db *db, const char *stage, int64_t run_id, int max,
+		   int max_attempts, int64_t *items, int *n);
+/* Mark an item done / failed. Call inside the transaction that stores the
+ * item's results (aed_db_begin ... aed_db_commit). */
+int aed_work_done(struct aed_db *db, const char *stage, int64_t item);
+int aed_work_fail(struct aed_db *db, const char *stage, int64_t item, const char *error);
+/* Give claimed items back (a worker stopping early). */
+int aed_work_release(struct aed_db *db, const char *stage, int64_t run_id);
+int aed_work_counts(struct aed_db *db, const char *stage, struct aed_work_counts *out);
+/* Forget the stage's work state (done items will be redone): --redo. */
+int aed_work_reset(struct aed_db *db, const char *stage);
+
+/* --- array store -------------------------------------------------------------
+ * Layout on disk: <db>.arrays/<kind>/<run_id>-<writer>.bin, raw little-endian
+ * arrays back to back, each 64-byte aligned; array_ref rows say where each one
+ * is. A writer belongs to one thread. Protocol per batch:
+ *   aed_array_append() for each item (bytes go to the file, not yet visible),
+ *   aed_array_sync() (fdatasync),
+ *   aed_db_begin(); aed_array_record() + aed_work_done() per item;
+ *   aed_array_commit_size(); aed_db_commit().
+ * Bytes past committed_bytes belong to nobody and are truncated on reap. */
+enum aed_dtype { AED_F32, AED_I16, AED_U8 };
+
+struct aed_array {
+	enum aed_dtype dtype;
+	int64_t dims[3];  /* unused trailing dims are 1 */
+	void *data;       /* malloc'd by aed_array_get, free with aed_array_release */
+	size_t nbytes;
+};
+
+struct aed_array_writer;
+
+int aed_array_writer_new(struct aed_db *db, const char *kind, int64_t run_id,
+			 int writer_index, struct aed_array_writer **out);
+void aed_array_writer_free(struct aed_array_writer **w);
+/* Append; *offset receives where the bytes start. */
+int aed_array_append(struct aed_array_writer *w, const void *data, size_t nbytes,
+		     int64_t *offset);
+int aed_array_sync(struct aed_array_writer *w);
+/* Insert (or replace) the array_ref row for item. */
+int aed_array_record(struct aed_array_writer *w, int64_t item, int64_t offset,
+		     enum aed_dtype dtype, const int64_t dims[3]);
+/* Update array_file.committed_bytes to everything appended so far. */
+int aed_array_commit_size(struct aed_array_writer *w);
+
+/* Read the array of (kind, item). AED_ENOTFOUND if there is none. */
+int aed_array_get(struct aed_db *db, const char *kind, int64_t item, struct aed_array *out);
+void aed_array_release(struct aed_array *a);
+size_t aed_dtype_size(enum aed_dtype t);
+const char *aed_dtype_name(enum aed_dtype t);
+
+/* --- segments ------------------------------------------------------------- */
+/* Resolve "YTID_STARTMS", a bare segment id number, or a file path of an
+ * ingested manifest row to a segment id. */
+int aed_segment_lookup(struct aed_db *db, const char *name, int64_t *id);
+
+#endif
