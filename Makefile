@@ -15,7 +15,7 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers \
            -Iinclude -Isrc -Ibuild/gen -Ibuild/faiss-capi/include -pthread \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKGS    := sqlite3 libcurl libavformat libavcodec libswresample libavutil fftw3f jansson
+PKGS    := sqlite3 libcurl libcrypto libavformat libavcodec libswresample libavutil fftw3f jansson
 FAISS_C := build/faiss-capi/lib/libfaiss_c.a
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas \
            $(FAISS_C) -lfaiss -lstdc++ -lgomp -lm -pthread
@@ -88,7 +88,7 @@ bench: $(BIN)
 
 # --- set-up on Debian -------------------------------------------------------
 DEB_PKGS := build-essential pkg-config git ca-certificates curl \
-            libsqlite3-dev sqlite3 libcurl4-openssl-dev \
+            libsqlite3-dev sqlite3 libcurl4-openssl-dev libssl-dev \
             libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg \
             libfftw3-dev libopenblas-dev libfaiss-dev libjansson-dev libcmocka-dev \
             clang libclang-rt-14-dev dpkg-dev \

@@ -70,7 +70,11 @@ CREATE TABLE segment (
 	start_ms  INTEGER NOT NULL,
 	end_ms    INTEGER,                    -- NULL: to the end of the file
 	path      TEXT,                       -- manifest path, NULL for YouTube
-	shard     INTEGER NOT NULL            -- hash of key, for --shard I/N
+	source_group TEXT NOT NULL,           -- source recording: ytid, or a manifest's
+	                                      -- group column (e.g. Freesound id);
+	                                      -- exports never split a group
+	meta      TEXT,                       -- JSON of extra manifest columns, or NULL
+	shard     INTEGER NOT NULL            -- aed_shard_hash(key), for --shard I/N
 );
 CREATE INDEX segment_ytid ON segment(ytid);
 
@@ -160,6 +164,7 @@ CREATE TABLE array_file (
 	id              INTEGER PRIMARY KEY,
 	kind            TEXT NOT NULL,        -- 'clip', 'logmel', 'embedding', ...
 	path            TEXT NOT NULL UNIQUE, -- relative to the array directory
+	run_id          INTEGER REFERENCES run(id), -- the run that writes it
 	committed_bytes INTEGER NOT NULL DEFAULT 0
 );
 

@@ -4,7 +4,7 @@
  *   1. write src/cmd/<name>.c with `int cmd_<name>(struct aed_ctx *, int, char **)`
  *      that declares its options as a struct aed_opt table and calls aed_parse();
  *   2. declare it in src/cmd/commands.h;
- *   3. add a row to the table in src/main.c.
+ *   3. add a row to the table in src/cmd/table.c.
  * Commands parse argv into an options struct and call a stage; stages never
  * read argv. `--help` is printed from the same table that parses, so usage
  * never drifts from the code.

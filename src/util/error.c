@@ -44,13 +44,13 @@ int aed_error(int status, const char *fmt, ...)
 
 int aed_error_prefix(int status, const char *fmt, ...)
 {
-	char prefix[1024], old[sizeof last_msg];
+	char prefix[1000], old[sizeof last_msg];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, last_msg, sizeof old);
-	snprintf(last_msg, sizeof last_msg, "%s: %s", prefix, old);
+	snprintf(last_msg, sizeof last_msg, "%s: %.3000s", prefix, old);
 	return status;
 }
 

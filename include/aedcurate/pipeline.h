@@ -1,0 +1,45 @@
+/* pipeline.h - pipeline files: stages in order, each a command line.
+ *
+ * Format (one statement per line; '#' starts a comment outside quotes):
+ *   pipeline NAME                       the name runs are recorded under
+ *   set VAR = VALUE                     a variable, used as {VAR}
+ *   source VAR = ALT | ALT | ...        the first reachable alternative (an
+ *                                       http(s) URL that answers, or a path
+ *                                       that exists) becomes {VAR}
+ *   step NAME: COMMAND ARGS...          an aedcurate command line
+ * Values and steps expand ${ENV} and ${ENV:-default} from the environment and
+ * {VAR} from earlier set/source lines. Step arguments split on blanks, with
+ * '...' and "..." quoting; no shell is involved.
+ *
+ * Ownership: aed_pipeline_parse() allocates *out; free with aed_pipeline_free().
+ */
+#ifndef AEDCURATE_PIPELINE_H
+#define AEDCURATE_PIPELINE_H
+
+#include <stddef.h>
+
+struct aed_pipeline_step {
+	char *name;
+	char *text;   /* the command line after expansion */
+	char **argv;  /* NULL-terminated */
+	int argc;
+	int line;     /* in the pipeline file */
+};
+
+struct aed_pipeline {
+	char *name;
+	struct aed_pipeline_step *steps;
+	int n_steps;
+};
+
+/* Decides which alternative of a `source` line to use: returns the index of the
+ * first usable one, or -1. `why` (size 512) receives a reason when none is. */
+typedef int (*aed_source_chooser)(const char *const *alts, int n, char *why, void *arg);
+
+/* Parse and expand a pipeline file held in text[0..n). path names it in
+ * errors ("demo.pipeline:7: ..."). choose may be NULL: first alternative. */
+int aed_pipeline_parse(const char *text, size_t n, const char *path, aed_source_chooser choose,
+		       void *choose_arg, struct aed_pipeline **out);
+void aed_pipeline_free(struct aed_pipeline **p);
+
+#endif

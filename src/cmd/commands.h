@@ -1,0 +1,12 @@
+/* commands.h - every command's entry point, one per src/cmd/ file or group.
+ * Each parses its own options with aed_parse() and calls a stage. */
+#ifndef AEDCURATE_COMMANDS_H
+#define AEDCURATE_COMMANDS_H
+
+#include "aedcurate/cli.h"
+
+int cmd_init(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_status(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_run(struct aed_ctx *ctx, int argc, char **argv);
+
+#endif

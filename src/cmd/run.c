@@ -1,0 +1,232 @@
+/* run.c - `aedcurate run FILE`: run a pipeline's steps in order through the
+ * command table, recording each finished step so a rerun skips it. Steps that
+ * are per-item stages resume by themselves, so a step cut short by a crash is
+ * simply run again. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "aedcurate/cli.h"
+#include "aedcurate/error.h"
+#include "aedcurate/net.h"
+#include "aedcurate/pipeline.h"
+#include "aedcurate/store.h"
+#include "aedcurate/util.h"
+#include "cmd/commands.h"
+#include "main.h"
+
+struct run_opts {
+	const char *from;
+	int force, dry_run, offline;
+	long probe_timeout;
+};
+
+static const struct aed_opt opts[] = {
+	{ "from", 0, AED_OPT_STR, offsetof(struct run_opts, from), "STEP",
+	  "start at this step, rerunning it and every later one" },
+	{ "force", 0, AED_OPT_FLAG, offsetof(struct run_opts, force), NULL,
+	  "rerun steps that already finished" },
+	{ "dry-run", 'n', AED_OPT_FLAG, offsetof(struct run_opts, dry_run), NULL,
+	  "print the expanded steps and whether each would run" },
+	{ "offline", 0, AED_OPT_FLAG, offsetof(struct run_opts, offline), NULL,
+	  "never probe URLs: use the first local alternative of each source" },
+	{ "probe-timeout", 0, AED_OPT_INT, offsetof(struct run_opts, probe_timeout), "S",
+	  "seconds to wait for a source URL to answer (default 8)" },
+	{ 0 }
+};
+
+static const struct aed_cmd_spec spec = {
+	.name = "run",
+	.args = "FILE",
+	.summary = "Run a pipeline file (see pipelines/): its steps in order, skipping finished ones.",
+	.details = "A step is skipped when the same command line already finished for this\n"
+		   "pipeline in this database. Per-item stages skip finished items by\n"
+		   "themselves, so after a crash `run` again completes the work. A `source`\n"
+		   "line takes the first alternative that answers (URL) or exists (path).",
+	.opts = opts,
+	.min_args = 1,
+	.max_args = 1,
+};
+
+/* HEAD request: does this URL answer 2xx/3xx within the timeout? */
+static int url_answers(const char *url, long timeout, char *why, size_t n)
+{
+	CURL *c = curl_easy_init();
+	long code = 0;
+	if (!c)
+		return 0;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	CURLcode r = curl_easy_perform(c);
+	if (r == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (r != CURLE_OK)
+		snprintf(why, n, "%s: %s", url, curl_easy_strerror(r));
+	else if (code >= 400)
+		snprintf(why, n, "%s: HTTP %ld", url, code);
+	curl_easy_cleanup(c);
+	return r == CURLE_OK && code < 400;
+}
+
+static int choose_source(const char *const *alts, int n, char *why, void *arg)
+{
+	const struct run_opts *o = arg;
+	for (int i = 0; i < n; i++) {
+		char reason[400] = "";
+		if (aed_source_is_url(alts[i]) && strncmp(alts[i], "file://", 7)) {
+			if (o->offline)
+				continue;
+			if (url_answers(alts[i], o->probe_timeout, reason, sizeof reason))
+				return i;
+		} else {
+			const char *p = strncmp(alts[i], "file://", 7) ? alts[i] : alts[i] + 7;
+			struct stat st;
+			if (stat(p, &st) == 0)
+				return i;
+			snprintf(reason, sizeof reason, "%s: no such file", p);
+		}
+		if (*reason)
+			aed_info("source: %s; trying the next alternative", reason);
+		snprintf(why + strlen(why), 512 - strlen(why), "%s%s", *why ? "; " : "", reason);
+	}
+	return -1;
+}
+
+/* Did this step finish before with the same command line? */
+static int step_finished(struct aed_db *db, const char *pipeline,
+			 const struct aed_pipeline_step *s, char *when)
+{
+	sqlite3_stmt *st;
+	int done = 0;
+	if (aed_db_prepare(db, "SELECT finished_at FROM pipeline_step WHERE pipeline = ? AND "
+			       "step = ? AND command = ?", &st))
+		return 0;
+	sqlite3_bind_text(st, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, s->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, s->text, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		done = 1;
+		snprintf(when, 32, "%s", (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return done;
+}
+
+static int record_step(struct aed_db *db, const char *pipeline,
+		       const struct aed_pipeline_step *s, int64_t run_id)
+{
+	char now[32];
+	sqlite3_stmt *st;
+	aed_utc_iso8601(now);
+	int rc = aed_db_prepare(db, "INSERT OR REPLACE INTO pipeline_step(pipeline, step, command, "
+				    "run_id, finished_at) VALUES(?, ?, ?, ?, ?)", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, s->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, s->text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, run_id);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = aed_db_error(db, "recording the pipeline step");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
+{
+	struct run_opts o = { .probe_timeout = 8 };
+	struct aed_pipeline *p = NULL;
+	char *text = NULL;
+	size_t len;
+	int64_t run_id = 0;
+	int rc = aed_parse(ctx, &spec, argc, argv, &o, NULL), from = 0, n_run = 0, n_skip = 0;
+	if (rc)
+		return rc;
+	const char *file = argv[0];
+	if ((rc = aed_read_file(file, 1 << 20, &text, &len)))
+		return rc;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if ((rc = aed_pipeline_parse(text, len, file, choose_source, &o, &p)))
+		goto out;
+	if (o.from) {
+		from = -1;
+		for (int i = 0; i < p->n_steps; i++)
+			if (!strcmp(p->steps[i].name, o.from))
+				from = i;
+		if (from < 0) {
+			rc = aed_error(AED_EUSAGE, "run: --from %s: %s has no such step", o.from, file);
+			goto out;
+		}
+	}
+	if ((rc = aed_ctx_open_db(ctx, AED_DB_CREATE)))
+		goto out;
+	if (o.dry_run) {
+		for (int i = 0; i < p->n_steps; i++) {
+			char when[32];
+			int fin = step_finished(ctx->db, p->name, &p->steps[i], when);
+			printf("%-3s %-14s aedcurate %s\n",
+			       i < from ? "-" : (fin && !o.force && !o.from) ? "ok" : "run",
+			       p->steps[i].name, p->steps[i].text);
+		}
+		goto out;
+	}
+	char params[512];
+	snprintf(params, sizeof params, "{\"file\": \"%s\", \"pipeline\": \"%s\"}", file, p->name);
+	if ((rc = aed_run_begin(ctx->db, "pipeline", params, &run_id)))
+		goto out;
+	for (int i = 0; i < p->n_steps; i++) {
+		struct aed_pipeline_step *s = &p->steps[i];
+		char when[32];
+		if (i < from)
+			continue;
+		if (i >= from && !o.from && !o.force && step_finished(ctx->db, p->name, s, when)) {
+			aed_info("[%s] skipped: finished %s", s->name, when);
+			n_skip++;
+			continue;
+		}
+		aed_info("[%s] aedcurate %s", s->name, s->text);
+		double t0 = aed_now();
+		/* Each step gets its own context on the same database and flags;
+		 * its argv is a copy because commands compact it in place. */
+		struct aed_ctx sub = { .g = ctx->g };
+		sub.g.json = 0;
+		char **args = calloc((size_t)s->argc + 1, sizeof *args);
+		if (!args) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			break;
+		}
+		memcpy(args, s->argv, (size_t)s->argc * sizeof *args);
+		rc = aed_dispatch(&sub, s->argc, args);
+		free(args);
+		aed_db_free(&sub.db);
+		if (rc) {
+			aed_error_prefix(rc, "%s:%d: step '%s' failed", file, s->line, s->name);
+			break;
+		}
+		if ((rc = record_step(ctx->db, p->name, s, run_id)))
+			break;
+		aed_info("[%s] done in %.1f s", s->name, aed_now() - t0);
+		n_run++;
+	}
+	aed_run_end(ctx->db, run_id, rc ? AED_RUN_FAILED : AED_RUN_OK, n_run, rc ? 1 : 0,
+		    rc ? aed_last_error() : NULL);
+	if (!rc) {
+		if (ctx->g.json)
+			printf("{\"pipeline\": \"%s\", \"steps_run\": %d, \"steps_skipped\": %d}\n",
+			       p->name, n_run, n_skip);
+		else
+			aed_info("pipeline %s: %d steps run, %d skipped", p->name, n_run, n_skip);
+	}
+out:
+	aed_pipeline_free(&p);
+	free(text);
+	return rc;
+}

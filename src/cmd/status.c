@@ -1,0 +1,150 @@
+/* status.c - `aedcurate status`: what the store holds, per-stage work counts
+ * and the most recent runs. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aedcurate/cli.h"
+#include "aedcurate/error.h"
+#include "aedcurate/store.h"
+#include "cmd/commands.h"
+
+struct status_opts {
+	long runs;
+};
+
+static const struct aed_opt opts[] = {
+	{ "runs", 'n', AED_OPT_INT, offsetof(struct status_opts, runs), "N",
+	  "how many recent runs to list (default 10)" },
+	{ 0 }
+};
+
+static const struct aed_cmd_spec spec = {
+	.name = "status",
+	.summary = "Show what the database holds, per-stage item counts and recent runs.",
+	.opts = opts,
+	.max_args = 0,
+};
+
+static const char *const totals_sql[][2] = {
+	{ "classes", "SELECT count(*) FROM class" },
+	{ "segments", "SELECT count(*) FROM segment" },
+	{ "labels", "SELECT count(*) FROM label" },
+	{ "strong_labels", "SELECT count(*) FROM strong_label" },
+};
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? s : "";
+}
+
+int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
+{
+	struct status_opts o = { .runs = 10 };
+	sqlite3_stmt *st = NULL;
+	json_t *root = NULL, *j;
+	int rc = aed_parse(ctx, &spec, argc, argv, &o, NULL);
+	if (rc)
+		return rc;
+	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)))
+		return rc;
+	root = json_object();
+	json_object_set_new(root, "db", json_string(aed_db_path(ctx->db)));
+	json_object_set_new(root, "schema_version", json_integer(aed_db_schema_version()));
+
+	j = json_object();
+	for (size_t i = 0; i < sizeof totals_sql / sizeof *totals_sql; i++) {
+		int64_t v;
+		if ((rc = aed_db_int(ctx->db, totals_sql[i][1], &v)))
+			goto out;
+		json_object_set_new(j, totals_sql[i][0], json_integer(v));
+	}
+	json_object_set_new(root, "totals", j);
+
+	j = json_object();
+	if ((rc = aed_db_prepare(ctx->db, "SELECT sp.name, count(*) FROM segment_split ss "
+					  "JOIN split sp ON sp.id = ss.split_id GROUP BY sp.name "
+					  "ORDER BY sp.name", &st)))
+		goto out;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_object_set_new(j, col_text(st, 0), json_integer(sqlite3_column_int64(st, 1)));
+	sqlite3_finalize(st);
+	json_object_set_new(root, "splits", j);
+
+	j = json_object();
+	if ((rc = aed_db_prepare(ctx->db, "SELECT stage, state, count(*) FROM work "
+					  "GROUP BY stage, state ORDER BY stage", &st)))
+		goto out;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *stage = col_text(st, 0);
+		json_t *s = json_object_get(j, stage);
+		if (!s) {
+			s = json_pack("{s:i,s:i,s:i,s:i}", "pending", 0, "claimed", 0, "done", 0,
+				      "failed", 0);
+			json_object_set_new(j, stage, s);
+		}
+		json_object_set_new(s, col_text(st, 1), json_integer(sqlite3_column_int64(st, 2)));
+	}
+	sqlite3_finalize(st);
+	json_object_set_new(root, "stages", j);
+
+	j = json_array();
+	if ((rc = aed_db_prepare(ctx->db, "SELECT id, stage, outcome, started_at, "
+					  "coalesce(ended_at, ''), n_done, n_failed, "
+					  "coalesce(message, '') FROM run ORDER BY id DESC LIMIT ?", &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, o.runs);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(j, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:s}",
+			"id", (json_int_t)sqlite3_column_int64(st, 0), "stage", col_text(st, 1),
+			"outcome", col_text(st, 2), "started_at", col_text(st, 3),
+			"ended_at", col_text(st, 4), "done", (json_int_t)sqlite3_column_int64(st, 5),
+			"failed", (json_int_t)sqlite3_column_int64(st, 6),
+			"message", col_text(st, 7)));
+	sqlite3_finalize(st);
+	st = NULL;
+	json_object_set_new(root, "recent_runs", j);
+
+	if (ctx->g.json) {
+		json_dumpf(root, stdout, JSON_INDENT(2));
+		putchar('\n');
+		goto out;
+	}
+	printf("database  %s (schema %d)\n", aed_db_path(ctx->db), aed_db_schema_version());
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(root, "totals"), k, v)
+		printf("%-14s %lld\n", k, (long long)json_integer_value(v));
+	json_object_foreach(json_object_get(root, "splits"), k, v)
+		printf("split %-8s %lld segments\n", k, (long long)json_integer_value(v));
+	if (json_object_size(json_object_get(root, "stages"))) {
+		printf("\n%-20s %10s %10s %10s %10s\n", "stage", "done", "failed", "pending", "claimed");
+		json_object_foreach(json_object_get(root, "stages"), k, v)
+			printf("%-20s %10lld %10lld %10lld %10lld\n", k,
+			       (long long)json_integer_value(json_object_get(v, "done")),
+			       (long long)json_integer_value(json_object_get(v, "failed")),
+			       (long long)json_integer_value(json_object_get(v, "pending")),
+			       (long long)json_integer_value(json_object_get(v, "claimed")));
+	}
+	size_t i;
+	json_t *r;
+	if (json_array_size(j))
+		printf("\n%-5s %-20s %-12s %-20s %8s %8s\n", "run", "stage", "outcome", "started",
+		       "done", "failed");
+	json_array_foreach(j, i, r)
+		printf("%-5lld %-20s %-12s %-20s %8lld %8lld%s%s\n",
+		       (long long)json_integer_value(json_object_get(r, "id")),
+		       json_string_value(json_object_get(r, "stage")),
+		       json_string_value(json_object_get(r, "outcome")),
+		       json_string_value(json_object_get(r, "started_at")),
+		       (long long)json_integer_value(json_object_get(r, "done")),
+		       (long long)json_integer_value(json_object_get(r, "failed")),
+		       *json_string_value(json_object_get(r, "message")) ? "  " : "",
+		       json_string_value(json_object_get(r, "message")));
+out:
+	if (st)
+		sqlite3_finalize(st);
+	json_decref(root);
+	return rc;
+}

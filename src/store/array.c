@@ -1,0 +1,261 @@
+/* array.c - the array store: bulk arrays in append-only files beside the
+ * database, their places recorded in SQLite (see store.h for the protocol).
+ *
+ * File layout: <db>.arrays/<kind>/<run_id>-<writer>.bin holds raw
+ * little-endian arrays back to back, each starting at a multiple of 64 bytes
+ * (zero padding between). No header: array_ref(kind, item) gives file,
+ * offset, byte count, dtype and up to three dimensions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/store.h"
+#include "aedcurate/util.h"
+
+#define ALIGN 64
+
+struct aed_array_writer {
+	struct aed_db *db;
+	char *kind;
+	char *path;          /* absolute */
+	int fd;
+	int64_t file_id;
+	int64_t size;        /* bytes appended so far */
+	int64_t last_nbytes; /* of the last append, for aed_array_record */
+	sqlite3_stmt *ins, *upd;
+};
+
+static const char *const dtype_names[] = { "f32", "i16", "u8" };
+static const size_t dtype_sizes[] = { 4, 2, 1 };
+
+size_t aed_dtype_size(enum aed_dtype t) { return dtype_sizes[t]; }
+const char *aed_dtype_name(enum aed_dtype t) { return dtype_names[t]; }
+
+static int dtype_parse(const char *s, enum aed_dtype *t)
+{
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, dtype_names[i])) {
+			*t = (enum aed_dtype)i;
+			return AED_OK;
+		}
+	return aed_error(AED_EFORMAT, "array store: unknown dtype '%s'", s);
+}
+
+int aed_array_writer_new(struct aed_db *db, const char *kind, int64_t run_id,
+			 int writer_index, struct aed_array_writer **out)
+{
+	char rel[512], dir[4096];
+	sqlite3_stmt *st = NULL;
+	int rc;
+	struct aed_array_writer *w = calloc(1, sizeof *w);
+	*out = NULL;
+	if (!w)
+		return aed_error(AED_ENOMEM, "out of memory");
+	w->fd = -1;
+	w->db = db;
+	for (const char *p = kind; *p; p++)
+		if (!(*p == '_' || *p == '-' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) {
+			rc = aed_error(AED_EINTERNAL, "array kind '%s' must be [a-z0-9_-]", kind);
+			goto fail;
+		}
+	snprintf(rel, sizeof rel, "%s/%lld-%d.bin", kind, (long long)run_id, writer_index);
+	snprintf(dir, sizeof dir, "%s/%s", aed_db_array_dir(db), kind);
+	if ((rc = aed_mkdir_p(dir)))
+		goto fail;
+	w->kind = strdup(kind);
+	if (asprintf(&w->path, "%s/%s", aed_db_array_dir(db), rel) < 0 || !w->kind) {
+		w->path = NULL;
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto fail;
+	}
+	w->fd = open(w->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		rc = aed_error(AED_EIO, "%s: %s", w->path, strerror(errno));
+		goto fail;
+	}
+	/* A new run's file: whatever is there is not committed by anyone. */
+	if (ftruncate(w->fd, 0) != 0) {
+		rc = aed_error(AED_EIO, "%s: %s", w->path, strerror(errno));
+		goto fail;
+	}
+	if ((rc = aed_db_prepare(db, "INSERT INTO array_file(kind, path, run_id) VALUES(?, ?, ?) "
+				     "ON CONFLICT(path) DO UPDATE SET committed_bytes = 0 "
+				     "RETURNING id", &st)))
+		goto fail;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, run_id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = aed_db_error(db, "registering array file");
+		goto fail;
+	}
+	w->file_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = aed_db_prepare(db, "INSERT OR REPLACE INTO array_ref(kind, item, file_id, "
+				     "offset, nbytes, dtype, dim0, dim1, dim2, run_id) "
+				     "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &w->ins)) ||
+	    (rc = aed_db_prepare(db, "UPDATE array_file SET committed_bytes = ? WHERE id = ?",
+				 &w->upd)))
+		goto fail;
+	sqlite3_bind_int64(w->ins, 10, run_id);
+	*out = w;
+	return AED_OK;
+fail:
+	sqlite3_finalize(st);
+	aed_array_writer_free(&w);
+	return rc;
+}
+
+void aed_array_writer_free(struct aed_array_writer **pw)
+{
+	struct aed_array_writer *w = *pw;
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	sqlite3_finalize(w->ins);
+	sqlite3_finalize(w->upd);
+	free(w->kind);
+	free(w->path);
+	free(w);
+	*pw = NULL;
+}
+
+int aed_array_append(struct aed_array_writer *w, const void *data, size_t nbytes,
+		     int64_t *offset)
+{
+	static const char zeros[ALIGN];
+	int64_t pad = (ALIGN - w->size % ALIGN) % ALIGN;
+	struct { const void *p; size_t n; } parts[2] = { { zeros, (size_t)pad }, { data, nbytes } };
+	off_t pos = (off_t)w->size;
+	for (int i = 0; i < 2; i++) {
+		const char *p = parts[i].p;
+		size_t n = parts[i].n;
+		while (n > 0) {
+			ssize_t k = pwrite(w->fd, p, n, pos);
+			if (k < 0) {
+				if (errno == EINTR)
+					continue;
+				return aed_error(AED_EIO, "%s: %s", w->path, strerror(errno));
+			}
+			p += k;
+			n -= (size_t)k;
+			pos += k;
+		}
+	}
+	*offset = w->size + pad;
+	w->size = (int64_t)pos;
+	w->last_nbytes = (int64_t)nbytes;
+	return AED_OK;
+}
+
+int aed_array_sync(struct aed_array_writer *w)
+{
+	if (fdatasync(w->fd) != 0)
+		return aed_error(AED_EIO, "%s: fdatasync: %s", w->path, strerror(errno));
+	return AED_OK;
+}
+
+int aed_array_record(struct aed_array_writer *w, int64_t item, int64_t offset,
+		     enum aed_dtype dtype, const int64_t dims[3])
+{
+	int64_t count = dims[0] * (dims[1] ? dims[1] : 1) * (dims[2] ? dims[2] : 1);
+	sqlite3_stmt *st = w->ins;
+	sqlite3_bind_text(st, 1, w->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, item);
+	sqlite3_bind_int64(st, 3, w->file_id);
+	sqlite3_bind_int64(st, 4, offset);
+	sqlite3_bind_int64(st, 5, count * (int64_t)aed_dtype_size(dtype));
+	sqlite3_bind_text(st, 6, aed_dtype_name(dtype), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, dims[0]);
+	sqlite3_bind_int64(st, 8, dims[1] ? dims[1] : 1);
+	sqlite3_bind_int64(st, 9, dims[2] ? dims[2] : 1);
+	int rc = AED_OK;
+	if (offset < 0 || offset + count * (int64_t)aed_dtype_size(dtype) > w->size)
+		rc = aed_error(AED_EINTERNAL, "array %s/%lld: extent past the end of %s", w->kind,
+			       (long long)item, w->path);
+	else if (sqlite3_step(st) != SQLITE_DONE)
+		rc = aed_db_error(w->db, "recording array");
+	sqlite3_reset(st);
+	return rc;
+}
+
+int aed_array_commit_size(struct aed_array_writer *w)
+{
+	sqlite3_bind_int64(w->upd, 1, w->size);
+	sqlite3_bind_int64(w->upd, 2, w->file_id);
+	int rc = sqlite3_step(w->upd) == SQLITE_DONE ? AED_OK
+						     : aed_db_error(w->db, "committing array file size");
+	sqlite3_reset(w->upd);
+	return rc;
+}
+
+int aed_array_get(struct aed_db *db, const char *kind, int64_t item, struct aed_array *out)
+{
+	sqlite3_stmt *st;
+	int rc, fd = -1;
+	memset(out, 0, sizeof *out);
+	if ((rc = aed_db_prepare(db, "SELECT f.path, r.offset, r.nbytes, r.dtype, r.dim0, r.dim1, "
+				     "r.dim2, f.committed_bytes FROM array_ref r JOIN array_file f "
+				     "ON f.id = r.file_id WHERE r.kind = ? AND r.item = ?", &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, item);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = aed_error(AED_ENOTFOUND, "no %s array for segment %lld", kind, (long long)item);
+		goto out;
+	}
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", aed_db_array_dir(db),
+		 (const char *)sqlite3_column_text(st, 0));
+	int64_t off = sqlite3_column_int64(st, 1), nb = sqlite3_column_int64(st, 2);
+	if ((rc = dtype_parse((const char *)sqlite3_column_text(st, 3), &out->dtype)))
+		goto out;
+	for (int i = 0; i < 3; i++)
+		out->dims[i] = sqlite3_column_int64(st, 4 + i);
+	if (off < 0 || nb < 0 || off + nb > sqlite3_column_int64(st, 7) ||
+	    nb != out->dims[0] * out->dims[1] * out->dims[2] * (int64_t)aed_dtype_size(out->dtype)) {
+		rc = aed_error(AED_EFORMAT, "%s: array %s/%lld has an inconsistent extent", path,
+			       kind, (long long)item);
+		goto out;
+	}
+	out->data = malloc(nb ? (size_t)nb : 1);
+	if (!out->data) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	out->nbytes = (size_t)nb;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = aed_error(AED_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	size_t got = 0;
+	while (got < (size_t)nb) {
+		ssize_t k = pread(fd, (char *)out->data + got, (size_t)nb - got, (off_t)(off + got));
+		if (k <= 0) {
+			rc = aed_error(AED_EIO, "%s: short read at %lld", path, (long long)(off + got));
+			goto out;
+		}
+		got += (size_t)k;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	sqlite3_finalize(st);
+	if (rc)
+		aed_array_release(out);
+	return rc;
+}
+
+void aed_array_release(struct aed_array *a)
+{
+	free(a->data);
+	a->data = NULL;
+	a->nbytes = 0;
+}

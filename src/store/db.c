@@ -1,0 +1,259 @@
+/* db.c - opening the stage store: pragmas, schema migrations, transactions.
+ * Not the stage logic: runs and work claims are in run.c, arrays in array.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/store.h"
+#include "aedcurate/util.h"
+#include "schema_sql.h"
+
+#define N_MIGRATIONS (sizeof aed_migrations / sizeof aed_migrations[0])
+
+struct aed_db {
+	sqlite3 *h;
+	char *path;
+	char *array_dir;
+	int in_tx;
+};
+
+int aed_db_schema_version(void)
+{
+	return aed_migrations[N_MIGRATIONS - 1].version;
+}
+
+int aed_db_error(struct aed_db *db, const char *what)
+{
+	return aed_error(AED_EDB, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+}
+
+sqlite3 *aed_db_sqlite(struct aed_db *db) { return db->h; }
+const char *aed_db_path(const struct aed_db *db) { return db->path; }
+const char *aed_db_array_dir(const struct aed_db *db) { return db->array_dir; }
+
+int aed_db_exec(struct aed_db *db, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = aed_error(AED_EDB, "%s: %s", db->path, msg ? msg : "error");
+		sqlite3_free(msg);
+		return rc;
+	}
+	return AED_OK;
+}
+
+int aed_db_prepare(struct aed_db *db, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK)
+		return aed_db_error(db, "prepare");
+	return AED_OK;
+}
+
+int aed_db_int(struct aed_db *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = aed_db_prepare(db, sql, &st);
+	if (rc)
+		return rc;
+	*out = 0;
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (s != SQLITE_DONE)
+		rc = aed_db_error(db, "query");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int aed_db_begin(struct aed_db *db)
+{
+	if (db->in_tx)
+		return aed_error(AED_EINTERNAL, "nested transaction");
+	int rc = aed_db_exec(db, "BEGIN IMMEDIATE");
+	if (rc == AED_OK)
+		db->in_tx = 1;
+	return rc;
+}
+
+int aed_db_commit(struct aed_db *db)
+{
+	int rc = aed_db_exec(db, "COMMIT");
+	if (rc != AED_OK) {
+		aed_db_rollback(db);
+		return rc;
+	}
+	db->in_tx = 0;
+	return AED_OK;
+}
+
+void aed_db_rollback(struct aed_db *db)
+{
+	if (db && !sqlite3_get_autocommit(db->h))
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	if (db)
+		db->in_tx = 0;
+}
+
+int aed_db_meta_get(struct aed_db *db, const char *key, char **value)
+{
+	sqlite3_stmt *st;
+	*value = NULL;
+	int rc = aed_db_prepare(db, "SELECT value FROM meta WHERE key = ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*value = strdup((const char *)sqlite3_column_text(st, 0));
+		if (!*value)
+			rc = aed_error(AED_ENOMEM, "out of memory");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int aed_db_meta_set(struct aed_db *db, const char *key, const char *value)
+{
+	sqlite3_stmt *st;
+	int rc = aed_db_prepare(db, "INSERT INTO meta(key, value) VALUES(?, ?) "
+				    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = aed_db_error(db, "meta");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* SQL function aed_shard(key): the --shard hash, so SQL can filter by shard. */
+static void sql_shard(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	const char *k = (const char *)sqlite3_value_text(argv[0]);
+	sqlite3_result_int64(c, k ? aed_shard_hash(k) : 0);
+}
+
+/* Apply migrations newer than user_version, each in its own transaction. */
+static int migrate(struct aed_db *db, int readonly)
+{
+	int64_t have;
+	int rc = aed_db_int(db, "PRAGMA user_version", &have);
+	if (rc)
+		return rc;
+	int want = aed_db_schema_version();
+	if (have > want)
+		return aed_error(AED_ESTATE,
+				 "%s: database schema version %lld is newer than this aedcurate "
+				 "understands (%d); use a newer aedcurate",
+				 db->path, (long long)have, want);
+	if (have == want)
+		return AED_OK;
+	if (readonly)
+		return aed_error(AED_ESTATE,
+				 "%s: database schema version %lld needs migrating to %d; run any "
+				 "writing command (e.g. aedcurate init) first",
+				 db->path, (long long)have, want);
+	if (have == 0) {
+		/* A fresh file, or someone else's SQLite database? */
+		int64_t ntables;
+		rc = aed_db_int(db, "SELECT count(*) FROM sqlite_schema", &ntables);
+		if (rc)
+			return rc;
+		if (ntables > 0)
+			return aed_error(AED_ESTATE,
+					 "%s: an SQLite database that is not an aedcurate store "
+					 "(it has tables but no schema version)", db->path);
+	}
+	for (size_t i = 0; i < N_MIGRATIONS; i++) {
+		if (aed_migrations[i].version <= have)
+			continue;
+		if ((rc = aed_db_begin(db)))
+			return rc;
+		char pragma[64];
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d",
+			 aed_migrations[i].version);
+		if ((rc = aed_db_exec(db, aed_migrations[i].sql)) ||
+		    (rc = aed_db_exec(db, pragma))) {
+			aed_db_rollback(db);
+			return aed_error_prefix(rc, "migration %s", aed_migrations[i].name);
+		}
+		if ((rc = aed_db_commit(db)))
+			return rc;
+	}
+	return AED_OK;
+}
+
+int aed_db_open(const char *path, int flags, struct aed_db **out)
+{
+	int rc = AED_OK;
+	struct aed_db *db = calloc(1, sizeof *db);
+	*out = NULL;
+	if (!db)
+		return aed_error(AED_ENOMEM, "out of memory");
+	db->path = strdup(path);
+	size_t n = strlen(path) + 16;
+	db->array_dir = malloc(n);
+	if (!db->path || !db->array_dir) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto fail;
+	}
+	snprintf(db->array_dir, n, "%s.arrays", path);
+
+	struct stat st;
+	if (!(flags & AED_DB_CREATE) && stat(path, &st) != 0) {
+		rc = aed_error(AED_ENOTFOUND,
+			       "%s: no such database; create one with 'aedcurate init' "
+			       "(or point --db / AEDCURATE_DB at an existing one)", path);
+		goto fail;
+	}
+	int oflags = (flags & AED_DB_READONLY) ? SQLITE_OPEN_READONLY
+					       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(path, &db->h, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		rc = aed_error(AED_EDB, "%s: %s", path,
+			       db->h ? sqlite3_errmsg(db->h) : "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(db->h, 60000);
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_create_function(db->h, "aed_shard", 1,
+				SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_shard, NULL, NULL);
+	/* journal_mode fails with SQLITE_NOTADB on a file that is not a database. */
+	if (!(flags & AED_DB_READONLY)) {
+		if ((rc = aed_db_exec(db, "PRAGMA journal_mode = WAL")))
+			goto fail;
+		if ((rc = aed_db_exec(db, "PRAGMA synchronous = NORMAL")))
+			goto fail;
+	} else if ((rc = aed_db_exec(db, "SELECT count(*) FROM sqlite_schema"))) {
+		goto fail;
+	}
+	if ((rc = aed_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; "
+				  "PRAGMA temp_store = MEMORY")))
+		goto fail;
+	if ((rc = migrate(db, flags & AED_DB_READONLY)))
+		goto fail;
+	*out = db;
+	return AED_OK;
+fail:
+	aed_db_free(&db);
+	return rc;
+}
+
+void aed_db_free(struct aed_db **pdb)
+{
+	struct aed_db *db = *pdb;
+	if (!db)
+		return;
+	if (db->h) {
+		aed_db_rollback(db);
+		sqlite3_close_v2(db->h);
+	}
+	free(db->path);
+	free(db->array_dir);
+	free(db);
+	*pdb = NULL;
+}

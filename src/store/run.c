@@ -1,0 +1,380 @@
+/* run.c - stage runs and per-item work claims in the stage store.
+ *
+ * Why claims are safe: every claim is an UPDATE under BEGIN IMMEDIATE (one
+ * writer at a time), so two workers never get the same item; an item becomes
+ * 'done' only in the transaction that stores its results. A process killed
+ * with claims outstanding leaves its run 'running'; the next run on this host
+ * sees that the pid is gone (or belongs to a newer process) and puts the
+ * claims back to 'pending'. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/store.h"
+#include "aedcurate/util.h"
+
+/* Process start time in clock ticks since boot (/proc/PID/stat field 22). */
+static int64_t proc_start_time(long pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* comm may contain spaces and parens */
+	if (!p)
+		return -1;
+	long long v = -1;
+	int field = 2;
+	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+		if (++field == 22) {
+			v = atoll(tok);
+			break;
+		}
+	}
+	return v;
+}
+
+static void host_name(char *buf, size_t n)
+{
+	if (gethostname(buf, n) != 0)
+		snprintf(buf, n, "unknown");
+	buf[n - 1] = 0;
+}
+
+static int run_alive(long pid, int64_t start)
+{
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	return proc_start_time(pid) == start;
+}
+
+int aed_run_reap(struct aed_db *db)
+{
+	char host[256], now[32];
+	sqlite3_stmt *sel = NULL, *upd = NULL, *rel = NULL, *files = NULL;
+	int rc;
+	host_name(host, sizeof host);
+	aed_utc_iso8601(now);
+	if ((rc = aed_db_begin(db)))
+		return rc;
+	if ((rc = aed_db_prepare(db, "SELECT id, pid, pid_start FROM run "
+				     "WHERE outcome = 'running' AND host = ?", &sel)) ||
+	    (rc = aed_db_prepare(db, "UPDATE run SET outcome = 'interrupted', ended_at = ?, "
+				     "message = 'process ended without finishing (killed?)' "
+				     "WHERE id = ?", &upd)) ||
+	    (rc = aed_db_prepare(db, "UPDATE work SET state = 'pending' "
+				     "WHERE state = 'claimed' AND run_id = ?", &rel)) ||
+	    (rc = aed_db_prepare(db, "SELECT path, committed_bytes FROM array_file "
+				     "WHERE run_id = ?", &files)))
+		goto out;
+	sqlite3_bind_text(sel, 1, host, -1, SQLITE_STATIC);
+	while (sqlite3_step(sel) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(sel, 0);
+		if (run_alive((long)sqlite3_column_int64(sel, 1), sqlite3_column_int64(sel, 2)))
+			continue;
+		sqlite3_bind_text(upd, 1, now, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(upd, 2, id);
+		sqlite3_bind_int64(rel, 1, id);
+		if (sqlite3_step(upd) != SQLITE_DONE || sqlite3_step(rel) != SQLITE_DONE) {
+			rc = aed_db_error(db, "reap");
+			goto out;
+		}
+		sqlite3_reset(upd);
+		sqlite3_reset(rel);
+		/* Bytes a dead writer appended but never committed belong to nobody. */
+		sqlite3_bind_int64(files, 1, id);
+		while (sqlite3_step(files) == SQLITE_ROW) {
+			char p[4096];
+			snprintf(p, sizeof p, "%s/%s", aed_db_array_dir(db),
+				 (const char *)sqlite3_column_text(files, 0));
+			if (truncate(p, (off_t)sqlite3_column_int64(files, 1)) != 0 && errno != ENOENT)
+				aed_warn("%s: cannot truncate to committed size: %s", p, strerror(errno));
+		}
+		sqlite3_reset(files);
+	}
+	sqlite3_finalize(sel);
+	sel = NULL;
+	rc = aed_db_commit(db);
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	sqlite3_finalize(rel);
+	sqlite3_finalize(files);
+	if (rc)
+		aed_db_rollback(db);
+	return rc;
+}
+
+int aed_run_begin(struct aed_db *db, const char *stage, const char *params_json,
+		  int64_t *run_id)
+{
+	char host[256], now[32];
+	sqlite3_stmt *st;
+	int rc = aed_run_reap(db);
+	if (rc)
+		return rc;
+	host_name(host, sizeof host);
+	aed_utc_iso8601(now);
+	if ((rc = aed_db_prepare(db, "INSERT INTO run(stage, params, started_at, host, pid, "
+				     "pid_start) VALUES(?, ?, ?, ?, ?, ?)", &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, params_json ? params_json : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, getpid());
+	sqlite3_bind_int64(st, 6, proc_start_time(getpid()));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = aed_db_error(db, "recording the run");
+	else
+		*run_id = sqlite3_last_insert_rowid(aed_db_sqlite(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int aed_run_progress(struct aed_db *db, int64_t run_id, int64_t n_done, int64_t n_failed)
+{
+	sqlite3_stmt *st;
+	int rc = aed_db_prepare(db, "UPDATE run SET n_done = ?, n_failed = ? WHERE id = ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, n_done);
+	sqlite3_bind_int64(st, 2, n_failed);
+	sqlite3_bind_int64(st, 3, run_id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = aed_db_error(db, "run progress");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int aed_run_end(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome,
+		int64_t n_done, int64_t n_failed, const char *message)
+{
+	static const char *names[] = { "ok", "failed", "interrupted" };
+	char now[32];
+	sqlite3_stmt *st;
+	aed_utc_iso8601(now);
+	aed_db_rollback(db); /* a failed stage may have left its transaction open */
+	int rc = aed_db_prepare(db, "UPDATE run SET outcome = ?, ended_at = ?, n_done = ?, "
+				    "n_failed = ?, message = ? WHERE id = ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, names[outcome], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, n_done);
+	sqlite3_bind_int64(st, 4, n_failed);
+	if (message)
+		sqlite3_bind_text(st, 5, message, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 6, run_id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = aed_db_error(db, "ending the run");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- shards ------------------------------------------------------------------ */
+
+int64_t aed_shard_hash(const char *key)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
+	return (int64_t)(h & 0x7fffffffu);
+}
+
+int aed_shard_parse(const char *s, struct aed_shard *out)
+{
+	int i, n, used = 0;
+	if (sscanf(s, "%d/%d%n", &i, &n, &used) != 2 || s[used] != 0 || n < 1 || i < 0 || i >= n)
+		return aed_error(AED_EUSAGE, "--shard '%s': expected I/N with 0 <= I < N", s);
+	out->index = i;
+	out->count = n;
+	return AED_OK;
+}
+
+/* --- work ---------------------------------------------------------------------- */
+
+int aed_work_seed(struct aed_db *db, const char *stage, const char *select_sql,
+		  const struct aed_shard *shard, int64_t *added)
+{
+	struct aed_buf sql = { 0 };
+	sqlite3_stmt *st = NULL;
+	int rc;
+	if (added)
+		*added = 0;
+	if ((rc = aed_buf_printf(&sql, "WITH q(item) AS (%s) INSERT OR IGNORE INTO "
+				       "work(stage, item) SELECT ?1, q.item FROM q", select_sql)))
+		return rc;
+	if (shard && shard->count > 1 &&
+	    (rc = aed_buf_printf(&sql, " JOIN segment s ON s.id = q.item WHERE s.shard %% %d = %d",
+				 shard->count, shard->index)))
+		goto out;
+	if ((rc = aed_db_begin(db)))
+		goto out;
+	if ((rc = aed_db_prepare(db, sql.data, &st)))
+		goto out;
+	sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = aed_db_error(db, "seeding work");
+		goto out;
+	}
+	if (added)
+		*added = sqlite3_changes(aed_db_sqlite(db));
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = aed_db_commit(db);
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		aed_db_rollback(db);
+	aed_buf_release(&sql);
+	return rc;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+int aed_work_claim(struct aed_db *db, const char *stage, int64_t run_id, int max,
+		   int max_attempts, int64_t *items, int *n)
+{
+	char now[32];
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+	*n = 0;
+	aed_utc_iso8601(now);
+	if ((rc = aed_db_begin(db)))
+		return rc;
+	/* Failed items are retried by later runs, not by the run that failed them. */
+	rc = aed_db_prepare(db,
+		"UPDATE work SET state = 'claimed', run_id = ?1, attempts = attempts + 1, "
+		"updated_at = ?2 WHERE stage = ?3 AND item IN ("
+		"  SELECT item FROM work WHERE stage = ?3 AND state = 'pending'"
+		"  UNION ALL SELECT item FROM work WHERE stage = ?3 AND state = 'failed'"
+		"    AND attempts < ?4 AND run_id IS NOT ?1"
+		"  ORDER BY 1 LIMIT ?5) RETURNING item", &st);
+	if (rc)
+		goto out;
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, stage, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, max_attempts);
+	sqlite3_bind_int(st, 5, max);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+		items[(*n)++] = sqlite3_column_int64(st, 0);
+	if (s != SQLITE_DONE && s != SQLITE_ROW) {
+		rc = aed_db_error(db, "claiming work");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = aed_db_commit(db);
+	qsort(items, (size_t)*n, sizeof *items, cmp_i64);
+out:
+	sqlite3_finalize(st);
+	if (rc) {
+		aed_db_rollback(db);
+		*n = 0;
+	}
+	return rc;
+}
+
+static int set_state(struct aed_db *db, const char *stage, int64_t item, const char *state,
+		     const char *error)
+{
+	char now[32];
+	sqlite3_stmt *st;
+	aed_utc_iso8601(now);
+	int rc = aed_db_prepare(db, "UPDATE work SET state = ?, error = ?, updated_at = ? "
+				    "WHERE stage = ? AND item = ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	if (error)
+		sqlite3_bind_text(st, 2, error, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, stage, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, item);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = aed_db_error(db, "updating work state");
+	else if (sqlite3_changes(aed_db_sqlite(db)) != 1)
+		rc = aed_error(AED_EINTERNAL, "stage %s: item %lld has no work row", stage,
+			       (long long)item);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int aed_work_done(struct aed_db *db, const char *stage, int64_t item)
+{
+	return set_state(db, stage, item, "done", NULL);
+}
+
+int aed_work_fail(struct aed_db *db, const char *stage, int64_t item, const char *error)
+{
+	return set_state(db, stage, item, "failed", error ? error : "failed");
+}
+
+int aed_work_release(struct aed_db *db, const char *stage, int64_t run_id)
+{
+	sqlite3_stmt *st;
+	int rc = aed_db_prepare(db, "UPDATE work SET state = 'pending' WHERE stage = ? AND "
+				    "state = 'claimed' AND run_id = ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, run_id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = aed_db_error(db, "releasing claims");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int aed_work_counts(struct aed_db *db, const char *stage, struct aed_work_counts *out)
+{
+	sqlite3_stmt *st;
+	memset(out, 0, sizeof *out);
+	int rc = aed_db_prepare(db, "SELECT state, count(*) FROM work WHERE stage = ? "
+				    "GROUP BY state", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(st, 0);
+		int64_t c = sqlite3_column_int64(st, 1);
+		if (!strcmp(s, "pending"))
+			out->pending = c;
+		else if (!strcmp(s, "claimed"))
+			out->claimed = c;
+		else if (!strcmp(s, "done"))
+			out->done = c;
+		else if (!strcmp(s, "failed"))
+			out->failed = c;
+	}
+	sqlite3_finalize(st);
+	return AED_OK;
+}
+
+int aed_work_reset(struct aed_db *db, const char *stage)
+{
+	sqlite3_stmt *st;
+	int rc = aed_db_prepare(db, "DELETE FROM work WHERE stage = ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = aed_db_error(db, "resetting work");
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -1,0 +1,49 @@
+#!/bin/sh
+# run.sh - run every test and print one summary line: "N passed, N failed".
+#   unit tests: build/obj/tests/test_* (cmocka binaries from tests/unit/)
+#   CLI tests:  tests/cli/t*.sh (each prints ok/not ok lines)
+# TESTS=pattern limits to matching file names. Logs go to build/test-logs/.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+UNIT_DIR=${AEDCURATE_UNIT_DIR:-build/obj/tests}
+LOGS=build/test-logs
+mkdir -p "$LOGS"
+pass=0; fail=0; failed_files=
+t0=$(date +%s)
+
+count() { # LOGFILE -> adds to pass/fail from ok/not ok lines and cmocka summaries
+	p=$(grep -c '^ok - ' "$1"); f=$(grep -c '^not ok - ' "$1")
+	cp=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$1" | tail -1)
+	cf=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$1" | tail -1)
+	pass=$((pass + p + ${cp:-0})); fail=$((fail + f + ${cf:-0}))
+}
+
+for t in "$UNIT_DIR"/test_*; do
+	[ -x "$t" ] || continue
+	n=$(basename "$t")
+	[ -n "${TESTS:-}" ] && case $n in *$TESTS*) ;; *) continue ;; esac
+	"$t" >"$LOGS/$n.log" 2>&1; rc=$?
+	count "$LOGS/$n.log"
+	if [ $rc -ne 0 ] && ! grep -q '^\[  FAILED  \]' "$LOGS/$n.log"; then
+		fail=$((fail + 1)); echo "not ok - $n exited $rc" >>"$LOGS/$n.log"
+	fi
+	if [ $rc -ne 0 ]; then failed_files="$failed_files $n"; echo "FAIL $n"; grep -E '^\[  (ERROR|FAILED) |^not ok|ERROR|runtime error' "$LOGS/$n.log" | head -20; else echo "pass $n"; fi
+done
+
+for t in tests/cli/t*.sh; do
+	[ -f "$t" ] || continue
+	n=$(basename "$t" .sh)
+	[ -n "${TESTS:-}" ] && case $n in *$TESTS*) ;; *) continue ;; esac
+	s0=$(date +%s)
+	sh "$t" >"$LOGS/$n.log" 2>&1; rc=$?
+	count "$LOGS/$n.log"
+	if [ $rc -ne 0 ] && ! grep -q '^not ok - ' "$LOGS/$n.log"; then
+		fail=$((fail + 1)); echo "not ok - $n exited $rc" >>"$LOGS/$n.log"
+	fi
+	if [ $rc -ne 0 ]; then failed_files="$failed_files $n"; echo "FAIL $n ($(( $(date +%s) - s0 ))s)"; grep -E '^not ok|^#   stderr' "$LOGS/$n.log" | head -30
+	else echo "pass $n ($(( $(date +%s) - s0 ))s)"; fi
+done
+
+echo "# $(( $(date +%s) - t0 ))s; logs in $LOGS/${failed_files:+; failed:$failed_files}"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
