@@ -11,23 +11,21 @@ mkdir -p "$LOGS"
 pass=0; fail=0; failed_files=
 t0=$(date +%s)
 
-count() { # LOGFILE -> adds to pass/fail from ok/not ok lines and cmocka summaries
-	p=$(grep -c '^ok - ' "$1"); f=$(grep -c '^not ok - ' "$1")
-	cp=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$1" | tail -1)
-	cf=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$1" | tail -1)
-	pass=$((pass + p + ${cp:-0})); fail=$((fail + f + ${cf:-0}))
+count() { # LOGFILE -> adds its "ok" / "not ok" lines (TAP-style) to the totals
+	p=$(grep -cE '^ok( [0-9]+)? - ' "$1"); f=$(grep -cE '^not ok( [0-9]+)? - ' "$1")
+	pass=$((pass + p)); fail=$((fail + f))
 }
 
 for t in "$UNIT_DIR"/test_*; do
 	[ -x "$t" ] || continue
 	n=$(basename "$t")
 	[ -n "${TESTS:-}" ] && case $n in *$TESTS*) ;; *) continue ;; esac
-	"$t" >"$LOGS/$n.log" 2>&1; rc=$?
+	CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$LOGS/$n.log" 2>&1; rc=$?
 	count "$LOGS/$n.log"
-	if [ $rc -ne 0 ] && ! grep -q '^\[  FAILED  \]' "$LOGS/$n.log"; then
+	if [ $rc -ne 0 ] && ! grep -qE '^not ok' "$LOGS/$n.log"; then
 		fail=$((fail + 1)); echo "not ok - $n exited $rc" >>"$LOGS/$n.log"
 	fi
-	if [ $rc -ne 0 ]; then failed_files="$failed_files $n"; echo "FAIL $n"; grep -E '^\[  (ERROR|FAILED) |^not ok|ERROR|runtime error' "$LOGS/$n.log" | head -20; else echo "pass $n"; fi
+	if [ $rc -ne 0 ]; then failed_files="$failed_files $n"; echo "FAIL $n"; grep -E '^not ok|^#|ERROR|runtime error' "$LOGS/$n.log" | head -20; else echo "pass $n"; fi
 done
 
 for t in tests/cli/t*.sh; do

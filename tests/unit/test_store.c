@@ -1,0 +1,275 @@
+/* test_store.c - the stage store: migrations, refusal of newer or foreign
+ * files, work claims shared by several processes, and kill -9 mid-stage:
+ * a rerun finishes the rest, redoes nothing done, loses and duplicates none. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/store.h"
+
+#define N_ITEMS 600
+#define STAGE "test"
+#define ITEMS_SQL "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c " \
+		  "WHERE x < 600) SELECT x FROM c"
+
+static char dir[256], path[300];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/aedstore.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof path, "%s/t.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static struct aed_db *open_db(void)
+{
+	struct aed_db *db = NULL;
+	int rc = aed_db_open(path, AED_DB_CREATE, &db);
+	if (rc)
+		fail_msg("open: %s", aed_last_error());
+	return db;
+}
+
+static void test_migrate_and_refuse(void **state)
+{
+	(void)state;
+	struct aed_db *db = open_db();
+	int64_t v;
+	assert_int_equal(aed_db_int(db, "PRAGMA user_version", &v), AED_OK);
+	assert_int_equal(v, aed_db_schema_version());
+	assert_int_equal(aed_db_int(db, "PRAGMA foreign_keys", &v), AED_OK);
+	assert_int_equal(v, 1);
+	assert_int_equal(aed_db_exec(db, "PRAGMA user_version = 9999"), AED_OK);
+	aed_db_free(&db);
+	assert_int_equal(aed_db_open(path, 0, &db), AED_ESTATE);
+	assert_non_null(strstr(aed_last_error(), "newer"));
+	assert_null(db);
+
+	/* A foreign SQLite database is not adopted. */
+	char other[320];
+	snprintf(other, sizeof other, "%s/other.db", dir);
+	sqlite3 *h;
+	sqlite3_open(other, &h);
+	sqlite3_exec(h, "CREATE TABLE x(a)", NULL, NULL, NULL);
+	sqlite3_close(h);
+	assert_int_equal(aed_db_open(other, 0, &db), AED_ESTATE);
+	assert_non_null(strstr(aed_last_error(), "not an aedcurate store"));
+	/* A missing file without AED_DB_CREATE says how to make one. */
+	snprintf(other, sizeof other, "%s/missing.db", dir);
+	assert_int_equal(aed_db_open(other, 0, &db), AED_ENOTFOUND);
+	assert_non_null(strstr(aed_last_error(), "aedcurate init"));
+	unlink(path);
+}
+
+static void test_shard(void **state)
+{
+	(void)state;
+	struct aed_shard s;
+	assert_int_equal(aed_shard_parse("1/4", &s), AED_OK);
+	assert_int_equal(s.index, 1);
+	assert_int_equal(s.count, 4);
+	assert_int_equal(aed_shard_parse("4/4", &s), AED_EUSAGE);
+	assert_int_equal(aed_shard_parse("1/0", &s), AED_EUSAGE);
+	assert_int_equal(aed_shard_parse("x", &s), AED_EUSAGE);
+	assert_int_equal(aed_shard_parse("1/2z", &s), AED_EUSAGE);
+	/* Stable across runs and machines: FNV-1a of the key. */
+	assert_int_equal(aed_shard_hash("--PJHxphWEs_30000"), aed_shard_hash("--PJHxphWEs_30000"));
+	assert_int_equal(aed_shard_hash(""), 2166136261u & 0x7fffffff);
+}
+
+/* One worker: claim batches, store an array of the item's id and a row in
+ * processed(item, pid), mark done, all in one transaction per batch. */
+static int worker(int slow_us)
+{
+	struct aed_db *db = NULL;
+	struct aed_array_writer *w = NULL;
+	int64_t run, items[16];
+	int n;
+	if (aed_db_open(path, 0, &db) || aed_run_begin(db, STAGE, "{}", &run) ||
+	    aed_array_writer_new(db, "testarr", run, 0, &w))
+		return 1;
+	for (;;) {
+		if (aed_work_claim(db, STAGE, run, 16, 3, items, &n))
+			return 2;
+		if (n == 0)
+			break;
+		int64_t offs[16];
+		for (int i = 0; i < n; i++) {
+			float v[100];
+			for (int k = 0; k < 100; k++)
+				v[k] = (float)items[i];
+			if (aed_array_append(w, v, sizeof v, &offs[i]))
+				return 3;
+			if (slow_us)
+				usleep((useconds_t)slow_us);
+		}
+		if (aed_array_sync(w) || aed_db_begin(db))
+			return 4;
+		for (int i = 0; i < n; i++) {
+			char sql[128];
+			int64_t dims[3] = { 100, 1, 1 };
+			snprintf(sql, sizeof sql, "INSERT INTO processed VALUES(%lld, %d)",
+				 (long long)items[i], (int)getpid());
+			if (aed_array_record(w, items[i], offs[i], AED_F32, dims) ||
+			    aed_db_exec(db, sql) || aed_work_done(db, STAGE, items[i]))
+				return 5;
+		}
+		if (aed_array_commit_size(w) || aed_db_commit(db))
+			return 6;
+	}
+	aed_run_end(db, run, AED_RUN_OK, 0, 0, NULL);
+	aed_array_writer_free(&w);
+	aed_db_free(&db);
+	return 0;
+}
+
+static void check_complete(struct aed_db *db)
+{
+	int64_t v;
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM processed", &v), AED_OK);
+	assert_int_equal(v, N_ITEMS);
+	assert_int_equal(aed_db_int(db, "SELECT count(DISTINCT item) FROM processed", &v), AED_OK);
+	assert_int_equal(v, N_ITEMS);
+	struct aed_work_counts c;
+	assert_int_equal(aed_work_counts(db, STAGE, &c), AED_OK);
+	assert_int_equal(c.done, N_ITEMS);
+	assert_int_equal(c.pending + c.claimed + c.failed, 0);
+	for (int64_t i = 1; i <= N_ITEMS; i++) {
+		struct aed_array a;
+		assert_int_equal(aed_array_get(db, "testarr", i, &a), AED_OK);
+		assert_int_equal(a.dims[0], 100);
+		assert_true(((float *)a.data)[0] == (float)i && ((float *)a.data)[99] == (float)i);
+		aed_array_release(&a);
+	}
+}
+
+static struct aed_db *fresh_stage(void)
+{
+	unlink(path);
+	struct aed_db *db = open_db();
+	int64_t added;
+	assert_int_equal(aed_db_exec(db, "CREATE TABLE processed(item INTEGER, pid INTEGER)"), AED_OK);
+	assert_int_equal(aed_work_seed(db, STAGE, ITEMS_SQL, NULL, &added), AED_OK);
+	assert_int_equal(added, N_ITEMS);
+	/* Seeding again adds nothing. */
+	assert_int_equal(aed_work_seed(db, STAGE, ITEMS_SQL, NULL, &added), AED_OK);
+	assert_int_equal(added, 0);
+	return db;
+}
+
+static void test_parallel_workers(void **state)
+{
+	(void)state;
+	struct aed_db *db = fresh_stage();
+	pid_t kids[4];
+	for (int i = 0; i < 4; i++)
+		if ((kids[i] = fork()) == 0)
+			_exit(worker(0));
+	for (int i = 0; i < 4; i++) {
+		int st;
+		waitpid(kids[i], &st, 0);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	check_complete(db);
+	int64_t v;
+	assert_int_equal(aed_db_int(db, "SELECT count(DISTINCT pid) FROM processed", &v), AED_OK);
+	assert_true(v >= 2); /* the work really was shared */
+	aed_db_free(&db);
+}
+
+static void test_kill_and_resume(void **state)
+{
+	(void)state;
+	struct aed_db *db = fresh_stage();
+	/* Three rounds of: two slow workers, SIGKILLed mid-batch. */
+	for (int round = 0; round < 3; round++) {
+		pid_t kids[2];
+		for (int i = 0; i < 2; i++)
+			if ((kids[i] = fork()) == 0)
+				_exit(worker(2000));
+		usleep(150000 + 50000 * round);
+		for (int i = 0; i < 2; i++) {
+			int st;
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], &st, 0);
+		}
+	}
+	int64_t done_before, claimed;
+	struct aed_work_counts c;
+	assert_int_equal(aed_work_counts(db, STAGE, &c), AED_OK);
+	done_before = c.done;
+	claimed = c.claimed;
+	assert_true(done_before > 0 && done_before < N_ITEMS);
+	assert_true(claimed > 0); /* dead workers left claims behind */
+	/* The rerun reaps the dead runs and finishes exactly the rest. */
+	pid_t k = fork();
+	if (k == 0)
+		_exit(worker(0));
+	int st;
+	waitpid(k, &st, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	check_complete(db);
+	int64_t interrupted;
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM run WHERE outcome = 'interrupted'",
+				    &interrupted), AED_OK);
+	assert_int_equal(interrupted, 6);
+	aed_db_free(&db);
+}
+
+static void test_failed_items_retry_later(void **state)
+{
+	(void)state;
+	struct aed_db *db = fresh_stage();
+	int64_t run, items[16];
+	int n;
+	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	assert_int_equal(aed_work_claim(db, STAGE, run, 4, 2, items, &n), AED_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(items[0], 1);
+	assert_int_equal(aed_db_begin(db), AED_OK);
+	assert_int_equal(aed_work_fail(db, STAGE, items[0], "corrupt file"), AED_OK);
+	assert_int_equal(aed_db_commit(db), AED_OK);
+	assert_int_equal(aed_work_release(db, STAGE, run), AED_OK);
+	/* The same run does not retry what it failed. */
+	assert_int_equal(aed_work_claim(db, STAGE, run, 1, 2, items, &n), AED_OK);
+	assert_int_equal(items[0], 2);
+	aed_run_end(db, run, AED_RUN_OK, 0, 1, NULL);
+	/* A later run does, up to max_attempts. */
+	int64_t run2;
+	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run2), AED_OK);
+	assert_int_equal(aed_work_claim(db, STAGE, run2, 1, 2, items, &n), AED_OK);
+	assert_int_equal(items[0], 1);
+	aed_db_free(&db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_migrate_and_refuse),
+		cmocka_unit_test(test_shard),
+		cmocka_unit_test(test_parallel_workers),
+		cmocka_unit_test(test_kill_and_resume),
+		cmocka_unit_test(test_failed_items_retry_later),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
