@@ -8,5 +8,9 @@
 int cmd_init(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_status(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_run(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_ontology_ingest(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_ontology_show(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_ontology_tree(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_ontology_search(struct aed_ctx *ctx, int argc, char **argv);
 
 #endif

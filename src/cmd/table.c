@@ -14,6 +14,10 @@ static const struct aed_command commands[] = {
 	{ "init", cmd_init, "create a database (or migrate an existing one)" },
 	{ "status", cmd_status, "per-stage counts and recent runs" },
 	{ "run", cmd_run, "run a pipeline file, skipping finished work" },
+	{ "ontology ingest", cmd_ontology_ingest, "load the AudioSet ontology (path or URL)" },
+	{ "ontology show", cmd_ontology_show, "one class: restrictions, parents, children" },
+	{ "ontology tree", cmd_ontology_tree, "the class hierarchy, indented" },
+	{ "ontology search", cmd_ontology_search, "classes whose name or description match" },
 	{ NULL, NULL, NULL }
 };
 
