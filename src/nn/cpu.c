@@ -1,0 +1,303 @@
+/* cpu.c - the CPU backend for YAMNet: pointwise convolutions and the dense
+ * layer as OpenBLAS SGEMM over a batch of patches, layer1 as im2col + SGEMM,
+ * depthwise 3x3 as a direct loop vectorised over channels; bias and ReLU are
+ * fused into the pass that follows each product.
+ *
+ * Activations are NHWC, patches of a batch back to back, so a pointwise conv
+ * is one [B*H*W, Cin] x [Cin, Cout] product. The batch is split across worker
+ * threads (each calling single-threaded SGEMM); every worker always runs a
+ * full sub-batch (missing patches are zero) so that each SGEMM call has the
+ * same shape whatever the batch holds: a patch's result then does not depend
+ * on its neighbours, which makes resumed runs bit-identical to clean ones. */
+#include "aedcurate/nn.h"
+#include "aedcurate/error.h"
+#include "aedcurate/util.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
+
+typedef float v8sf __attribute__((vector_size(32), aligned(4)));
+typedef int32_t v8si __attribute__((vector_size(32), aligned(4)));
+
+struct worker {
+	struct cpu *cpu;
+	pthread_t thread;
+	float *a, *b;       /* activation ping-pong buffers, sub * max_act floats */
+	float *col;         /* layer1 im2col, sub * 48*32*9 floats */
+	float *pool;        /* sub * 1024 */
+	float *logits;      /* sub * 521 */
+	/* job */
+	const float *in;    /* n patches */
+	int n;              /* patches in this job, <= sub */
+	float *emb, *scores;
+};
+
+struct cpu {
+	const struct aed_yamnet *m;
+	int threads;        /* workers */
+	int sub;            /* patches per worker per call */
+	size_t max_act;     /* floats of the largest activation of one patch */
+	struct worker *w;
+};
+
+/* SAME padding: TF pads (total / 2) before and the rest after, so with an
+ * even input and stride 2 the extra row/column goes at the bottom/right. */
+static int pad_before(int in, int out, int stride)
+{
+	int total = (out - 1) * stride + 3 - in;
+	return total > 0 ? total / 2 : 0;
+}
+
+static void bias_relu(float *restrict x, size_t rows, int c, const float *restrict bias)
+{
+	for (size_t r = 0; r < rows; r++, x += c)
+		for (int j = 0; j < c; j++) {
+			float v = x[j] + bias[j];
+			x[j] = v > 0.0f ? v : 0.0f;
+		}
+}
+
+/* layer1: 3x3 conv, 1 -> cout channels: im2col of the patch, then one SGEMM. */
+static void conv1(const struct aed_yamnet_layer *L, const float *in, int nb, float *col,
+		  float *out)
+{
+	int pt = pad_before(L->h_in, L->h_out, L->stride);
+	int pl = pad_before(L->w_in, L->w_out, L->stride);
+	size_t rows = (size_t)nb * L->h_out * L->w_out;
+	float *c = col;
+	for (int b = 0; b < nb; b++) {
+		const float *x = in + (size_t)b * L->h_in * L->w_in;
+		for (int oy = 0; oy < L->h_out; oy++)
+			for (int ox = 0; ox < L->w_out; ox++, c += 9)
+				for (int ky = 0; ky < 3; ky++)
+					for (int kx = 0; kx < 3; kx++) {
+						int iy = oy * L->stride - pt + ky;
+						int ix = ox * L->stride - pl + kx;
+						c[ky * 3 + kx] = iy >= 0 && iy < L->h_in && ix >= 0 &&
+								 ix < L->w_in ? x[iy * L->w_in + ix] : 0.0f;
+					}
+	}
+	/* out[rows][cout] = col[rows][9] * W[cout][9]^T */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, L->cout, 9, 1.0f, col, 9,
+		    L->weight, 9, 0.0f, out, L->cout);
+	bias_relu(out, rows, L->cout, L->bias);
+}
+
+/* Depthwise 3x3 with bias and ReLU, vectorised over channels (c % 8 == 0 in
+ * YAMNet; any rest is done one channel at a time). */
+static void depthwise(const struct aed_yamnet_layer *L, const float *in, int nb, float *out)
+{
+	const int c = L->cin, s = L->stride, hi = L->h_in, wi = L->w_in;
+	const int pt = pad_before(hi, L->h_out, s), pl = pad_before(wi, L->w_out, s);
+	const int c8 = c & ~7;
+	for (int b = 0; b < nb; b++) {
+		const float *x = in + (size_t)b * hi * wi * c;
+		float *y = out + (size_t)b * L->h_out * L->w_out * c;
+		for (int oy = 0; oy < L->h_out; oy++)
+			for (int ox = 0; ox < L->w_out; ox++, y += c) {
+				int j;
+				for (j = 0; j < c8; j += 8) {
+					v8sf acc = *(const v8sf *)(L->bias + j);
+					for (int ky = 0; ky < 3; ky++) {
+						int iy = oy * s - pt + ky;
+						if (iy < 0 || iy >= hi)
+							continue;
+						for (int kx = 0; kx < 3; kx++) {
+							int ix = ox * s - pl + kx;
+							if (ix < 0 || ix >= wi)
+								continue;
+							v8sf xv = *(const v8sf *)(x + ((size_t)iy * wi + ix) * c + j);
+							v8sf wv = *(const v8sf *)(L->weight + (ky * 3 + kx) * c + j);
+							acc += xv * wv;
+						}
+					}
+					v8sf zero = { 0 };
+					v8si pos = acc > zero; /* ReLU: all-ones where positive */
+					*(v8sf *)(y + j) = (v8sf)((v8si)acc & pos);
+				}
+				for (; j < c; j++) {
+					float acc = L->bias[j];
+					for (int ky = 0; ky < 3; ky++) {
+						int iy = oy * s - pt + ky;
+						if (iy < 0 || iy >= hi)
+							continue;
+						for (int kx = 0; kx < 3; kx++) {
+							int ix = ox * s - pl + kx;
+							if (ix >= 0 && ix < wi)
+								acc += x[((size_t)iy * wi + ix) * c + j] *
+								       L->weight[(ky * 3 + kx) * c + j];
+						}
+					}
+					y[j] = acc > 0.0f ? acc : 0.0f;
+				}
+			}
+	}
+}
+
+static void pointwise(const struct aed_yamnet_layer *L, const float *in, int nb, float *out)
+{
+	size_t rows = (size_t)nb * L->h_out * L->w_out;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, L->cout, L->cin, 1.0f, in,
+		    L->cin, L->weight, L->cin, 0.0f, out, L->cout);
+	bias_relu(out, rows, L->cout, L->bias);
+}
+
+/* The whole network for one worker's sub-batch (always cpu->sub patches). */
+static void forward(struct worker *w)
+{
+	const struct aed_yamnet *m = w->cpu->m;
+	const int nb = w->cpu->sub;
+	float *a = w->a, *b = w->b, *t;
+
+	/* The input goes to b; patches beyond n are zero. */
+	memcpy(b, w->in, (size_t)w->n * PATCH_FLOATS * sizeof *b);
+	memset(b + (size_t)w->n * PATCH_FLOATS, 0, (size_t)(nb - w->n) * PATCH_FLOATS * sizeof *b);
+	for (int li = 0; li < AED_YAMNET_LAYERS; li++) {
+		const struct aed_yamnet_layer *L = &m->layers[li];
+		if (L->kind == AED_YAMNET_CONV)
+			conv1(L, b, nb, w->col, a);
+		else if (L->kind == AED_YAMNET_DEPTHWISE)
+			depthwise(L, b, nb, a);
+		else
+			pointwise(L, b, nb, a);
+		t = a; a = b; b = t;
+	}
+	/* b holds [nb][h*w][1024]: global average pooling. */
+	const struct aed_yamnet_layer *last = &m->layers[AED_YAMNET_LAYERS - 1];
+	const int hw = last->h_out * last->w_out, c = last->cout;
+	for (int p = 0; p < nb; p++) {
+		float *e = w->pool + (size_t)p * c;
+		const float *x = b + (size_t)p * hw * c;
+		for (int j = 0; j < c; j++)
+			e[j] = x[j];
+		for (int k = 1; k < hw; k++)
+			for (int j = 0; j < c; j++)
+				e[j] += x[(size_t)k * c + j];
+		for (int j = 0; j < c; j++)
+			e[j] /= (float)hw;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, AED_YAMNET_CLASSES, c, 1.0f,
+		    w->pool, c, m->dense_w, c, 0.0f, w->logits, AED_YAMNET_CLASSES);
+	for (int p = 0; p < w->n; p++) {
+		const float *l = w->logits + (size_t)p * AED_YAMNET_CLASSES;
+		float *s = w->scores + (size_t)p * AED_YAMNET_CLASSES;
+		for (int j = 0; j < AED_YAMNET_CLASSES; j++)
+			s[j] = 1.0f / (1.0f + expf(-(l[j] + m->dense_b[j])));
+	}
+	memcpy(w->emb, w->pool, (size_t)w->n * c * sizeof *w->emb);
+}
+
+static void *worker_main(void *arg)
+{
+	forward(arg);
+	return NULL;
+}
+
+static void cpu_free(void **state)
+{
+	struct cpu *cpu = *state;
+	if (!cpu)
+		return;
+	for (int i = 0; cpu->w && i < cpu->threads; i++) {
+		free(cpu->w[i].a);
+		free(cpu->w[i].b);
+		free(cpu->w[i].col);
+		free(cpu->w[i].pool);
+		free(cpu->w[i].logits);
+	}
+	free(cpu->w);
+	free(cpu);
+	*state = NULL;
+}
+
+static int cpu_init(const struct aed_yamnet *m, const struct aed_nn_opts *opts, void **state)
+{
+	struct cpu *cpu = calloc(1, sizeof *cpu);
+	int max_batch = opts && opts->max_batch > 0 ? opts->max_batch : 32;
+
+	*state = NULL;
+	if (!cpu)
+		return aed_error(AED_ENOMEM, "out of memory");
+	cpu->m = m;
+	cpu->threads = opts && opts->threads > 0 ? opts->threads : aed_ncpu();
+	if (cpu->threads > max_batch)
+		cpu->threads = max_batch;
+	cpu->sub = (max_batch + cpu->threads - 1) / cpu->threads;
+	cpu->max_act = PATCH_FLOATS;
+	for (int i = 0; i < AED_YAMNET_LAYERS; i++) {
+		const struct aed_yamnet_layer *L = &m->layers[i];
+		size_t n = (size_t)L->h_out * L->w_out * L->cout;
+		if (n > cpu->max_act)
+			cpu->max_act = n;
+	}
+	const struct aed_yamnet_layer *l1 = &m->layers[0];
+	size_t col = (size_t)l1->h_out * l1->w_out * 9;
+	/* Each worker calls SGEMM itself: OpenBLAS must not start its own threads. */
+	openblas_set_num_threads(1);
+	cpu->w = calloc((size_t)cpu->threads, sizeof *cpu->w);
+	if (!cpu->w)
+		goto nomem;
+	for (int i = 0; i < cpu->threads; i++) {
+		struct worker *w = &cpu->w[i];
+		w->cpu = cpu;
+		w->a = malloc((size_t)cpu->sub * cpu->max_act * sizeof(float));
+		w->b = malloc((size_t)cpu->sub * cpu->max_act * sizeof(float));
+		w->col = malloc((size_t)cpu->sub * col * sizeof(float));
+		w->pool = malloc((size_t)cpu->sub * AED_YAMNET_EMBED_DIM * sizeof(float));
+		w->logits = malloc((size_t)cpu->sub * AED_YAMNET_CLASSES * sizeof(float));
+		if (!w->a || !w->b || !w->col || !w->pool || !w->logits)
+			goto nomem;
+	}
+	*state = cpu;
+	return AED_OK;
+nomem:
+	{
+		void *s = cpu;
+		cpu_free(&s);
+	}
+	return aed_error(AED_ENOMEM, "out of memory for %d patches a batch", max_batch);
+}
+
+static int cpu_run_batch(void *state, const float *patches, int n, float *emb, float *scores)
+{
+	struct cpu *cpu = state;
+	int used = 0;
+
+	if (n < 0 || n > cpu->sub * cpu->threads)
+		return aed_error(AED_EINTERNAL, "batch of %d patches (at most %d)", n,
+				 cpu->sub * cpu->threads);
+	for (int i = 0; i < cpu->threads && i * cpu->sub < n; i++) {
+		struct worker *w = &cpu->w[i];
+		int first = i * cpu->sub;
+		w->n = n - first < cpu->sub ? n - first : cpu->sub;
+		w->in = patches + (size_t)first * PATCH_FLOATS;
+		w->emb = emb + (size_t)first * AED_YAMNET_EMBED_DIM;
+		w->scores = scores + (size_t)first * AED_YAMNET_CLASSES;
+		used = i + 1;
+	}
+	/* Worker 0 runs on the calling thread; a worker whose thread cannot be
+	 * started runs there too (same results, only slower). */
+	int started = 1;
+	while (started < used &&
+	       pthread_create(&cpu->w[started].thread, NULL, worker_main, &cpu->w[started]) == 0)
+		started++;
+	if (used > 0)
+		forward(&cpu->w[0]);
+	for (int i = started; i < used; i++)
+		forward(&cpu->w[i]);
+	for (int i = 1; i < started; i++)
+		pthread_join(cpu->w[i].thread, NULL);
+	return AED_OK;
+}
+
+const struct aed_nn_backend_ops aed_nn_cpu_ops = {
+	.name = "cpu",
+	.init = cpu_init,
+	.run_batch = cpu_run_batch,
+	.free = cpu_free,
+};
