@@ -18,6 +18,8 @@ static const struct aed_command commands[] = {
 	{ "ontology show", cmd_ontology_show, "one class: restrictions, parents, children" },
 	{ "ontology tree", cmd_ontology_tree, "the class hierarchy, indented" },
 	{ "ontology search", cmd_ontology_search, "classes whose name or description match" },
+	{ "segments ingest", cmd_segments_ingest, "load a segment list: AudioSet CSV, strong TSV, manifest" },
+	{ "segments list", cmd_segments_list, "segments with their labels, by split or class" },
 	{ NULL, NULL, NULL }
 };
 
