@@ -9,16 +9,16 @@
 #
 # Sources are picked up by wildcard: a new file in src/<dir>/ needs no edit here.
 
+PKGS    := sqlite3 libcurl libcrypto libavformat libavcodec libswresample libavutil fftw3f jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers \
-           -Iinclude -Isrc -Ibuild/gen -Ibuild/faiss-capi/include -pthread \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKGS    := sqlite3 libcurl libcrypto libavformat libavcodec libswresample libavutil fftw3f jansson
+           -Iinclude -Isrc -Ibuild/gen -Ibuild/faiss-capi/include -pthread $(PKG_CFLAGS)
 FAISS_C := build/faiss-capi/lib/libfaiss_c.a
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas \
-           $(FAISS_C) -lfaiss -lstdc++ -lgomp -lm -pthread
+LDLIBS  += $(PKG_LIBS) -lopenblas $(FAISS_C) -lfaiss -lstdc++ -lgomp -lm -pthread
 
 BUILD   ?= build/obj
 BIN     ?= bin/aedcurate
@@ -36,7 +36,7 @@ FUZZ_SECONDS ?= 20
 SHARED  ?= $(abspath ../shared)
 export AEDCURATE_SHARED ?= $(SHARED)
 
-.PHONY: all deps faiss-capi test unit asan fuzz bench clean models
+.PHONY: all deps faiss-capi test unit asan fuzz bench clean models libobjs
 
 all: $(BIN)
 
@@ -68,19 +68,24 @@ asan:
 	AEDCURATE_BIN=build/asan/aedcurate AEDCURATE_UNIT_DIR=build/asan/tests AEDCURATE_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh
 
-# libFuzzer targets: each links the parsers it exercises, built with clang.
-FUZZ_CFLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -Ibuild/gen -Ibuild/faiss-capi/include \
-              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -fsanitize=fuzzer,address,undefined
+# libFuzzer targets: the library objects are built once with clang and
+# coverage instrumentation (build/fuzzobj), then each tests/fuzz/fuzz_NAME.c
+# is linked against them and run for FUZZ_SECONDS on its seeds.
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+libobjs: $(LIBOBJS)
 fuzz: $(GEN) $(FAISS_C)
+	$(MAKE) CC=clang BUILD=build/fuzzobj OPT="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" libobjs
 	@mkdir -p build/fuzz
-	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
-	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$n $$f $(filter-out src/main.c,$(SRCS)) $(LDLIBS) || exit 1; \
+	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  clang -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) $(CFLAGS) -o build/fuzz/$$n $$f \
+	    $(filter-out build/fuzzobj/src/main.o,$(SRCS:%.c=build/fuzzobj/%.o)) $(LDLIBS); \
 	done
-	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); mkdir -p build/fuzz/corpus-$$n; \
-	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
-	    build/fuzz/corpus-$$n tests/fuzz/seeds/$${n#fuzz_} 2>build/fuzz/$$n.log \
-	  || { tail -40 build/fuzz/$$n.log; exit 1; }; \
-	  echo "fuzz $$n: $$(grep -c . build/fuzz/$$n.log) log lines, no crash"; \
+	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); s=$${n#fuzz_}; \
+	  mkdir -p build/fuzz/corpus-$$n; \
+	  if build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
+	       -print_final_stats=1 build/fuzz/corpus-$$n tests/fuzz/seeds/$$s >build/fuzz/$$n.log 2>&1; \
+	  then echo "ok - fuzz $$n: $$(grep -o 'stat::number_of_executed_units: *[0-9]*' build/fuzz/$$n.log | grep -o '[0-9]*$$') runs, no crash"; \
+	  else echo "not ok - fuzz $$n"; tail -40 build/fuzz/$$n.log; exit 1; fi; \
 	done
 
 bench: $(BIN)
@@ -109,6 +114,6 @@ $(FAISS_C):
 	sh tests/lib/build_faiss_capi.sh build/faiss-capi
 
 clean:
-	rm -rf build/obj build/asan build/gen build/fuzz bin
+	rm -rf build/obj build/asan build/gen build/fuzz build/fuzzobj bin
 
 -include $(OBJS:.o=.d)
