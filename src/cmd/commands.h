@@ -14,5 +14,6 @@ int cmd_ontology_tree(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_ontology_search(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_fetch(struct aed_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const struct aed_command commands[] = {
 	{ "ontology search", cmd_ontology_search, "classes whose name or description match" },
 	{ "segments ingest", cmd_segments_ingest, "load a segment list: AudioSet CSV, strong TSV, manifest" },
 	{ "segments list", cmd_segments_list, "segments with their labels, by split or class" },
+	{ "fetch", cmd_fetch, "find or download each segment's audio file" },
 	{ NULL, NULL, NULL }
 };
 

@@ -11,7 +11,7 @@
 #include "aedcurate/error.h"
 #include "aedcurate/net.h"
 #include "aedcurate/util.h"
-#include "net/curl_once.h"
+#include "net/internal.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_code = CURLE_OK;
@@ -52,12 +52,14 @@ static int hexval(int c)
 }
 
 /* file:///abs/path or file://localhost/abs/path -> "/abs/path", percent-decoded. */
-static int file_url_path(const char *url, char **out)
+int aed_file_url_path(const char *url, char **out)
 {
 	const char *p = url + strlen("file://");
 	char *path = NULL, *q;
 	int rc = AED_OK;
 
+	if (strncasecmp(url, "file://", 7) != 0)
+		return aed_error(AED_EUSAGE, "%s: not a file:// URL", url);
 	if (strncmp(p, "localhost/", 10) == 0)
 		p += 9;
 	if (*p != '/') {
@@ -214,7 +216,7 @@ int aed_source_read(const char *source, const struct aed_source_opts *opts,
 		goto out;
 	}
 	if (strncasecmp(source, "file://", 7) == 0) {
-		if ((rc = file_url_path(source, &path)) != AED_OK)
+		if ((rc = aed_file_url_path(source, &path)) != AED_OK)
 			goto out;
 		rc = aed_read_file(path, o.max_bytes, data, n);
 		if (rc != AED_OK)

@@ -1,0 +1,135 @@
+/* fetch.h - the fetch stage (find or download each segment's audio file and
+ * record it in the media table, sql/0002_media.sql) and the source templates
+ * it expands: file-name patterns, URLs and shell commands.
+ *
+ * Template syntax: literal text with {variable} placeholders; "{{" and "}}"
+ * stand for literal braces. Variables:
+ *   {ytid}      the segment's YouTube id (or manifest file stem)
+ *   {start_ms}  {end_ms}   the segment's range in milliseconds
+ *   {start}     {end}      the same in seconds, shortest exact decimal ("30", "30.5")
+ *   {key}       "{ytid}_{start_ms}"
+ *   {out}       (--cmd only) the path the command must write to
+ * A template that uses {start_ms}, {start} or {key} names one file per segment
+ * (media.whole_video = 0); otherwise the file is the whole source recording and
+ * decode cuts the segment's range out of it (whole_video = 1).
+ *
+ * Values are escaped for where they land, so a hostile id cannot leave its
+ * placeholder: percent-encoded in URLs, single-quoted in commands, glob
+ * characters escaped in file-name patterns; a value containing '/' is refused
+ * in file-name patterns.
+ *
+ * Ownership: aed_template_parse() fills a caller-owned struct that
+ * aed_template_release() empties; expansion appends to a caller-owned aed_buf.
+ */
+#ifndef AEDCURATE_FETCH_H
+#define AEDCURATE_FETCH_H
+
+#include <stdint.h>
+
+#include "aedcurate/store.h"
+#include "aedcurate/util.h"
+
+enum aed_tpl_var {
+	AED_TPL_LITERAL = -1,
+	AED_TPL_YTID = 0,
+	AED_TPL_START_MS,
+	AED_TPL_END_MS,
+	AED_TPL_START,
+	AED_TPL_END,
+	AED_TPL_KEY,
+	AED_TPL_OUT,
+	AED_TPL_NVARS
+};
+
+enum aed_tpl_escape {
+	AED_TPL_RAW,   /* values as they are */
+	AED_TPL_URL,   /* values percent-encoded (RFC 3986 unreserved kept) */
+	AED_TPL_SHELL, /* each value one single-quoted shell word */
+	AED_TPL_GLOB,  /* fnmatch metacharacters in values escaped; '/' refused */
+};
+
+struct aed_tpl_part {
+	enum aed_tpl_var var; /* AED_TPL_LITERAL: text holds the literal */
+	char *text;           /* malloc'd literal text, NULL for variables */
+};
+
+struct aed_template {
+	struct aed_tpl_part *parts; /* malloc'd, n entries */
+	int n;
+	unsigned vars;              /* bit (1 << var) for every variable used */
+};
+
+struct aed_tpl_values {
+	const char *ytid;
+	const char *key;
+	int64_t start_ms;
+	int64_t end_ms;  /* < 0: unknown (manifest row without an end) */
+	const char *out; /* NULL unless expanding a --cmd template */
+};
+
+/* Parse text. Errors name the template and the byte offset. */
+int aed_template_parse(const char *text, struct aed_template *t);
+void aed_template_release(struct aed_template *t);
+/* 1 if the template names one file per segment (uses a start variable). */
+int aed_template_is_segment(const struct aed_template *t);
+/* Append the expansion to out. Fails (AED_EFORMAT) on a value the escape mode
+ * cannot carry and (AED_ENOTFOUND) on {end}/{end_ms} of a segment with no end
+ * or {out} without an output path. */
+int aed_template_expand(const struct aed_template *t, const struct aed_tpl_values *v,
+			enum aed_tpl_escape esc, struct aed_buf *out);
+/* Milliseconds as the shortest exact decimal number of seconds: 30500 -> "30.5". */
+void aed_ms_to_seconds(int64_t ms, char buf[32]);
+
+/* --- the stage ---------------------------------------------------------------
+ * For each selected segment, sources are tried in this order until one has
+ * the file: the manifest's own path, the --from folders (each with each name
+ * template), the --url templates, the --cmd templates. A segment every source
+ * reports as missing (no file, HTTP 404/410) is 'unavailable'; one that some
+ * source failed on (timeouts, 5xx after the retries, a non-zero exit) is
+ * 'failed' and is tried again by later runs, up to max_attempts runs.
+ * Downloads go to <media>/<name>.part and are renamed when complete; a .part
+ * left by an earlier run is resumed with an HTTP Range request. */
+struct aed_fetch_opts {
+	const char **from;     /* --from DIR, n_from of them */
+	int n_from;
+	const char **names;    /* file-name templates for --from; NULL: the defaults
+	                        * "{ytid}_{start_ms}.*" then "{ytid}.*" */
+	int n_names;
+	const char **urls;     /* --url TEMPLATE */
+	int n_urls;
+	const char **cmds;     /* --cmd TEMPLATE, run with /bin/sh -c */
+	int n_cmds;
+	const char *media_dir; /* NULL: "<db path>.media" */
+	int jobs;              /* transfers and commands at once; 0: 8 */
+	int retries;           /* per source per run, timeouts/5xx/resets; < 0: 3 */
+	double backoff_s;      /* first retry delay, doubled each time; 0: 1 s */
+	double timeout_s;      /* one transfer, whole; 0: 600 s */
+	double connect_timeout_s; /* 0: 15 s */
+	double stall_s;        /* abort a transfer receiving nothing this long; 0: 30 s */
+	double cmd_timeout_s;  /* one command; 0: 3600 s */
+	int64_t max_bytes;     /* one file; 0: 2 GiB */
+	const char *split;     /* only segments of this split, or NULL */
+	int64_t limit;         /* only the first N selected segments (by id); 0: all */
+	struct aed_shard shard;
+	int max_attempts;      /* runs that may try a failed segment; 0: 3 */
+	int retry_unavailable; /* look again for segments recorded unavailable */
+	int redo;              /* forget all fetch work state first */
+};
+
+struct aed_fetch_summary {
+	int64_t run_id;
+	int64_t selected;      /* segments in this run's selection (seeded) */
+	int64_t processed;     /* segments this run recorded */
+	int64_t ok, unavailable, failed;
+	int64_t downloaded;    /* files transferred by HTTP in this run */
+	int64_t commands;      /* commands run */
+	int64_t bytes;         /* bytes received over HTTP in this run */
+	double seconds;
+};
+
+/* Run the stage on db. Per-segment failures are recorded, never returned;
+ * errors are returned for bad options, the database and the media folder. */
+int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
+		  struct aed_fetch_summary *summary);
+
+#endif
