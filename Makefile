@@ -36,7 +36,7 @@ FUZZ_SECONDS ?= 20
 SHARED  ?= $(abspath ../shared)
 export AEDCURATE_SHARED ?= $(SHARED)
 
-.PHONY: all deps faiss-capi test unit asan fuzz bench clean models libobjs
+.PHONY: all deps faiss-capi test unit asan fuzz bench clean models libobjs demo
 
 all: $(BIN)
 
@@ -117,3 +117,7 @@ clean:
 	rm -rf build/obj build/asan build/gen build/fuzz build/fuzzobj bin
 
 -include $(OBJS:.o=.d)
+
+# The main job: the demo pipeline into ./aedcurate.db (resumable: run it again).
+demo: $(BIN)
+	$(BIN) run pipelines/demo.pipeline
