@@ -211,4 +211,35 @@ struct aed_nn_backend_ops {
 const struct aed_nn_backend_ops *aed_nn_backend(const char *name);
 extern const struct aed_nn_backend_ops aed_nn_cpu_ops;
 
+/* --- the embed stage ---------------------------------------------------------
+ * Stage "embed", item = segment id, eligible = segments with an array of kind
+ * "logmel_yamnet" (f32 [frames, 64], from `features`). For each it stores
+ * kind "embedding" f32 [patches, 1024] and kind "scores" f32 [patches, 521]
+ * (patch i = frames [48 i, 48 i + 96), cut by aed_patch with the yamnet
+ * preset) and an embedding row naming the model (sql/0004_model.sql).
+ * Resumable: a segment is done exactly when its arrays and its row commit. */
+struct aed_db;
+
+struct aed_embed_opts {
+	const char *model_path;  /* NULL: aed_yamnet_find_model's search */
+	const char *backend;     /* NULL: "cpu" */
+	int batch;               /* patches per network batch; 0 = 32 */
+	int threads;             /* 0 = all cores */
+	int redo;                /* forget earlier results (also of another model) */
+	int shard_index, shard_count; /* --shard I/N; count 0 = all */
+	int max_attempts;        /* 0 = 3 */
+	int64_t limit;           /* stop after this many segments; 0 = all */
+};
+
+struct aed_embed_stats {
+	int64_t run_id;
+	int64_t done, failed, skipped; /* segments */
+	int64_t patches;               /* computed by this run */
+	double net_seconds;            /* time inside the network */
+	char model_sha256[65];
+};
+
+int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o,
+		    struct aed_embed_stats *st);
+
 #endif

@@ -228,6 +228,10 @@ static int cpu_init(const struct aed_yamnet *m, const struct aed_nn_opts *opts, 
 	if (cpu->threads > max_batch)
 		cpu->threads = max_batch;
 	cpu->sub = (max_batch + cpu->threads - 1) / cpu->threads;
+	/* SGEMM with one row takes a different path (GEMV) with other rounding:
+	 * two rows at least keep the results the same for every batch size. */
+	if (cpu->sub < 2)
+		cpu->sub = 2;
 	cpu->max_act = PATCH_FLOATS;
 	for (int i = 0; i < AED_YAMNET_LAYERS; i++) {
 		const struct aed_yamnet_layer *L = &m->layers[i];
