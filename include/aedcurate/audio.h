@@ -120,7 +120,8 @@ struct aed_decode_opts {
 	double clip_seconds;    /* s, clip length; default 10 */
 	int threads;            /* worker threads; 0 = all cores */
 	struct aed_shard shard; /* --shard I/N, count 0 = all */
-	int retry_failed;       /* retry items that failed in earlier runs */
+	int max_attempts;       /* failed items are retried by later runs until an item
+	                         * has been tried this often; 0 = default (3) */
 	int redo;               /* forget the stage's work and decode everything again */
 	int batch;              /* items per transaction; 0 = default (16) */
 };
@@ -132,7 +133,7 @@ struct aed_features_opts {
 	enum aed_preset preset;
 	int threads;            /* worker threads; 0 = all cores */
 	struct aed_shard shard;
-	int retry_failed;
+	int max_attempts;       /* as for decode; 0 = default (3) */
 	int redo;
 	int batch;              /* items per transaction; 0 = default (32) */
 };

@@ -1,0 +1,125 @@
+/* features.c - the features stage: the log-mel of every decoded clip, stored
+ * as f32 [frames, 64] arrays of kind "logmel_<preset>" (frames = 998 for a
+ * 10 s clip). Patches are cut from these by the embedding stage. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aedcurate/audio.h"
+#include "aedcurate/error.h"
+#include "aedcurate/store.h"
+#include "audio/workpool.h"
+
+struct features_tls {
+	enum aed_preset preset;
+	sqlite3_stmt *del_ref;
+	char kind[32];
+};
+
+static void features_tls_free(void *p)
+{
+	struct features_tls *t = p;
+	sqlite3_finalize(t->del_ref);
+	free(t);
+}
+
+static int features_tls_init(void *shared, struct aed_db *db, void **out)
+{
+	struct features_tls *t = calloc(1, sizeof *t);
+	if (!t)
+		return aed_error(AED_ENOMEM, "out of memory");
+	t->preset = *(const enum aed_preset *)shared;
+	snprintf(t->kind, sizeof t->kind, "%s", aed_logmel_kind(t->preset));
+	int rc = aed_db_prepare(db, "DELETE FROM array_ref WHERE kind = ? AND item = ?", &t->del_ref);
+	if (rc) {
+		features_tls_free(t);
+		return rc;
+	}
+	*out = t;
+	return AED_OK;
+}
+
+static int features_compute(void *tlsp, struct aed_db *db, int64_t item, struct aed_pool_out *out)
+{
+	struct features_tls *t = tlsp;
+	struct aed_array a;
+	float *x = NULL, *mel = NULL;
+	size_t frames = 0;
+	int rc = aed_array_get(db, "clip", item, &a);
+	if (rc == AED_EDB)
+		return rc;
+	if (rc == AED_OK && a.dtype != AED_I16)
+		rc = aed_error(AED_EFORMAT, "clip of segment %lld is %s, expected i16", (long long)item,
+			       aed_dtype_name(a.dtype));
+	size_t n = rc == AED_OK ? (size_t)a.dims[0] : 0;
+	if (rc == AED_OK && !(x = malloc((n ? n : 1) * sizeof *x)))
+		rc = aed_error(AED_ENOMEM, "out of memory");
+	if (rc == AED_OK) {
+		aed_s16_to_f32(a.data, n, x);
+		rc = aed_logmel(x, n, t->preset, &mel, &frames);
+	}
+	if (rc == AED_OK && frames == 0)
+		rc = aed_error(AED_EFORMAT, "clip of segment %lld has %zu samples, fewer than one "
+			       "%d-sample frame", (long long)item, n, AED_STFT_WINDOW);
+	if (rc) {
+		out->failed = 1;
+		out->error = strdup(aed_last_error());
+		free(mel);
+	} else {
+		out->data = mel;
+		out->dtype = AED_F32;
+		out->dims[0] = (int64_t)frames;
+		out->dims[1] = AED_MEL_BANDS;
+		out->dims[2] = 1;
+	}
+	free(x);
+	aed_array_release(&a);
+	return AED_OK;
+}
+
+static int features_record(void *tlsp, struct aed_db *db, int64_t item, int64_t run_id,
+			   const struct aed_pool_out *out)
+{
+	struct features_tls *t = tlsp;
+	(void)run_id;
+	if (!out->failed)
+		return AED_OK;
+	sqlite3_bind_text(t->del_ref, 1, t->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(t->del_ref, 2, item);
+	int rc = sqlite3_step(t->del_ref) == SQLITE_DONE ? AED_OK : aed_db_error(db, "removing old features");
+	sqlite3_reset(t->del_ref);
+	return rc;
+}
+
+int aed_stage_features(struct aed_db *db, const struct aed_features_opts *o, struct aed_stage_stats *st)
+{
+	char params[256], stage[32];
+	enum aed_preset preset = o->preset;
+	if (preset != AED_PRESET_YAMNET && preset != AED_PRESET_VGGISH)
+		return aed_error(AED_EUSAGE, "unknown preset %d", (int)preset);
+	snprintf(stage, sizeof stage, "features_%s", aed_preset_name(preset));
+	struct aed_pool_ops ops = {
+		.stage = stage,
+		.kind = aed_logmel_kind(preset),
+		.select_sql = "SELECT segment_id FROM clip",
+		.thread_init = features_tls_init,
+		.thread_free = features_tls_free,
+		.compute = features_compute,
+		.record = features_record,
+	};
+	snprintf(params, sizeof params,
+		 "{\"preset\": \"%s\", \"window\": %d, \"hop\": %d, \"fft\": %d, \"bands\": %d, "
+		 "\"shard\": \"%d/%d\"}",
+		 aed_preset_name(preset), AED_STFT_WINDOW, AED_STFT_HOP, AED_FFT_SIZE, AED_MEL_BANDS,
+		 o->shard.index, o->shard.count);
+	struct aed_pool_cfg cfg = {
+		.threads = o->threads,
+		.shard = o->shard,
+		.max_attempts = o->max_attempts,
+		.redo = o->redo,
+		.batch = o->batch > 0 ? o->batch : 32,
+		.params_json = params,
+		.label = stage,
+	};
+	return aed_pool_run(db, &ops, &preset, &cfg, st);
+}
