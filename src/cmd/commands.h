@@ -15,5 +15,8 @@ int cmd_ontology_search(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_fetch(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_decode(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_features(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_dump(struct aed_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -21,6 +21,9 @@ static const struct aed_command commands[] = {
 	{ "segments ingest", cmd_segments_ingest, "load a segment list: AudioSet CSV, strong TSV, manifest" },
 	{ "segments list", cmd_segments_list, "segments with their labels, by split or class" },
 	{ "fetch", cmd_fetch, "find or download each segment's audio file" },
+	{ "decode", cmd_decode, "decode each segment to a 16 kHz mono clip (FFmpeg)" },
+	{ "features", cmd_features, "log-mel spectrograms of the clips (FFTW)" },
+	{ "dump", cmd_dump, "write one stored array of a segment to WAV or .npy" },
 	{ NULL, NULL, NULL }
 };
 
