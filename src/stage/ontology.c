@@ -1477,8 +1477,8 @@ int aed_class_resolve(struct aed_db *db, const char *text, int64_t *class_id)
 		"SELECT id, mid, name FROM class WHERE mid = ?1",
 		"SELECT id, mid, name FROM class WHERE mid = ?1 COLLATE NOCASE ORDER BY id",
 		"SELECT id, mid, name FROM class WHERE name = ?1 COLLATE NOCASE ORDER BY id",
-		"SELECT id, mid, name FROM class WHERE instr(lower(name), lower(?1)) > 0 "
-		"ORDER BY name COLLATE NOCASE, id",
+		("SELECT id, mid, name FROM class WHERE instr(lower(name), lower(?1)) > 0 "
+		 "ORDER BY name COLLATE NOCASE, id"),
 	};
 	char msg[3072];
 	size_t q, count;
