@@ -1,0 +1,209 @@
+/* refine.h - class priors and positive-example weights, the frame classifier
+ * trained on patch embeddings, weak-label refinement (the AudioSet team's
+ * max-normalised frame scores, plus hysteresis around the kept frames),
+ * SeCoST's sequential co-supervision, and the evaluation of refined masks.
+ *
+ * Ownership: aed_clf_train() returns a model freed with aed_clf_free(&m).
+ * Result structs are embedded by the caller and released with their
+ * *_release() function. Functions taking a struct aed_db only borrow it.
+ * Every function returning int returns an enum aed_status and records a
+ * message on failure; nothing here prints except through aed_warn/aed_info.
+ *
+ * Stored results (sql/0007_refine.sql):
+ *   class_prior(class_id, run_id, n_pos, n_total, prior, weight, beta)
+ *       the latest `priors` run; one row per class with a label index or
+ *       at least one positive.
+ *   refine_class(run_id, class_id, method, scorer, n_segments, n_patches,
+ *       n_kept, gain, top_class_id, warning)
+ *       one row per class a refine run handled; gain = the class's
+ *       prevalence gain (below), top_class_id the class with the largest gain.
+ *   frame_score(segment_id, class_id, scorer, run_id, n_patches, hop_ms, scores)
+ *       P(L|x_i) per patch: scores is a BLOB of n_patches little-endian
+ *       float32. scorer 'yamnet' rows are written for the labelled segments,
+ *       'trained' rows for every segment the classifier scored (so
+ *       `eval scores --scorer trained` can rank all of them).
+ *   frame_mask(segment_id, class_id, method, run_id, n_patches, hop_ms,
+ *       n_kept, mask)
+ *       the kept mask of a labelled segment: mask is a BLOB of n_patches
+ *       bytes, 1 = patch kept as a positive of the class. One row per method,
+ *       so the maxnorm baseline and the default method can be compared.
+ *   soft_label(segment_id, class_id, run_id, stages, target, prediction)
+ *       SeCoST's final clip labels: prediction = the last stage's clip
+ *       probability (max over patches), target = alpha*y + (1-alpha)*prediction.
+ * Masks and scores are kept in tables rather than the array store because the
+ * array store holds one array per (kind, segment) and these are per
+ * (segment, class); they are small (20 patches per 10 s clip).
+ */
+#ifndef AEDCURATE_REFINE_H
+#define AEDCURATE_REFINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aedcurate/metrics.h"
+
+struct aed_db;
+
+/* --- priors ------------------------------------------------------------------
+ * prior_c = (segments carrying c or any descendant of c, labels of any source)
+ *           / (segments with at least one label);
+ * w_c = (mean prior / prior_c)^beta, the mean taken over the classes with a
+ * non-zero prior (a class nobody carries has no weight: it has no positives to
+ * weigh, and zeros would drag the mean down by how many classes the ontology
+ * lists rather than by the data). Negatives weigh 1. */
+struct aed_priors_opts {
+	double beta;          /* >= 0; 1 balances fully */
+	const char *split;    /* count only this split's segments; NULL: all */
+	const char *out_dir;  /* write priors.csv and priors.json here; NULL: none */
+};
+
+struct aed_class_prior {
+	int64_t class_id;
+	long label_index;     /* -1 if the class has none */
+	char mid[64];
+	char name[128];
+	int64_t n_pos;
+	double prior, weight; /* weight 0 when prior is 0 */
+};
+
+struct aed_priors_result {
+	int64_t run_id;
+	int64_t n_total;      /* labelled segments counted */
+	double mean_prior;
+	double beta;
+	struct aed_class_prior *classes; /* by label index (unindexed last), then mid */
+	size_t n_classes;
+	size_t n_nonzero;
+};
+
+/* Pure math: weights for n priors (0 stays weight 0); *mean receives the mean
+ * of the non-zero priors. */
+void aed_prior_weights(const double *prior, size_t n, double beta, double *weight,
+		       double *mean);
+
+int aed_priors(struct aed_db *db, const struct aed_priors_opts *o, struct aed_priors_result *r);
+void aed_priors_result_release(struct aed_priors_result *r);
+/* priors.csv: header "index,mid,display_name,n_pos,n_total,prior,weight".
+ * priors.json: {"beta", "n_total", "mean_prior", "by_mid": {mid: {...}},
+ * "by_index": {"0": {...}}}; each {...} = {index, mid, name, n_pos, prior,
+ * weight}. */
+int aed_priors_write(const struct aed_priors_result *r, const char *dir);
+
+/* --- frame classifier -------------------------------------------------------
+ * Logistic regression (hidden = 0) or one ReLU hidden layer, with C sigmoid
+ * outputs, trained with Adam on standardised inputs and the weighted binary
+ * cross-entropy  -[w_c y log p + (1 - y) log(1 - p)]  (soft targets y in
+ * [0,1] allowed), L2 on the weights, early stopping on held-out rows. */
+struct aed_clf_opts {
+	int hidden;           /* 0: logistic regression */
+	int max_epochs;       /* default 60 */
+	int patience;         /* epochs without held-out improvement; default 6 */
+	int batch;            /* rows per step; default 256 */
+	double lr;            /* Adam step size; default 1e-3 */
+	double l2;            /* weight decay; default 1e-4 */
+	uint64_t seed;        /* shuffling and initialisation; default 1 */
+};
+
+struct aed_clf_report {
+	int epochs;           /* epochs run */
+	int best_epoch;       /* 1-based epoch whose parameters were kept */
+	double train_loss, heldout_loss; /* mean weighted BCE at best_epoch */
+	size_t n_train, n_heldout;       /* rows */
+};
+
+struct aed_clf;
+
+/* x [n][d] row-major, y [n][c] targets, pos_w [c] (NULL: 1), heldout [n]
+ * (1 = held out; NULL or none held out: no early stopping, max_epochs run). */
+int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
+		  const float *pos_w, const uint8_t *heldout,
+		  const struct aed_clf_opts *o, struct aed_clf **out,
+		  struct aed_clf_report *rep);
+/* p [n][c] probabilities. */
+int aed_clf_predict(const struct aed_clf *m, const float *x, size_t n, float *p);
+void aed_clf_free(struct aed_clf **m);
+
+/* --- refinement rules -------------------------------------------------------
+ * maxnorm:    n_i = s_i / max_j s_j; keep n_i >= high (the AudioSet rule).
+ * hysteresis: the maxnorm seeds, grown to neighbouring patches while
+ *             n_i >= low (a patch next to a confident one needs less
+ *             evidence: events straddle the 50%-overlapping patches). */
+enum aed_refine_method { AED_REFINE_MAXNORM, AED_REFINE_HYSTERESIS };
+
+int aed_refine_method_parse(const char *s, enum aed_refine_method *out);
+const char *aed_refine_method_name(enum aed_refine_method m);
+
+/* Keep mask of one segment's n frame scores; returns the number kept. All
+ * scores <= 0 keep nothing. */
+size_t aed_refine_mask(const float *scores, size_t n, enum aed_refine_method m,
+		       double high, double low, uint8_t *mask);
+
+/* --- the refine stage ------------------------------------------------------ */
+struct aed_refine_opts {
+	const char *class_name;   /* a class (name or mid); NULL with all */
+	int all;                  /* every class with labelled, embedded segments */
+	const char *split;        /* segments considered; NULL: all with embeddings */
+	enum aed_scorer scorer;   /* yamnet: its own scores; trained: the classifier */
+	enum aed_refine_method method; /* the mask stored besides maxnorm */
+	double threshold;         /* high threshold; default 0.66 */
+	double low;               /* hysteresis low threshold; default 0.25 */
+	double beta;              /* positive weight exponent for training; default 1 */
+	double heldout;           /* fraction of segments held out; default 0.2 */
+	int min_positives;        /* --all: skip classes with fewer; default 5 */
+	struct aed_clf_opts clf;
+	/* SeCoST: stages > 0 trains a cascade of that many classifiers. */
+	int secost_stages;
+	const double *alphas;     /* alpha of stage 2.. (the last repeats) */
+	int n_alphas;
+};
+
+struct aed_refine_class {
+	int64_t class_id;
+	char mid[64], name[128];
+	int64_t n_segments, n_patches, n_kept_maxnorm, n_kept;
+	double gain;              /* prevalence gain of the class (see refine.c) */
+	char top_mid[64], top_name[128]; /* the class with the largest gain */
+	int warn;                 /* the class is not the most prevalent sound */
+	int gain_checked;         /* 0: no YAMNet scores to check with */
+};
+
+struct aed_refine_result {
+	int64_t run_id;
+	int64_t n_segments;       /* segments with embeddings considered */
+	struct aed_refine_class *classes;
+	size_t n_classes;
+	struct aed_clf_report clf; /* the last classifier trained */
+	int stages;               /* SeCoST stages run (0: none) */
+};
+
+int aed_refine(struct aed_db *db, const struct aed_refine_opts *o, struct aed_refine_result *r);
+void aed_refine_result_release(struct aed_refine_result *r);
+
+/* --- eval refine --------------------------------------------------------------
+ * Segments labelled with the class that have strong labels for it: each stored
+ * mask (and the unrefined weak mask, every patch positive) against the strong
+ * labels, at patch level (metrics.h: the half-overlap rule) and segment-based
+ * on 1 s segments (sed_eval). */
+struct aed_refine_eval_row {
+	char method[32];          /* "weak" (before), "maxnorm", "hysteresis" */
+	int64_t n_segments;
+	struct aed_prf frame;
+	struct aed_segment_eval seg;
+};
+
+struct aed_refine_eval_result {
+	int64_t class_id;
+	char mid[64], name[128];
+	struct aed_refine_eval_row rows[8];
+	size_t n_rows;
+};
+
+int aed_eval_refine(struct aed_db *db, const char *class_name, const char *split,
+		    struct aed_refine_eval_result *r);
+
+/* --- helpers shared by refine and eval --------------------------------------- */
+/* Class ids of YAMNet's 521 outputs (-1 for a mid the ontology lacks), from
+ * class_map (NULL: aed_yamnet_find_class_map(NULL, ...)). */
+int aed_yamnet_output_classes(struct aed_db *db, const char *class_map, int64_t ids[521]);
+
+#endif
