@@ -1297,6 +1297,61 @@ out:
 	return rc;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* aed_work_claim() restricted to this run's selection (temp.fetch_sel): a
+ * run for --split eval must not pick up another split's failed items and try
+ * them against this run's sources. Same states and rules as the store's. */
+static int claim(struct fetch *f)
+{
+	char now[32];
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+
+	f->n_claimed = 0;
+	aed_utc_iso8601(now);
+	if ((rc = aed_db_begin(f->db)))
+		return rc;
+	rc = aed_db_prepare(f->db,
+		"UPDATE work SET state = 'claimed', run_id = ?1, attempts = attempts + 1, "
+		"updated_at = ?2 WHERE stage = ?3 AND item IN ("
+		"  SELECT item FROM work WHERE stage = ?3 AND state = 'pending'"
+		"    AND item IN (SELECT id FROM temp.fetch_sel)"
+		"  UNION ALL SELECT item FROM work WHERE stage = ?3 AND state = 'failed'"
+		"    AND attempts < ?4 AND run_id IS NOT ?1"
+		"    AND item IN (SELECT id FROM temp.fetch_sel)"
+		"  ORDER BY 1 LIMIT ?5) RETURNING item", &st);
+	if (rc)
+		goto out;
+	sqlite3_bind_int64(st, 1, f->run_id);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, STAGE, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, f->o.max_attempts);
+	sqlite3_bind_int(st, 5, f->n_jobs);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW && f->n_claimed < f->n_jobs)
+		f->claimed[f->n_claimed++] = sqlite3_column_int64(st, 0);
+	if (s != SQLITE_DONE && s != SQLITE_ROW) {
+		rc = aed_db_error(f->db, "claiming fetch work");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = aed_db_commit(f->db);
+	qsort(f->claimed, (size_t)f->n_claimed, sizeof *f->claimed, cmp_id);
+out:
+	sqlite3_finalize(st);
+	if (rc) {
+		aed_db_rollback(f->db);
+		f->n_claimed = 0;
+	}
+	return rc;
+}
+
 /* Fill free slots from the claimed items (claiming more when needed). */
 static int fill_slots(struct fetch *f)
 {
@@ -1313,8 +1368,7 @@ static int fill_slots(struct fetch *f)
 			f->claim_pos = f->n_claimed = 0;
 			if ((rc = flush_records(f)))
 				return rc;
-			rc = aed_work_claim(f->db, STAGE, f->run_id, f->n_jobs, f->o.max_attempts,
-					    f->claimed, &f->n_claimed);
+			rc = claim(f);
 			if (rc)
 				return rc;
 			if (f->n_claimed == 0) {
@@ -1587,15 +1641,17 @@ static int seed(struct fetch *f)
 	if (!rc)
 		rc = aed_work_seed(f->db, STAGE, sql.data, &f->o.shard, &n);
 	if (!rc) {
-		struct aed_buf cnt = { 0 };
-		int64_t total = 0;
+		struct aed_buf sel = { 0 };
 
-		rc = aed_buf_printf(&cnt, "SELECT count(*) FROM (%s)", sql.data);
+		rc = aed_buf_printf(&sel, "DROP TABLE IF EXISTS temp.fetch_sel; "
+				    "CREATE TEMP TABLE fetch_sel(id INTEGER PRIMARY KEY); "
+				    "INSERT INTO temp.fetch_sel %s", sql.data);
 		if (!rc)
-			rc = aed_db_int(f->db, cnt.data, &total);
-		aed_buf_release(&cnt);
-		f->sum->selected = total;
+			rc = aed_db_exec(f->db, sel.data);
+		aed_buf_release(&sel);
 	}
+	if (!rc)
+		rc = aed_db_int(f->db, "SELECT count(*) FROM temp.fetch_sel", &f->sum->selected);
 	sqlite3_free(q);
 	aed_buf_release(&sql);
 	return rc;
@@ -1671,7 +1727,7 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 		  struct aed_fetch_summary *summary)
 {
 	struct fetch f = { 0 };
-	struct aed_work_counts wc;
+	int64_t todo = 0;
 	char *params = NULL, msg[160];
 	double t0 = aed_now();
 	int rc, started = 0;
@@ -1691,9 +1747,18 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 		goto out;
 	started = 1;
 	summary->run_id = f.run_id;
-	if ((rc = aed_work_counts(db, STAGE, &wc)))
-		goto out;
-	f.progress = aed_progress_new("fetch", wc.pending + wc.failed);
+	{
+		char *q = sqlite3_mprintf("SELECT count(*) FROM work WHERE stage = '" STAGE "' AND "
+					  "(state = 'pending' OR (state = 'failed' AND attempts < %d)) "
+					  "AND item IN (SELECT id FROM temp.fetch_sel)",
+					  f.o.max_attempts);
+
+		rc = q ? aed_db_int(db, q, &todo) : aed_error(AED_ENOMEM, "out of memory");
+		sqlite3_free(q);
+		if (rc)
+			goto out;
+	}
+	f.progress = aed_progress_new("fetch", todo);
 	f.last_flush = aed_now();
 
 	for (;;) {
