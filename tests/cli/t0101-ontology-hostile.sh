@@ -68,6 +68,13 @@ check_fail "a non-numeric index is refused" $AED ontology ingest "$D/small.json"
 check_grep "bad index named" 'badidx\.csv:2: index "x"' "$T/err"
 check_eq "labels: database still unchanged" "$sum0" "$(dbsum)"
 
+# the same ontology with other label indexes: only label_index changes
+printf 'index,mid,display_name\n4,/x/motor,"Motor"\n' >"$T/relabel.csv"
+check "new label indexes for an unchanged ontology" $AED ontology ingest "$D/small.json" --labels "$T/relabel.csv"
+check_grep "says the ontology is unchanged" 'ontology unchanged \(version 1\); label indexes set from 1 rows' "$T/out"
+check_eq "label indexes replaced" "/x/motor 4" "$(sql "SELECT mid || ' ' || label_index FROM class WHERE label_index IS NOT NULL")"
+check_eq "still one version" 1 "$(sql 'SELECT count(*) FROM ontology_version')"
+
 # hostile strings are stored as they are and shown without control bytes
 printf '[{"id": "/x/esc", "name": "Red \\u001b[31malert\\u001b[0m \\u00e9t\\u00e9 <b>&amp;", "description": "line1\\nline2"}]' >"$T/esc.json"
 check "odd but valid strings are accepted" $AED ontology ingest "$T/esc.json"
