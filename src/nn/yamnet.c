@@ -348,8 +348,11 @@ int aed_yamnet_load_class_map(struct aed_yamnet *m, const char *path)
 	p++;
 	while (*p) {
 		line++;
-		if (*p == '\n' || *p == '\r') {
-			p++;
+		if (*p == '\n' || *p == '\r') { /* a blank line */
+			while (*p && *p != '\n')
+				p++;
+			if (*p)
+				p++;
 			continue;
 		}
 		char *idx = csv_field(&p), *mi = csv_field(&p), *dn = csv_field(&p);
@@ -368,6 +371,8 @@ int aed_yamnet_load_class_map(struct aed_yamnet *m, const char *path)
 		name[rows] = dn;
 		rows++;
 		while (*p && *p != '\n')
+			p++;
+		if (*p)
 			p++;
 	}
 	if (rows != AED_YAMNET_CLASSES) {
