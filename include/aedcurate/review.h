@@ -1,0 +1,223 @@
+/* review.h - human review of mined candidates: the static review page's
+ * export folder, the ratings file the page produces and its import, the
+ * derived decisions and the per-run review status. The page itself lives in
+ * web/review/ (index.html, app.js, style.css) and is copied as-is.
+ *
+ * Export folder (`review export --out DIR`), all of it static and usable from
+ * file:// (no fetch(), nothing from a network):
+ *   index.html app.js style.css   the page, copied from the web directory
+ *   candidates.js                 `window.AED_DATA = {...};` (below)
+ *   media/NNNN.ogg                10 s context clip, Ogg Opus, 16 kHz mono
+ *   media/NNNN.png                its log-mel (YAMNet front end) as an RGB
+ *                                 image: width = frames (10 ms each), height
+ *                                 = 64 bands x 2, low frequencies at the bottom
+ * NNNN is the 1-based page position, zero-padded to 4 digits.
+ *
+ * candidates.js holds one JSON object; every '<', '>', '&', U+2028 and
+ * U+2029 inside it is written as \uXXXX so no string can end the script or
+ * the line. Fields:
+ *   format "aedcurate-review", version 1, export_id (32 hex), checksum,
+ *   created_at, mine_run {id, method, created_at},
+ *   class {mid, name, description, path: [root name, ..., name]},
+ *   candidates: [{id (segment key), ytid, start_s (of the segment in its
+ *     source), rank, score, best_time_s (into the clip), offset_s (where the
+ *     context starts in the clip), duration_s, best_start_s (best patch start
+ *     in the context), best_dur_s (0.96), audio, image (paths in the folder),
+ *     frames}],
+ *   ontology: [[mid, name], ...] for the label autocomplete.
+ * checksum = sha256 hex of "aedcurate-review-v1\n" MID "\n" then each
+ * candidate id followed by "\n", ids sorted bytewise (aed_review_checksum).
+ *
+ * Ratings file (downloaded from the page, read by `review import`), JSON:
+ *   { "format": "aedcurate-ratings", "version": 1,
+ *     "export_id": "...", "checksum": "...",    echoed from the data file
+ *     "class": "/m/...",                        the class judged
+ *     "annotator": "id",                        1..128 bytes, no control chars
+ *     "exported_at": "2026-11-21T10:04:08.123Z",
+ *     "ratings": [ { "candidate": "YTID_STARTMS",
+ *                    "answer": "present" | "not_present" | "unsure" | "not_acoustic",
+ *                    "labels": ["/m/...", ...],   optional, missing labels
+ *                    "comment": "...",            optional, <= 4096 bytes
+ *                    "time": "2026-11-21T10:03:59.456Z" }, ... ] }
+ * Times are ISO 8601 UTC: YYYY-MM-DDTHH:MM:SS[.fff]Z.
+ *
+ * Ownership: aed_ratings_parse() returns a heap object freed with
+ * aed_ratings_free(&r); every string inside is owned by it. Result structs
+ * are released with their _release function. Functions taking a struct
+ * aed_db only borrow it. Every function returns an enum aed_status and
+ * records a message on failure.
+ */
+#ifndef AEDCURATE_REVIEW_H
+#define AEDCURATE_REVIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct aed_db;
+
+#define AED_RATINGS_FORMAT        "aedcurate-ratings"
+#define AED_RATINGS_VERSION       1
+#define AED_RATINGS_MAX_SOURCE    (64u << 20) /* bytes of one ratings file */
+#define AED_RATINGS_MAX_ENTRIES   1000000
+#define AED_RATINGS_MAX_ANNOTATOR 128         /* bytes */
+#define AED_RATINGS_MAX_COMMENT   4096        /* bytes */
+#define AED_RATINGS_MAX_LABELS    64          /* per rating */
+#define AED_RATINGS_MAX_ID        1024        /* bytes of a candidate id or mid */
+#define AED_REVIEW_CONTEXT_S      10.0        /* s, context clip length */
+#define AED_REVIEW_PATCH_S        0.96        /* s, a mined patch */
+
+enum aed_answer {
+	AED_ANSWER_PRESENT,
+	AED_ANSWER_NOT_PRESENT,
+	AED_ANSWER_UNSURE,
+	AED_ANSWER_NOT_ACOUSTIC,
+	AED_ANSWER_COUNT
+};
+
+const char *aed_answer_name(enum aed_answer a); /* "present", "not_present", ... */
+int aed_answer_parse(const char *s, enum aed_answer *out);
+
+/* The decision over several answers: the most frequent one; a tie between
+ * the most frequent answers gives unsure. counts[AED_ANSWER_COUNT]; all
+ * zero gives unsure. *agreement (may be NULL) = count of the decided
+ * answer / total (0 for no answers). */
+enum aed_answer aed_review_decide(const int64_t *counts, double *agreement);
+
+/* Is s an ISO 8601 UTC time as the page writes it (see above)? */
+int aed_review_time_valid(const char *s);
+
+/* --- ratings file ---------------------------------------------------------- */
+
+struct aed_rating_entry {
+	size_t index;          /* 1-based position in "ratings" */
+	char *candidate;       /* "" if missing or not a string */
+	enum aed_answer answer;
+	char **labels;         /* mids, duplicates removed, file order */
+	size_t n_labels;
+	char *comment;         /* "" when absent */
+	char *time;
+	char *bad;             /* NULL for a well-formed entry, else why not */
+};
+
+struct aed_ratings {
+	int version;
+	char *export_id, *checksum, *class_mid, *annotator, *exported_at;
+	struct aed_rating_entry *entries;
+	size_t n;
+	char sha256[65];       /* of the raw bytes */
+};
+
+/* Parse a ratings file from memory. `name` is used in messages only.
+ * File-level faults fail the whole parse with AED_EFORMAT: JSON syntax
+ * (truncated files included, with jansson's line and column), a top level
+ * that is not an object, a wrong format name or version, missing or mistyped
+ * export_id/checksum/class/annotator, an over-long or control-character
+ * annotator, no "ratings" array, more than AED_RATINGS_MAX_ENTRIES entries.
+ * Entry-level faults only mark the entry (entry.bad): not an object, missing
+ * or mistyped fields, unknown answer, bad time, over-long comment or id, too
+ * many labels, and the same candidate rated twice (every such entry). */
+int aed_ratings_parse(const char *data, size_t n, const char *name, struct aed_ratings **out);
+void aed_ratings_free(struct aed_ratings **r);
+
+/* --- export ---------------------------------------------------------------- */
+
+struct aed_review_export_opts {
+	const char *class_name;  /* the latest mine run of this class, or */
+	int64_t mine_run_id;     /* this mine run (mine_run.id); 0: use class_name */
+	const char *out_dir;     /* created; existing page files are replaced */
+	long limit;              /* best-ranked candidates; <= 0: 100 */
+	const char *web_dir;     /* page sources; NULL: aed_review_web_dir() */
+	int bitrate;             /* bit/s of the Opus clips; 0: 32000 */
+};
+
+struct aed_review_export_result {
+	int64_t mine_run_id, class_id, run_id, review_export_id;
+	int64_t n_candidates;
+	char export_id[33];
+	char checksum[65];
+	char mid[64];
+};
+
+/* Write the export folder and record the export (review_export, review_item,
+ * a run of stage "review-export"). Fails with AED_ENOTFOUND for an unknown
+ * class or run, AED_ESTATE when the run has no candidates or a candidate has
+ * no decoded clip, AED_EMEDIA when encoding fails. */
+int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
+		      struct aed_review_export_result *r);
+
+/* Where the page sources are: $AEDCURATE_WEB, else web/review beside the
+ * executable's parent (bin/../web/review), else ./web/review. Returns a
+ * static buffer; NULL when none of them holds index.html. */
+const char *aed_review_web_dir(void);
+
+/* sha256 hex of the candidate set (see above). ids need not be sorted. */
+int aed_review_checksum(const char *mid, const char *const *ids, size_t n, char hex[65]);
+
+/* JSON text -> safe inside a <script> element: '<' '>' '&' U+2028 U+2029 as
+ * \uXXXX. Appends to *out (malloc'd, caller frees). */
+int aed_review_script_escape(const char *json, char **out);
+
+/* --- import ---------------------------------------------------------------- */
+
+struct aed_review_import_result {
+	int64_t files, files_rejected;
+	int64_t entries, new_ratings, updated, same, older, bad;
+	int64_t labels_verified;   /* verified label rows after the import (touched pairs) */
+	int64_t decisions;         /* (class, segment) decisions recomputed */
+	int64_t multi_rated;       /* of those, with 2+ ratings */
+	double mean_agreement;     /* over the multi-rated ones, 0 if none */
+	int64_t ties;              /* multi-rated ones decided unsure by a tie */
+	char **messages;           /* "FILE: entry N (ID): reason", every rejection */
+	size_t n_messages;
+};
+
+/* Import ratings files. Each file is checked against the database: its
+ * export id must be one of ours (else: a file from another export), its
+ * checksum that export's (else tampered), each candidate in the export, each
+ * label a known mid. Rejected entries (and all entries of a rejected file)
+ * are reported in r->messages and change nothing; the good entries of each
+ * file are stored in one transaction with the review_import row, and the
+ * decisions and verified labels of the touched (class, segment) pairs are
+ * recomputed. A rating already stored unchanged is counted as same; a file
+ * that changes nothing writes nothing. Returns AED_OK even when entries were
+ * rejected (see r->bad, r->files_rejected); an error return means a file
+ * could not be read or the database failed (that file's entries are not
+ * stored). */
+int aed_review_import(struct aed_db *db, const char *const *paths, size_t n_paths,
+		      struct aed_review_import_result *r);
+void aed_review_import_result_release(struct aed_review_import_result *r);
+
+/* --- status ---------------------------------------------------------------- */
+
+struct aed_review_run_status {
+	int64_t mine_run_id, class_id;
+	char mid[64];
+	char *name;
+	int64_t candidates, rated;          /* rated: with a decision */
+	int64_t by_decision[AED_ANSWER_COUNT];
+	int64_t ratings;                    /* individual ratings */
+	double precision;                   /* present / (rated - unsure); -1 if none */
+	double mean_agreement;              /* over candidates with 2+ ratings; -1 if none */
+};
+
+struct aed_review_status {
+	struct aed_review_run_status *runs; /* by mine run id */
+	size_t n;
+};
+
+/* Per mine run (of class_id only when class_id > 0). */
+int aed_review_status_get(struct aed_db *db, int64_t class_id, struct aed_review_status *s);
+void aed_review_status_release(struct aed_review_status *s);
+
+/* --- encoders (src/audio/encode.c) ----------------------------------------- */
+
+/* Encode mono float samples in [-1, 1] at `rate` Hz (8000, 12000, 16000,
+ * 24000 or 48000) as Opus in an Ogg file (libopus through libavcodec), at
+ * bitrate bit/s. Written to path.tmp and renamed. */
+int aed_encode_opus_ogg(const char *path, const float *x, size_t n, int rate, int bitrate);
+
+/* Write an 8-bit RGB image (rows top to bottom, 3 bytes per pixel) as PNG
+ * (libavcodec's encoder). Written to path.tmp and renamed. */
+int aed_encode_png_rgb(const char *path, const uint8_t *rgb, int width, int height);
+
+#endif
