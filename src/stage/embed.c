@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define STAGE "embed"
-#define CLAIM 32 /* segments per transaction */
+#define CLAIM 16 /* segments per transaction */
 #define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
 
 struct item {
