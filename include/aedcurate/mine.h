@@ -1,0 +1,227 @@
+/* mine.h - exemplar-based mining: from a few example clips of a sound to the
+ * corpus clips most likely to contain it, queued for review.
+ *
+ * The method (after the AudioSet team's exemplar mining):
+ *   1. frame level: every patch embedding (0.96 s, every 0.48 s) of every
+ *      exemplar, L2-normalised, clustered with k-means; a cluster is kept
+ *      when its frames come from several different exemplars (the sound the
+ *      exemplars share); background that only one exemplar has drops out.
+ *   2. multi-query search: each kept frame queries the index; the hits are
+ *      pooled, and each pooled corpus frame is scored exactly against every
+ *      kept frame. Score 'z' (the default, chosen by measurement, see
+ *      README): each kept frame's cosine similarity is standardised by its
+ *      mean and spread over a sample of the corpus, so that a frame counts
+ *      for how unusually close it is and frames that resemble everything
+ *      (silence, hum, padding) stop dominating; the frame score is the mean
+ *      over kept frames. Score 'raw': the mean cosine similarity.
+ *   3. a segment's score is its best frame's score; the best frame's start
+ *      time goes to the reviewer.
+ * The baseline `mean`: one query, the normalised mean of all exemplar frames;
+ * score = cosine similarity.
+ *
+ * Two layers: the in-memory core (aed_mine_select_frames, aed_mine_search),
+ * which knows vectors and segment numbers only and is what the benchmark and
+ * unit tests drive; and the stages (aed_index_build, aed_mine) over the
+ * stage store, the tables of sql/0005_mine.sql and an index file.
+ *
+ * Ownership: results are filled into caller-embedded structs released with
+ * the matching *_release(); arrays passed in are borrowed. Every function
+ * returns an enum aed_status and records a message on failure.
+ */
+#ifndef AEDCURATE_MINE_H
+#define AEDCURATE_MINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aedcurate/store.h"
+
+struct aed_vindex;
+
+#define AED_PATCH_HOP_S 0.48  /* s between patch starts (YAMNet: 48 frames) */
+#define AED_PATCH_LEN_S 0.96  /* s, patch length */
+
+/* --- core: exemplar frames ---------------------------------------------- */
+struct aed_frame_select_opts {
+	int clusters;       /* k-means k; 0 = auto: frames / exemplars (the
+	                     * frames of one exemplar), at least 2, at most frames */
+	int min_exemplars;  /* keep a cluster with frames from at least this many
+	                     * exemplars; 0 = auto: 2, or 1 when there is one exemplar */
+	int seed;           /* k-means seed */
+};
+
+struct aed_frame_selection {
+	int n_clusters;
+	int *cluster;       /* [n] cluster of each frame */
+	unsigned char *kept;/* [n] 1 if the frame is a query */
+	int *cl_exemplars;  /* [n_clusters] distinct exemplars in the cluster */
+	int *cl_frames;     /* [n_clusters] frames in the cluster */
+	unsigned char *cl_kept; /* [n_clusters] */
+	int n_kept;
+	int fallback;       /* 1: no cluster spanned min_exemplars exemplars; the
+	                     * clusters spanning the most exemplars were kept */
+};
+
+/* x: n unit vectors of d floats, exemplar[i] in 0..n_exemplars-1. */
+int aed_mine_select_frames(const float *x, const int *exemplar, int64_t n, int d,
+			   int n_exemplars, const struct aed_frame_select_opts *o,
+			   struct aed_frame_selection *out);
+void aed_frame_selection_release(struct aed_frame_selection *s);
+
+/* --- core: multi-query search ------------------------------------------- */
+enum aed_mine_score {
+	AED_MINE_SCORE_Z,   /* mean over queries of (sim - mu_q) / sigma_q */
+	AED_MINE_SCORE_RAW, /* mean over queries of sim */
+};
+
+/* The corpus as the index sees it: vector ids of segment s (a segment
+ * number 0..n_segments-1, not a database id) are first_vec[s] ..
+ * first_vec[s+1]-1, patch p of s being first_vec[s] + p. */
+struct aed_mine_corpus {
+	struct aed_vindex *ix;
+	int64_t n_segments;
+	const int64_t *first_vec;       /* [n_segments + 1], ascending */
+	const unsigned char *excluded;  /* [n_segments] 1 = never a candidate; may be NULL */
+	const float *sample;            /* [n_sample][dim] unit vectors of the corpus, for 'z' */
+	int64_t n_sample;
+};
+
+struct aed_mine_search_opts {
+	int k;                  /* candidates wanted */
+	int64_t hits_per_query; /* neighbours fetched per query; 0 = auto (max(4k, 256)),
+	                         * raised until k segments survive the exclusions */
+	enum aed_mine_score score;
+};
+
+struct aed_mine_hit {
+	int64_t segment;  /* segment number */
+	int patch;        /* best frame */
+	float score;
+};
+
+struct aed_mine_search_stats {
+	int64_t hits_per_query; /* as finally used */
+	int64_t pooled_frames;  /* distinct frames scored exactly */
+	int64_t pooled_segments;
+	double seconds;
+};
+
+/* q: nq unit query vectors. Fills out[0..*n_out-1] (caller's array of k),
+ * best first; ties broken by segment number. */
+int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
+		    const struct aed_mine_search_opts *o, struct aed_mine_hit *out, int *n_out,
+		    struct aed_mine_search_stats *stats);
+
+/* --- stage: index build --------------------------------------------------- */
+struct aed_index_build_opts {
+	const char *model;      /* model name; NULL = the model most segments were embedded with */
+	const char *factory;    /* FAISS factory string, "auto" or NULL (= auto) */
+	const char *path;       /* index file; NULL = <db>.index/<model>-<sha8>.faiss */
+	int rebuild;            /* start over even when an incremental add is possible */
+	int nprobe;             /* IVF lists per query to record; 0 = default */
+};
+
+struct aed_index_build_result {
+	int64_t index_id;
+	char path[4096];
+	char factory[128];
+	char model_sha256[65];
+	int64_t n_vectors, n_segments;  /* in the index now */
+	int64_t added_vectors, added_segments;
+	int rebuilt;            /* built from scratch (first time, stale, --rebuild) */
+	char rebuild_reason[256];
+	double seconds;
+};
+
+int aed_index_build(struct aed_db *db, const struct aed_index_build_opts *o,
+		    struct aed_index_build_result *r);
+
+/* State of the newest index of a model (NULL: the model most segments use):
+ * AED_ESTATE with a message saying why when it is stale (another model, a
+ * re-embedded segment, a missing or altered file); pending counts segments
+ * embedded with its model but not yet in it. */
+struct aed_index_status {
+	int64_t index_id;
+	char path[4096], factory[128], model_sha256[65], model_name[64];
+	int64_t n_vectors, n_segments, pending_segments;
+	int nprobe;
+	char created_at[32], updated_at[32];
+};
+int aed_index_status(struct aed_db *db, const char *model, struct aed_index_status *st);
+
+/* The checked index loaded for searching: aed_index_status() must pass, the
+ * file must hold n_vectors vectors of the model's dimension. Segment number
+ * s (struct aed_mine_corpus) is segment_ids[s]; its vectors first_vec[s] ..
+ * first_vec[s+1]-1. Release with aed_index_handle_release(). */
+struct aed_index_handle {
+	struct aed_index_status st;
+	struct aed_vindex *ix;
+	int64_t model_id;
+	int dim;
+	int64_t n_segments;
+	int64_t *segment_ids;   /* [n_segments], ascending by first_vec */
+	int64_t *first_vec;     /* [n_segments + 1] */
+};
+int aed_index_open(struct aed_db *db, const char *model, struct aed_index_handle *h);
+void aed_index_handle_release(struct aed_index_handle *h);
+
+/* --- stage: mine ---------------------------------------------------------- */
+enum aed_mine_method { AED_MINE_EXEMPLAR, AED_MINE_MEAN };
+
+struct aed_mine_opts {
+	const char *class_name;   /* name or mid (aed_class_resolve) */
+	const char **exemplars;   /* segments (key, id, manifest path) or audio files */
+	int n_exemplars;
+	int no_class_exemplars;   /* use only the named exemplars, not the ontology's
+	                           * positive examples nor verified labels */
+	enum aed_mine_method method;
+	enum aed_mine_score score;
+	int k;                    /* candidates to record; 0 = 100 */
+	struct aed_frame_select_opts select;
+	int64_t hits_per_query;
+	int exclude_group;        /* no candidate from an exemplar's source recording */
+	const char *candidates_split; /* only segments of this split are candidates */
+	const char *model_path;   /* model file for file exemplars (NULL = default) */
+	int64_t sample;           /* corpus vectors for the 'z' statistics; 0 = 20000 */
+};
+
+struct aed_mine_exemplar {
+	int64_t segment_id;       /* 0 for a file */
+	char source[16];          /* ontology | verified | user | file */
+	char *name;               /* key or path, malloc'd */
+	int frames_total, frames_kept;
+	int *cluster;             /* [frames_total] */
+	unsigned char *kept;      /* [frames_total] */
+};
+
+struct aed_mine_candidate {
+	int64_t segment_id;
+	char *key;                /* malloc'd */
+	int rank;                 /* 1 = best */
+	double score;
+	double best_time_s;
+	char *labels;             /* "mid name (source); ..." malloc'd, "" if none */
+};
+
+struct aed_mine_result {
+	int64_t mine_run_id, run_id, class_id, index_id;
+	char class_mid[256], class_name[256];
+	char model_sha256[65];
+	int n_exemplars;
+	struct aed_mine_exemplar *exemplars;
+	struct aed_frame_selection sel;  /* the exemplar method's clusters */
+	int n_frames;                    /* exemplar frames in all */
+	int n_candidates;
+	struct aed_mine_candidate *candidates;
+	int64_t n_excluded;              /* segments not allowed as candidates */
+	int64_t corpus_segments;
+	struct aed_mine_search_stats stats;
+};
+
+int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_result *r);
+void aed_mine_result_release(struct aed_mine_result *r);
+
+const char *aed_mine_method_name(enum aed_mine_method m);
+const char *aed_mine_score_name(enum aed_mine_score s);
+
+#endif

@@ -1,0 +1,156 @@
+/* index.c - `aedcurate index build|status`: argv to options, then the index
+ * stage (src/stage/index.c), and the human or --json report. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aedcurate/cli.h"
+#include "aedcurate/error.h"
+#include "aedcurate/mine.h"
+#include "aedcurate/util.h"
+#include "cmd/commands.h"
+
+static int print_json(json_t *j)
+{
+	if (!j)
+		return aed_error(AED_ENOMEM, "out of memory building JSON");
+	int bad = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (bad)
+		return aed_error(AED_EIO, "writing JSON to stdout failed");
+	fputc('\n', stdout);
+	return AED_OK;
+}
+
+struct build_opts {
+	const char *model, *factory, *path;
+	int rebuild;
+	long nprobe;
+};
+
+static const struct aed_opt build_table[] = {
+	{ "model", 'm', AED_OPT_STR, offsetof(struct build_opts, model), "NAME",
+	  "index the embeddings of this model (default: the model most segments use)" },
+	{ "factory", 'f', AED_OPT_STR, offsetof(struct build_opts, factory), "STRING",
+	  "FAISS index_factory string, or auto (default): Flat below 200000 vectors, else IVF<~sqrt(n)>,Flat" },
+	{ "path", 'o', AED_OPT_STR, offsetof(struct build_opts, path), "FILE",
+	  "where the index file goes (default <db>.index/<model>-<sha8>.faiss)" },
+	{ "nprobe", 0, AED_OPT_INT, offsetof(struct build_opts, nprobe), "N",
+	  "IVF lists searched per query (default nlist/32, at least 8)" },
+	{ "rebuild", 0, AED_OPT_FLAG, offsetof(struct build_opts, rebuild), NULL,
+	  "build from scratch instead of adding the new segments" },
+	{ 0 }
+};
+
+static const struct aed_cmd_spec build_spec = {
+	.name = "index build",
+	.args = "",
+	.summary = "Build or extend the FAISS index over the patch embeddings.",
+	.details = "Every patch embedding (0.96 s every 0.48 s) of one model is L2-normalised and\n"
+		   "added to a FAISS index searched by inner product (cosine similarity). The\n"
+		   "vector id -> (segment, patch) map is kept in the database (vec_map,\n"
+		   "vec_segment). Run it again after embedding more clips: only the new ones are\n"
+		   "added. It starts over by itself when the index is stale: a segment was\n"
+		   "re-embedded, the file is missing or disagrees with the database, or the\n"
+		   "corpus outgrew an exact index under --factory auto.",
+	.opts = build_table,
+	.min_args = 0,
+	.max_args = 0,
+};
+
+int cmd_index_build(struct aed_ctx *ctx, int argc, char **argv)
+{
+	struct build_opts o = { 0 };
+	struct aed_index_build_opts bo = { 0 };
+	struct aed_index_build_result r;
+	int nargs = 0, rc;
+
+	if ((rc = aed_parse(ctx, &build_spec, argc, argv, &o, &nargs)))
+		return rc;
+	if (o.nprobe < 0)
+		return aed_error(AED_EUSAGE, "index build: --nprobe must be positive");
+	bo.model = o.model;
+	bo.factory = o.factory;
+	bo.path = o.path;
+	bo.rebuild = o.rebuild;
+	bo.nprobe = (int)o.nprobe;
+	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_index_build(ctx->db, &bo, &r)))
+		return rc;
+	if (ctx->g.json)
+		return print_json(json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:s, s:f}",
+					    "index_id", (json_int_t)r.index_id, "path", r.path,
+					    "factory", r.factory, "model_sha256", r.model_sha256,
+					    "vectors", (json_int_t)r.n_vectors,
+					    "segments", (json_int_t)r.n_segments,
+					    "added_vectors", (json_int_t)r.added_vectors,
+					    "added_segments", (json_int_t)r.added_segments,
+					    "rebuilt", r.rebuilt, "rebuild_reason", r.rebuild_reason,
+					    "seconds", r.seconds));
+	if (r.rebuilt)
+		printf("index %lld: built %s (%s) over %lld vectors of %lld segments in %.1f s "
+		       "(%s)\n", (long long)r.index_id, r.path, r.factory, (long long)r.n_vectors,
+		       (long long)r.n_segments, r.seconds, r.rebuild_reason);
+	else if (r.added_segments)
+		printf("index %lld: added %lld vectors of %lld new segments to %s (%s); %lld "
+		       "vectors of %lld segments in all (%.1f s)\n", (long long)r.index_id,
+		       (long long)r.added_vectors, (long long)r.added_segments, r.path, r.factory,
+		       (long long)r.n_vectors, (long long)r.n_segments, r.seconds);
+	else
+		printf("index %lld: up to date, %lld vectors of %lld segments (%s, %s)\n",
+		       (long long)r.index_id, (long long)r.n_vectors, (long long)r.n_segments,
+		       r.factory, r.path);
+	return AED_OK;
+}
+
+struct status_opts {
+	const char *model;
+};
+
+static const struct aed_opt status_table[] = {
+	{ "model", 'm', AED_OPT_STR, offsetof(struct status_opts, model), "NAME",
+	  "the index of this model (default: the model most segments use)" },
+	{ 0 }
+};
+
+static const struct aed_cmd_spec status_spec = {
+	.name = "index status",
+	.args = "",
+	.summary = "Say whether the vector index is current, stale or missing.",
+	.details = "Exits non-zero with the reason when the index cannot be searched as it is\n"
+		   "(another model's, a re-embedded segment, a missing file).",
+	.opts = status_table,
+	.min_args = 0,
+	.max_args = 0,
+};
+
+int cmd_index_status(struct aed_ctx *ctx, int argc, char **argv)
+{
+	struct status_opts o = { 0 };
+	struct aed_index_status s;
+	int nargs = 0, rc;
+
+	if ((rc = aed_parse(ctx, &status_spec, argc, argv, &o, &nargs)))
+		return rc;
+	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)) ||
+	    (rc = aed_index_status(ctx->db, o.model, &s)))
+		return rc;
+	if (ctx->g.json)
+		return print_json(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:s}",
+					    "index_id", (json_int_t)s.index_id, "path", s.path,
+					    "factory", s.factory, "model", s.model_name,
+					    "model_sha256", s.model_sha256,
+					    "vectors", (json_int_t)s.n_vectors,
+					    "segments", (json_int_t)s.n_segments,
+					    "pending_segments", (json_int_t)s.pending_segments,
+					    "nprobe", s.nprobe, "created_at", s.created_at,
+					    "updated_at", s.updated_at));
+	printf("index %lld: %s\n  factory %s%s, model %s sha256 %.12s...\n  %lld vectors of "
+	       "%lld segments; %lld embedded segments not yet added%s\n  created %s, updated %s\n",
+	       (long long)s.index_id, s.path, s.factory, "", s.model_name, s.model_sha256,
+	       (long long)s.n_vectors, (long long)s.n_segments, (long long)s.pending_segments,
+	       s.pending_segments ? " (run: aedcurate index build)" : "", s.created_at,
+	       s.updated_at);
+	if (s.nprobe)
+		printf("  nprobe %d\n", s.nprobe);
+	return AED_OK;
+}

@@ -1,0 +1,246 @@
+/* mine.c - `aedcurate mine`: argv to options, the mine stage
+ * (src/stage/mine.c), and the report: which exemplar frames were kept and
+ * why, then the top candidates with their current labels (or --json). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aedcurate/cli.h"
+#include "aedcurate/error.h"
+#include "aedcurate/mine.h"
+#include "aedcurate/util.h"
+#include "cmd/commands.h"
+
+struct mine_cli {
+	const char *class_name, *method, *score, *candidates, *model;
+	struct aed_strlist exemplars;
+	long k, clusters, min_exemplars, seed, hits, sample, show;
+	int exclude_group, no_class_exemplars;
+};
+
+static const struct aed_opt table[] = {
+	{ "class", 'c', AED_OPT_STR, offsetof(struct mine_cli, class_name), "NAME|MID",
+	  "the class to mine for (required)" },
+	{ "exemplar", 'e', AED_OPT_LIST, offsetof(struct mine_cli, exemplars), "SEGMENT|FILE",
+	  "an example clip: a segment (key, id, manifest path) or an audio file (repeatable)" },
+	{ "k", 'k', AED_OPT_INT, offsetof(struct mine_cli, k), "N",
+	  "candidates to queue (default 100)" },
+	{ "method", 0, AED_OPT_STR, offsetof(struct mine_cli, method), "M",
+	  "exemplar (default: frame clusters, multi-query) | mean (one query, the mean embedding)" },
+	{ "score", 0, AED_OPT_STR, offsetof(struct mine_cli, score), "S",
+	  "z (default: similarities standardised over the corpus) | raw (mean cosine)" },
+	{ "exclude-group", 'g', AED_OPT_FLAG, offsetof(struct mine_cli, exclude_group), NULL,
+	  "no candidate from an exemplar's source recording (segment.source_group)" },
+	{ "candidates", 0, AED_OPT_STR, offsetof(struct mine_cli, candidates), "SPLIT",
+	  "only segments of this split are candidates" },
+	{ "no-class-exemplars", 0, AED_OPT_FLAG, offsetof(struct mine_cli, no_class_exemplars),
+	  NULL, "use only --exemplar clips, not ontology examples nor verified clips" },
+	{ "clusters", 0, AED_OPT_INT, offsetof(struct mine_cli, clusters), "N",
+	  "k-means clusters of the exemplar frames (default: frames / exemplars)" },
+	{ "min-exemplars", 0, AED_OPT_INT, offsetof(struct mine_cli, min_exemplars), "N",
+	  "keep clusters with frames from at least N exemplars (default 2)" },
+	{ "seed", 0, AED_OPT_INT, offsetof(struct mine_cli, seed), "N", "k-means seed (default 1234)" },
+	{ "hits", 0, AED_OPT_INT, offsetof(struct mine_cli, hits), "N",
+	  "neighbours per query frame (default max(4k, 256), widened past exclusions)" },
+	{ "sample", 0, AED_OPT_INT, offsetof(struct mine_cli, sample), "N",
+	  "corpus vectors for the z statistics (default 20000)" },
+	{ "model", 'm', AED_OPT_STR, offsetof(struct mine_cli, model), "PATH",
+	  "YAMNet file for exemplar files outside the corpus (default as `embed`)" },
+	{ "show", 'n', AED_OPT_INT, offsetof(struct mine_cli, show), "N",
+	  "candidates to print (default 20; --json prints all)" },
+	{ 0 }
+};
+
+static const struct aed_cmd_spec spec = {
+	.name = "mine",
+	.args = "",
+	.summary = "Find the corpus clips most likely to hold a sound, from a few examples.",
+	.details =
+		"Exemplars: the class's ontology positive examples present in the corpus, clips\n"
+		"verified for the class or a descendant, and every --exemplar (segments, or\n"
+		"audio files decoded and embedded on the fly). The patch embeddings of all\n"
+		"exemplars are clustered (k-means); clusters with frames from at least\n"
+		"--min-exemplars different exemplars are kept: the sound they share. Each kept\n"
+		"frame queries the index; pooled hits are scored exactly: the mean over kept\n"
+		"frames of the similarity standardised over the corpus (--score z) or of the\n"
+		"raw cosine (--score raw). A clip's score is its best frame's; that frame's\n"
+		"start is shown. Exemplars and clips already reviewed for the class are never\n"
+		"candidates. Labels are shown, never used for scoring. The run and its ranked\n"
+		"candidates go to mine_run / candidate: the review queue.",
+	.opts = table,
+	.min_args = 0,
+	.max_args = 0,
+};
+
+static json_t *result_json(const struct aed_mine_result *r, const struct aed_mine_opts *o)
+{
+	json_t *j = json_object(), *ex = json_array(), *cl = json_array(), *ca = json_array();
+	if (!j || !ex || !cl || !ca) {
+		json_decref(j);
+		json_decref(ex);
+		json_decref(cl);
+		json_decref(ca);
+		return NULL;
+	}
+	json_object_set_new(j, "mine_run_id", json_integer(r->mine_run_id));
+	json_object_set_new(j, "run_id", json_integer(r->run_id));
+	json_object_set_new(j, "class", json_pack("{s:s, s:s}", "mid", r->class_mid, "name",
+						   r->class_name));
+	json_object_set_new(j, "method", json_string(aed_mine_method_name(o->method)));
+	json_object_set_new(j, "score", json_string(o->method == AED_MINE_MEAN ? "raw"
+						     : aed_mine_score_name(o->score)));
+	json_object_set_new(j, "index_id", json_integer(r->index_id));
+	json_object_set_new(j, "model_sha256", json_string(r->model_sha256));
+	json_object_set_new(j, "corpus_segments", json_integer(r->corpus_segments));
+	json_object_set_new(j, "excluded_segments", json_integer(r->n_excluded));
+	json_object_set_new(j, "frames", json_integer(r->n_frames));
+	json_object_set_new(j, "kept_frames", json_integer(o->method == AED_MINE_MEAN ? r->n_frames
+							  : r->sel.n_kept));
+	json_object_set_new(j, "fallback", json_boolean(r->sel.fallback));
+	for (int i = 0; i < r->n_exemplars; i++) {
+		const struct aed_mine_exemplar *e = &r->exemplars[i];
+		json_t *kept = json_array();
+		for (int p = 0; p < e->frames_total; p++)
+			if (e->kept[p])
+				json_array_append_new(kept, json_real(p * AED_PATCH_HOP_S));
+		json_array_append_new(ex, json_pack("{s:s, s:I, s:s, s:i, s:i, s:o}", "name", e->name,
+						    "segment_id", (json_int_t)e->segment_id, "source",
+						    e->source, "frames", e->frames_total, "kept",
+						    e->frames_kept, "kept_times_s", kept));
+	}
+	json_object_set_new(j, "exemplars", ex);
+	for (int c = 0; c < r->sel.n_clusters; c++)
+		json_array_append_new(cl, json_pack("{s:i, s:i, s:i, s:b}", "cluster", c, "frames",
+						    r->sel.cl_frames[c], "exemplars",
+						    r->sel.cl_exemplars[c], "kept", r->sel.cl_kept[c]));
+	json_object_set_new(j, "clusters", cl);
+	for (int i = 0; i < r->n_candidates; i++) {
+		const struct aed_mine_candidate *c = &r->candidates[i];
+		json_array_append_new(ca, json_pack("{s:i, s:I, s:s, s:f, s:f, s:s}", "rank", c->rank,
+						    "segment_id", (json_int_t)c->segment_id, "key",
+						    c->key, "score", c->score, "best_time_s",
+						    c->best_time_s, "labels", c->labels));
+	}
+	json_object_set_new(j, "candidates", ca);
+	json_object_set_new(j, "search", json_pack("{s:I, s:I, s:I, s:f}", "hits_per_query",
+						   (json_int_t)r->stats.hits_per_query,
+						   "pooled_frames", (json_int_t)r->stats.pooled_frames,
+						   "pooled_segments",
+						   (json_int_t)r->stats.pooled_segments, "seconds",
+						   r->stats.seconds));
+	return j;
+}
+
+static void print_text(const struct aed_mine_result *r, const struct aed_mine_opts *o, long show)
+{
+	printf("mine run %lld: %s (%s), method %s", (long long)r->mine_run_id, r->class_name,
+	       r->class_mid, aed_mine_method_name(o->method));
+	if (o->method == AED_MINE_EXEMPLAR)
+		printf(", score %s", aed_mine_score_name(o->score));
+	printf("; index %lld, %lld segments, %lld not candidates\n", (long long)r->index_id,
+	       (long long)r->corpus_segments, (long long)r->n_excluded);
+	printf("exemplars: %d, %d frames\n", r->n_exemplars, r->n_frames);
+	for (int i = 0; i < r->n_exemplars; i++) {
+		const struct aed_mine_exemplar *e = &r->exemplars[i];
+		printf("  %-8s %s: %d of %d frames kept", e->source, e->name, e->frames_kept,
+		       e->frames_total);
+		if (o->method == AED_MINE_EXEMPLAR) {
+			printf(" [");
+			for (int p = 0; p < e->frames_total; p++)
+				printf("%s%.2fs:c%d%s", p ? " " : "", p * AED_PATCH_HOP_S, e->cluster[p],
+				       e->kept[p] ? "+" : "-");
+			printf("]");
+		}
+		printf("\n");
+	}
+	if (o->method == AED_MINE_EXEMPLAR) {
+		int min_ex = o->select.min_exemplars > 0 ? o->select.min_exemplars
+			     : r->n_exemplars >= 2 ? 2 : 1;
+		printf("frame clusters: %d (k-means); kept: those with frames from >= %d exemplars "
+		       "(the shared sound)\n", r->sel.n_clusters, min_ex);
+		for (int c = 0; c < r->sel.n_clusters; c++)
+			printf("  cluster %d: %d frames from %d exemplar%s -> %s\n", c,
+			       r->sel.cl_frames[c], r->sel.cl_exemplars[c],
+			       r->sel.cl_exemplars[c] == 1 ? "" : "s",
+			       r->sel.cl_kept[c] ? "kept"
+			       : r->sel.cl_exemplars[c] <= 1 ? "dropped: one exemplar's own background"
+							      : "dropped: too few exemplars share it");
+		if (r->sel.fallback)
+			printf("  no cluster spans %d exemplars: kept the clusters spanning the most\n",
+			       min_ex);
+		printf("queries: %d kept frames\n", r->sel.n_kept);
+	}
+	printf("search: %lld hits per query, %lld frames of %lld segments scored exactly, %.3f s\n",
+	       (long long)r->stats.hits_per_query, (long long)r->stats.pooled_frames,
+	       (long long)r->stats.pooled_segments, r->stats.seconds);
+	printf("candidates: %d queued (mine_run %lld)%s\n", r->n_candidates,
+	       (long long)r->mine_run_id, r->n_candidates > show ? ", top ones:" : "");
+	printf("%5s %8s %7s  %-28s %s\n", "rank", "score", "time_s", "segment", "labels");
+	for (int i = 0; i < r->n_candidates && i < show; i++) {
+		const struct aed_mine_candidate *c = &r->candidates[i];
+		printf("%5d %8.4f %7.2f  %-28s %s\n", c->rank, c->score, c->best_time_s, c->key,
+		       *c->labels ? c->labels : "-");
+	}
+}
+
+int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
+{
+	struct mine_cli o = { .seed = 1234, .show = 20 };
+	struct aed_mine_opts mo = { 0 };
+	struct aed_mine_result r;
+	int nargs = 0, rc;
+
+	if ((rc = aed_parse(ctx, &spec, argc, argv, &o, &nargs)))
+		return rc;
+	if (!o.class_name)
+		return aed_error(AED_EUSAGE, "mine: --class NAME|MID is required");
+	if (o.k < 0 || o.clusters < 0 || o.min_exemplars < 0 || o.hits < 0 || o.sample < 0 ||
+	    o.show < 0)
+		return aed_error(AED_EUSAGE, "mine: --k, --clusters, --min-exemplars, --hits, "
+				 "--sample and --show take positive numbers");
+	if (o.k > 1000000)
+		return aed_error(AED_EUSAGE, "mine: --k %ld is more than 1000000", o.k);
+	if (!o.method || !strcmp(o.method, "exemplar"))
+		mo.method = AED_MINE_EXEMPLAR;
+	else if (!strcmp(o.method, "mean"))
+		mo.method = AED_MINE_MEAN;
+	else
+		return aed_error(AED_EUSAGE, "mine: --method '%s': expected exemplar or mean",
+				 o.method);
+	if (!o.score || !strcmp(o.score, "z"))
+		mo.score = AED_MINE_SCORE_Z;
+	else if (!strcmp(o.score, "raw"))
+		mo.score = AED_MINE_SCORE_RAW;
+	else
+		return aed_error(AED_EUSAGE, "mine: --score '%s': expected z or raw", o.score);
+	mo.class_name = o.class_name;
+	mo.exemplars = o.exemplars.v;
+	mo.n_exemplars = o.exemplars.n;
+	mo.no_class_exemplars = o.no_class_exemplars;
+	mo.k = (int)o.k;
+	mo.select.clusters = (int)o.clusters;
+	mo.select.min_exemplars = (int)o.min_exemplars;
+	mo.select.seed = (int)o.seed;
+	mo.hits_per_query = o.hits;
+	mo.exclude_group = o.exclude_group;
+	mo.candidates_split = o.candidates;
+	mo.model_path = o.model;
+	mo.sample = o.sample;
+	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_mine(ctx->db, &mo, &r)))
+		return rc;
+	if (ctx->g.json) {
+		json_t *j = result_json(&r, &mo);
+		if (!j)
+			rc = aed_error(AED_ENOMEM, "out of memory building JSON");
+		else {
+			if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
+				rc = aed_error(AED_EIO, "writing JSON to stdout failed");
+			fputc('\n', stdout);
+			json_decref(j);
+		}
+	} else
+		print_text(&r, &mo, o.show);
+	aed_mine_result_release(&r);
+	return rc;
+}

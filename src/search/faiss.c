@@ -1,0 +1,308 @@
+/* faiss.c - the vector index and k-means over FAISS's C API (search.h).
+ * Only this file includes FAISS; everything above it sees struct aed_vindex. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/Clustering_c.h>
+#include <faiss/c_api/IndexFlat_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/search.h"
+
+struct aed_vindex {
+	FaissIndex *index;
+};
+
+/* FAISS reports C++ exceptions as a non-zero return and a message. */
+static int faiss_fail(int status, const char *what)
+{
+	const char *m = faiss_get_last_error();
+	/* FAISS messages carry a multi-line stack context; keep the first line. */
+	char buf[512];
+	snprintf(buf, sizeof buf, "%s", m ? m : "unknown error");
+	char *nl = strchr(buf, '\n');
+	if (nl)
+		*nl = 0;
+	return aed_error(status, "%s: %s", what, buf);
+}
+
+void aed_vindex_auto_factory(int64_t n, char buf[AED_VINDEX_FACTORY_MAX])
+{
+	if (n < AED_VINDEX_AUTO_EXACT_MAX) {
+		snprintf(buf, AED_VINDEX_FACTORY_MAX, "Flat");
+		return;
+	}
+	int64_t nlist = 256;
+	double r = sqrt((double)n);
+	while (nlist < 65536 && fabs(log2((double)nlist * 2) - log2(r)) <
+				 fabs(log2((double)nlist) - log2(r)))
+		nlist *= 2;
+	snprintf(buf, AED_VINDEX_FACTORY_MAX, "IVF%lld,Flat", (long long)nlist);
+}
+
+int aed_vindex_default_nprobe(int64_t nlist)
+{
+	/* 1/32 of the lists: recall@100 0.9+ on tiled YAMNet embeddings at 1 M
+	 * vectors (b05-search), and a few thousand vectors scanned per query. */
+	int64_t p = nlist / 32;
+	if (p < 8)
+		p = 8;
+	if (p > nlist)
+		p = nlist;
+	return (int)p;
+}
+
+int64_t aed_vindex_train_size(int64_t nlist)
+{
+	return 40 * nlist;
+}
+
+int aed_vindex_new(const char *factory, int dim, struct aed_vindex **out)
+{
+	*out = NULL;
+	if (dim <= 0)
+		return aed_error(AED_EUSAGE, "vector index: dimension %d", dim);
+	struct aed_vindex *ix = calloc(1, sizeof *ix);
+	if (!ix)
+		return aed_error(AED_ENOMEM, "out of memory");
+	if (faiss_index_factory(&ix->index, dim, factory, METRIC_INNER_PRODUCT)) {
+		free(ix);
+		char what[200];
+		snprintf(what, sizeof what, "FAISS factory string '%s'", factory);
+		return faiss_fail(AED_EUSAGE, what);
+	}
+	FaissIndexIVF *ivf = faiss_IndexIVF_cast(ix->index);
+	if (ivf && faiss_IndexIVF_make_direct_map(ivf, 1)) {
+		aed_vindex_free(&ix);
+		return faiss_fail(AED_EINTERNAL, "FAISS direct map");
+	}
+	*out = ix;
+	return AED_OK;
+}
+
+void aed_vindex_free(struct aed_vindex **ix)
+{
+	if (!ix || !*ix)
+		return;
+	if ((*ix)->index)
+		faiss_Index_free((*ix)->index);
+	free(*ix);
+	*ix = NULL;
+}
+
+int aed_vindex_dim(const struct aed_vindex *ix) { return faiss_Index_d(ix->index); }
+int64_t aed_vindex_ntotal(const struct aed_vindex *ix) { return faiss_Index_ntotal(ix->index); }
+int aed_vindex_is_trained(const struct aed_vindex *ix) { return faiss_Index_is_trained(ix->index); }
+
+int64_t aed_vindex_nlist(const struct aed_vindex *ix)
+{
+	FaissIndexIVF *ivf = faiss_IndexIVF_cast(ix->index);
+	return ivf ? (int64_t)faiss_IndexIVF_nlist(ivf) : 0;
+}
+
+int aed_vindex_train(struct aed_vindex *ix, int64_t n, const float *x)
+{
+	if (faiss_Index_is_trained(ix->index))
+		return AED_OK;
+	if (n <= 0)
+		return aed_error(AED_ESTATE, "vector index needs training vectors, got none");
+	if (faiss_Index_train(ix->index, n, x))
+		return faiss_fail(AED_EINTERNAL, "FAISS training");
+	return AED_OK;
+}
+
+int aed_vindex_add(struct aed_vindex *ix, int64_t n, const float *x)
+{
+	if (n <= 0)
+		return AED_OK;
+	if (!faiss_Index_is_trained(ix->index))
+		return aed_error(AED_ESTATE, "vector index is not trained; train it before adding");
+	if (faiss_Index_add(ix->index, n, x))
+		return faiss_fail(AED_EINTERNAL, "FAISS add");
+	return AED_OK;
+}
+
+int aed_vindex_set_nprobe(struct aed_vindex *ix, int nprobe)
+{
+	if (nprobe <= 0)
+		return AED_OK;
+	FaissIndexIVF *ivf = faiss_IndexIVF_cast(ix->index);
+	if (ivf) {
+		faiss_IndexIVF_set_nprobe(ivf, (size_t)nprobe);
+		return AED_OK;
+	}
+	/* IVF inside a pre-transform or refinement: FAISS's parameter space
+	 * finds it. Exact indexes have no nprobe, and that is fine. */
+	FaissParameterSpace *ps = NULL;
+	if (faiss_ParameterSpace_new(&ps))
+		return faiss_fail(AED_EINTERNAL, "FAISS parameter space");
+	char buf[32];
+	snprintf(buf, sizeof buf, "nprobe=%d", nprobe);
+	(void)faiss_ParameterSpace_set_index_parameters(ps, ix->index, buf);
+	faiss_ParameterSpace_free(ps);
+	return AED_OK;
+}
+
+int aed_vindex_search(struct aed_vindex *ix, int64_t nq, const float *q, int64_t k,
+		      float *sims, int64_t *ids)
+{
+	if (nq <= 0 || k <= 0)
+		return AED_OK;
+	if (faiss_Index_search(ix->index, nq, q, k, sims, (idx_t *)ids))
+		return faiss_fail(AED_EINTERNAL, "FAISS search");
+	return AED_OK;
+}
+
+int aed_vindex_reconstruct(struct aed_vindex *ix, int64_t id, float *out)
+{
+	if (id < 0 || id >= faiss_Index_ntotal(ix->index))
+		return aed_error(AED_EINTERNAL, "vector id %lld outside the index", (long long)id);
+	if (faiss_Index_reconstruct(ix->index, id, out))
+		return faiss_fail(AED_ESTATE, "FAISS reconstruct (choose a factory with Flat "
+				  "or scalar-quantised storage)");
+	return AED_OK;
+}
+
+int aed_vindex_write(const struct aed_vindex *ix, const char *path)
+{
+	char tmp[4096];
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+		return aed_error(AED_EIO, "%s: path too long", path);
+	FILE *f = fopen(tmp, "wb");
+	if (!f)
+		return aed_error(AED_EIO, "%s: %s", tmp, strerror(errno));
+	int rc = AED_OK;
+	if (faiss_write_index(ix->index, f)) {
+		rc = faiss_fail(AED_EIO, tmp);
+		fclose(f);
+		goto fail;
+	}
+	if (fflush(f) || fsync(fileno(f))) {
+		rc = aed_error(AED_EIO, "%s: %s", tmp, strerror(errno));
+		fclose(f);
+		goto fail;
+	}
+	if (fclose(f)) {
+		rc = aed_error(AED_EIO, "%s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (rename(tmp, path)) {
+		rc = aed_error(AED_EIO, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	return AED_OK;
+fail:
+	unlink(tmp);
+	return rc;
+}
+
+int aed_vindex_read(const char *path, struct aed_vindex **out)
+{
+	*out = NULL;
+	if (access(path, R_OK))
+		return aed_error(AED_ENOTFOUND, "%s: %s", path, strerror(errno));
+	struct aed_vindex *ix = calloc(1, sizeof *ix);
+	if (!ix)
+		return aed_error(AED_ENOMEM, "out of memory");
+	if (faiss_read_index_fname(path, 0, &ix->index)) {
+		free(ix);
+		return faiss_fail(AED_EFORMAT, path);
+	}
+	if (faiss_Index_metric_type(ix->index) != METRIC_INNER_PRODUCT) {
+		aed_vindex_free(&ix);
+		return aed_error(AED_EFORMAT, "%s: not an inner-product index", path);
+	}
+	*out = ix;
+	return AED_OK;
+}
+
+void aed_l2_normalize(float *x, int64_t n, int d)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float *v = x + i * d;
+		double s = 0;
+		for (int j = 0; j < d; j++)
+			s += (double)v[j] * v[j];
+		if (s > 0) {
+			float inv = (float)(1.0 / sqrt(s));
+			for (int j = 0; j < d; j++)
+				v[j] *= inv;
+		}
+	}
+}
+
+int aed_kmeans(int d, int64_t n, int k, const float *x, int niter, int seed, int spherical,
+	       float *centroids, int *assign)
+{
+	FaissClustering *cl = NULL;
+	FaissIndexFlat *q = NULL;
+	float *dist = NULL;
+	idx_t *lab = NULL;
+	int rc = AED_OK;
+
+	if (k <= 0 || n < k)
+		return aed_error(AED_EUSAGE, "k-means: %d clusters for %lld vectors", k, (long long)n);
+	FaissClusteringParameters cp;
+	faiss_ClusteringParameters_init(&cp);
+	cp.niter = niter > 0 ? niter : 25;
+	cp.seed = seed;
+	cp.spherical = spherical;
+	cp.verbose = 0;
+	cp.min_points_per_centroid = 1; /* small exemplar sets are the normal case */
+	cp.max_points_per_centroid = 1 << 30;
+	if (faiss_Clustering_new_with_params(&cl, d, k, &cp)) {
+		rc = faiss_fail(AED_EINTERNAL, "FAISS clustering");
+		goto out;
+	}
+	if (faiss_IndexFlat_new_with(&q, d, spherical ? METRIC_INNER_PRODUCT : METRIC_L2)) {
+		rc = faiss_fail(AED_EINTERNAL, "FAISS flat index");
+		goto out;
+	}
+	if (faiss_Clustering_train(cl, n, x, q)) {
+		rc = faiss_fail(AED_EINTERNAL, "FAISS k-means");
+		goto out;
+	}
+	if (centroids) {
+		float *c;
+		size_t sz;
+		faiss_Clustering_centroids(cl, &c, &sz);
+		if (sz != (size_t)k * d) {
+			rc = aed_error(AED_EINTERNAL, "k-means returned %zu centroid values", sz);
+			goto out;
+		}
+		memcpy(centroids, c, sz * sizeof *c);
+	}
+	if (assign) {
+		/* The quantiser holds the final centroids: nearest one per vector. */
+		dist = malloc((size_t)n * sizeof *dist);
+		lab = malloc((size_t)n * sizeof *lab);
+		if (!dist || !lab) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (faiss_Index_search(q, n, x, 1, dist, lab)) {
+			rc = faiss_fail(AED_EINTERNAL, "FAISS k-means assignment");
+			goto out;
+		}
+		for (int64_t i = 0; i < n; i++)
+			assign[i] = (int)lab[i];
+	}
+out:
+	free(dist);
+	free(lab);
+	if (q)
+		faiss_Index_free(q);
+	if (cl)
+		faiss_Clustering_free(cl);
+	return rc;
+}

@@ -1,0 +1,317 @@
+/* mine_core.c - the in-memory core of exemplar mining (mine.h): which
+ * exemplar frames to query with (k-means, clusters shared by exemplars), and
+ * the multi-query search with exact pooled rescoring. No database here. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/mine.h"
+#include "aedcurate/search.h"
+#include "aedcurate/util.h"
+
+void aed_frame_selection_release(struct aed_frame_selection *s)
+{
+	free(s->cluster);
+	free(s->kept);
+	free(s->cl_exemplars);
+	free(s->cl_frames);
+	free(s->cl_kept);
+	memset(s, 0, sizeof *s);
+}
+
+int aed_mine_select_frames(const float *x, const int *exemplar, int64_t n, int d,
+			   int n_exemplars, const struct aed_frame_select_opts *o,
+			   struct aed_frame_selection *s)
+{
+	int *seen = NULL;
+	int rc = AED_OK;
+
+	memset(s, 0, sizeof *s);
+	if (n <= 0 || n_exemplars <= 0)
+		return aed_error(AED_ENOTFOUND, "no exemplar frames to select from");
+	int k = o->clusters;
+	if (k <= 0) {
+		k = (int)((double)n / n_exemplars + 0.5);
+		if (k < 2)
+			k = 2;
+	}
+	if (k > n)
+		k = (int)n;
+	int min_ex = o->min_exemplars > 0 ? o->min_exemplars : (n_exemplars >= 2 ? 2 : 1);
+	if (min_ex > n_exemplars)
+		min_ex = n_exemplars;
+
+	s->n_clusters = k;
+	s->cluster = calloc((size_t)n, sizeof *s->cluster);
+	s->kept = calloc((size_t)n, 1);
+	s->cl_exemplars = calloc((size_t)k, sizeof *s->cl_exemplars);
+	s->cl_frames = calloc((size_t)k, sizeof *s->cl_frames);
+	s->cl_kept = calloc((size_t)k, 1);
+	seen = malloc((size_t)n_exemplars * sizeof *seen);
+	if (!s->cluster || !s->kept || !s->cl_exemplars || !s->cl_frames || !s->cl_kept || !seen) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (k > 1) {
+		if ((rc = aed_kmeans(d, n, k, x, 25, o->seed, 1, NULL, s->cluster)))
+			goto out;
+	}
+	for (int c = 0; c < k; c++) {
+		for (int e = 0; e < n_exemplars; e++)
+			seen[e] = 0;
+		for (int64_t i = 0; i < n; i++) {
+			if (s->cluster[i] != c)
+				continue;
+			s->cl_frames[c]++;
+			int e = exemplar[i];
+			if (e < 0 || e >= n_exemplars) {
+				rc = aed_error(AED_EINTERNAL, "frame %lld: exemplar %d of %d", (long long)i,
+					       e, n_exemplars);
+				goto out;
+			}
+			if (!seen[e]++)
+				s->cl_exemplars[c]++;
+		}
+	}
+	int best = 0;
+	for (int c = 0; c < k; c++) {
+		if (s->cl_exemplars[c] >= min_ex)
+			s->cl_kept[c] = 1;
+		if (s->cl_exemplars[c] > best)
+			best = s->cl_exemplars[c];
+	}
+	int any = 0;
+	for (int c = 0; c < k; c++)
+		any |= s->cl_kept[c];
+	if (!any) {
+		s->fallback = 1;
+		for (int c = 0; c < k; c++)
+			s->cl_kept[c] = s->cl_exemplars[c] == best && best > 0;
+	}
+	for (int64_t i = 0; i < n; i++) {
+		s->kept[i] = s->cl_kept[s->cluster[i]];
+		s->n_kept += s->kept[i];
+	}
+out:
+	free(seen);
+	if (rc)
+		aed_frame_selection_release(s);
+	return rc;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+	const struct aed_mine_hit *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return (x->segment > y->segment) - (x->segment < y->segment);
+}
+
+/* Segment number holding vector id v: the last s with first_vec[s] <= v. */
+static int64_t segment_of(const struct aed_mine_corpus *c, int64_t v)
+{
+	int64_t lo = 0, hi = c->n_segments; /* first_vec[lo] <= v < first_vec[hi] */
+	if (v < c->first_vec[0] || v >= c->first_vec[c->n_segments])
+		return -1;
+	while (hi - lo > 1) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (c->first_vec[mid] <= v)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Mean and spread of each query's similarity over the corpus sample. */
+static int corpus_stats(const struct aed_mine_corpus *c, const float *q, int nq, int d,
+			float *mu, float *sd)
+{
+	const int64_t chunk = 4096;
+	double *s1 = calloc((size_t)nq, sizeof *s1), *s2 = calloc((size_t)nq, sizeof *s2);
+	float *g = malloc((size_t)chunk * nq * sizeof *g);
+	int rc = AED_OK;
+
+	if (!s1 || !s2 || !g) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (c->n_sample < 2) {
+		rc = aed_error(AED_ESTATE, "z scores need a corpus sample of at least 2 vectors, "
+			       "have %lld", (long long)c->n_sample);
+		goto out;
+	}
+	for (int64_t i0 = 0; i0 < c->n_sample; i0 += chunk) {
+		int64_t m = c->n_sample - i0 < chunk ? c->n_sample - i0 : chunk;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, nq, d, 1.0f,
+			    c->sample + i0 * d, d, q, d, 0.0f, g, nq);
+		for (int64_t i = 0; i < m; i++)
+			for (int j = 0; j < nq; j++) {
+				double v = g[i * nq + j];
+				s1[j] += v;
+				s2[j] += v * v;
+			}
+	}
+	for (int j = 0; j < nq; j++) {
+		double m = s1[j] / c->n_sample;
+		double var = s2[j] / c->n_sample - m * m;
+		mu[j] = (float)m;
+		sd[j] = (float)sqrt(var > 1e-12 ? var : 1e-12);
+	}
+out:
+	free(s1);
+	free(s2);
+	free(g);
+	return rc;
+}
+
+int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
+		    const struct aed_mine_search_opts *o, struct aed_mine_hit *out, int *n_out,
+		    struct aed_mine_search_stats *stats)
+{
+	double t0 = aed_now();
+	float *mu = NULL, *sd = NULL, *sims = NULL, *f = NULL, *g = NULL;
+	int64_t *ids = NULL, *uniq = NULL;
+	struct aed_mine_hit *segs = NULL;
+	int rc = AED_OK;
+
+	*n_out = 0;
+	memset(stats, 0, sizeof *stats);
+	int d = aed_vindex_dim(c->ix);
+	int64_t ntotal = aed_vindex_ntotal(c->ix);
+	if (nq <= 0)
+		return aed_error(AED_ENOTFOUND, "no query vectors");
+	if (o->k <= 0)
+		return aed_error(AED_EUSAGE, "candidates wanted: %d", o->k);
+	if (ntotal <= 0 || c->n_segments <= 0)
+		return aed_error(AED_ENOTFOUND, "the index is empty");
+	if (c->first_vec[c->n_segments] > ntotal)
+		return aed_error(AED_EINTERNAL, "segment map covers %lld vectors, index has %lld",
+				 (long long)c->first_vec[c->n_segments], (long long)ntotal);
+
+	mu = calloc((size_t)nq, sizeof *mu);
+	sd = malloc((size_t)nq * sizeof *sd);
+	if (!mu || !sd) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int j = 0; j < nq; j++)
+		sd[j] = 1.0f;
+	if (o->score == AED_MINE_SCORE_Z && (rc = corpus_stats(c, q, nq, d, mu, sd)))
+		goto out;
+
+	int64_t kq = o->hits_per_query > 0 ? o->hits_per_query : (4 * (int64_t)o->k > 256 ? 4 * (int64_t)o->k : 256);
+	int64_t m = 0, nseg = 0;
+	for (;;) {
+		if (kq > ntotal)
+			kq = ntotal;
+		free(sims);
+		free(ids);
+		free(uniq);
+		sims = malloc((size_t)nq * kq * sizeof *sims);
+		ids = malloc((size_t)nq * kq * sizeof *ids);
+		uniq = malloc((size_t)nq * kq * sizeof *uniq);
+		if (!sims || !ids || !uniq) {
+			rc = aed_error(AED_ENOMEM, "out of memory (%lld hits)", (long long)(nq * kq));
+			goto out;
+		}
+		if ((rc = aed_vindex_search(c->ix, nq, q, kq, sims, ids)))
+			goto out;
+		m = 0;
+		for (int64_t i = 0; i < nq * kq; i++) {
+			if (ids[i] < 0)
+				continue;
+			int64_t s = segment_of(c, ids[i]);
+			if (s < 0 || (c->excluded && c->excluded[s]))
+				continue;
+			uniq[m++] = ids[i];
+		}
+		qsort(uniq, (size_t)m, sizeof *uniq, cmp_i64);
+		int64_t w = 0;
+		for (int64_t i = 0; i < m; i++)
+			if (!w || uniq[i] != uniq[w - 1])
+				uniq[w++] = uniq[i];
+		m = w;
+		nseg = 0;
+		for (int64_t i = 0, last = -1; i < m; i++) {
+			int64_t s = segment_of(c, uniq[i]);
+			if (s != last)
+				nseg++;
+			last = s;
+		}
+		/* Exclusions can eat the neighbours: widen until k segments remain. */
+		if (nseg >= o->k || kq >= ntotal || o->hits_per_query > 0)
+			break;
+		kq *= 4;
+	}
+	stats->hits_per_query = kq;
+	stats->pooled_frames = m;
+	stats->pooled_segments = nseg;
+
+	/* Exact scores of every pooled frame against every query. */
+	f = malloc((size_t)(m ? m : 1) * d * sizeof *f);
+	g = malloc((size_t)(m ? m : 1) * nq * sizeof *g);
+	segs = malloc((size_t)(nseg ? nseg : 1) * sizeof *segs);
+	if (!f || !g || !segs) {
+		rc = aed_error(AED_ENOMEM, "out of memory (%lld pooled frames)", (long long)m);
+		goto out;
+	}
+	for (int64_t i = 0; i < m; i++)
+		if ((rc = aed_vindex_reconstruct(c->ix, uniq[i], f + i * d)))
+			goto out;
+	if (m)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, nq, d, 1.0f, f, d, q, d,
+			    0.0f, g, nq);
+	int64_t ns = 0;
+	for (int64_t i = 0; i < m; i++) {
+		double acc = 0;
+		for (int j = 0; j < nq; j++)
+			acc += (g[i * nq + j] - mu[j]) / sd[j];
+		float score = (float)(acc / nq);
+		int64_t s = segment_of(c, uniq[i]);
+		int patch = (int)(uniq[i] - c->first_vec[s]);
+		if (ns && segs[ns - 1].segment == s) {
+			if (score > segs[ns - 1].score) {
+				segs[ns - 1].score = score;
+				segs[ns - 1].patch = patch;
+			}
+		} else {
+			segs[ns].segment = s;
+			segs[ns].score = score;
+			segs[ns].patch = patch;
+			ns++;
+		}
+	}
+	qsort(segs, (size_t)ns, sizeof *segs, cmp_hit);
+	*n_out = ns < o->k ? (int)ns : o->k;
+	memcpy(out, segs, (size_t)*n_out * sizeof *out);
+out:
+	stats->seconds = aed_now() - t0;
+	free(mu);
+	free(sd);
+	free(sims);
+	free(ids);
+	free(uniq);
+	free(f);
+	free(g);
+	free(segs);
+	return rc;
+}
+
+const char *aed_mine_method_name(enum aed_mine_method m)
+{
+	return m == AED_MINE_MEAN ? "mean" : "exemplar";
+}
+
+const char *aed_mine_score_name(enum aed_mine_score s)
+{
+	return s == AED_MINE_SCORE_RAW ? "raw" : "z";
+}

@@ -1,0 +1,692 @@
+/* index.c - the index stage: a FAISS index over the L2-normalised patch
+ * embeddings of one model, built or extended incrementally, with the vector
+ * id -> (segment, patch) map in SQLite (sql/0005_mine.sql); and the checks
+ * that refuse a stale index before anything searches it. */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/mine.h"
+#include "aedcurate/search.h"
+#include "aedcurate/store.h"
+#include "aedcurate/util.h"
+
+#define ADD_BATCH 2048 /* segments read and added at a time */
+
+struct model_row {
+	int64_t id;
+	char name[64], sha256[65];
+	int dim;
+	int64_t n_embedded;
+};
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? s : "";
+}
+
+/* The model named `name` (the one with most embeddings among files of that
+ * name), or without a name the model most segments were embedded with. */
+static int find_model(struct aed_db *db, const char *name, struct model_row *m)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(m, 0, sizeof *m);
+	if ((rc = aed_db_prepare(db,
+				 "SELECT m.id, m.name, m.sha256, m.embed_dim, (SELECT count(*) FROM "
+				 "embedding e WHERE e.model_id = m.id) AS n FROM model m WHERE ?1 IS "
+				 "NULL OR m.name = ?1 ORDER BY n DESC, m.id DESC LIMIT 1",
+				 &st)))
+		return rc;
+	if (name)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW || (!name && sqlite3_column_int64(st, 4) == 0)) {
+		if (name)
+			rc = aed_error(AED_ENOTFOUND, "no model named '%s' in the database (models "
+				       "are recorded by `aedcurate embed`)", name);
+		else
+			rc = aed_error(AED_ENOTFOUND, "the corpus is empty: no segment has "
+				       "embeddings yet (run `aedcurate embed` first)");
+		goto out;
+	}
+	m->id = sqlite3_column_int64(st, 0);
+	snprintf(m->name, sizeof m->name, "%s", col(st, 1));
+	snprintf(m->sha256, sizeof m->sha256, "%s", col(st, 2));
+	m->dim = sqlite3_column_int(st, 3);
+	m->n_embedded = sqlite3_column_int64(st, 4);
+	if (m->n_embedded == 0)
+		rc = aed_error(AED_ENOTFOUND, "the corpus is empty: no segment has embeddings of "
+			       "model '%s' (run `aedcurate embed` first)", m->name);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Fill st from the newest vec_index row of the model; AED_ENOTFOUND if none. */
+static int load_index_row(struct aed_db *db, const struct model_row *m,
+			  struct aed_index_status *s)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if ((rc = aed_db_prepare(db,
+				 "SELECT id, path, factory, model_sha256, n_vectors, n_segments, "
+				 "coalesce(nprobe, 0), coalesce(created_at, ''), coalesce(updated_at, "
+				 "'') FROM vec_index WHERE model_sha256 = ?1 ORDER BY id DESC LIMIT 1",
+				 &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, m->sha256, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = AED_ENOTFOUND;
+		goto out;
+	}
+	s->index_id = sqlite3_column_int64(st, 0);
+	snprintf(s->path, sizeof s->path, "%s", col(st, 1));
+	snprintf(s->factory, sizeof s->factory, "%s", col(st, 2));
+	snprintf(s->model_sha256, sizeof s->model_sha256, "%s", col(st, 3));
+	snprintf(s->model_name, sizeof s->model_name, "%s", m->name);
+	s->n_vectors = sqlite3_column_int64(st, 4);
+	s->n_segments = sqlite3_column_int64(st, 5);
+	s->nprobe = sqlite3_column_int(st, 6);
+	snprintf(s->created_at, sizeof s->created_at, "%s", col(st, 7));
+	snprintf(s->updated_at, sizeof s->updated_at, "%s", col(st, 8));
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Why the index cannot be used as it is ("" when it can). */
+static int stale_reason(struct aed_db *db, const struct model_row *m,
+			const struct aed_index_status *s, char *why, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*why = 0;
+	if (access(s->path, R_OK)) {
+		snprintf(why, n, "its file %.300s is missing (%s)", s->path, strerror(errno));
+		return AED_OK;
+	}
+	/* Segments it holds whose embedding changed or is gone. */
+	if ((rc = aed_db_prepare(db,
+				 "SELECT v.segment_id, e.model_id, e.run_id, v.array_run_id FROM "
+				 "vec_segment v LEFT JOIN embedding e ON e.segment_id = v.segment_id "
+				 "WHERE v.index_id = ?1 AND (e.segment_id IS NULL OR e.model_id <> ?2 "
+				 "OR e.run_id IS NOT v.array_run_id) LIMIT 1",
+				 &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, s->index_id);
+	sqlite3_bind_int64(st, 2, m->id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+			snprintf(why, n, "segment %lld it holds has no embedding any more",
+				 (long long)sqlite3_column_int64(st, 0));
+		else if (sqlite3_column_int64(st, 1) != m->id)
+			snprintf(why, n, "segment %lld it holds was re-embedded with another model",
+				 (long long)sqlite3_column_int64(st, 0));
+		else
+			snprintf(why, n, "segment %lld it holds was re-embedded (run %lld, the index "
+				 "has run %lld)", (long long)sqlite3_column_int64(st, 0),
+				 (long long)sqlite3_column_int64(st, 2),
+				 (long long)sqlite3_column_int64(st, 3));
+	}
+	sqlite3_finalize(st);
+	return AED_OK;
+}
+
+static int count_pending(struct aed_db *db, int64_t model_id, int64_t index_id, int64_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+	if ((rc = aed_db_prepare(db,
+				 "SELECT count(*) FROM embedding e WHERE e.model_id = ?1 AND NOT EXISTS "
+				 "(SELECT 1 FROM vec_segment v WHERE v.index_id = ?2 AND v.segment_id = "
+				 "e.segment_id)",
+				 &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, model_id);
+	sqlite3_bind_int64(st, 2, index_id);
+	*n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return AED_OK;
+}
+
+/* The newest index of any other model, for the "built from another model"
+ * message. */
+static void other_model_index(struct aed_db *db, const struct model_row *m, char *buf, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	*buf = 0;
+	if (aed_db_prepare(db,
+			   "SELECT v.id, v.model_sha256, coalesce(v.model_name, '?') FROM vec_index v "
+			   "WHERE v.model_sha256 <> ?1 ORDER BY v.id DESC LIMIT 1",
+			   &st))
+		return;
+	sqlite3_bind_text(st, 1, m->sha256, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(buf, n, "index %lld was built from another model (%s, sha256 %.12s...)",
+			 (long long)sqlite3_column_int64(st, 0), col(st, 2), col(st, 1));
+	sqlite3_finalize(st);
+}
+
+int aed_index_status(struct aed_db *db, const char *model, struct aed_index_status *s)
+{
+	struct model_row m;
+	char why[512];
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if ((rc = find_model(db, model, &m)))
+		return rc;
+	rc = load_index_row(db, &m, s);
+	if (rc == AED_ENOTFOUND) {
+		char other[256];
+		other_model_index(db, &m, other, sizeof other);
+		if (*other)
+			return aed_error(AED_ESTATE, "%s, but the embeddings are from %s (sha256 "
+					 "%.12s...); rebuild it: aedcurate index build", other, m.name,
+					 m.sha256);
+		return aed_error(AED_ENOTFOUND, "no vector index for model %s (sha256 %.12s...); "
+				 "run: aedcurate index build", m.name, m.sha256);
+	}
+	if (rc)
+		return rc;
+	snprintf(s->model_name, sizeof s->model_name, "%s", m.name);
+	if ((rc = count_pending(db, m.id, s->index_id, &s->pending_segments)))
+		return rc;
+	if ((rc = stale_reason(db, &m, s, why, sizeof why)))
+		return rc;
+	if (*why)
+		return aed_error(AED_ESTATE, "vector index %lld (%s) is stale: %s; run: aedcurate "
+				 "index build", (long long)s->index_id, s->path, why);
+	return AED_OK;
+}
+
+void aed_index_handle_release(struct aed_index_handle *h)
+{
+	aed_vindex_free(&h->ix);
+	free(h->segment_ids);
+	free(h->first_vec);
+	memset(h, 0, sizeof *h);
+}
+
+int aed_index_open(struct aed_db *db, const char *model, struct aed_index_handle *h)
+{
+	struct model_row m;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(h, 0, sizeof *h);
+	if ((rc = aed_index_status(db, model, &h->st)) || (rc = find_model(db, model, &m)))
+		return rc;
+	h->model_id = m.id;
+	h->dim = m.dim;
+	if ((rc = aed_vindex_read(h->st.path, &h->ix)))
+		goto out;
+	if (aed_vindex_ntotal(h->ix) != h->st.n_vectors || aed_vindex_dim(h->ix) != m.dim) {
+		rc = aed_error(AED_ESTATE, "vector index %lld is stale: %s holds %lld vectors of "
+			       "dimension %d, the database says %lld of %d; run: aedcurate index "
+			       "build", (long long)h->st.index_id, h->st.path,
+			       (long long)aed_vindex_ntotal(h->ix), aed_vindex_dim(h->ix),
+			       (long long)h->st.n_vectors, m.dim);
+		goto out;
+	}
+	if (h->st.nprobe > 0 && (rc = aed_vindex_set_nprobe(h->ix, h->st.nprobe)))
+		goto out;
+	h->segment_ids = malloc((size_t)(h->st.n_segments + 1) * sizeof *h->segment_ids);
+	h->first_vec = malloc((size_t)(h->st.n_segments + 1) * sizeof *h->first_vec);
+	if (!h->segment_ids || !h->first_vec) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = aed_db_prepare(db,
+				 "SELECT segment_id, first_vec, n_patches FROM vec_segment WHERE "
+				 "index_id = ?1 ORDER BY first_vec",
+				 &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, h->st.index_id);
+	int64_t next = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (h->n_segments >= h->st.n_segments || sqlite3_column_int64(st, 1) != next) {
+			rc = aed_error(AED_ESTATE, "vector index %lld is stale: its segment map does "
+				       "not tile the vector ids; run: aedcurate index build --rebuild",
+				       (long long)h->st.index_id);
+			goto out;
+		}
+		h->segment_ids[h->n_segments] = sqlite3_column_int64(st, 0);
+		h->first_vec[h->n_segments++] = next;
+		next += sqlite3_column_int64(st, 2);
+	}
+	h->first_vec[h->n_segments] = next;
+	if (h->n_segments != h->st.n_segments || next != h->st.n_vectors) {
+		rc = aed_error(AED_ESTATE, "vector index %lld is stale: its segment map holds %lld "
+			       "segments and %lld vectors, the index row says %lld and %lld; run: "
+			       "aedcurate index build --rebuild", (long long)h->st.index_id,
+			       (long long)h->n_segments, (long long)next,
+			       (long long)h->st.n_segments, (long long)h->st.n_vectors);
+		goto out;
+	}
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		aed_index_handle_release(h);
+	return rc;
+}
+
+/* --- build ------------------------------------------------------------------ */
+
+struct seg_emb {
+	int64_t segment_id, run_id;
+	int64_t n_patches;
+};
+
+/* Embeddings of the model not yet in the index (all of them when index_id 0). */
+static int list_new(struct aed_db *db, int64_t model_id, int64_t index_id, struct seg_emb **out,
+		    int64_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct seg_emb *v = NULL;
+	int64_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = aed_db_prepare(db,
+				 "SELECT e.segment_id, e.run_id, e.n_patches FROM embedding e WHERE "
+				 "e.model_id = ?1 AND e.n_patches > 0 AND NOT EXISTS (SELECT 1 FROM "
+				 "vec_segment v WHERE v.index_id = ?2 AND v.segment_id = e.segment_id) "
+				 "ORDER BY e.segment_id",
+				 &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, model_id);
+	sqlite3_bind_int64(st, 2, index_id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			struct seg_emb *t = realloc(v, (size_t)cap * sizeof *v);
+			if (!t) {
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				goto out;
+			}
+			v = t;
+		}
+		v[*n].segment_id = sqlite3_column_int64(st, 0);
+		v[*n].run_id = sqlite3_column_int64(st, 1);
+		v[*n].n_patches = sqlite3_column_int64(st, 2);
+		(*n)++;
+	}
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		free(v);
+	else
+		*out = v;
+	return rc;
+}
+
+/* The normalised embedding of one segment: [n_patches][dim]. */
+static int read_embedding(struct aed_db *db, const struct seg_emb *s, int dim, float *dst)
+{
+	struct aed_array a;
+	int rc = aed_array_get(db, "embedding", s->segment_id, &a);
+	if (rc)
+		return rc;
+	if (a.dtype != AED_F32 || a.dims[0] != s->n_patches || a.dims[1] != dim || a.dims[2] != 1) {
+		rc = aed_error(AED_EFORMAT, "segment %lld: embedding array is %s [%lld, %lld, %lld], "
+			       "expected f32 [%lld, %d]", (long long)s->segment_id,
+			       aed_dtype_name(a.dtype), (long long)a.dims[0], (long long)a.dims[1],
+			       (long long)a.dims[2], (long long)s->n_patches, dim);
+		aed_array_release(&a);
+		return rc;
+	}
+	memcpy(dst, a.data, a.nbytes);
+	aed_array_release(&a);
+	aed_l2_normalize(dst, s->n_patches, dim);
+	return AED_OK;
+}
+
+/* Training sample for an IVF index: whole segments spread evenly over the
+ * list until `want` vectors. */
+static int train_index(struct aed_db *db, struct aed_vindex *ix, const struct seg_emb *v,
+		       int64_t n, int dim, int64_t want)
+{
+	int64_t total = 0;
+	for (int64_t i = 0; i < n; i++)
+		total += v[i].n_patches;
+	if (want > total)
+		want = total;
+	float *x = malloc((size_t)(want + 4096) * dim * sizeof *x);
+	int rc = AED_OK;
+	if (!x)
+		return aed_error(AED_ENOMEM, "out of memory (%lld training vectors)", (long long)want);
+	int64_t got = 0, stride = want > 0 && total / want > 1 ? total / want : 1;
+	for (int64_t i = 0; i < n && got < want; i += stride) {
+		if (got + v[i].n_patches > want + 4096)
+			continue; /* a segment longer than the slack left */
+		if ((rc = read_embedding(db, &v[i], dim, x + got * dim)))
+			goto out;
+		got += v[i].n_patches;
+	}
+	aed_info("index: training on %lld vectors", (long long)got);
+	rc = aed_vindex_train(ix, got, x);
+out:
+	free(x);
+	return rc;
+}
+
+static int index_path(struct aed_db *db, const struct model_row *m, const char *given,
+		      char out[4096])
+{
+	if (given) {
+		char dir[4096];
+		snprintf(dir, sizeof dir, "%.4000s", given);
+		char *slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = 0;
+			if (*dir && aed_mkdir_p(dir))
+				return aed_error(AED_EIO, "%s: cannot create the folder", dir);
+		}
+		if (*given != '/') {
+			char cwd[2048];
+			if (!getcwd(cwd, sizeof cwd))
+				return aed_error(AED_EIO, "getcwd: %s", strerror(errno));
+			snprintf(out, 4096, "%.2000s/%.2000s", cwd, given);
+		} else
+			snprintf(out, 4096, "%s", given);
+		return AED_OK;
+	}
+	char dir[8192], abs[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s.index", aed_db_path(db));
+	if (aed_mkdir_p(dir))
+		return aed_error(AED_EIO, "%s: cannot create the folder", dir);
+	if (!realpath(dir, abs))
+		return aed_error(AED_EIO, "%s: %s", dir, strerror(errno));
+	snprintf(out, 4096, "%.3900s/%.60s-%.8s.faiss", abs, m->name, m->sha256);
+	return AED_OK;
+}
+
+static int record_segments(struct aed_db *db, int64_t index_id, const struct seg_emb *v,
+			   int64_t n, int64_t first)
+{
+	sqlite3_stmt *vs = NULL, *vm = NULL;
+	int rc;
+	if ((rc = aed_db_prepare(db,
+				 "INSERT INTO vec_segment(index_id, segment_id, array_run_id, "
+				 "first_vec, n_patches) VALUES (?1, ?2, ?3, ?4, ?5)",
+				 &vs)) ||
+	    (rc = aed_db_prepare(db,
+				 "INSERT INTO vec_map(index_id, vec_id, segment_id, patch) VALUES "
+				 "(?1, ?2, ?3, ?4)",
+				 &vm)))
+		goto out;
+	for (int64_t i = 0; i < n; i++) {
+		sqlite3_bind_int64(vs, 1, index_id);
+		sqlite3_bind_int64(vs, 2, v[i].segment_id);
+		sqlite3_bind_int64(vs, 3, v[i].run_id);
+		sqlite3_bind_int64(vs, 4, first);
+		sqlite3_bind_int64(vs, 5, v[i].n_patches);
+		if (sqlite3_step(vs) != SQLITE_DONE) {
+			rc = aed_db_error(db, "vec_segment");
+			goto out;
+		}
+		sqlite3_reset(vs);
+		for (int64_t p = 0; p < v[i].n_patches; p++) {
+			sqlite3_bind_int64(vm, 1, index_id);
+			sqlite3_bind_int64(vm, 2, first + p);
+			sqlite3_bind_int64(vm, 3, v[i].segment_id);
+			sqlite3_bind_int64(vm, 4, p);
+			if (sqlite3_step(vm) != SQLITE_DONE) {
+				rc = aed_db_error(db, "vec_map");
+				goto out;
+			}
+			sqlite3_reset(vm);
+		}
+		first += v[i].n_patches;
+	}
+out:
+	sqlite3_finalize(vs);
+	sqlite3_finalize(vm);
+	return rc;
+}
+
+int aed_index_build(struct aed_db *db, const struct aed_index_build_opts *o,
+		    struct aed_index_build_result *r)
+{
+	struct model_row m;
+	struct aed_index_status old;
+	struct aed_vindex *ix = NULL;
+	struct seg_emb *v = NULL;
+	float *x = NULL;
+	int64_t nv = 0, run_id = 0, index_id = 0;
+	char why[512] = "", factory[AED_VINDEX_FACTORY_MAX], now[32];
+	json_t *pj = NULL;
+	char *params = NULL;
+	int rc, have_old = 0, in_tx = 0;
+	double t0 = aed_now();
+
+	memset(r, 0, sizeof *r);
+	if ((rc = find_model(db, o->model, &m)))
+		return rc;
+	if (m.dim <= 0)
+		return aed_error(AED_EFORMAT, "model %s: embedding dimension %d", m.name, m.dim);
+	rc = load_index_row(db, &m, &old);
+	if (rc && rc != AED_ENOTFOUND)
+		return rc;
+	have_old = rc == AED_OK;
+	int auto_factory = !o->factory || !strcmp(o->factory, "auto");
+
+	/* Incremental add, or a fresh build and why. */
+	if (have_old) {
+		index_id = old.index_id;
+		if ((rc = stale_reason(db, &m, &old, why, sizeof why)))
+			return rc;
+		if (!*why && o->rebuild)
+			snprintf(why, sizeof why, "--rebuild");
+		if (!*why && !auto_factory && strcmp(o->factory, old.factory))
+			snprintf(why, sizeof why, "factory changes from %s to %s", old.factory,
+				 o->factory);
+		if (!*why) {
+			if ((rc = aed_vindex_read(old.path, &ix)))
+				return rc;
+			if (aed_vindex_ntotal(ix) != old.n_vectors)
+				snprintf(why, sizeof why, "its file holds %lld vectors, the database "
+					 "%lld", (long long)aed_vindex_ntotal(ix),
+					 (long long)old.n_vectors);
+		}
+		if (!*why && auto_factory) {
+			int64_t pending;
+			if ((rc = count_pending(db, m.id, index_id, &pending)))
+				goto out;
+			char want[AED_VINDEX_FACTORY_MAX];
+			aed_vindex_auto_factory(old.n_vectors + pending * (old.n_segments ?
+						old.n_vectors / old.n_segments : 1), want);
+			/* Grown past what an exact index should search: switch to IVF. */
+			if (!strcmp(old.factory, "Flat") && strcmp(want, "Flat"))
+				snprintf(why, sizeof why, "the corpus outgrew an exact index (%s now)",
+					 want);
+		}
+		if (*why)
+			aed_vindex_free(&ix);
+	} else
+		snprintf(why, sizeof why, "first index of model %s", m.name);
+	r->rebuilt = *why != 0;
+	snprintf(r->rebuild_reason, sizeof r->rebuild_reason, "%s", why);
+
+	if ((rc = list_new(db, m.id, r->rebuilt ? 0 : index_id, &v, &nv)))
+		goto out;
+	int64_t total_new = 0;
+	for (int64_t i = 0; i < nv; i++)
+		total_new += v[i].n_patches;
+	if (r->rebuilt) {
+		if (auto_factory)
+			aed_vindex_auto_factory(total_new, factory);
+		else
+			snprintf(factory, sizeof factory, "%s", o->factory);
+		if ((rc = index_path(db, &m, have_old && !o->path ? old.path : o->path, r->path)))
+			goto out;
+	} else {
+		snprintf(factory, sizeof factory, "%s", old.factory);
+		if (o->path && strcmp(o->path, old.path))
+			aed_warn("index: the index of model %s is %s; --path ignored for an "
+				 "incremental add (use --rebuild to move it)", m.name, old.path);
+		snprintf(r->path, sizeof r->path, "%s", old.path);
+	}
+	snprintf(r->factory, sizeof r->factory, "%s", factory);
+	snprintf(r->model_sha256, sizeof r->model_sha256, "%s", m.sha256);
+
+	pj = json_pack("{s:s, s:s, s:s, s:b, s:s}", "model", m.name, "sha256", m.sha256,
+		       "factory", factory, "rebuild", r->rebuilt, "path", r->path);
+	params = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
+	if ((rc = aed_run_begin(db, "index", params ? params : "{}", &run_id)))
+		goto out;
+
+	if (r->rebuilt) {
+		if ((rc = aed_vindex_new(factory, m.dim, &ix)))
+			goto out;
+		if (!aed_vindex_is_trained(ix)) {
+			int64_t want = aed_vindex_train_size(aed_vindex_nlist(ix) ? aed_vindex_nlist(ix)
+						    : 1024);
+			if ((rc = train_index(db, ix, v, nv, m.dim, want)))
+				goto out;
+		}
+	}
+
+	/* Read, normalise and add the new segments' patch vectors in batches. */
+	int64_t first = r->rebuilt ? 0 : old.n_vectors;
+	struct aed_progress *pr = aed_progress_new("index", nv);
+	for (int64_t i0 = 0; i0 < nv; i0 += ADD_BATCH) {
+		int64_t i1 = i0 + ADD_BATCH < nv ? i0 + ADD_BATCH : nv, nb = 0;
+		for (int64_t i = i0; i < i1; i++)
+			nb += v[i].n_patches;
+		free(x);
+		x = malloc((size_t)(nb ? nb : 1) * m.dim * sizeof *x);
+		if (!x) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			break;
+		}
+		int64_t off = 0;
+		for (int64_t i = i0; i < i1 && !rc; i++) {
+			rc = read_embedding(db, &v[i], m.dim, x + off * m.dim);
+			off += v[i].n_patches;
+		}
+		if (rc || (rc = aed_vindex_add(ix, nb, x)))
+			break;
+		aed_progress_add(pr, i1 - i0);
+	}
+	aed_progress_free(&pr);
+	if (rc)
+		goto out;
+	if (nv == 0 && !r->rebuilt) {
+		/* Nothing new: the index is current. */
+		r->index_id = index_id;
+		r->n_vectors = old.n_vectors;
+		r->n_segments = old.n_segments;
+		aed_run_end(db, run_id, AED_RUN_OK, 0, 0, "index is up to date");
+		run_id = 0;
+		goto out;
+	}
+	if (nv == 0) {
+		rc = aed_error(AED_ENOTFOUND, "the corpus is empty: no segment has embeddings of "
+			       "model %s with at least one patch", m.name);
+		goto out;
+	}
+	int nprobe = o->nprobe > 0 ? o->nprobe
+		     : aed_vindex_nlist(ix) ? aed_vindex_default_nprobe(aed_vindex_nlist(ix)) : 0;
+	if ((rc = aed_vindex_write(ix, r->path)))
+		goto out;
+
+	/* The file is in place; the map commits with the row. A crash between
+	 * the two leaves a file whose size disagrees with the row: rebuilt. */
+	aed_utc_iso8601(now);
+	if ((rc = aed_db_begin(db)))
+		goto out;
+	in_tx = 1;
+	sqlite3_stmt *st = NULL;
+	if (r->rebuilt && have_old) {
+		char sql[160];
+		snprintf(sql, sizeof sql, "DELETE FROM vec_map WHERE index_id = %lld; DELETE FROM "
+			 "vec_segment WHERE index_id = %lld", (long long)index_id, (long long)index_id);
+		if ((rc = aed_db_exec(db, sql)))
+			goto out;
+	}
+	if (!have_old) {
+		if ((rc = aed_db_prepare(db,
+					 "INSERT INTO vec_index(path, factory, model_sha256, model_name, "
+					 "dim, n_vectors, n_segments, nprobe, created_at, updated_at, "
+					 "run_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7, ?7, ?8)",
+					 &st)))
+			goto out;
+	} else {
+		if ((rc = aed_db_prepare(db,
+					 "UPDATE vec_index SET path = ?1, factory = ?2, model_sha256 = ?3, "
+					 "model_name = ?4, dim = ?5, nprobe = ?6, updated_at = ?7, run_id = "
+					 "?8, created_at = CASE WHEN ?10 THEN ?7 ELSE created_at END WHERE "
+					 "id = ?9",
+					 &st)))
+			goto out;
+		sqlite3_bind_int64(st, 9, index_id);
+		sqlite3_bind_int(st, 10, r->rebuilt);
+	}
+	sqlite3_bind_text(st, 1, r->path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, factory, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m.sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m.name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, m.dim);
+	if (nprobe > 0)
+		sqlite3_bind_int(st, 6, nprobe);
+	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, run_id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		rc = aed_db_error(db, "vec_index");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	if (!have_old)
+		index_id = sqlite3_last_insert_rowid(aed_db_sqlite(db));
+	if ((rc = record_segments(db, index_id, v, nv, first)))
+		goto out;
+	char sql[256];
+	snprintf(sql, sizeof sql, "UPDATE vec_index SET n_vectors = (SELECT count(*) FROM vec_map "
+		 "WHERE index_id = %lld), n_segments = (SELECT count(*) FROM vec_segment WHERE "
+		 "index_id = %lld) WHERE id = %lld", (long long)index_id, (long long)index_id,
+		 (long long)index_id);
+	if ((rc = aed_db_exec(db, sql)))
+		goto out;
+	if ((rc = aed_db_commit(db)))
+		goto out;
+	in_tx = 0;
+	r->index_id = index_id;
+	r->n_vectors = aed_vindex_ntotal(ix);
+	r->added_vectors = total_new;
+	r->added_segments = nv;
+	snprintf(sql, sizeof sql, "SELECT n_segments FROM vec_index WHERE id = %lld",
+		 (long long)index_id);
+	aed_db_int(db, sql, &r->n_segments);
+	aed_run_end(db, run_id, AED_RUN_OK, nv, 0, NULL);
+	run_id = 0;
+out:
+	if (in_tx)
+		aed_db_rollback(db);
+	if (run_id) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", aed_last_error());
+		aed_run_end(db, run_id, AED_RUN_FAILED, 0, 0, msg);
+		aed_error(rc, "%s", msg);
+	}
+	r->seconds = aed_now() - t0;
+	json_decref(pj);
+	free(params);
+	free(v);
+	free(x);
+	aed_vindex_free(&ix);
+	return rc;
+}

@@ -1,0 +1,736 @@
+/* mine.c - the mine stage: gathers a class's exemplars (ontology examples in
+ * the corpus, verified clips, named segments and files), runs the exemplar
+ * (or mean) search of src/search/mine_core.c over the checked index, and
+ * records the run and its ranked candidates as a review queue. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "aedcurate/audio.h"
+#include "aedcurate/error.h"
+#include "aedcurate/mine.h"
+#include "aedcurate/nn.h"
+#include "aedcurate/ontology.h"
+#include "aedcurate/search.h"
+#include "aedcurate/store.h"
+#include "aedcurate/util.h"
+
+#define DEFAULT_K 100
+#define DEFAULT_SAMPLE 20000
+#define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
+
+struct frames {
+	float *x;      /* [n][dim] unit vectors */
+	int *ex;       /* [n] exemplar number */
+	int *patch;    /* [n] */
+	int64_t n, cap;
+};
+
+static int frames_push(struct frames *f, int dim, const float *x, int64_t n, int ex)
+{
+	if (f->n + n > f->cap) {
+		int64_t cap = f->cap ? f->cap : 64;
+		while (cap < f->n + n)
+			cap *= 2;
+		float *nx = realloc(f->x, (size_t)cap * dim * sizeof *nx);
+		if (nx)
+			f->x = nx;
+		int *ne = realloc(f->ex, (size_t)cap * sizeof *ne);
+		if (ne)
+			f->ex = ne;
+		int *np = realloc(f->patch, (size_t)cap * sizeof *np);
+		if (np)
+			f->patch = np;
+		if (!nx || !ne || !np)
+			return aed_error(AED_ENOMEM, "out of memory");
+		f->cap = cap;
+	}
+	memcpy(f->x + f->n * dim, x, (size_t)n * dim * sizeof *x);
+	aed_l2_normalize(f->x + f->n * dim, n, dim);
+	for (int64_t i = 0; i < n; i++) {
+		f->ex[f->n + i] = ex;
+		f->patch[f->n + i] = (int)i;
+	}
+	f->n += n;
+	return AED_OK;
+}
+
+static void frames_release(struct frames *f)
+{
+	free(f->x);
+	free(f->ex);
+	free(f->patch);
+	memset(f, 0, sizeof *f);
+}
+
+void aed_mine_result_release(struct aed_mine_result *r)
+{
+	for (int i = 0; i < r->n_exemplars; i++) {
+		free(r->exemplars[i].name);
+		free(r->exemplars[i].cluster);
+		free(r->exemplars[i].kept);
+	}
+	free(r->exemplars);
+	for (int i = 0; i < r->n_candidates; i++) {
+		free(r->candidates[i].key);
+		free(r->candidates[i].labels);
+	}
+	free(r->candidates);
+	aed_frame_selection_release(&r->sel);
+	memset(r, 0, sizeof *r);
+}
+
+static int add_exemplar(struct aed_mine_result *r, int64_t segment_id, const char *source,
+			const char *name)
+{
+	for (int i = 0; i < r->n_exemplars; i++)
+		if (segment_id && r->exemplars[i].segment_id == segment_id)
+			return AED_OK; /* named twice, or both verified and named */
+	struct aed_mine_exemplar *e = realloc(r->exemplars, (size_t)(r->n_exemplars + 1) * sizeof *e);
+	if (!e)
+		return aed_error(AED_ENOMEM, "out of memory");
+	r->exemplars = e;
+	e = &r->exemplars[r->n_exemplars];
+	memset(e, 0, sizeof *e);
+	e->segment_id = segment_id;
+	snprintf(e->source, sizeof e->source, "%s", source);
+	e->name = strdup(name ? name : "");
+	if (!e->name)
+		return aed_error(AED_ENOMEM, "out of memory");
+	r->n_exemplars++;
+	return AED_OK;
+}
+
+/* Exemplars the database knows for the class: ontology positive examples
+ * present in the corpus, and clips verified for the class or a descendant. */
+static int class_exemplars(struct aed_db *db, int64_t class_id, int64_t model_id,
+			   struct aed_mine_result *r, int *n_examples_listed)
+{
+	static const char *const q[2] = {
+		"SELECT s.id, s.key FROM class_example ce JOIN segment s ON s.ytid = ce.ytid AND "
+		"s.start_ms = ce.start_ms JOIN embedding e ON e.segment_id = s.id AND e.model_id = ?2 "
+		"WHERE ce.class_id = ?1 ORDER BY s.id",
+		"SELECT DISTINCT s.id, s.key FROM label l JOIN segment s ON s.id = l.segment_id JOIN "
+		"embedding e ON e.segment_id = s.id AND e.model_id = ?2 WHERE l.source = 'verified' "
+		"AND l.class_id IN (" AED_CLASS_SUBTREE_SQL ") ORDER BY s.id",
+	};
+	static const char *const src[2] = { "ontology", "verified" };
+	int rc = AED_OK;
+	int64_t n = 0;
+	char sql[128];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM class_example WHERE class_id = %lld",
+		 (long long)class_id);
+	if ((rc = aed_db_int(db, sql, &n)))
+		return rc;
+	*n_examples_listed = (int)n;
+	for (int k = 0; k < 2 && !rc; k++) {
+		sqlite3_stmt *st;
+		if ((rc = aed_db_prepare(db, q[k], &st)))
+			return rc;
+		sqlite3_bind_int64(st, 1, class_id);
+		sqlite3_bind_int64(st, 2, model_id);
+		while (!rc && sqlite3_step(st) == SQLITE_ROW)
+			rc = add_exemplar(r, sqlite3_column_int64(st, 0), src[k],
+					  (const char *)sqlite3_column_text(st, 1));
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
+/* A named exemplar: a segment of the corpus, else an audio file. */
+static int named_exemplar(struct aed_db *db, const char *name, struct aed_mine_result *r)
+{
+	int64_t id;
+	struct stat sb;
+	int rc = aed_segment_lookup(db, name, &id);
+	if (rc == AED_OK) {
+		sqlite3_stmt *st;
+		if ((rc = aed_db_prepare(db, "SELECT key FROM segment WHERE id = ?1", &st)))
+			return rc;
+		sqlite3_bind_int64(st, 1, id);
+		rc = sqlite3_step(st) == SQLITE_ROW
+			     ? add_exemplar(r, id, "user", (const char *)sqlite3_column_text(st, 0))
+			     : aed_error(AED_ENOTFOUND, "exemplar '%s': segment %lld vanished", name,
+					 (long long)id);
+		sqlite3_finalize(st);
+		return rc;
+	}
+	if (rc != AED_ENOTFOUND)
+		return rc;
+	if (stat(name, &sb) == 0 && S_ISREG(sb.st_mode))
+		return add_exemplar(r, 0, "file", name);
+	return aed_error(AED_ENOTFOUND, "exemplar '%s': no such segment in the database and no "
+			 "such audio file", name);
+}
+
+/* Embed an audio file outside the corpus with the index's model. */
+static int embed_file(const char *path, const struct aed_yamnet *y, float **emb, int64_t *n)
+{
+	float *x = NULL, *lm = NULL, *patches = NULL, *scores = NULL;
+	size_t ns = 0, frames = 0, np = 0;
+	void *st = NULL;
+	const struct aed_nn_backend_ops *be = aed_nn_backend(NULL);
+	struct aed_nn_opts no = { .max_batch = 32 };
+	int rc;
+
+	*emb = NULL;
+	*n = 0;
+	if ((rc = aed_decode_range(path, 0, 0, AED_SAMPLE_RATE, &x, &ns)) ||
+	    (rc = aed_logmel(x, ns, AED_PRESET_YAMNET, &lm, &frames)))
+		goto out;
+	np = aed_patch_count(frames, AED_PRESET_YAMNET);
+	if (np == 0) {
+		rc = aed_error(AED_EMEDIA, "exemplar %s: too short for one patch (%zu samples)", path,
+			       ns);
+		goto out;
+	}
+	patches = malloc(np * PATCH_FLOATS * sizeof *patches);
+	*emb = malloc(np * AED_YAMNET_EMBED_DIM * sizeof **emb);
+	scores = malloc(32 * AED_YAMNET_CLASSES * sizeof *scores);
+	if (!patches || !*emb || !scores) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < np; i++)
+		aed_patch(lm, frames, i, AED_PRESET_YAMNET, patches + i * PATCH_FLOATS);
+	if (!be) {
+		rc = aed_error(AED_EINTERNAL, "no compute backend");
+		goto out;
+	}
+	if ((rc = be->init(y, &no, &st)))
+		goto out;
+	for (size_t i = 0; i < np && !rc; i += 32) {
+		int k = np - i < 32 ? (int)(np - i) : 32;
+		rc = be->run_batch(st, patches + i * PATCH_FLOATS, k,
+				   *emb + i * AED_YAMNET_EMBED_DIM, scores);
+	}
+	*n = (int64_t)np;
+out:
+	if (st)
+		be->free(&st);
+	free(x);
+	free(lm);
+	free(patches);
+	free(scores);
+	if (rc) {
+		free(*emb);
+		*emb = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* Every exemplar's patch embeddings into f. */
+static int load_exemplar_frames(struct aed_db *db, const struct aed_mine_opts *o,
+				const struct aed_index_handle *h, struct aed_mine_result *r,
+				struct frames *f)
+{
+	struct aed_yamnet *y = NULL;
+	char *model_path = NULL;
+	int rc = AED_OK;
+
+	for (int i = 0; i < r->n_exemplars && !rc; i++) {
+		struct aed_mine_exemplar *e = &r->exemplars[i];
+		int64_t before = f->n;
+		if (e->segment_id) {
+			struct aed_array a;
+			int64_t mid = 0;
+			char sql[160];
+			snprintf(sql, sizeof sql, "SELECT model_id FROM embedding WHERE segment_id = %lld",
+				 (long long)e->segment_id);
+			if ((rc = aed_db_int(db, sql, &mid)))
+				break;
+			if (mid != h->model_id) {
+				rc = aed_error(AED_ESTATE, "exemplar %s has no embedding of model %s "
+					       "(run `aedcurate embed` on it)", e->name, h->st.model_name);
+				break;
+			}
+			if ((rc = aed_array_get(db, "embedding", e->segment_id, &a)))
+				break;
+			if (a.dtype != AED_F32 || a.dims[1] != h->dim || a.dims[0] < 1)
+				rc = aed_error(AED_EFORMAT, "exemplar %s: embedding array is not f32 "
+					       "[patches, %d]", e->name, h->dim);
+			else
+				rc = frames_push(f, h->dim, a.data, a.dims[0], i);
+			aed_array_release(&a);
+		} else {
+			float *emb = NULL;
+			int64_t n = 0;
+			if (!y) {
+				if ((rc = aed_yamnet_find_model(o->model_path, &model_path)) ||
+				    (rc = aed_yamnet_load(model_path, &y)))
+					break;
+				if (strcmp(y->sha256, h->st.model_sha256)) {
+					rc = aed_error(AED_ESTATE, "exemplar file %s: the model %s (sha256 "
+						       "%.12s...) is not the one the index was built from "
+						       "(sha256 %.12s...); pass --model with that file",
+						       e->name, model_path, y->sha256, h->st.model_sha256);
+					break;
+				}
+				if (h->dim != AED_YAMNET_EMBED_DIM) {
+					rc = aed_error(AED_ESTATE, "the index holds %d-d vectors, the model "
+						       "makes %d-d", h->dim, AED_YAMNET_EMBED_DIM);
+					break;
+				}
+			}
+			if ((rc = embed_file(e->name, y, &emb, &n)) == AED_OK)
+				rc = frames_push(f, h->dim, emb, n, i);
+			free(emb);
+		}
+		e->frames_total = (int)(f->n - before);
+	}
+	aed_yamnet_free(&y);
+	free(model_path);
+	return rc;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Mark the segment numbers of the segment ids the query returns. */
+struct segnum {
+	int64_t id, num;
+};
+
+static int cmp_segnum(const void *a, const void *b)
+{
+	return cmp_i64(&((const struct segnum *)a)->id, &((const struct segnum *)b)->id);
+}
+
+static int64_t lookup_num(const struct segnum *m, int64_t n, int64_t id)
+{
+	int64_t lo = 0, hi = n;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (m[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && m[lo].id == id ? m[lo].num : -1;
+}
+
+static int mark(struct aed_db *db, const char *sql, int64_t class_id, const char *text,
+		const struct segnum *map, int64_t n, unsigned char *excl, unsigned char val)
+{
+	sqlite3_stmt *st;
+	int rc = aed_db_prepare(db, sql, &st);
+	if (rc)
+		return rc;
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, class_id);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t s = lookup_num(map, n, sqlite3_column_int64(st, 0));
+		if (s >= 0)
+			excl[s] = val;
+	}
+	sqlite3_finalize(st);
+	return AED_OK;
+}
+
+static int has_table(struct aed_db *db, const char *name)
+{
+	char sql[160];
+	int64_t n = 0;
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE name = '%s'", name);
+	return aed_db_int(db, sql, &n) == AED_OK && n > 0;
+}
+
+/* Which segments of the index may not be candidates. */
+static int exclusions(struct aed_db *db, const struct aed_mine_opts *o,
+		      const struct aed_index_handle *h, const struct aed_mine_result *r,
+		      unsigned char *excl, int64_t *n_excl)
+{
+	struct segnum *map = malloc((size_t)(h->n_segments ? h->n_segments : 1) * sizeof *map);
+	int rc = AED_OK;
+	if (!map)
+		return aed_error(AED_ENOMEM, "out of memory");
+	for (int64_t s = 0; s < h->n_segments; s++) {
+		map[s].id = h->segment_ids[s];
+		map[s].num = s;
+	}
+	qsort(map, (size_t)h->n_segments, sizeof *map, cmp_segnum);
+	int64_t n = h->n_segments;
+
+	if (o->candidates_split) {
+		int64_t sid = 0;
+		sqlite3_stmt *st;
+		if ((rc = aed_db_prepare(db, "SELECT id FROM split WHERE name = ?1", &st)))
+			goto out;
+		sqlite3_bind_text(st, 1, o->candidates_split, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			sid = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (!sid) {
+			rc = aed_error(AED_ENOTFOUND, "--candidates: no split named '%s'",
+				       o->candidates_split);
+			goto out;
+		}
+		memset(excl, 1, (size_t)n);
+		if ((rc = mark(db, "SELECT ss.segment_id FROM segment_split ss JOIN split p ON p.id = "
+				   "ss.split_id WHERE ?1 IS NOT NULL AND p.name = ?2",
+			       r->class_id, o->candidates_split, map, n, excl, 0)))
+			goto out;
+	}
+	/* The exemplars themselves. */
+	for (int i = 0; i < r->n_exemplars; i++) {
+		int64_t s = lookup_num(map, n, r->exemplars[i].segment_id);
+		if (s >= 0)
+			excl[s] = 1;
+	}
+	/* Clips already reviewed for the class: verified labels of the class or
+	 * a descendant, ratings and review decisions. */
+	if ((rc = mark(db, "SELECT segment_id FROM label WHERE source = 'verified' AND class_id IN "
+			   "(" AED_CLASS_SUBTREE_SQL ")",
+		       r->class_id, NULL, map, n, excl, 1)))
+		goto out;
+	if (has_table(db, "rating") &&
+	    (rc = mark(db, "SELECT segment_id FROM rating WHERE class_id = ?1", r->class_id, NULL,
+		       map, n, excl, 1)))
+		goto out;
+	if (has_table(db, "review_decision") &&
+	    (rc = mark(db, "SELECT segment_id FROM review_decision WHERE class_id = ?1",
+		       r->class_id, NULL, map, n, excl, 1)))
+		goto out;
+	if (o->exclude_group) {
+		/* Clips cut from the same source recording as an exemplar. */
+		for (int i = 0; i < r->n_exemplars; i++) {
+			if (!r->exemplars[i].segment_id)
+				continue;
+			char sql[256];
+			snprintf(sql, sizeof sql, "SELECT id FROM segment WHERE ?1 IS NOT NULL AND "
+				 "source_group = (SELECT source_group FROM segment WHERE id = %lld)",
+				 (long long)r->exemplars[i].segment_id);
+			if ((rc = mark(db, sql, r->class_id, NULL, map, n, excl, 1)))
+				goto out;
+		}
+	}
+	*n_excl = 0;
+	for (int64_t s = 0; s < n; s++)
+		*n_excl += excl[s];
+out:
+	free(map);
+	return rc;
+}
+
+/* "mid name (source); ..." for a candidate. */
+static char *labels_of(struct aed_db *db, int64_t segment_id)
+{
+	sqlite3_stmt *st;
+	struct aed_buf b = { 0 };
+	if (aed_db_prepare(db, "SELECT c.mid, c.name, l.source FROM label l JOIN class c ON c.id = "
+			   "l.class_id WHERE l.segment_id = ?1 ORDER BY c.name, l.source", &st))
+		return strdup("");
+	sqlite3_bind_int64(st, 1, segment_id);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		aed_buf_printf(&b, "%s%s %s (%s)", b.len ? "; " : "", sqlite3_column_text(st, 0),
+			       sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	if (!b.data)
+		return strdup("");
+	return b.data;
+}
+
+static char *frames_json(const struct aed_mine_exemplar *e)
+{
+	json_t *a = json_array();
+	for (int p = 0; a && p < e->frames_total; p++)
+		json_array_append_new(a, json_pack("{s:i, s:f, s:i, s:b}", "patch", p, "t",
+						   p * AED_PATCH_HOP_S, "cluster",
+						   e->cluster ? e->cluster[p] : -1, "kept",
+						   e->kept ? e->kept[p] : 1));
+	char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return s;
+}
+
+/* The run, its exemplars and its candidates, in one transaction. */
+static int record(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_result *r,
+		  const char *params)
+{
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	int rc;
+
+	aed_utc_iso8601(now);
+	if ((rc = aed_db_begin(db)))
+		return rc;
+	if ((rc = aed_db_prepare(db,
+				 "INSERT INTO mine_run(run_id, class_id, method, params, index_id, "
+				 "model_sha256, n_exemplars, n_kept_frames, n_candidates, created_at) "
+				 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+				 &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, r->run_id);
+	sqlite3_bind_int64(st, 2, r->class_id);
+	sqlite3_bind_text(st, 3, aed_mine_method_name(o->method), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, params, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, r->index_id);
+	sqlite3_bind_text(st, 6, r->model_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, r->n_exemplars);
+	sqlite3_bind_int(st, 8, o->method == AED_MINE_MEAN ? r->n_frames : r->sel.n_kept);
+	sqlite3_bind_int(st, 9, r->n_candidates);
+	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = aed_db_error(db, "mine_run");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	r->mine_run_id = sqlite3_last_insert_rowid(aed_db_sqlite(db));
+	if ((rc = aed_db_prepare(db,
+				 "INSERT INTO mine_exemplar(mine_run_id, segment_id, source, path, "
+				 "frames_kept, frames_total, frames) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+				 &st)))
+		goto out;
+	for (int i = 0; i < r->n_exemplars; i++) {
+		const struct aed_mine_exemplar *e = &r->exemplars[i];
+		char *fj = frames_json(e);
+		sqlite3_bind_int64(st, 1, r->mine_run_id);
+		if (e->segment_id)
+			sqlite3_bind_int64(st, 2, e->segment_id);
+		else
+			sqlite3_bind_null(st, 2);
+		sqlite3_bind_text(st, 3, e->source, -1, SQLITE_STATIC);
+		if (e->segment_id)
+			sqlite3_bind_null(st, 4);
+		else
+			sqlite3_bind_text(st, 4, e->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 5, e->frames_kept);
+		sqlite3_bind_int(st, 6, e->frames_total);
+		sqlite3_bind_text(st, 7, fj ? fj : "[]", -1, SQLITE_TRANSIENT);
+		free(fj);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = aed_db_error(db, "mine_exemplar");
+			goto out;
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = aed_db_prepare(db,
+				 "INSERT INTO candidate(mine_run_id, segment_id, rank, score, "
+				 "best_time_s) VALUES (?1, ?2, ?3, ?4, ?5)",
+				 &st)))
+		goto out;
+	for (int i = 0; i < r->n_candidates; i++) {
+		sqlite3_bind_int64(st, 1, r->mine_run_id);
+		sqlite3_bind_int64(st, 2, r->candidates[i].segment_id);
+		sqlite3_bind_int(st, 3, r->candidates[i].rank);
+		sqlite3_bind_double(st, 4, r->candidates[i].score);
+		sqlite3_bind_double(st, 5, r->candidates[i].best_time_s);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = aed_db_error(db, "candidate");
+			goto out;
+		}
+		sqlite3_reset(st);
+	}
+	rc = aed_db_commit(db);
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		aed_db_rollback(db);
+	return rc;
+}
+
+int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_result *r)
+{
+	struct aed_index_handle h;
+	struct frames f = { 0 };
+	unsigned char *excl = NULL;
+	float *q = NULL, *sample = NULL;
+	struct aed_mine_hit *hits = NULL;
+	json_t *pj = NULL;
+	char *params = NULL, *mid = NULL, *name = NULL;
+	int rc, nq = 0, n_examples_listed = 0;
+	int k = o->k > 0 ? o->k : DEFAULT_K;
+
+	memset(r, 0, sizeof *r);
+	memset(&h, 0, sizeof h);
+	if ((rc = aed_class_resolve(db, o->class_name, &r->class_id)) ||
+	    (rc = aed_class_mid_name(db, r->class_id, &mid, &name)))
+		goto out;
+	snprintf(r->class_mid, sizeof r->class_mid, "%s", mid);
+	snprintf(r->class_name, sizeof r->class_name, "%s", name);
+	if ((rc = aed_index_open(db, NULL, &h)))
+		goto out;
+	if (h.st.pending_segments)
+		aed_warn("mine: %lld embedded segments are not in the index yet and cannot be "
+			 "candidates (run: aedcurate index build)", (long long)h.st.pending_segments);
+	r->index_id = h.st.index_id;
+	r->corpus_segments = h.n_segments;
+	snprintf(r->model_sha256, sizeof r->model_sha256, "%s", h.st.model_sha256);
+
+	/* 1. exemplars */
+	if (!o->no_class_exemplars &&
+	    (rc = class_exemplars(db, r->class_id, h.model_id, r, &n_examples_listed)))
+		goto out;
+	for (int i = 0; i < o->n_exemplars; i++)
+		if ((rc = named_exemplar(db, o->exemplars[i], r)))
+			goto out;
+	if (r->n_exemplars == 0) {
+		rc = aed_error(AED_ENOTFOUND, "class %s (%s) has no exemplar in the corpus: %s no "
+			       "clip is verified for it; name example clips with --exemplar "
+			       "SEGMENT|FILE", r->class_name, r->class_mid,
+			       o->no_class_exemplars ? "class exemplars are off (--no-class-exemplars) and"
+			       : n_examples_listed ? "none of its ontology positive examples is an "
+						     "embedded segment, and"
+						   : "the ontology lists no positive example for it, and");
+		goto out;
+	}
+	if ((rc = load_exemplar_frames(db, o, &h, r, &f)))
+		goto out;
+	r->n_frames = (int)f.n;
+
+	/* 2. frame level: the queries */
+	q = malloc((size_t)f.n * h.dim * sizeof *q);
+	if (!q) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (o->method == AED_MINE_MEAN) {
+		memset(q, 0, (size_t)h.dim * sizeof *q);
+		for (int64_t i = 0; i < f.n; i++)
+			for (int j = 0; j < h.dim; j++)
+				q[j] += f.x[i * h.dim + j];
+		aed_l2_normalize(q, 1, h.dim);
+		nq = 1;
+	} else {
+		if ((rc = aed_mine_select_frames(f.x, f.ex, f.n, h.dim, r->n_exemplars, &o->select,
+						 &r->sel)))
+			goto out;
+		for (int64_t i = 0; i < f.n; i++)
+			if (r->sel.kept[i])
+				memcpy(q + (size_t)nq++ * h.dim, f.x + i * h.dim, (size_t)h.dim * sizeof *q);
+	}
+	/* Per-exemplar view of the selection, for the report and the table. */
+	for (int i = 0; i < r->n_exemplars; i++) {
+		struct aed_mine_exemplar *e = &r->exemplars[i];
+		e->cluster = calloc((size_t)(e->frames_total ? e->frames_total : 1), sizeof *e->cluster);
+		e->kept = calloc((size_t)(e->frames_total ? e->frames_total : 1), 1);
+		if (!e->cluster || !e->kept) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (int64_t i = 0; i < f.n; i++) {
+		struct aed_mine_exemplar *e = &r->exemplars[f.ex[i]];
+		e->cluster[f.patch[i]] = o->method == AED_MINE_MEAN ? -1 : r->sel.cluster[i];
+		e->kept[f.patch[i]] = o->method == AED_MINE_MEAN ? 1 : r->sel.kept[i];
+		e->frames_kept += e->kept[f.patch[i]];
+	}
+
+	/* 3. search */
+	excl = calloc((size_t)(h.n_segments ? h.n_segments : 1), 1);
+	if (!excl) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = exclusions(db, o, &h, r, excl, &r->n_excluded)))
+		goto out;
+	if (r->n_excluded >= h.n_segments) {
+		rc = aed_error(AED_ENOTFOUND, "no candidate left: all %lld indexed segments are "
+			       "exemplars, reviewed or excluded", (long long)h.n_segments);
+		goto out;
+	}
+	struct aed_mine_corpus c = {
+		.ix = h.ix, .n_segments = h.n_segments, .first_vec = h.first_vec, .excluded = excl,
+	};
+	enum aed_mine_score score = o->method == AED_MINE_MEAN ? AED_MINE_SCORE_RAW : o->score;
+	if (score == AED_MINE_SCORE_Z) {
+		/* Corpus statistics from vectors spread evenly over the index. */
+		int64_t ntot = h.st.n_vectors, ns = o->sample > 0 ? o->sample : DEFAULT_SAMPLE;
+		if (ns > ntot)
+			ns = ntot;
+		sample = malloc((size_t)(ns ? ns : 1) * h.dim * sizeof *sample);
+		if (!sample) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (int64_t i = 0; i < ns; i++)
+			if ((rc = aed_vindex_reconstruct(h.ix, i * ntot / ns, sample + i * h.dim)))
+				goto out;
+		c.sample = sample;
+		c.n_sample = ns;
+	}
+	struct aed_mine_search_opts so = { .k = k, .hits_per_query = o->hits_per_query,
+					   .score = score };
+	hits = malloc((size_t)k * sizeof *hits);
+	int nh = 0;
+	if (!hits) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = aed_mine_search(&c, q, nq, &so, hits, &nh, &r->stats)))
+		goto out;
+	r->candidates = calloc((size_t)(nh ? nh : 1), sizeof *r->candidates);
+	if (!r->candidates) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < nh; i++) {
+		struct aed_mine_candidate *cd = &r->candidates[i];
+		sqlite3_stmt *st;
+		cd->segment_id = h.segment_ids[hits[i].segment];
+		cd->rank = i + 1;
+		cd->score = hits[i].score;
+		cd->best_time_s = hits[i].patch * AED_PATCH_HOP_S;
+		if ((rc = aed_db_prepare(db, "SELECT key FROM segment WHERE id = ?1", &st)))
+			goto out;
+		sqlite3_bind_int64(st, 1, cd->segment_id);
+		cd->key = strdup(sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0)
+								 : "?");
+		sqlite3_finalize(st);
+		cd->labels = labels_of(db, cd->segment_id);
+		r->n_candidates = i + 1;
+		if (!cd->key || !cd->labels) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+
+	/* 4. record */
+	pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:b, s:s?, s:b, s:i, s:I, s:s}",
+		       "method", aed_mine_method_name(o->method), "score",
+		       aed_mine_score_name(score), "k", k, "clusters", r->sel.n_clusters,
+		       "min_exemplars", o->select.min_exemplars, "seed", o->select.seed,
+		       "hits_per_query", (json_int_t)r->stats.hits_per_query, "sample",
+		       (json_int_t)c.n_sample, "exclude_group", o->exclude_group, "candidates",
+		       o->candidates_split, "no_class_exemplars", o->no_class_exemplars,
+		       "kept_frames", nq, "index_id", (json_int_t)r->index_id, "factory",
+		       h.st.factory);
+	params = pj ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	if (!params) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = aed_run_begin(db, "mine", params, &r->run_id)))
+		goto out;
+	if ((rc = record(db, o, r, params))) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", aed_last_error());
+		aed_run_end(db, r->run_id, AED_RUN_FAILED, 0, 0, msg);
+		rc = aed_error(rc, "%s", msg);
+		goto out;
+	}
+	rc = aed_run_end(db, r->run_id, AED_RUN_OK, r->n_candidates, 0, NULL);
+out:
+	aed_index_handle_release(&h);
+	frames_release(&f);
+	free(excl);
+	free(q);
+	free(sample);
+	free(hits);
+	json_decref(pj);
+	free(params);
+	free(mid);
+	free(name);
+	return rc;
+}
