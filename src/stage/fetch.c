@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -210,8 +211,7 @@ static const struct name_entry *index_match(const struct name_index *ix, const c
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (strncmp(ix->e[mid].base, prefix, plen) < 0 &&
-		    strcmp(ix->e[mid].base, prefix) < 0)
+		if (strcmp(ix->e[mid].base, prefix) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -263,7 +263,10 @@ struct job {
 	int fd;
 	int64_t have, resume_from;  /* bytes in the .part now, at the start */
 	int64_t max_bytes;
+	int64_t received;        /* body bytes of the current transfer */
 	int checked, over_cap, io_errno;
+	int64_t range_start, range_total; /* from Content-Range; -1: none */
+	int range_bad;           /* a 206 for some other offset than asked */
 	char errbuf[CURL_ERROR_SIZE];
 	pid_t pid;
 	int err_fd;
@@ -604,6 +607,31 @@ out:
 
 /* --- HTTP ------------------------------------------------------------------- */
 
+/* Header lines: remember Content-Range ("bytes A-B/T" or "bytes * /T") of
+ * the last response (a redirect's headers are forgotten at the next one). */
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct job *j = userdata;
+	size_t n = size * nitems;
+	char line[256];
+	long long a, t;
+
+	if (n >= 5 && !strncmp(buf, "HTTP/", 5)) {
+		j->range_start = j->range_total = -1;
+		return n;
+	}
+	if (n < 14 || strncasecmp(buf, "content-range:", 14))
+		return n;
+	snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line - 1 ? n : sizeof line - 1), buf);
+	if (sscanf(line + 14, " bytes %lld-%*d/%lld", &a, &t) == 2) {
+		j->range_start = a;
+		j->range_total = t;
+	} else if (sscanf(line + 14, " bytes */%lld", &t) == 1) {
+		j->range_total = t;
+	}
+	return n;
+}
+
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct job *j = userdata;
@@ -614,6 +642,11 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 		j->checked = 1;
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+		/* A range from elsewhere than the end of our .part is no use. */
+		if (code == 206 && j->range_start != j->resume_from) {
+			j->range_bad = 1;
+			return 0;
+		}
 		/* Asked for a range but got the whole file: start the .part over. */
 		if (j->resume_from > 0 && code != 206) {
 			if (ftruncate(j->fd, 0) != 0 || lseek(j->fd, 0, SEEK_SET) != 0) {
@@ -639,6 +672,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 		off += (size_t)w;
 	}
 	j->have += (int64_t)n;
+	j->received += (int64_t)n;
 	return n;
 }
 
@@ -718,7 +752,9 @@ static int url_begin(struct fetch *f, struct job *j, struct source *s)
 			return aed_error(AED_EIO, "%s: %s", j->part_path, strerror(errno));
 		j->resume_from = j->have = 0;
 	}
-	j->checked = j->over_cap = j->io_errno = 0;
+	j->checked = j->over_cap = j->io_errno = j->range_bad = 0;
+	j->range_start = j->range_total = -1;
+	j->received = 0;
 	j->max_bytes = f->o.max_bytes;
 	j->errbuf[0] = '\0';
 	j->easy = curl_easy_init();
@@ -743,6 +779,8 @@ static int url_begin(struct fetch *f, struct job *j, struct source *s)
 			 (curl_off_t)(f->o.max_bytes - j->resume_from));
 	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(j->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(j->easy, CURLOPT_HEADERDATA, j);
 	if (j->resume_from > 0)
 		curl_easy_setopt(j->easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->resume_from);
 	if (curl_multi_add_handle(f->multi, j->easy) != CURLM_OK)
@@ -798,11 +836,21 @@ static int url_done(struct fetch *f, struct job *j, CURLcode cc)
 	curl_easy_cleanup(j->easy);
 	j->easy = NULL;
 	f->running--;
-	f->sum->bytes += j->have - j->resume_from > 0 ? j->have - j->resume_from : 0;
+	f->sum->bytes += j->received;
 	if (code > 0)
 		j->http_status = code;
 
-	if (cc == CURLE_OK && (code == 200 || code == 206)) {
+	if (cc == CURLE_OK && code == 206 && j->range_total >= 0 && j->have != j->range_total) {
+		snprintf(msg, sizeof msg, "%s: got %" PRId64 " bytes of %" PRId64, j->where,
+			 j->have, j->range_total);
+		unlink(j->part_path);
+		close(j->fd);
+		j->fd = -1;
+		goto fail_permanent;
+	}
+	/* 416 for "bytes=N-" where N is the whole size: the .part is complete. */
+	if ((cc == CURLE_OK && (code == 200 || code == 206)) ||
+	    (code == 416 && j->resume_from > 0 && j->range_total == j->resume_from)) {
 		if (fsync(j->fd) != 0 || close(j->fd) != 0) {
 			j->fd = -1;
 			snprintf(msg, sizeof msg, "%s: %s", j->part_path, strerror(errno));
@@ -837,6 +885,19 @@ static int url_done(struct fetch *f, struct job *j, CURLcode cc)
 		unlink(j->part_path);
 		snprintf(msg, sizeof msg, "%s: larger than the size cap of %" PRId64 " bytes",
 			 j->where, f->o.max_bytes);
+		goto fail_permanent;
+	}
+	if (j->range_bad) {
+		/* The server answered another range than asked: start over now. */
+		unlink(j->part_path);
+		snprintf(msg, sizeof msg, "%s: answered a range from byte %" PRId64 " for one "
+			 "from byte %" PRId64, j->where, j->range_start, j->resume_from);
+		if (j->tries++ < f->o.retries + 1) {
+			set_error(j, msg);
+			j->state = J_READY;
+			j->next_at = aed_now();
+			return AED_OK;
+		}
 		goto fail_permanent;
 	}
 	if (j->io_errno) {
@@ -999,6 +1060,8 @@ static int cmd_begin(struct fetch *f, struct job *j, struct source *s)
 	}
 	if (j->pid == 0) {
 		setpgid(0, 0);
+		/* If we are killed (even -9) the command goes too. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(pfd[1], 2);
@@ -1395,7 +1458,9 @@ static int advance_ready(struct fetch *f, double *next_wake)
 			continue;
 		if (j->next_at <= now)
 			rc = job_advance(f, j);
-		if (j->state == J_READY && j->next_at < *next_wake)
+		/* A job due but waiting for a free transfer slot wakes with the
+		 * transfers; only future retries set the alarm. */
+		if (j->state == J_READY && j->next_at > now && j->next_at < *next_wake)
 			*next_wake = j->next_at;
 	}
 	return rc;
