@@ -1766,6 +1766,15 @@ static void teardown(struct fetch *f)
 	aed_progress_free(&f->progress);
 }
 
+/* SIGINT/SIGTERM while the stage runs: stop cleanly (records kept, claims
+ * given back, commands killed, the run marked interrupted). */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
 static void apply_defaults(struct aed_fetch_opts *o)
 {
 	if (o->jobs <= 0)
@@ -1795,7 +1804,8 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 	int64_t todo = 0;
 	char *params = NULL, msg[160];
 	double t0 = aed_now();
-	int rc, started = 0;
+	struct sigaction sa = { 0 }, old_int, old_term;
+	int rc, started = 0, interrupted = 0;
 
 	memset(summary, 0, sizeof *summary);
 	f.db = db;
@@ -1811,6 +1821,11 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 	if ((rc = aed_run_begin(db, STAGE, params ? params : "{}", &f.run_id)))
 		goto out;
 	started = 1;
+	stop_signal = 0;
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
 	summary->run_id = f.run_id;
 	{
 		char *q = sqlite3_mprintf("SELECT count(*) FROM work WHERE stage = '" STAGE "' AND "
@@ -1831,6 +1846,15 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 		int numfds = 0, n_extra = 0;
 		struct curl_waitfd extra[64];
 
+		if (stop_signal) {
+			interrupted = 1;
+			rc = flush_records(&f);
+			if (!rc)
+				rc = aed_error(AED_ESTATE, "fetch interrupted by signal %d after %"
+					       PRId64 " segments; run it again to go on",
+					       (int)stop_signal, summary->processed);
+			goto out;
+		}
 		if ((rc = fill_slots(&f)) || (rc = advance_ready(&f, &next_wake)))
 			goto out;
 		if (!busy(&f) && f.claims_done && f.claim_pos == f.n_claimed)
@@ -1866,13 +1890,15 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 out:
 	summary->seconds = aed_now() - t0;
 	if (started) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
 		if (rc) {
 			int keep = rc;
 			char *err = strdup(aed_last_error());
 
 			aed_work_release(db, STAGE, f.run_id);
-			aed_run_end(db, f.run_id, AED_RUN_FAILED, summary->ok,
-				    summary->unavailable + summary->failed, err);
+			aed_run_end(db, f.run_id, interrupted ? AED_RUN_INTERRUPTED : AED_RUN_FAILED,
+				    summary->ok, summary->unavailable + summary->failed, err);
 			aed_error(keep, "%s", err ? err : "fetch failed");
 			free(err);
 		} else {

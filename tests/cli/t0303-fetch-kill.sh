@@ -58,4 +58,30 @@ check_eq "all work done, nothing claimed" "$N" "$(sql "SELECT count(*) FROM work
 check_eq "no .part left" 0 "$(find "$T/killed.db.media" -name '*.part' | wc -l | tr -d ' ')"
 check "a third run has nothing to do" $AED fetch --json --url "$U/slow/12000/d/{key}.flac"
 check_grep "nothing" '"processed": 0' "$T/out"
+
+# SIGTERM stops cleanly: what finished is kept, claims go back, commands die.
+export AEDCURATE_DB=$T/term.db
+mk_db term
+$AED fetch --jobs 2 --url "$U/slow/12000/d/{key}.flac" >"$T/term.out" 2>&1 &
+pid=$!
+sleep 1.4
+kill -TERM $pid
+wait $pid; rc=$?
+check_eq "exits 1 (not by the signal)" 1 "$rc"
+check_grep "says it was interrupted" "interrupted" "$T/term.out"
+check_eq "run marked interrupted" "interrupted" "$(sql "SELECT outcome FROM run WHERE stage = 'fetch'")"
+check_eq "no claims left" 0 "$(sql "SELECT count(*) FROM work WHERE stage = 'fetch' AND state = 'claimed'")"
+done1=$(sql "SELECT count(*) FROM media WHERE status = 'ok'")
+if [ "$done1" -ge 2 ]; then ok "finished downloads were recorded ($done1)"; else not_ok "finished downloads lost ($done1)"; fi
+
+export AEDCURATE_DB=$T/termcmd.db
+mk_db termcmd
+$AED fetch --jobs 2 --cmd "sleep 30; touch $T/cmd-survived-{ytid}; : {out}" >"$T/term.out" 2>&1 &
+pid=$!
+sleep 0.8
+kill -TERM $pid
+wait $pid
+sleep 0.3
+check_eq "commands killed with the stage" "" "$(pgrep -f "$T/cmd-survived" || true)"
+check_eq "run marked interrupted" "interrupted" "$(sql "SELECT outcome FROM run WHERE stage = 'fetch'")"
 done_testing
