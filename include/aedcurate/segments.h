@@ -103,6 +103,7 @@ struct aed_segments_opts {
 	int strict;                  /* first bad row aborts, nothing written */
 	size_t max_errors;           /* messages kept in the result; 0: 20 */
 	int progress;                /* draw aed_progress for big inputs */
+	long timeout_s;              /* URL sources: give up after this; 0: net.h default */
 };
 
 struct aed_segments_result {

@@ -36,6 +36,7 @@ struct ingest_opts {
 	int cut;
 	int strict;
 	long max_errors;
+	long timeout;
 };
 
 static const struct aed_opt ingest_table[] = {
@@ -51,6 +52,8 @@ static const struct aed_opt ingest_table[] = {
 	  "the first bad row aborts the ingest; nothing is written" },
 	{ "max-errors", 0, AED_OPT_INT, offsetof(struct ingest_opts, max_errors), "N",
 	  "print at most N bad-row messages (default 20)" },
+	{ "timeout", 0, AED_OPT_INT, offsetof(struct ingest_opts, timeout), "S",
+	  "give up on a download after S seconds (default 120)" },
 	{ 0 }
 };
 
@@ -120,6 +123,8 @@ int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (o.max_errors < 0)
 		return aed_error(AED_EUSAGE, "segments ingest: --max-errors must be >= 0");
+	if (o.timeout < 0)
+		return aed_error(AED_EUSAGE, "segments ingest: --timeout must be >= 0");
 	so.source = argv[0];
 	so.split = o.split;
 	so.columns = o.columns;
@@ -127,6 +132,7 @@ int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv)
 	so.strict = o.strict;
 	so.max_errors = o.max_errors ? (size_t)o.max_errors : 20;
 	so.progress = !ctx->g.quiet;
+	so.timeout_s = o.timeout;
 	if (o.format && (rc = aed_seg_format_parse(o.format, &so.format)))
 		return rc;
 	if ((rc = aed_ctx_open_db(ctx, 0)))
