@@ -20,6 +20,8 @@
 #include "aedcurate/error.h"
 
 #define PREROLL_S 0.2           /* decoder warm-up before the cut: AAC/Opus need overlap */
+#define LEAD_OUT 1600           /* output samples resampled before the cut and dropped */
+#define TAIL_IN 256             /* source samples fed past the cut so its end is not an edge */
 #define MAX_DECODE_S (6 * 3600) /* refuse to hold more than 6 h of audio in memory */
 #define MAX_CHANNELS 64
 #define TRUNCATED_SLACK_S 0.5   /* audio may end this much before the declared duration */
@@ -70,7 +72,13 @@ struct dec {
 	int si;                 /* audio stream index */
 	double tb;              /* s per stream time-base tick */
 	double t_start;         /* s, first wanted instant in stream time */
-	int64_t want_in;        /* source samples wanted after the start; -1 = to the end */
+	double fmt_start;       /* s, the container's start: output sample k is at fmt_start + k / rate */
+	int64_t out_start;      /* output sample index of the cut's first sample */
+	int64_t out_len;        /* output samples wanted; -1 = to the end */
+	int64_t feed_from;      /* source sample index (from fmt_start) the resampler starts at */
+	int64_t drop_out;       /* output samples before the cut, dropped at the end */
+	int aligned;            /* feed_from and drop_out are set */
+	int64_t want_in;        /* source samples to feed; -1 = to the end */
 	int64_t fed_in;         /* source samples given to the resampler */
 	int started;            /* the first wanted sample has been fed */
 	int seeked;             /* a seek happened and its landing is not checked yet */
@@ -179,7 +187,8 @@ out:
 
 static int rewind_to_start(struct dec *d)
 {
-	int ret = avformat_seek_file(d->fmt, -1, INT64_MIN, INT64_MIN, 0, AVSEEK_FLAG_BACKWARD);
+	int64_t ts = d->fmt->start_time != AV_NOPTS_VALUE ? d->fmt->start_time : 0;
+	int ret = avformat_seek_file(d->fmt, -1, INT64_MIN, ts, ts, 0);
 	if (ret < 0)
 		ret = av_seek_frame(d->fmt, d->si, INT64_MIN, AVSEEK_FLAG_BACKWARD | AVSEEK_FLAG_ANY);
 	if (ret < 0)
@@ -189,6 +198,33 @@ static int rewind_to_start(struct dec *d)
 	d->seeked = 0;
 	d->next_t = d->t0;
 	return AED_OK;
+}
+
+static int64_t gcd64(int64_t a, int64_t b)
+{
+	while (b) {
+		int64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Start the resampler on a source sample that falls exactly on the output
+ * grid of the whole file (output sample k at fmt_start + k / rate), some
+ * LEAD_OUT samples before the cut: the clip is then what resampling the
+ * whole file and cutting it would give (what `ffmpeg -i F -ss S` gives),
+ * with no sub-sample shift and no filter edge at its start. */
+static void align_cut(struct dec *d, int in_rate)
+{
+	int64_t g = d->rate / gcd64(d->rate, in_rate); /* output grid step that hits a source sample */
+	int64_t k = d->out_start - LEAD_OUT;
+	k = k < 0 ? 0 : k / g * g;
+	d->feed_from = k * in_rate / d->rate;
+	d->drop_out = d->out_start - k;
+	if (d->out_len >= 0)
+		d->want_in = (d->drop_out + d->out_len) * in_rate / d->rate + 1 + TAIL_IN;
+	d->aligned = 1;
 }
 
 /* What the reader does after a frame: go on, stop (range complete), or go on
@@ -214,7 +250,8 @@ static int feed_frame(struct dec *d, AVFrame *f, int *action)
 		d->seeked = 0;
 		/* A seek by estimate (MP3 without a table) may land past the start:
 		 * then decode from the beginning instead. */
-		if (!d->rewound && pts != AV_NOPTS_VALUE && t > d->t_start + 0.5 / f->sample_rate) {
+		double t_feed = d->t_start - (double)LEAD_OUT / d->rate;
+		if (!d->rewound && pts != AV_NOPTS_VALUE && t > d->fmt_start && t > t_feed) {
 			if ((rc = rewind_to_start(d)))
 				return rc;
 			*action = FEED_REWOUND;
@@ -228,12 +265,13 @@ static int feed_frame(struct dec *d, AVFrame *f, int *action)
 
 	int64_t skip = 0;
 	if (!d->started) {
-		if (t + frame_s <= d->t_start)
+		if (!d->aligned)
+			align_cut(d, f->sample_rate);
+		int64_t first = llround((t - d->fmt_start) * f->sample_rate); /* source index */
+		if (first + nb <= d->feed_from)
 			return AED_OK; /* wholly before the range */
-		if (t < d->t_start)
-			skip = llround((d->t_start - t) * f->sample_rate);
-		if (skip >= nb)
-			return AED_OK;
+		if (first < d->feed_from)
+			skip = d->feed_from - first;
 		d->started = 1;
 	}
 	int64_t take = nb - skip;
@@ -337,7 +375,7 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 	d.rate = rate;
 	d.max_out = (int64_t)MAX_DECODE_S * rate;
 	if (dur_s > 0 && llround(dur_s * rate) < d.max_out)
-		d.max_out = llround(dur_s * rate) + rate; /* resampler tail slack */
+		d.max_out = llround(dur_s * rate) + rate + LEAD_OUT; /* lead and tail slack */
 
 	if ((rc = open_input(&d)))
 		goto out;
@@ -349,13 +387,12 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 	AVStream *s = d.fmt->streams[d.si];
 	/* the stream's own clock: its start can differ from the container's */
 	d.t_start = fmt_start + start_s;
+	d.fmt_start = fmt_start;
+	d.out_start = llround(start_s * rate);
+	d.out_len = dur_s > 0 ? llround(dur_s * rate) : -1;
 	d.t0 = d.next_t = s->start_time != AV_NOPTS_VALUE ? s->start_time * d.tb : fmt_start;
-	if (dur_s > 0) {
-		int sr = d.cc->sample_rate > 0 ? d.cc->sample_rate : 48000;
-		d.want_in = llround(dur_s * sr); /* refined when the real rate is known */
-	}
-	if (start_s > PREROLL_S) {
-		int64_t ts = (int64_t)((d.t_start - PREROLL_S) * AV_TIME_BASE);
+	if (start_s > PREROLL_S + (double)LEAD_OUT / rate) {
+		int64_t ts = (int64_t)((d.t_start - PREROLL_S - (double)LEAD_OUT / rate) * AV_TIME_BASE);
 		if (avformat_seek_file(d.fmt, -1, INT64_MIN, ts, ts, 0) >= 0)
 			d.seeked = 1;
 		/* a failed seek leaves the position at the start: cutting still works */
@@ -363,8 +400,6 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 
 	int action = FEED_MORE, eof = 0;
 	while (action != FEED_STOP) {
-		if (d.want_in >= 0 && d.in_rate > 0) /* the decoded rate, HE-AAC can differ */
-			d.want_in = llround(dur_s * d.in_rate);
 		ret = av_read_frame(d.fmt, d.pkt);
 		if (ret == AVERROR_EOF) {
 			eof = 1;
@@ -379,7 +414,7 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 			continue;
 		}
 		if (d.pkt->flags & AV_PKT_FLAG_CORRUPT) {
-			rc = aed_error(AED_EMEDIA, "%s: corrupt packet at byte %lld", path, (long long)d.pkt->pos);
+			rc = aed_error(AED_EMEDIA, "%s: corrupt or truncated packet at byte %lld", path, (long long)d.pkt->pos);
 			goto out;
 		}
 		ret = avcodec_send_packet(d.cc, d.pkt);
@@ -415,8 +450,14 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 	}
 	if ((rc = resample(&d, NULL, 0)))
 		goto out;
-	if (dur_s > 0 && (int64_t)d.n > llround(dur_s * rate))
-		d.n = (size_t)llround(dur_s * rate);
+	if ((int64_t)d.n <= d.drop_out) {
+		d.n = 0;
+	} else if (d.drop_out > 0) {
+		memmove(d.out, d.out + d.drop_out, (d.n - (size_t)d.drop_out) * sizeof *d.out);
+		d.n -= (size_t)d.drop_out;
+	}
+	if (d.out_len >= 0 && (int64_t)d.n > d.out_len)
+		d.n = (size_t)d.out_len;
 	if (d.n == 0) {
 		rc = aed_error(AED_EMEDIA, "%s: no audio samples in range", path);
 		goto out;

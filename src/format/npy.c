@@ -23,6 +23,11 @@ static const char *descr_of(enum aed_dtype t)
 	return NULL;
 }
 
+static size_t elem_size(enum aed_dtype t)
+{
+	return t == AED_F32 ? 4 : t == AED_I16 ? 2 : 1;
+}
+
 int aed_npy_encode(enum aed_dtype dtype, int ndim, const int64_t *dims, const void *data,
 		   struct aed_buf *out)
 {
@@ -57,7 +62,7 @@ int aed_npy_encode(enum aed_dtype dtype, int ndim, const int64_t *dims, const vo
 			return rc;
 	if ((rc = aed_buf_append(out, "\n", 1)))
 		return rc;
-	return count ? aed_buf_append(out, data, count * aed_dtype_size(dtype)) : AED_OK;
+	return count ? aed_buf_append(out, data, count * elem_size(dtype)) : AED_OK;
 }
 
 int aed_npy_write(const char *path, enum aed_dtype dtype, int ndim, const int64_t *dims,
@@ -220,7 +225,7 @@ int aed_npy_parse(const char *name, const void *buf, size_t n, struct aed_npy *o
 		out->dtype = AED_U8;
 	else
 		return aed_error(AED_EFORMAT, "%s: unsupported dtype '%s'", name, descr);
-	size_t count = 1, size = aed_dtype_size(out->dtype);
+	size_t count = 1, size = elem_size(out->dtype);
 	for (int i = 0; i < out->ndim; i++) {
 		if (out->dims[i] > 0 && count > (SIZE_MAX / size) / (uint64_t)out->dims[i])
 			return aed_error(AED_EFORMAT, "%s: shape overflows", name);
