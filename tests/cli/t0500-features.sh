@@ -1,0 +1,61 @@
+#!/bin/sh
+# t0500-features.sh - log-mel of decoded real clips: 998 x 64 per 10 s clip for
+# both presets; `dump features` matches an independent NumPy implementation of
+# the published VGGish front end (tests/py/vggish_ref.py) within 1e-3 in the
+# log domain, on the same waveform (the dumped clip); dump of other kinds.
+. "$(dirname "$0")/../lib/testlib.sh"
+US=$SHARED/data/audio/urbansound8k
+AE=$SHARED/data/audio/audioset-eval
+need_shared "$US/manifest.csv" "$AE/labels.csv"
+
+check "init" $AED init
+check "ontology" $AED ontology ingest "$AUDIOSET/ontology.json"
+check "AudioSet eval manifest" $AED segments ingest --columns path=file,labels=positive_labels "$AE/labels.csv"
+# a few UrbanSound8K clips of each codec too
+{ head -n 1 "$US/manifest.csv"; grep '^fold1' "$US/manifest.csv" | head -n 5; grep '^fold2' "$US/manifest.csv" | head -n 5; } |
+	sed "s#^fold#$US/fold#" >"$T/us.csv"
+check "UrbanSound8K manifest" $AED segments ingest --columns path=file,labels=audioset_mid,group=fsID "$T/us.csv"
+N=$(sql "SELECT count(*) FROM segment")
+sql "INSERT INTO media(segment_id, status, path, whole_video) SELECT id, 'ok', path, 0 FROM segment"
+check "decode" $AED decode --json
+check_fail "features with an unknown preset" $AED features --preset vgg
+check_grep "names the preset" "vgg" "$T/err"
+check "features (yamnet)" $AED features --json
+check_grep "all done" "\"preset\": \"yamnet\", \"done\": $N, \"failed\": 0" "$T/out"
+check "features (vggish)" $AED features --preset vggish --json
+check_grep "all done" "\"preset\": \"vggish\", \"done\": $N, \"failed\": 0" "$T/out"
+check_eq "998 x 64 f32 for every clip, both presets" "logmel_vggish|$N|f32|998|64|1
+logmel_yamnet|$N|f32|998|64|1" \
+	"$(sql "SELECT kind, count(*), dtype, dim0, dim1, dim2 FROM array_ref WHERE kind LIKE 'logmel%' GROUP BY kind ORDER BY kind")"
+check "a rerun has nothing to do" $AED features --json
+check_grep "all already done" "\"done\": 0, \"failed\": 0, \"already_done\": $N" "$T/out"
+
+# Against the NumPy reference: stereo 48 kHz AAC, mono 44.1 kHz AAC, Opus, MP3.
+for key in $(sql "SELECT s.key FROM clip c JOIN segment s ON s.id = c.segment_id
+		  WHERE c.rowid IN (SELECT min(rowid) FROM clip GROUP BY codec, channels, source_rate) LIMIT 6"); do
+	check "dump clip $key" $AED dump clip "$key" -o "$T/$key.wav"
+	for p in yamnet vggish; do
+		check "dump features $key --preset $p" $AED dump features "$key" --preset $p -o "$T/$key.$p.npy"
+		check "$key $p: NumPy VGGish front end agrees within 1e-3" "$PY" "$ROOT/tests/py/vggish_ref.py" compare --preset $p "$T/$key.wav" "$T/$key.$p.npy"
+		echo "# $(cat "$T/out")"
+	done
+done
+# the check can fail: a different offset is caught
+key=$(sql "SELECT key FROM segment LIMIT 1")
+$AED dump clip "$key" -o "$T/a.wav" -q && $AED dump features "$key" -o "$T/a.npy" -q
+check_fail "the reference notices the wrong preset" "$PY" "$ROOT/tests/py/vggish_ref.py" compare --preset vggish "$T/a.wav" "$T/a.npy"
+
+check "dump logmel_vggish by kind name" $AED dump logmel_vggish "$key" -o "$T/b.npy" --json
+check_grep "shape [998, 64]" '"kind": "logmel_vggish", "dtype": "f32", "shape": \[998, 64\]' "$T/out"
+check "NumPy loads it" "$PY" -c "import numpy as np, sys; a = np.load(sys.argv[1]); assert a.shape == (998, 64) and a.dtype == np.float32" "$T/b.npy"
+check_fail "dump of a kind nobody stores" $AED dump embedding_x "$key" -o "$T/c.npy"
+check_grep "names the kind" "embedding_x" "$T/err"
+check_fail "--preset only with features" $AED dump clip "$key" --preset vggish -o "$T/d.wav"
+
+# shards split the work: two shard runs cover everything once
+check "features --redo --shard 0/2" $AED features --redo --shard 0/2 --json
+a=$(sed -n 's/.*"done": \([0-9]*\).*/\1/p' "$T/out")
+check "features --shard 1/2" $AED features --shard 1/2 --json
+b=$(sed -n 's/.*"done": \([0-9]*\).*/\1/p' "$T/out")
+check_eq "the two shards cover every clip once" "$N" "$((a + b))"
+done_testing
