@@ -71,7 +71,8 @@ CREATE TABLE rating_label (
 
 -- The decision over all annotators of a (class, segment): the majority
 -- answer, a tie between the top answers -> 'unsure'. agreement is the
--- share of ratings that gave the decided answer (1.0 for one rater).
+-- share of ratings that gave the most frequent answer (1.0 for one rater,
+-- 0.5 for a tie of two).
 CREATE TABLE review_decision (
 	class_id       INTEGER NOT NULL REFERENCES class(id),
 	segment_id     INTEGER NOT NULL REFERENCES segment(id) ON DELETE CASCADE,

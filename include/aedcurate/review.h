@@ -79,8 +79,8 @@ int aed_answer_parse(const char *s, enum aed_answer *out);
 
 /* The decision over several answers: the most frequent one; a tie between
  * the most frequent answers gives unsure. counts[AED_ANSWER_COUNT]; all
- * zero gives unsure. *agreement (may be NULL) = count of the decided
- * answer / total (0 for no answers). */
+ * zero gives unsure. *agreement (may be NULL) = count of the most frequent
+ * answer / total: 1 when all agree, 0.5 for a tie of two (0 for none). */
 enum aed_answer aed_review_decide(const int64_t *counts, double *agreement);
 
 /* Is s an ISO 8601 UTC time as the page writes it (see above)? */

@@ -68,7 +68,7 @@ enum aed_answer aed_review_decide(const int64_t *counts, double *agreement)
 	if (n_best != 1)
 		which = AED_ANSWER_UNSURE;
 	if (agreement)
-		*agreement = total ? (double)counts[which] / (double)total : 0.0;
+		*agreement = total ? (double)best / (double)total : 0.0;
 	return (enum aed_answer)which;
 }
 
@@ -130,11 +130,11 @@ static char *xstrdup(const char *s)
 }
 
 /* A short printable excerpt of untrusted text for messages. */
-static void excerpt(const char *s, char out[64])
+static void excerpt(const char *s, char out[96])
 {
 	size_t i = 0;
 
-	for (; s && *s && i < 60; s++)
+	for (; s && *s && i < 90; s++)
 		out[i++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
 	if (s && *s)
 		out[i - 1] = '~';
@@ -220,7 +220,7 @@ static int parse_entry(json_t *j, struct aed_rating_entry *e)
 	if (!json_is_string(ans))
 		return set_bad(e, "\"answer\" missing or not a string");
 	if (aed_answer_parse(json_string_value(ans), &e->answer)) {
-		char ex[64];
+		char ex[96];
 
 		excerpt(json_string_value(ans), ex);
 		return set_bad(e, "unknown answer \"%s\"", ex);
@@ -232,7 +232,7 @@ static int parse_entry(json_t *j, struct aed_rating_entry *e)
 	if (!(e->time = xstrdup(json_string_value(tm))))
 		return aed_error(AED_ENOMEM, "out of memory");
 	if (!aed_review_time_valid(e->time)) {
-		char ex[64];
+		char ex[96];
 
 		excerpt(e->time, ex);
 		return set_bad(e, "time \"%s\" is not ISO 8601 UTC (YYYY-MM-DDTHH:MM:SS.sssZ)", ex);
@@ -1144,7 +1144,7 @@ static int classify(struct aed_db *db, const char *path, const struct export_row
 {
 	sqlite3_stmt *st = NULL;
 	struct aed_rating_entry *e = g->e;
-	char ex[64];
+	char ex[96];
 	int64_t *old = NULL;
 	size_t n_old = 0, i;
 	int rc, step;
@@ -1174,7 +1174,7 @@ static int classify(struct aed_db *db, const char *path, const struct export_row
 
 		rc = aed_class_id_by_mid(db, e->labels[i], &cid);
 		if (rc == AED_ENOTFOUND) {
-			char lx[64];
+			char lx[96];
 
 			excerpt(e->labels[i], lx);
 			return add_msg(r, "%s: entry %zu (%s): unknown mid \"%s\" in labels", path,
@@ -1466,7 +1466,7 @@ static int import_file(struct aed_db *db, const char *path, struct aed_review_im
 	if ((rc = find_export(db, rt->export_id, &x, &found)))
 		goto out;
 	if (!found || strcmp(x.checksum, rt->checksum) || strcmp(x.mid, rt->class_mid)) {
-		char ex[64], cx[64];
+		char ex[96], cx[96];
 
 		excerpt(rt->export_id, ex);
 		excerpt(found ? rt->checksum : rt->class_mid, cx);
@@ -1492,7 +1492,7 @@ static int import_file(struct aed_db *db, const char *path, struct aed_review_im
 		struct aed_rating_entry *e = &rt->entries[i];
 
 		if (e->bad) {
-			char ex[64];
+			char ex[96];
 
 			excerpt(e->candidate, ex);
 			counts[ENTRY_BAD]++;
