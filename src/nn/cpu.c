@@ -20,6 +20,7 @@
 #include <string.h>
 
 #define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
+#define CHUNK_FLOATS (64 * 1024) /* pointwise output per SGEMM call: 256 KiB */
 
 typedef float v8sf __attribute__((vector_size(32), aligned(4)));
 typedef int32_t v8si __attribute__((vector_size(32), aligned(4)));
@@ -53,13 +54,32 @@ static int pad_before(int in, int out, int stride)
 	return total > 0 ? total / 2 : 0;
 }
 
-static void bias_relu(float *restrict x, size_t rows, int c, const float *restrict bias)
+/* The hot loops are compiled for AVX2 and for the baseline, picked at load
+ * time (ifunc); both give the same results on a machine that has AVX2
+ * because the choice never changes within a process. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define HOT
+#endif
+
+/* ReLU without comparisons: clear the lanes whose sign bit is set. (A
+ * macro: a function returning a 32-byte vector changes ABI with AVX.) */
+#define RELU8(x) ((v8sf)((v8si)(x) & ~((v8si)(x) >> 31)))
+
+/* x[r][j] = max(x[r][j] + bias[j], 0). */
+HOT static void bias_relu(float *restrict x, size_t rows, int c, const float *restrict bias)
 {
-	for (size_t r = 0; r < rows; r++, x += c)
-		for (int j = 0; j < c; j++) {
-			float v = x[j] + bias[j];
-			x[j] = v > 0.0f ? v : 0.0f;
+	const int c8 = c & ~7;
+	for (size_t r = 0; r < rows; r++, x += c) {
+		int j;
+		for (j = 0; j < c8; j += 8) {
+			v8sf v = *(v8sf *)(x + j) + *(const v8sf *)(bias + j);
+			*(v8sf *)(x + j) = RELU8(v);
 		}
+		for (; j < c; j++)
+			x[j] = x[j] + bias[j] > 0.0f ? x[j] + bias[j] : 0.0f;
+	}
 }
 
 /* layer1: 3x3 conv, 1 -> cout channels: im2col of the patch, then one SGEMM. */
@@ -90,7 +110,7 @@ static void conv1(const struct aed_yamnet_layer *L, const float *in, int nb, flo
 
 /* Depthwise 3x3 with bias and ReLU, vectorised over channels (c % 8 == 0 in
  * YAMNet; any rest is done one channel at a time). */
-static void depthwise(const struct aed_yamnet_layer *L, const float *in, int nb, float *out)
+HOT static void depthwise(const struct aed_yamnet_layer *L, const float *in, int nb, float *out)
 {
 	const int c = L->cin, s = L->stride, hi = L->h_in, wi = L->w_in;
 	const int pt = pad_before(hi, L->h_out, s), pl = pad_before(wi, L->w_out, s);
@@ -116,9 +136,7 @@ static void depthwise(const struct aed_yamnet_layer *L, const float *in, int nb,
 							acc += xv * wv;
 						}
 					}
-					v8sf zero = { 0 };
-					v8si pos = acc > zero; /* ReLU: all-ones where positive */
-					*(v8sf *)(y + j) = (v8sf)((v8si)acc & pos);
+					*(v8sf *)(y + j) = RELU8(acc);
 				}
 				for (; j < c; j++) {
 					float acc = L->bias[j];
@@ -139,12 +157,22 @@ static void depthwise(const struct aed_yamnet_layer *L, const float *in, int nb,
 	}
 }
 
+/* 1x1 conv as SGEMM, in chunks of whole patches so that each chunk's output
+ * is still in cache when bias and ReLU are applied to it. */
 static void pointwise(const struct aed_yamnet_layer *L, const float *in, int nb, float *out)
 {
-	size_t rows = (size_t)nb * L->h_out * L->w_out;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, L->cout, L->cin, 1.0f, in,
-		    L->cin, L->weight, L->cin, 0.0f, out, L->cout);
-	bias_relu(out, rows, L->cout, L->bias);
+	const size_t hw = (size_t)L->h_out * L->w_out;
+	int per = (int)(CHUNK_FLOATS / (hw * (size_t)L->cout));
+	if (per < 1)
+		per = 1;
+	for (int p0 = 0; p0 < nb; p0 += per) {
+		int np = nb - p0 < per ? nb - p0 : per;
+		const float *a = in + (size_t)p0 * hw * L->cin;
+		float *c = out + (size_t)p0 * hw * L->cout;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(np * hw), L->cout, L->cin,
+			    1.0f, a, L->cin, L->weight, L->cin, 0.0f, c, L->cout);
+		bias_relu(c, np * hw, L->cout, L->bias);
+	}
 }
 
 /* The whole network for one worker's sub-batch (always cpu->sub patches). */
