@@ -54,6 +54,9 @@ check "dump scores" $AED dump scores "$SEG" -o "$T/s.npy"
 check "stored results equal the NumPy network; front ends agree" \
 	$PY "$ROOT/tests/py/embed_check.py" "$MODEL" "$T/lm.npy" "$T/e.npy" "$T/s.npy" "$DOG"
 cat "$T/out"
+check "mel matrix equals the graph's" $PY "$ROOT/tests/py/yamnet_ref.py" "$MODEL" melcheck
+check "log-mel close to the graph's own front end" $PY "$ROOT/tests/py/yamnet_ref.py" "$MODEL" graphcheck "$DOG"
+cat "$T/out"
 SEG2=$(sql "SELECT id FROM segment WHERE path = '$EVAL'")
 $AED dump features "$SEG2" -o "$T/lm2.npy" >/dev/null 2>&1
 $AED dump embedding "$SEG2" -o "$T/e2.npy" >/dev/null 2>&1

@@ -10,6 +10,7 @@ log(mel + 0.001), patches of 96 frames every 48.
   yamnet_ref.py MODEL logmel AUDIO OUT.npy        patches [n,96,64] (ffmpeg CLI decode)
   yamnet_ref.py MODEL forward PATCHES.npy EMB.npy SCORES.npy
   yamnet_ref.py MODEL melcheck                     our mel matrix vs the graph's
+  yamnet_ref.py MODEL graphcheck AUDIO             our log-mel vs the graph's own front end
 """
 import os
 import subprocess
@@ -143,6 +144,8 @@ def main():
         out = [forward(W, p) for p in P]
         np.save(sys.argv[4], np.array([e for e, _ in out], np.float32).reshape(len(P), 1024))
         np.save(sys.argv[5], np.array([s for _, s in out], np.float32).reshape(len(P), 521))
+    elif cmd == "graphcheck":
+        sys.exit(0 if graphcheck(model, sys.argv[3]) < 0.05 else 1)
     elif cmd == "melcheck":
         m = tflite_ref.Model(model)
         g = m.values(m.find("yamnet_frames/tf_op_layer_MatMul_2/MatMul_2"))  # [64,257]
@@ -154,9 +157,6 @@ def main():
     else:
         sys.exit("unknown command " + cmd)
 
-
-if __name__ == "__main__":
-    main()
 
 
 def graph_frontend(m, x):
@@ -187,3 +187,7 @@ def graphcheck(model, audio):
     print("front end vs the graph's own (int8 DFT): mean |diff| %.4f, 99th pct %.4f, "
           "max %.4f over %s" % (d.mean(), np.percentile(d, 99), d.max(), g.shape))
     return d.mean()
+
+
+if __name__ == "__main__":
+    main()
