@@ -8,12 +8,17 @@ audioset), written from the published algorithm, to check aedcurate's log-mel.
       absolute difference and exits 1 when it exceeds the tolerance.
   vggish_ref.py bench WAV N
       computes the log-mel N times; prints seconds per clip.
+  vggish_ref.py pipeline LIST
+      the peer of `aedcurate decode` + `features`: for each file named in LIST,
+      `ffmpeg -ac 1 -ar 16000 -t 10` to f32, zero-pad to 10 s, log-mel; prints
+      the number of clips and the seconds taken.
   vggish_ref.py corr A B [--skip N]
       Pearson correlation of two waveforms (.wav 16-bit or raw f32le); exits 1
       below 0.999.
 
 Only NumPy and the standard library: it shares no code with aedcurate.
 """
+import subprocess
 import sys
 import time
 import wave
@@ -136,6 +141,19 @@ def main(argv):
         for _ in range(int(n)):
             log_mel_spectrogram(x, "yamnet")
         print("%.6f" % ((time.perf_counter() - t0) / int(n)))
+        return 0
+    if cmd == "pipeline":
+        (listfile,) = args
+        paths = [l.strip() for l in open(listfile) if l.strip()]
+        t0 = time.perf_counter()
+        for path in paths:
+            raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-ac", "1", "-ar", "16000",
+                                  "-t", "10", "-f", "f32le", "-"], check=True, capture_output=True).stdout
+            x = np.zeros(10 * SAMPLE_RATE)
+            y = np.frombuffer(raw, dtype="<f4")[:len(x)]
+            x[:len(y)] = y
+            log_mel_spectrogram(x, "yamnet")
+        print("%d %.3f" % (len(paths), time.perf_counter() - t0))
         return 0
     if cmd == "corr":
         skip = int(option(args, "--skip", "0"))

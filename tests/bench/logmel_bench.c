@@ -1,0 +1,52 @@
+/* logmel_bench.c - time aed_logmel() on one clip (a 16-bit mono 16 kHz WAV as
+ * `aedcurate dump clip` writes it) on one thread: prints seconds per clip.
+ * Built and run by tests/bench/b03-logmel.sh. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "aedcurate/audio.h"
+#include "aedcurate/error.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: logmel_bench CLIP.wav N\n");
+		return 2;
+	}
+	FILE *f = fopen(argv[1], "rb");
+	if (!f) {
+		perror(argv[1]);
+		return 1;
+	}
+	static int16_t pcm[16000 * 60];
+	if (fseek(f, 44, SEEK_SET) != 0) /* the canonical header dump writes */
+		return 1;
+	size_t n = fread(pcm, 2, sizeof pcm / 2, f);
+	fclose(f);
+	float *x = malloc(n * sizeof *x), *y;
+	size_t frames;
+	for (size_t i = 0; i < n; i++) /* as clips are stored: v / 32768 */
+		x[i] = pcm[i] / 32768.0f;
+	int reps = atoi(argv[2]);
+	if (aed_logmel(x, n, AED_PRESET_YAMNET, &y, &frames) != AED_OK) { /* plans, warms up */
+		fprintf(stderr, "%s\n", aed_last_error());
+		return 1;
+	}
+	free(y);
+	double t0 = now();
+	for (int i = 0; i < reps; i++) {
+		aed_logmel(x, n, AED_PRESET_YAMNET, &y, &frames);
+		free(y);
+	}
+	printf("%.6f\n", (now() - t0) / reps);
+	free(x);
+	return 0;
+}
