@@ -1,0 +1,146 @@
+/* export.h - training shards: the class-balanced, stratified selection of the
+ * decoded clips, written as WebDataset tar shards or as TFRecord files in the
+ * AudioSet release's layout; the FLAC encoder of the audio members and the
+ * PCA that reduces embeddings to AudioSet's 128-d quantised rows.
+ *
+ * Ownership: buffers are the caller's (struct aed_buf, released with
+ * aed_buf_release); result structs are embedded by the caller and released
+ * with their *_release(). Functions borrow the database. Every function
+ * returning int returns an enum aed_status and records a message.
+ *
+ * Export directory (written by aed_export()):
+ *   {split}-{NNNNNN}.tar | .tfrecord  the shards, NNNNNN from 000000 per split
+ *   index.json      {"format", "splits": {split: {"samples", "shards": [{"name",
+ *                   "samples", "bytes", "sha256"}]}}}; deterministic bytes
+ *   manifest.json   the parameters, counts per class and split, the runs and
+ *                   models the data came from, the export's own run id and time
+ *   priors.csv      index,mid,display_name,n_pos,n_total,prior,weight
+ *   class_counts.csv index,mid,display_name,available,selected,augmented,{split}...
+ *   pca.json, pca_mean.npy (f32 [1024]), pca_components.npy (f32 [128, 1024])
+ *                   (tfrecord only) the fitted PCA
+ *   README.md       the layout, in words
+ *
+ * WebDataset sample (tar members, in this order, all of one key together):
+ *   KEY.flac        the clip's real samples (clip.n_samples), 16 kHz mono
+ *                   16-bit FLAC: "fLaC", one STREAMINFO block (total samples
+ *                   filled in), frames. Written only with payload audio.
+ *   KEY.json        labels, soft labels, refined frames, weight, provenance
+ *                   (fields listed in README.md and src/stage/export.c)
+ *   KEY.logmel.npy  f32 [frames, 64] ("logmel_yamnet"), payload logmel
+ *   KEY.embedding.npy f32 [patches, 1024], payload embedding
+ * KEY is the segment key "{ytid}_{start_ms}" with any '.' replaced by '_'
+ * (WebDataset splits member names at the first dot). Members are in sample
+ * order; mtime is fixed (opts.mtime), uid/gid 0, names empty.
+ *
+ * TFRecord (AudioSet layout): one tf.train.SequenceExample per sample, with
+ * context video_id (bytes), start_time_seconds, end_time_seconds (float),
+ * labels (int64, class_labels_indices indices) and the feature list
+ * audio_embedding: one 128-byte string per second (tfrecord.h).
+ *
+ * Per-second embeddings: second s of a clip is the mean of the YAMNet patch
+ * embeddings overlapping [s, s+1) (patch i covers [0.48 i, 0.48 i + 0.96) s),
+ * for s < ceil(real samples / 16000). The PCA (fitted on those per-second rows
+ * of every embedded segment of the corpus) centres them, projects them on the
+ * 128 leading eigenvectors of the covariance and divides by the square root
+ * of each eigenvalue (whitening, so that [-2, 2] spans two standard
+ * deviations); each value is then clipped to [-2, 2] and quantised as
+ * floor((x + 2) * 255 / 4), as the AudioSet release's VGGish postprocessor does.
+ */
+#ifndef AEDCURATE_EXPORT_H
+#define AEDCURATE_EXPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aedcurate/util.h"
+
+struct aed_db;
+
+/* --- FLAC -------------------------------------------------------------------- */
+/* Append a whole FLAC file of n mono samples at rate Hz to out. Equal samples
+ * give equal bytes (bit-exact encoder, no metadata but STREAMINFO). */
+int aed_flac_encode_s16(const int16_t *x, size_t n, int rate, struct aed_buf *out);
+/* The total-samples field of a FLAC file's STREAMINFO (0 if it is not one). */
+uint64_t aed_flac_total_samples(const uint8_t *flac, size_t n);
+
+/* --- per-second embeddings and PCA ------------------------------------------- */
+#define AED_PCA_DIM 128
+#define AED_PATCH_HOP_S 0.48
+#define AED_PATCH_LEN_S 0.96
+
+/* Mean of the patches overlapping each second: emb [n_patches][dim] to
+ * rows [n_seconds][dim]; a second no patch overlaps copies the last patch.
+ * Returns the number of rows written (<= n_seconds). */
+size_t aed_pool_seconds(const float *emb, size_t n_patches, int dim, size_t n_seconds,
+			float *rows);
+
+struct aed_pca {
+	int dim_in, dim_out;     /* 1024, 128 */
+	int64_t n_rows;          /* rows the fit saw */
+	double *mean;            /* [dim_in] */
+	double *components;      /* [dim_out][dim_in], unit rows, largest eigenvalue first,
+	                          * each row's largest-magnitude entry positive */
+	double *eigenvalues;     /* [dim_out] */
+};
+
+/* Fit on x [n][dim_in] (row-major f32). Needs n >= 2. */
+int aed_pca_fit(const float *x, size_t n, int dim_in, int dim_out, struct aed_pca *p);
+/* Whitened projection of one row: out[k] = (c_k . (x - mean)) / sqrt(lambda_k)
+ * (0 where lambda_k <= 0). */
+void aed_pca_apply(const struct aed_pca *p, const float *x, float *out);
+/* floor((clip(v, -2, 2) + 2) * 255 / 4) */
+uint8_t aed_quantize_byte(float v);
+void aed_pca_release(struct aed_pca *p);
+
+/* --- the export stage ---------------------------------------------------------- */
+enum aed_export_format { AED_EXPORT_WEBDATASET, AED_EXPORT_TFRECORD };
+enum {
+	AED_PAYLOAD_AUDIO = 1 << 0,
+	AED_PAYLOAD_LOGMEL = 1 << 1,
+	AED_PAYLOAD_EMBEDDING = 1 << 2,
+};
+
+#define AED_EXPORT_MAX_SPLITS 8
+
+struct aed_export_split {
+	char name[32];           /* [A-Za-z0-9_-] */
+	double fraction;         /* > 0; fractions are normalised to sum 1 */
+};
+
+struct aed_export_opts {
+	const char *out_dir;     /* created; existing shards of the same names replaced */
+	enum aed_export_format format;
+	int64_t min, max;        /* per-class examples; max 0 = no cap */
+	struct aed_export_split splits[AED_EXPORT_MAX_SPLITS];
+	int n_splits;            /* 0: train=0.8,val=0.1,test=0.1 */
+	int64_t shard_size;      /* samples per shard at most; 0 = 1000 */
+	unsigned payload;        /* AED_PAYLOAD_*; 0 = audio (webdataset) */
+	int mix_augment;         /* mixes for classes below min */
+	uint64_t seed;           /* selection, split, order and mixes */
+	int64_t mtime;           /* tar member mtime, s since the epoch */
+};
+
+struct aed_export_result {
+	int64_t run_id;
+	int64_t n_candidates;    /* labelled segments with a clip */
+	int64_t n_unlabelled;    /* clips without labels (not exported) */
+	int64_t n_selected;      /* real clips exported */
+	int64_t n_augmented;     /* mixes exported */
+	int64_t n_refined;       /* exported clips with refinement results */
+	int64_t n_classes;       /* classes among the candidates */
+	int64_t n_below_min;     /* classes with fewer than min real examples */
+	int64_t n_shards;
+	int64_t per_split[AED_EXPORT_MAX_SPLITS]; /* samples, opts order */
+	int64_t bytes;           /* of the shards */
+	double seconds;          /* wall time of writing the shards */
+};
+
+/* Parse "train=0.7,val=0.2,test=0.1" and "min=N,max=M" (either may be left
+ * out) and "audio,logmel,embedding". */
+int aed_export_parse_splits(const char *s, struct aed_export_opts *o);
+int aed_export_parse_balance(const char *s, int64_t *min, int64_t *max);
+int aed_export_parse_payload(const char *s, unsigned *payload);
+
+int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_export_result *r);
+
+#endif

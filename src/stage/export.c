@@ -1,0 +1,2151 @@
+/* export.c - the export stage: choose a class-balanced set of the decoded,
+ * labelled clips, split it by source group with label stratification, add
+ * optional same-class mixes for rare classes, and write WebDataset tar or
+ * AudioSet-layout TFRecord shards with their index, manifest, priors and
+ * README (layouts in include/aedcurate/export.h). Every choice is a function
+ * of the database and the seed, so two runs write identical shards. */
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aedcurate/audio.h"
+#include "aedcurate/error.h"
+#include "aedcurate/export.h"
+#include "aedcurate/npy.h"
+#include "aedcurate/refine.h"
+#include "aedcurate/store.h"
+#include "aedcurate/tar.h"
+#include "aedcurate/tfrecord.h"
+#include "aedcurate/util.h"
+
+#define STAGE "export"
+#define PCA_MAX_ROWS 60000   /* rows the PCA fit reads at most */
+#define EMBED_DIM 1024
+
+/* --- option parsing ------------------------------------------------------------ */
+
+static int valid_split_name(const char *s, size_t n)
+{
+	if (!n || n >= 32)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+int aed_export_parse_splits(const char *s, struct aed_export_opts *o)
+{
+	const char *p = s;
+	double sum = 0;
+
+	o->n_splits = 0;
+	while (*p) {
+		const char *eq = strchr(p, '='), *end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		if (!eq || eq > end || !valid_split_name(p, (size_t)(eq - p)))
+			return aed_error(AED_EUSAGE, "--split '%s': expected NAME=FRACTION,... with names "
+					 "of letters, digits, '_' or '-'", s);
+		if (o->n_splits == AED_EXPORT_MAX_SPLITS)
+			return aed_error(AED_EUSAGE, "--split '%s': at most %d splits", s,
+					 AED_EXPORT_MAX_SPLITS);
+		struct aed_export_split *sp = &o->splits[o->n_splits];
+		memcpy(sp->name, p, (size_t)(eq - p));
+		sp->name[eq - p] = '\0';
+		char num[64], *e;
+		size_t nl = (size_t)(end - eq - 1);
+		if (nl == 0 || nl >= sizeof num)
+			return aed_error(AED_EUSAGE, "--split '%s': no fraction for %s", s, sp->name);
+		memcpy(num, eq + 1, nl);
+		num[nl] = '\0';
+		sp->fraction = strtod(num, &e);
+		if (*e || !(sp->fraction > 0) || !isfinite(sp->fraction))
+			return aed_error(AED_EUSAGE, "--split '%s': fraction '%s' of %s must be > 0", s, num,
+					 sp->name);
+		for (int i = 0; i < o->n_splits; i++)
+			if (!strcmp(o->splits[i].name, sp->name))
+				return aed_error(AED_EUSAGE, "--split '%s': %s given twice", s, sp->name);
+		sum += sp->fraction;
+		o->n_splits++;
+		p = *end ? end + 1 : end;
+	}
+	if (!o->n_splits)
+		return aed_error(AED_EUSAGE, "--split: empty");
+	for (int i = 0; i < o->n_splits; i++)
+		o->splits[i].fraction /= sum;
+	return AED_OK;
+}
+
+int aed_export_parse_balance(const char *s, int64_t *min, int64_t *max)
+{
+	const char *p = s;
+
+	*min = 0;
+	*max = 0;
+	while (*p) {
+		char *e;
+		int is_min = !strncmp(p, "min=", 4), is_max = !strncmp(p, "max=", 4);
+		if (!is_min && !is_max)
+			return aed_error(AED_EUSAGE, "--balance '%s': expected min=N,max=M", s);
+		long long v = strtoll(p + 4, &e, 10);
+		if (e == p + 4 || (*e && *e != ',') || v < 0)
+			return aed_error(AED_EUSAGE, "--balance '%s': %s needs a count >= 0", s,
+					 is_min ? "min" : "max");
+		*(is_min ? min : max) = v;
+		p = *e ? e + 1 : e;
+	}
+	if (*max && *min > *max)
+		return aed_error(AED_EUSAGE, "--balance '%s': min %lld is above max %lld", s,
+				 (long long)*min, (long long)*max);
+	return AED_OK;
+}
+
+int aed_export_parse_payload(const char *s, unsigned *payload)
+{
+	const char *p = s;
+
+	*payload = 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		if (n == 5 && !strncmp(p, "audio", 5))
+			*payload |= AED_PAYLOAD_AUDIO;
+		else if (n == 6 && !strncmp(p, "logmel", 6))
+			*payload |= AED_PAYLOAD_LOGMEL;
+		else if (n == 9 && !strncmp(p, "embedding", 9))
+			*payload |= AED_PAYLOAD_EMBEDDING;
+		else
+			return aed_error(AED_EUSAGE, "--payload '%s': '%.*s' is not audio, logmel or "
+					 "embedding", s, (int)n, p);
+		p += n;
+		if (*p)
+			p++;
+	}
+	if (!*payload)
+		return aed_error(AED_EUSAGE, "--payload: empty");
+	return AED_OK;
+}
+
+/* --- deterministic randomness -------------------------------------------------- */
+
+static uint64_t mix64(uint64_t z)
+{
+	z += 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t hash_str(uint64_t seed, const char *salt, const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = salt; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	h = (h ^ 0xff) * 1099511628211ull;
+	for (const char *p = s; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return mix64(h ^ mix64(seed));
+}
+
+static double rng_uniform(uint64_t *state)
+{
+	*state += 0x9e3779b97f4a7c15ull;
+	return (double)(mix64(*state) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* --- the working set --------------------------------------------------------- */
+
+struct xclass {
+	int64_t id;
+	char *mid, *name;
+	int64_t label_index;          /* -1: none */
+	int64_t avail, sel, aug;      /* candidates, selected real clips, mixes carrying it */
+	int64_t split_n[AED_EXPORT_MAX_SPLITS]; /* samples (real + mixes) per split */
+	double weight;                /* positive-example weight, 0 if none */
+	int rank;                     /* position in rarest-first order */
+};
+
+struct xseg {
+	int64_t id;
+	char *key, *ytid, *group;
+	int64_t start_ms, end_ms;     /* end -1: open */
+	int64_t n_samples, n_total;   /* clip table: real, stored (16 kHz) */
+	int has_emb;
+	int *cls;                     /* class indexes, ascending rank */
+	int n_cls;
+	uint64_t h;                   /* seeded selection order */
+	int sel, split;
+};
+
+struct xmix {
+	int a, b;                     /* segment indexes */
+	int cls;                      /* class it was made for */
+	int split;
+	int *cls_union;
+	int n_cls;
+	char *key;
+	double delay_s, gain_db, eq_hz, eq_db;
+};
+
+struct xsample {
+	int seg;                      /* >= 0 real clip */
+	int mix;                      /* >= 0 mix */
+	int split;
+	const char *key;
+	uint64_t h;
+	int shard, position;
+};
+
+struct ex {
+	struct aed_db *db;
+	const struct aed_export_opts *o;
+	struct aed_export_opts opt;   /* with defaults */
+	struct xclass *cls;
+	size_t n_cls;
+	struct xseg *seg;
+	size_t n_seg;
+	struct xmix *mix;
+	size_t n_mix, cap_mix;
+	struct xsample *smp;
+	size_t n_smp;
+	int weights_from_table;
+	int64_t weights_run;
+	struct aed_pca pca;
+	int have_pca;
+	sqlite3_stmt *st_info, *st_src, *st_soft, *st_mask;
+};
+
+static int col_text(sqlite3_stmt *st, int i, char **out)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	*out = strdup(t ? (const char *)t : "");
+	return *out ? AED_OK : aed_error(AED_ENOMEM, "export: out of memory");
+}
+
+/* The shard key: WebDataset cuts member names at the first dot. */
+static void sanitize_key(char *k)
+{
+	for (char *p = k; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '-'))
+			*p = '_';
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int find_class(const struct ex *x, int64_t id)
+{
+	size_t lo = 0, hi = x->n_cls;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		if (x->cls[m].id < id)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo < x->n_cls && x->cls[lo].id == id ? (int)lo : -1;
+}
+
+static int find_seg(const struct ex *x, int64_t id)
+{
+	size_t lo = 0, hi = x->n_seg;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		if (x->seg[m].id < id)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo < x->n_seg && x->seg[lo].id == id ? (int)lo : -1;
+}
+
+static const struct ex *sort_ctx; /* qsort has no context argument in C11 */
+
+static int cmp_rank(const void *a, const void *b)
+{
+	const struct xclass *x = &sort_ctx->cls[*(const int *)a], *y = &sort_ctx->cls[*(const int *)b];
+	if (x->avail != y->avail)
+		return x->avail < y->avail ? -1 : 1;
+	int64_t lx = x->label_index < 0 ? INT64_MAX : x->label_index;
+	int64_t ly = y->label_index < 0 ? INT64_MAX : y->label_index;
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return strcmp(x->mid, y->mid);
+}
+
+static int cmp_cls_rank(const void *a, const void *b)
+{
+	int x = sort_ctx->cls[*(const int *)a].rank, y = sort_ctx->cls[*(const int *)b].rank;
+	return (x > y) - (x < y);
+}
+
+/* Candidates: segments with a clip (and, for TFRecord, an embedding), their
+ * labels and the classes those name. */
+static int load(struct ex *x, struct aed_export_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t *cids = NULL;
+	size_t n_cids = 0, cap_cids = 0;
+	int rc = AED_OK, s;
+
+	if ((rc = aed_db_prepare(x->db,
+				 "SELECT s.id, s.key, s.ytid, s.start_ms, s.end_ms, s.source_group, "
+				 "c.n_samples, c.n_total, "
+				 "EXISTS (SELECT 1 FROM array_ref a WHERE a.kind = 'embedding' AND a.item = s.id), "
+				 "EXISTS (SELECT 1 FROM label l WHERE l.segment_id = s.id) "
+				 "FROM segment s JOIN clip c ON c.segment_id = s.id ORDER BY s.id", &st)))
+		return rc;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		int emb = sqlite3_column_int(st, 8), lab = sqlite3_column_int(st, 9);
+		if (!lab) {
+			r->n_unlabelled++;
+			continue;
+		}
+		if (x->opt.format == AED_EXPORT_TFRECORD && !emb)
+			continue;
+		if (x->opt.payload & AED_PAYLOAD_EMBEDDING && !emb)
+			continue;
+		if (x->n_seg % 256 == 0) {
+			struct xseg *n = realloc(x->seg, (x->n_seg + 256) * sizeof *n);
+			if (!n) {
+				rc = aed_error(AED_ENOMEM, "export: out of memory");
+				goto out;
+			}
+			x->seg = n;
+		}
+		struct xseg *g = &x->seg[x->n_seg];
+		memset(g, 0, sizeof *g);
+		x->n_seg++;
+		g->id = sqlite3_column_int64(st, 0);
+		if ((rc = col_text(st, 1, &g->key)) || (rc = col_text(st, 2, &g->ytid)) ||
+		    (rc = col_text(st, 5, &g->group)))
+			goto out;
+		sanitize_key(g->key);
+		g->start_ms = sqlite3_column_int64(st, 3);
+		g->end_ms = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
+		g->n_samples = sqlite3_column_int64(st, 6);
+		g->n_total = sqlite3_column_int64(st, 7);
+		g->has_emb = emb;
+		g->h = hash_str(x->opt.seed, "select", g->key);
+		g->split = -1;
+	}
+	if (s != SQLITE_DONE) {
+		rc = aed_db_error(x->db, "export: reading clips");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	r->n_candidates = (int64_t)x->n_seg;
+	/* labels */
+	if ((rc = aed_db_prepare(x->db,
+				 "SELECT DISTINCT l.segment_id, l.class_id FROM label l "
+				 "JOIN clip c ON c.segment_id = l.segment_id ORDER BY 1, 2", &st)))
+		goto out;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		int si = find_seg(x, sqlite3_column_int64(st, 0));
+		if (si < 0)
+			continue;
+		struct xseg *g = &x->seg[si];
+		int *n = realloc(g->cls, (size_t)(g->n_cls + 1) * sizeof *n);
+		if (!n) {
+			rc = aed_error(AED_ENOMEM, "export: out of memory");
+			goto out;
+		}
+		g->cls = n;
+		/* class id for now; turned into an index below */
+		int64_t cid = sqlite3_column_int64(st, 1);
+		g->cls[g->n_cls++] = (int)cid;
+		if (n_cids == cap_cids) {
+			cap_cids = cap_cids ? 2 * cap_cids : 256;
+			int64_t *c = realloc(cids, cap_cids * sizeof *c);
+			if (!c) {
+				rc = aed_error(AED_ENOMEM, "export: out of memory");
+				goto out;
+			}
+			cids = c;
+		}
+		cids[n_cids++] = cid;
+	}
+	if (s != SQLITE_DONE) {
+		rc = aed_db_error(x->db, "export: reading labels");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	qsort(cids, n_cids, sizeof *cids, cmp_i64);
+	size_t u = 0;
+	for (size_t i = 0; i < n_cids; i++)
+		if (!u || cids[u - 1] != cids[i])
+			cids[u++] = cids[i];
+	x->cls = calloc(u ? u : 1, sizeof *x->cls);
+	if (!x->cls) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory");
+		goto out;
+	}
+	x->n_cls = u;
+	if ((rc = aed_db_prepare(x->db, "SELECT mid, name, label_index FROM class WHERE id = ?1", &st)))
+		goto out;
+	for (size_t i = 0; i < u; i++) {
+		struct xclass *c = &x->cls[i];
+		c->id = cids[i];
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, c->id);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			rc = aed_error(AED_EINTERNAL, "export: label names class %lld, not in the ontology",
+				       (long long)c->id);
+			goto out;
+		}
+		if ((rc = col_text(st, 0, &c->mid)) || (rc = col_text(st, 1, &c->name)))
+			goto out;
+		c->label_index = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* class ids -> indexes; availability; rarest-first ranks */
+	for (size_t i = 0; i < x->n_seg; i++)
+		for (int k = 0; k < x->seg[i].n_cls; k++) {
+			int ci = find_class(x, x->seg[i].cls[k]);
+			x->seg[i].cls[k] = ci;
+			x->cls[ci].avail++;
+		}
+	{
+		int *order = malloc((x->n_cls + 1) * sizeof *order);
+		if (!order) {
+			rc = aed_error(AED_ENOMEM, "export: out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < x->n_cls; i++)
+			order[i] = (int)i;
+		sort_ctx = x;
+		qsort(order, x->n_cls, sizeof *order, cmp_rank);
+		for (size_t i = 0; i < x->n_cls; i++)
+			x->cls[order[i]].rank = (int)i;
+		free(order);
+		for (size_t i = 0; i < x->n_seg; i++)
+			qsort(x->seg[i].cls, (size_t)x->seg[i].n_cls, sizeof(int), cmp_cls_rank);
+	}
+	r->n_classes = (int64_t)x->n_cls;
+out:
+	sqlite3_finalize(st);
+	free(cids);
+	return rc;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int check_keys(const struct ex *x)
+{
+	char **keys = malloc((x->n_seg + 1) * sizeof *keys);
+	int rc = AED_OK;
+	if (!keys)
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	for (size_t i = 0; i < x->n_seg; i++)
+		keys[i] = x->seg[i].key;
+	qsort(keys, x->n_seg, sizeof *keys, cmp_str_ptr);
+	for (size_t i = 1; i < x->n_seg; i++)
+		if (!strcmp(keys[i - 1], keys[i])) {
+			rc = aed_error(AED_ESTATE, "export: two segments share the sample key '%s' once "
+				       "characters other than letters, digits, '_' and '-' are replaced",
+				       keys[i]);
+			break;
+		}
+	free(keys);
+	return rc;
+}
+
+/* --- selection ----------------------------------------------------------------- */
+
+struct cand {
+	uint64_t h;
+	int seg;
+};
+
+static int cmp_cand(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	return (x->seg > y->seg) - (x->seg < y->seg);
+}
+
+/* One pass over the classes, rarest first: add candidates (in seeded order)
+ * until the class has `target`, never adding a clip one of whose classes
+ * already has max. Counts only grow, so after the pass every candidate left
+ * out either has a class at max or belongs only to classes at target. */
+static void select_pass(struct ex *x, struct cand *lists, const size_t *start, const int *by_rank,
+			int64_t target)
+{
+	for (size_t ri = 0; ri < x->n_cls; ri++) {
+		int c = by_rank[ri];
+		for (size_t j = start[c]; j < start[c + 1] && x->cls[c].sel < target; j++) {
+			struct xseg *g = &x->seg[lists[j].seg];
+			if (g->sel)
+				continue;
+			int blocked = 0;
+			for (int k = 0; k < g->n_cls && x->opt.max; k++)
+				if (x->cls[g->cls[k]].sel >= x->opt.max)
+					blocked = 1;
+			if (blocked)
+				continue;
+			g->sel = 1;
+			for (int k = 0; k < g->n_cls; k++)
+				x->cls[g->cls[k]].sel++;
+		}
+	}
+}
+
+static int select_clips(struct ex *x, struct aed_export_result *r)
+{
+	size_t *start = calloc(x->n_cls + 1, sizeof *start), *fill = NULL;
+	struct cand *lists = NULL;
+	int *by_rank = malloc((x->n_cls + 1) * sizeof *by_rank);
+	size_t total = 0;
+	int rc = AED_OK;
+
+	if (!start || !by_rank) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory");
+		goto out;
+	}
+	if (!x->opt.max) {
+		/* no cap: every candidate */
+		for (size_t i = 0; i < x->n_seg; i++) {
+			x->seg[i].sel = 1;
+			for (int k = 0; k < x->seg[i].n_cls; k++)
+				x->cls[x->seg[i].cls[k]].sel++;
+		}
+		goto count;
+	}
+	for (size_t i = 0; i < x->n_cls; i++) {
+		start[i + 1] = start[i] + (size_t)x->cls[i].avail;
+		by_rank[x->cls[i].rank] = (int)i;
+	}
+	total = start[x->n_cls];
+	lists = malloc((total + 1) * sizeof *lists);
+	fill = calloc(x->n_cls + 1, sizeof *fill);
+	if (!lists || !fill) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < x->n_seg; i++)
+		for (int k = 0; k < x->seg[i].n_cls; k++) {
+			int c = x->seg[i].cls[k];
+			lists[start[c] + fill[c]++] = (struct cand){ x->seg[i].h, (int)i };
+		}
+	for (size_t c = 0; c < x->n_cls; c++)
+		qsort(lists + start[c], start[c + 1] - start[c], sizeof *lists, cmp_cand);
+	select_pass(x, lists, start, by_rank, x->opt.min); /* rare classes first reach min */
+	select_pass(x, lists, start, by_rank, x->opt.max); /* then every class fills to max */
+count:
+	for (size_t i = 0; i < x->n_seg; i++)
+		r->n_selected += x->seg[i].sel;
+	for (size_t c = 0; c < x->n_cls; c++)
+		if (x->cls[c].sel < x->opt.min)
+			r->n_below_min++;
+out:
+	free(start);
+	free(fill);
+	free(lists);
+	free(by_rank);
+	return rc;
+}
+
+/* --- split ----------------------------------------------------------------------- */
+
+struct grp {
+	int first, n;      /* into the group-sorted index array */
+	int rarest;        /* class index with the fewest selected clips */
+	uint64_t h;
+};
+
+static int cmp_seg_group(const void *a, const void *b)
+{
+	const struct xseg *x = &sort_ctx->seg[*(const int *)a], *y = &sort_ctx->seg[*(const int *)b];
+	int c = strcmp(x->group, y->group);
+	return c ? c : strcmp(x->key, y->key);
+}
+
+static int cmp_grp(const void *a, const void *b)
+{
+	const struct grp *x = a, *y = b;
+	const struct xclass *cx = &sort_ctx->cls[x->rarest], *cy = &sort_ctx->cls[y->rarest];
+	if (cx->sel != cy->sel)
+		return cx->sel < cy->sel ? -1 : 1;
+	if (cx->rank != cy->rank)
+		return cx->rank < cy->rank ? -1 : 1;
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	return (x->first > y->first) - (x->first < y->first);
+}
+
+/* Whole source groups go to one split each. Groups are placed rarest class
+ * first; each goes to the split furthest below its share of that class among
+ * the splits still below their share of all clips, ties broken by the split
+ * furthest below its share of all clips, then by order. */
+static int assign_splits(struct ex *x)
+{
+	int ns = x->opt.n_splits;
+	int *idx = malloc((x->n_seg + 1) * sizeof *idx);
+	struct grp *g = malloc((x->n_seg + 1) * sizeof *g);
+	double *have = calloc((size_t)ns * (x->n_cls + 1), sizeof *have);
+	double have_n[AED_EXPORT_MAX_SPLITS] = { 0 };
+	size_t n = 0, ng = 0;
+	int rc = AED_OK;
+
+	if (!idx || !g || !have) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < x->n_seg; i++)
+		if (x->seg[i].sel)
+			idx[n++] = (int)i;
+	sort_ctx = x;
+	qsort(idx, n, sizeof *idx, cmp_seg_group);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		struct grp *gr = &g[ng++];
+		gr->first = (int)i;
+		gr->rarest = -1;
+		while (j < n && !strcmp(x->seg[idx[j]].group, x->seg[idx[i]].group)) {
+			const struct xseg *s = &x->seg[idx[j]];
+			for (int k = 0; k < s->n_cls; k++) {
+				int c = s->cls[k];
+				if (gr->rarest < 0 || x->cls[c].sel < x->cls[gr->rarest].sel ||
+				    (x->cls[c].sel == x->cls[gr->rarest].sel &&
+				     x->cls[c].rank < x->cls[gr->rarest].rank))
+					gr->rarest = c;
+			}
+			j++;
+		}
+		gr->n = (int)(j - i);
+		gr->h = hash_str(x->opt.seed, "split", x->seg[idx[i]].group);
+		i = j;
+	}
+	qsort(g, ng, sizeof *g, cmp_grp);
+	for (size_t gi = 0; gi < ng; gi++) {
+		int r = g[gi].rarest, best = 0;
+		double best_d = -INFINITY, best_dn = -INFINITY;
+		/* splits already at their share of all clips are used only when all are */
+		int open_any = 0;
+		for (int j = 0; j < ns; j++)
+			open_any |= have_n[j] < x->opt.splits[j].fraction * (double)n;
+		for (int j = 0; j < ns; j++) {
+			double f = x->opt.splits[j].fraction;
+			if (open_any && !(have_n[j] < f * (double)n))
+				continue;
+			double d = f * (double)x->cls[r].sel - have[(size_t)j * x->n_cls + (size_t)r];
+			double dn = f * (double)n - have_n[j];
+			if (d > best_d + 1e-9 || (fabs(d - best_d) <= 1e-9 && dn > best_dn + 1e-9)) {
+				best = j;
+				best_d = d;
+				best_dn = dn;
+			}
+		}
+		for (int k = 0; k < g[gi].n; k++) {
+			struct xseg *s = &x->seg[idx[g[gi].first + k]];
+			s->split = best;
+			have_n[best]++;
+			for (int c = 0; c < s->n_cls; c++)
+				have[(size_t)best * x->n_cls + (size_t)s->cls[c]]++;
+		}
+	}
+out:
+	free(idx);
+	free(g);
+	free(have);
+	return rc;
+}
+
+/* --- mixes ----------------------------------------------------------------------- */
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+static int add_mix(struct ex *x, int a, int b, int c, int split, uint64_t *rng)
+{
+	if (x->n_mix == x->cap_mix) {
+		size_t cap = x->cap_mix ? 2 * x->cap_mix : 64;
+		struct xmix *m = realloc(x->mix, cap * sizeof *m);
+		if (!m)
+			return aed_error(AED_ENOMEM, "export: out of memory");
+		x->mix = m;
+		x->cap_mix = cap;
+	}
+	struct xmix *m = &x->mix[x->n_mix];
+	memset(m, 0, sizeof *m);
+	const struct xseg *A = &x->seg[a], *B = &x->seg[b];
+	m->a = a;
+	m->b = b;
+	m->cls = c;
+	m->split = split;
+	double len_a = (double)A->n_samples / AED_SAMPLE_RATE;
+	m->delay_s = floor(rng_uniform(rng) * 0.5 * len_a * 1000.0) / 1000.0;
+	m->gain_db = round((-9.0 + 9.0 * rng_uniform(rng)) * 100.0) / 100.0;
+	m->eq_hz = round(250.0 * pow(16.0, rng_uniform(rng)));
+	m->eq_db = round((-9.0 + 18.0 * rng_uniform(rng)) * 100.0) / 100.0;
+	m->cls_union = malloc((size_t)(A->n_cls + B->n_cls) * sizeof(int));
+	size_t kl = strlen(A->key) + strlen(B->key) + 8;
+	m->key = malloc(kl);
+	if (!m->cls_union || !m->key) {
+		free(m->cls_union);
+		free(m->key);
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	}
+	snprintf(m->key, kl, "%s_mix_%s", A->key, B->key);
+	for (int k = 0; k < A->n_cls; k++)
+		m->cls_union[m->n_cls++] = A->cls[k];
+	for (int k = 0; k < B->n_cls; k++) {
+		int dup = 0;
+		for (int j = 0; j < A->n_cls; j++)
+			dup |= A->cls[j] == B->cls[k];
+		if (!dup)
+			m->cls_union[m->n_cls++] = B->cls[k];
+	}
+	sort_ctx = x;
+	qsort(m->cls_union, (size_t)m->n_cls, sizeof(int), cmp_cls_rank);
+	for (int k = 0; k < m->n_cls; k++)
+		x->cls[m->cls_union[k]].aug++;
+	x->n_mix++;
+	return AED_OK;
+}
+
+/* Classes below min get mixes of two of their clips of the same split (so no
+ * source crosses splits), up to each split's share of min. Each ordered pair
+ * of clips is used once. */
+static int make_mixes(struct ex *x)
+{
+	int *members = malloc((x->n_seg + 1) * sizeof *members);
+	int *pairs = NULL;
+	int rc = AED_OK;
+
+	if (!members)
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	int *by_rank = malloc((x->n_cls + 1) * sizeof *by_rank);
+	if (!by_rank) {
+		free(members);
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	}
+	for (size_t i = 0; i < x->n_cls; i++)
+		by_rank[x->cls[i].rank] = (int)i;
+	for (size_t ri = 0; ri < x->n_cls; ri++) {
+		int c = by_rank[ri];
+		if (x->cls[c].sel >= x->opt.min)
+			continue;
+		for (int sp = 0; sp < x->opt.n_splits; sp++) {
+			size_t k = 0;
+			for (size_t i = 0; i < x->n_seg; i++) {
+				const struct xseg *s = &x->seg[i];
+				if (!s->sel || s->split != sp)
+					continue;
+				for (int j = 0; j < s->n_cls; j++)
+					if (s->cls[j] == c)
+						members[k++] = (int)i;
+			}
+			int64_t want = (int64_t)ceil(x->opt.splits[sp].fraction * (double)x->opt.min - 1e-9);
+			if (k < 2 || (int64_t)k >= want)
+				continue;
+			int64_t need = want - (int64_t)k;
+			size_t np = k * (k - 1);
+			free(pairs);
+			pairs = malloc(np * 2 * sizeof *pairs);
+			if (!pairs) {
+				rc = aed_error(AED_ENOMEM, "export: out of memory");
+				goto out;
+			}
+			size_t p = 0;
+			for (size_t a = 0; a < k; a++)
+				for (size_t b = 0; b < k; b++)
+					if (a != b) {
+						pairs[2 * p] = members[a];
+						pairs[2 * p + 1] = members[b];
+						p++;
+					}
+			char salt[96];
+			snprintf(salt, sizeof salt, "%s/%s", x->cls[c].mid, x->opt.splits[sp].name);
+			uint64_t rng = hash_str(x->opt.seed, "mix", salt);
+			for (size_t i = np; i > 1; i--) { /* Fisher-Yates */
+				size_t j = (size_t)(rng_uniform(&rng) * (double)i);
+				int t0 = pairs[2 * (i - 1)], t1 = pairs[2 * (i - 1) + 1];
+				pairs[2 * (i - 1)] = pairs[2 * j];
+				pairs[2 * (i - 1) + 1] = pairs[2 * j + 1];
+				pairs[2 * j] = t0;
+				pairs[2 * j + 1] = t1;
+			}
+			for (size_t i = 0; i < np && need > 0; i++) {
+				int a = pairs[2 * i], b = pairs[2 * i + 1], used = 0;
+				for (size_t m = 0; m < x->n_mix && !used; m++)
+					used = x->mix[m].a == a && x->mix[m].b == b;
+				if (used)
+					continue;
+				if ((rc = add_mix(x, a, b, c, sp, &rng)))
+					goto out;
+				need--;
+			}
+		}
+	}
+out:
+	free(members);
+	free(pairs);
+	free(by_rank);
+	(void)cmp_int;
+	return rc;
+}
+
+/* Mix = A + g * EQ(B delayed), g = 10^(gain_db/20), EQ a peaking biquad (RBJ
+ * cookbook, Q 1) at eq_hz with eq_db; scaled down if the sum would clip.
+ * Length: max(len A, delay + len B), at most A's stored clip length. */
+static int render_mix(struct ex *x, const struct xmix *m, int16_t **pcm, size_t *n)
+{
+	struct aed_array A = { 0 }, B = { 0 };
+	const struct xseg *sa = &x->seg[m->a], *sb = &x->seg[m->b];
+	float *acc = NULL;
+	int rc;
+
+	*pcm = NULL;
+	if ((rc = aed_array_get(x->db, "clip", sa->id, &A)) ||
+	    (rc = aed_array_get(x->db, "clip", sb->id, &B)))
+		goto out;
+	size_t la = (size_t)sa->n_samples, lb = (size_t)sb->n_samples;
+	size_t cap = (size_t)(A.nbytes / sizeof(int16_t));
+	if (la > cap)
+		la = cap;
+	if (lb > B.nbytes / sizeof(int16_t))
+		lb = B.nbytes / sizeof(int16_t);
+	size_t delay = (size_t)llround(m->delay_s * AED_SAMPLE_RATE);
+	size_t len = delay + lb > la ? delay + lb : la;
+	if (len > cap)
+		len = cap;
+	acc = calloc(len + 1, sizeof *acc);
+	*pcm = malloc((len + 1) * sizeof **pcm);
+	if (!acc || !*pcm) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory");
+		goto out;
+	}
+	const int16_t *a = A.data, *b = B.data;
+	for (size_t i = 0; i < la; i++)
+		acc[i] = a[i] / AED_CLIP_SCALE;
+	double w0 = 2 * M_PI * m->eq_hz / AED_SAMPLE_RATE, Ag = pow(10.0, m->eq_db / 40.0);
+	double alpha = sin(w0) / 2.0; /* Q = 1 */
+	double b0 = 1 + alpha * Ag, b1 = -2 * cos(w0), b2 = 1 - alpha * Ag;
+	double a0 = 1 + alpha / Ag, a1 = -2 * cos(w0), a2 = 1 - alpha / Ag;
+	double g = pow(10.0, m->gain_db / 20.0), x1 = 0, x2 = 0, y1 = 0, y2 = 0;
+	for (size_t i = 0; i < lb && delay + i < len; i++) {
+		double in = b[i] / AED_CLIP_SCALE;
+		double y = (b0 * in + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2) / a0;
+		x2 = x1;
+		x1 = in;
+		y2 = y1;
+		y1 = y;
+		acc[delay + i] += (float)(g * y);
+	}
+	float peak = 0;
+	for (size_t i = 0; i < len; i++)
+		peak = fabsf(acc[i]) > peak ? fabsf(acc[i]) : peak;
+	if (peak > 0.999f)
+		for (size_t i = 0; i < len; i++)
+			acc[i] *= 0.999f / peak;
+	aed_f32_to_s16(acc, len, *pcm);
+	*n = len;
+out:
+	if (rc) {
+		free(*pcm);
+		*pcm = NULL;
+	}
+	free(acc);
+	aed_array_release(&A);
+	aed_array_release(&B);
+	return rc;
+}
+
+/* --- weights ---------------------------------------------------------------------- */
+
+/* Positive weights from class_prior when a priors run stored them; otherwise
+ * from the export's first split (the training split), beta 1. */
+static int load_weights(struct ex *x)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+	int rc;
+
+	if ((rc = aed_db_int(x->db, "SELECT count(*) FROM class_prior", &n)))
+		return rc;
+	if (n) {
+		x->weights_from_table = 1;
+		if ((rc = aed_db_int(x->db, "SELECT coalesce(max(run_id), 0) FROM class_prior",
+				     &x->weights_run)))
+			return rc;
+		if ((rc = aed_db_prepare(x->db, "SELECT weight FROM class_prior WHERE class_id = ?1", &st)))
+			return rc;
+		for (size_t i = 0; i < x->n_cls; i++) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, x->cls[i].id);
+			x->cls[i].weight = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_double(st, 0) : 0;
+		}
+		sqlite3_finalize(st);
+		return AED_OK;
+	}
+	double *prior = calloc(x->n_cls + 1, sizeof *prior), *w = calloc(x->n_cls + 1, sizeof *w);
+	if (!prior || !w) {
+		free(prior);
+		free(w);
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	}
+	int64_t total = 0;
+	for (size_t i = 0; i < x->n_smp; i++)
+		total += x->smp[i].split == 0;
+	for (size_t i = 0; i < x->n_cls; i++)
+		prior[i] = total ? (double)x->cls[i].split_n[0] / (double)total : 0;
+	aed_prior_weights(prior, x->n_cls, 1.0, w, NULL);
+	for (size_t i = 0; i < x->n_cls; i++)
+		x->cls[i].weight = w[i];
+	free(prior);
+	free(w);
+	return AED_OK;
+}
+
+/* max positive weight over the labels; 1 when none has one */
+static double example_weight(const struct ex *x, const int *cls, int n)
+{
+	double w = 0;
+	for (int k = 0; k < n; k++)
+		if (x->cls[cls[k]].weight > w)
+			w = x->cls[cls[k]].weight;
+	return w > 0 ? w : 1.0;
+}
+
+/* --- samples and shards ------------------------------------------------------------ */
+
+static int cmp_sample(const void *a, const void *b)
+{
+	const struct xsample *x = a, *y = b;
+	if (x->split != y->split)
+		return x->split < y->split ? -1 : 1;
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+static int64_t shard_size(const struct ex *x) { return x->opt.shard_size; }
+
+/* Samples of each split in seeded order; n shards of equal size (+-1). */
+static int plan_samples(struct ex *x, struct aed_export_result *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < x->n_seg; i++)
+		n += x->seg[i].sel;
+	n += x->n_mix;
+	x->smp = calloc(n + 1, sizeof *x->smp);
+	if (!x->smp)
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	for (size_t i = 0; i < x->n_seg; i++)
+		if (x->seg[i].sel)
+			x->smp[x->n_smp++] = (struct xsample){ .seg = (int)i, .mix = -1,
+							       .split = x->seg[i].split,
+							       .key = x->seg[i].key };
+	for (size_t i = 0; i < x->n_mix; i++)
+		x->smp[x->n_smp++] = (struct xsample){ .seg = -1, .mix = (int)i,
+						       .split = x->mix[i].split, .key = x->mix[i].key };
+	for (size_t i = 0; i < x->n_smp; i++)
+		x->smp[i].h = hash_str(x->opt.seed, "order", x->smp[i].key);
+	qsort(x->smp, x->n_smp, sizeof *x->smp, cmp_sample);
+	for (size_t i = 0; i < x->n_smp;) {
+		size_t j = i;
+		while (j < x->n_smp && x->smp[j].split == x->smp[i].split)
+			j++;
+		int64_t cnt = (int64_t)(j - i), ns = (cnt + shard_size(x) - 1) / shard_size(x);
+		for (size_t k = i; k < j; k++) {
+			int64_t pos = (int64_t)(k - i);
+			x->smp[k].shard = (int)(pos * ns / cnt);
+		}
+		for (size_t k = i; k < j; k++)
+			x->smp[k].position = k == i || x->smp[k].shard != x->smp[k - 1].shard
+						     ? 0 : x->smp[k - 1].position + 1;
+		r->per_split[x->smp[i].split] = cnt;
+		r->n_shards += ns;
+		i = j;
+	}
+	for (size_t i = 0; i < x->n_smp; i++) {
+		const int *cls;
+		int nc;
+		if (x->smp[i].seg >= 0) {
+			cls = x->seg[x->smp[i].seg].cls;
+			nc = x->seg[x->smp[i].seg].n_cls;
+		} else {
+			cls = x->mix[x->smp[i].mix].cls_union;
+			nc = x->mix[x->smp[i].mix].n_cls;
+		}
+		for (int k = 0; k < nc; k++)
+			x->cls[cls[k]].split_n[x->smp[i].split]++;
+	}
+	return AED_OK;
+}
+
+/* --- per-sample JSON ------------------------------------------------------------------ */
+
+static json_t *jstr_or_null(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? json_string((const char *)t) : json_null();
+}
+
+static json_t *jint_or_null(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null()
+							  : json_integer(sqlite3_column_int64(st, i));
+}
+
+static void put_labels(const struct ex *x, json_t *o, const int *cls, int n)
+{
+	json_t *mids = json_array(), *names = json_array(), *idx = json_array();
+	int64_t li[512];
+	int nl = 0;
+	for (int k = 0; k < n; k++) {
+		json_array_append_new(mids, json_string(x->cls[cls[k]].mid));
+		json_array_append_new(names, json_string(x->cls[cls[k]].name));
+		if (x->cls[cls[k]].label_index >= 0 && nl < 512)
+			li[nl++] = x->cls[cls[k]].label_index;
+	}
+	qsort(li, (size_t)nl, sizeof *li, cmp_i64);
+	for (int k = 0; k < nl; k++)
+		json_array_append_new(idx, json_integer(li[k]));
+	json_object_set_new(o, "mids", mids);
+	json_object_set_new(o, "names", names);
+	json_object_set_new(o, "labels", idx);
+}
+
+static int prepare_queries(struct ex *x)
+{
+	int rc;
+	if ((rc = aed_db_prepare(x->db,
+				 "SELECT m.source, m.kind, m.sha256, m.run_id, c.run_id, "
+				 "(SELECT run_id FROM array_ref WHERE kind = 'logmel_yamnet' AND item = s.id), "
+				 "e.run_id, mo.name, mo.sha256, s.meta "
+				 "FROM segment s LEFT JOIN media m ON m.segment_id = s.id "
+				 "LEFT JOIN clip c ON c.segment_id = s.id "
+				 "LEFT JOIN embedding e ON e.segment_id = s.id "
+				 "LEFT JOIN model mo ON mo.id = e.model_id WHERE s.id = ?1", &x->st_info)) ||
+	    (rc = aed_db_prepare(x->db,
+				 "SELECT c.mid, l.source FROM label l JOIN class c ON c.id = l.class_id "
+				 "WHERE l.segment_id = ?1 ORDER BY c.mid, l.source", &x->st_src)) ||
+	    (rc = aed_db_prepare(x->db,
+				 "SELECT c.mid, s.target, s.prediction, s.stages, s.run_id FROM soft_label s "
+				 "JOIN class c ON c.id = s.class_id WHERE s.segment_id = ?1 ORDER BY c.mid",
+				 &x->st_soft)) ||
+	    (rc = aed_db_prepare(x->db,
+				 "SELECT c.mid, f.method, f.scorer, f.n_patches, f.hop_ms, f.n_kept, f.mask, "
+				 "f.run_id, fs.scores, fs.n_patches FROM frame_mask f "
+				 "JOIN class c ON c.id = f.class_id "
+				 "LEFT JOIN frame_score fs ON fs.segment_id = f.segment_id AND "
+				 "fs.class_id = f.class_id AND fs.scorer = f.scorer "
+				 "WHERE f.segment_id = ?1 "
+				 "ORDER BY c.mid, f.method = 'hysteresis' DESC, f.method", &x->st_mask)))
+		return rc;
+	return AED_OK;
+}
+
+/* JSON of a real clip: labels, their sources, refinement, weight, provenance. */
+static int seg_json(struct ex *x, const struct xseg *g, const char *split, int audio,
+		    json_t **out)
+{
+	json_t *o = json_object(), *prov = json_object(), *runs = json_object();
+	json_t *soft = json_object(), *frames = json_object(), *srcs = json_object();
+	int rc = AED_OK, s, refined = 0;
+	int64_t refine_run = -1;
+
+	json_object_set_new(o, "key", json_string(g->key));
+	json_object_set_new(o, "ytid", json_string(g->ytid));
+	json_object_set_new(o, "start_ms", json_integer(g->start_ms));
+	json_object_set_new(o, "end_ms", g->end_ms < 0 ? json_null() : json_integer(g->end_ms));
+	json_object_set_new(o, "split", json_string(split));
+	put_labels(x, o, g->cls, g->n_cls);
+	/* label sources */
+	sqlite3_reset(x->st_src);
+	sqlite3_bind_int64(x->st_src, 1, g->id);
+	while ((s = sqlite3_step(x->st_src)) == SQLITE_ROW) {
+		const char *mid = (const char *)sqlite3_column_text(x->st_src, 0);
+		json_t *a = json_object_get(srcs, mid);
+		if (!a) {
+			a = json_array();
+			json_object_set_new(srcs, mid, a);
+		}
+		json_array_append_new(a, jstr_or_null(x->st_src, 1));
+	}
+	if (s != SQLITE_DONE) {
+		rc = aed_db_error(x->db, "export: label sources");
+		goto out;
+	}
+	json_object_set_new(o, "label_sources", srcs);
+	srcs = NULL;
+	/* SeCoST soft labels */
+	sqlite3_reset(x->st_soft);
+	sqlite3_bind_int64(x->st_soft, 1, g->id);
+	while ((s = sqlite3_step(x->st_soft)) == SQLITE_ROW) {
+		json_object_set_new(soft, (const char *)sqlite3_column_text(x->st_soft, 0),
+				    json_pack("{s:f, s:f, s:I}", "target", sqlite3_column_double(x->st_soft, 1),
+					      "prediction", sqlite3_column_double(x->st_soft, 2), "stages",
+					      (json_int_t)sqlite3_column_int64(x->st_soft, 3)));
+		refined = 1;
+		if (sqlite3_column_int64(x->st_soft, 4) > refine_run)
+			refine_run = sqlite3_column_int64(x->st_soft, 4);
+	}
+	if (s != SQLITE_DONE) {
+		rc = aed_db_error(x->db, "export: soft labels");
+		goto out;
+	}
+	/* refined frames: per class the preferred method's mask and its scorer's scores */
+	sqlite3_reset(x->st_mask);
+	sqlite3_bind_int64(x->st_mask, 1, g->id);
+	while ((s = sqlite3_step(x->st_mask)) == SQLITE_ROW) {
+		sqlite3_stmt *st = x->st_mask;
+		const char *mid = (const char *)sqlite3_column_text(st, 0);
+		if (json_object_get(frames, mid))
+			continue;
+		int np = sqlite3_column_int(st, 3);
+		const uint8_t *mask = sqlite3_column_blob(st, 6);
+		int mlen = sqlite3_column_bytes(st, 6);
+		json_t *f = json_object(), *ma = json_array(), *sc = json_null();
+		for (int i = 0; i < np && i < mlen; i++)
+			json_array_append_new(ma, json_integer(mask[i] ? 1 : 0));
+		if (sqlite3_column_type(st, 8) == SQLITE_BLOB) {
+			const uint8_t *b = sqlite3_column_blob(st, 8);
+			int n = sqlite3_column_bytes(st, 8) / 4;
+			sc = json_array();
+			for (int i = 0; i < n; i++) {
+				float v;
+				memcpy(&v, b + 4 * i, 4);
+				json_array_append_new(sc, json_real(v));
+			}
+		}
+		json_object_set_new(f, "method", jstr_or_null(st, 1));
+		json_object_set_new(f, "scorer", jstr_or_null(st, 2));
+		json_object_set_new(f, "hop_ms", json_integer(sqlite3_column_int64(st, 4)));
+		json_object_set_new(f, "n_patches", json_integer(np));
+		json_object_set_new(f, "n_kept", json_integer(sqlite3_column_int64(st, 5)));
+		json_object_set_new(f, "mask", ma);
+		json_object_set_new(f, "scores", sc);
+		json_object_set_new(frames, mid, f);
+		refined = 1;
+		if (sqlite3_column_int64(st, 7) > refine_run)
+			refine_run = sqlite3_column_int64(st, 7);
+	}
+	if (s != SQLITE_DONE) {
+		rc = aed_db_error(x->db, "export: frame masks");
+		goto out;
+	}
+	json_object_set_new(o, "refined", json_boolean(refined));
+	json_object_set_new(o, "soft_labels", soft);
+	json_object_set_new(o, "frames", frames);
+	soft = frames = NULL;
+	json_object_set_new(o, "weight", json_real(example_weight(x, g->cls, g->n_cls)));
+	json_object_set_new(o, "audio",
+			    json_pack("{s:i, s:I, s:s*}", "sample_rate", AED_SAMPLE_RATE, "n_samples",
+				      (json_int_t)g->n_samples, "member", audio ? "flac" : NULL));
+	/* provenance */
+	sqlite3_reset(x->st_info);
+	sqlite3_bind_int64(x->st_info, 1, g->id);
+	if (sqlite3_step(x->st_info) != SQLITE_ROW) {
+		rc = aed_db_error(x->db, "export: provenance");
+		goto out;
+	}
+	sqlite3_stmt *st = x->st_info;
+	json_object_set_new(prov, "augmented", json_false());
+	json_object_set_new(prov, "source_group", json_string(g->group));
+	json_object_set_new(prov, "source", jstr_or_null(st, 0));
+	json_object_set_new(prov, "fetch_kind", jstr_or_null(st, 1));
+	json_object_set_new(prov, "sha256", jstr_or_null(st, 2));
+	json_object_set_new(prov, "model",
+			    sqlite3_column_type(st, 7) == SQLITE_NULL
+				    ? json_null()
+				    : json_pack("{s:o, s:o}", "name", jstr_or_null(st, 7), "sha256",
+						jstr_or_null(st, 8)));
+	json_object_set_new(runs, "fetch", jint_or_null(st, 3));
+	json_object_set_new(runs, "decode", jint_or_null(st, 4));
+	json_object_set_new(runs, "features", jint_or_null(st, 5));
+	json_object_set_new(runs, "embed", jint_or_null(st, 6));
+	json_object_set_new(runs, "refine", refine_run >= 0 ? json_integer(refine_run) : json_null());
+	json_object_set_new(prov, "runs", runs);
+	runs = NULL;
+	if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+		json_t *meta = json_loads((const char *)sqlite3_column_text(st, 9), 0, NULL);
+		if (meta)
+			json_object_set_new(prov, "meta", meta);
+	}
+	json_object_set_new(o, "provenance", prov);
+	prov = NULL;
+	*out = o;
+	o = NULL;
+out:
+	json_decref(o);
+	json_decref(prov);
+	json_decref(runs);
+	json_decref(soft);
+	json_decref(frames);
+	json_decref(srcs);
+	return rc;
+}
+
+static int mix_json(struct ex *x, const struct xmix *m, const char *split, size_t n_samples,
+		    int audio, json_t **out)
+{
+	const struct xseg *a = &x->seg[m->a], *b = &x->seg[m->b];
+	json_t *o = json_object();
+	json_object_set_new(o, "key", json_string(m->key));
+	json_object_set_new(o, "ytid", json_string(a->ytid));
+	json_object_set_new(o, "start_ms", json_integer(a->start_ms));
+	json_object_set_new(o, "end_ms", a->end_ms < 0 ? json_null() : json_integer(a->end_ms));
+	json_object_set_new(o, "split", json_string(split));
+	put_labels(x, o, m->cls_union, m->n_cls);
+	json_object_set_new(o, "label_sources", json_object());
+	json_object_set_new(o, "refined", json_false());
+	json_object_set_new(o, "soft_labels", json_object());
+	json_object_set_new(o, "frames", json_object());
+	json_object_set_new(o, "weight", json_real(example_weight(x, m->cls_union, m->n_cls)));
+	json_object_set_new(o, "audio",
+			    json_pack("{s:i, s:I, s:s*}", "sample_rate", AED_SAMPLE_RATE, "n_samples",
+				      (json_int_t)n_samples, "member", audio ? "flac" : NULL));
+	json_object_set_new(
+		o, "provenance",
+		json_pack("{s:b, s:s, s:{s:s, s:s, s:s, s:f, s:f, s:{s:s, s:f, s:f, s:f}}}",
+			  "augmented", 1, "source_group", a->group, "mix", "class", x->cls[m->cls].mid,
+			  "a", a->key, "b", b->key, "delay_s", m->delay_s, "gain_db", m->gain_db, "eq",
+			  "type", "peaking", "freq_hz", m->eq_hz, "gain_db", m->eq_db, "q", 1.0));
+	*out = o;
+	return o ? AED_OK : aed_error(AED_ENOMEM, "export: out of memory");
+}
+
+/* --- PCA over the corpus -------------------------------------------------------------- */
+
+static size_t n_seconds(int64_t n_samples, int64_t n_total)
+{
+	int64_t real = n_samples < n_total ? n_samples : n_total;
+	size_t s = (size_t)((real + AED_SAMPLE_RATE - 1) / AED_SAMPLE_RATE);
+	return s ? s : 1;
+}
+
+static int fit_pca(struct ex *x)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t *ids = NULL, *ns = NULL, *nt = NULL;
+	size_t n = 0, cap = 0, rows_est = 0, n_rows = 0;
+	float *rows = NULL, *tmp = NULL;
+	int rc, s;
+
+	if ((rc = aed_db_prepare(x->db,
+				 "SELECT e.segment_id, c.n_samples, c.n_total FROM embedding e "
+				 "JOIN clip c ON c.segment_id = e.segment_id ORDER BY e.segment_id", &st)))
+		return rc;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			int64_t *a = realloc(ids, cap * sizeof *a), *b = a ? realloc(ns, cap * sizeof *b) : NULL,
+				*c = b ? realloc(nt, cap * sizeof *c) : NULL;
+			if (a)
+				ids = a;
+			if (b)
+				ns = b;
+			if (c)
+				nt = c;
+			if (!a || !b || !c) {
+				rc = aed_error(AED_ENOMEM, "export: out of memory");
+				goto out;
+			}
+		}
+		ids[n] = sqlite3_column_int64(st, 0);
+		ns[n] = sqlite3_column_int64(st, 1);
+		nt[n] = sqlite3_column_int64(st, 2);
+		rows_est += n_seconds(ns[n], nt[n]);
+		n++;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (s != SQLITE_DONE) {
+		rc = aed_db_error(x->db, "export: embedded segments");
+		goto out;
+	}
+	size_t stride = rows_est > PCA_MAX_ROWS ? (rows_est + PCA_MAX_ROWS - 1) / PCA_MAX_ROWS : 1;
+	rows = malloc(((rows_est + stride - 1) / stride + 64) * EMBED_DIM * sizeof *rows);
+	tmp = malloc(64 * EMBED_DIM * sizeof *tmp);
+	if (!rows || !tmp) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory for the PCA rows");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i += stride) {
+		struct aed_array a = { 0 };
+		if ((rc = aed_array_get(x->db, "embedding", ids[i], &a)))
+			goto out;
+		if (a.dtype != AED_F32 || a.dims[1] != EMBED_DIM) {
+			aed_array_release(&a);
+			rc = aed_error(AED_EFORMAT, "export: embedding of segment %lld is not f32 [n, %d]",
+				       (long long)ids[i], EMBED_DIM);
+			goto out;
+		}
+		size_t sec = n_seconds(ns[i], nt[i]);
+		if (sec > 64)
+			sec = 64;
+		aed_pool_seconds(a.data, (size_t)a.dims[0], EMBED_DIM, sec, rows + n_rows * EMBED_DIM);
+		n_rows += sec;
+		aed_array_release(&a);
+	}
+	if (n_rows < 2) {
+		rc = aed_error(AED_ESTATE, "export: the PCA needs embeddings of at least 2 seconds of "
+			       "audio (run `aedcurate embed`)");
+		goto out;
+	}
+	if ((rc = aed_pca_fit(rows, n_rows, EMBED_DIM, AED_PCA_DIM, &x->pca)))
+		goto out;
+	x->have_pca = 1;
+out:
+	sqlite3_finalize(st);
+	free(ids);
+	free(ns);
+	free(nt);
+	free(rows);
+	free(tmp);
+	return rc;
+}
+
+static int write_pca(struct ex *x, const char *dir)
+{
+	char path[4096];
+	float *m = malloc(EMBED_DIM * sizeof *m), *c = malloc((size_t)AED_PCA_DIM * EMBED_DIM * sizeof *c);
+	json_t *j = NULL, *ev = json_array();
+	int rc = AED_OK;
+
+	if (!m || !c) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory");
+		goto out;
+	}
+	for (int i = 0; i < EMBED_DIM; i++)
+		m[i] = (float)x->pca.mean[i];
+	for (size_t i = 0; i < (size_t)AED_PCA_DIM * EMBED_DIM; i++)
+		c[i] = (float)x->pca.components[i];
+	int64_t dm[1] = { EMBED_DIM }, dc[2] = { AED_PCA_DIM, EMBED_DIM };
+	snprintf(path, sizeof path, "%s/pca_mean.npy", dir);
+	if ((rc = aed_npy_write(path, AED_F32, 1, dm, m)))
+		goto out;
+	snprintf(path, sizeof path, "%s/pca_components.npy", dir);
+	if ((rc = aed_npy_write(path, AED_F32, 2, dc, c)))
+		goto out;
+	for (int k = 0; k < AED_PCA_DIM; k++)
+		json_array_append_new(ev, json_real(x->pca.eigenvalues[k]));
+	j = json_pack("{s:i, s:i, s:I, s:b, s:s, s:s, s:o}", "dim_in", EMBED_DIM, "dim_out",
+		      AED_PCA_DIM, "n_rows", (json_int_t)x->pca.n_rows, "whiten", 1, "pooling",
+		      "second s = mean of the YAMNet patches overlapping [s, s+1); patch i covers "
+		      "[0.48 i, 0.48 i + 0.96) s",
+		      "quantisation",
+		      "y_k = (components[k] . (x - mean)) / sqrt(eigenvalues[k]); byte = "
+		      "floor((clip(y, -2, 2) + 2) * 255 / 4)",
+		      "eigenvalues", ev);
+	ev = NULL;
+	char *s = j ? json_dumps(j, JSON_INDENT(1) | JSON_REAL_PRECISION(9)) : NULL;
+	snprintf(path, sizeof path, "%s/pca.json", dir);
+	rc = s ? aed_write_file_atomic(path, s, strlen(s)) : aed_error(AED_ENOMEM, "export: JSON");
+	free(s);
+out:
+	json_decref(j);
+	json_decref(ev);
+	free(m);
+	free(c);
+	return rc;
+}
+
+/* The AudioSet-layout record of one real clip. */
+static int tfrecord_sample(struct ex *x, const struct xseg *g, struct aed_buf *out)
+{
+	struct aed_array a = { 0 };
+	struct aed_buf pb = { 0 };
+	float *pooled = NULL, proj[AED_PCA_DIM];
+	uint8_t *q = NULL;
+	int64_t labels[512];
+	size_t nl = 0;
+	int rc;
+
+	if ((rc = aed_array_get(x->db, "embedding", g->id, &a)))
+		return rc;
+	size_t sec = n_seconds(g->n_samples, g->n_total);
+	if (sec > 64)
+		sec = 64;
+	pooled = malloc(sec * EMBED_DIM * sizeof *pooled);
+	q = malloc(sec * AED_PCA_DIM);
+	if (!pooled || !q) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory");
+		goto out;
+	}
+	if (a.dtype != AED_F32 || a.dims[1] != EMBED_DIM) {
+		rc = aed_error(AED_EFORMAT, "export: embedding of %s is not f32 [n, %d]", g->key,
+			       EMBED_DIM);
+		goto out;
+	}
+	aed_pool_seconds(a.data, (size_t)a.dims[0], EMBED_DIM, sec, pooled);
+	for (size_t s = 0; s < sec; s++) {
+		aed_pca_apply(&x->pca, pooled + s * EMBED_DIM, proj);
+		for (int k = 0; k < AED_PCA_DIM; k++)
+			q[s * AED_PCA_DIM + k] = aed_quantize_byte(proj[k]);
+	}
+	for (int k = 0; k < g->n_cls && nl < 512; k++)
+		if (x->cls[g->cls[k]].label_index >= 0)
+			labels[nl++] = x->cls[g->cls[k]].label_index;
+	qsort(labels, nl, sizeof *labels, cmp_i64);
+	double start = (double)g->start_ms / 1000.0;
+	double end = g->end_ms >= 0 ? (double)g->end_ms / 1000.0
+				    : start + (double)g->n_samples / AED_SAMPLE_RATE;
+	if ((rc = aed_seqex_encode(g->ytid, start, end, labels, nl, q, sec, &pb)) ||
+	    (rc = aed_tfrecord_append(out, pb.data, pb.len)))
+		goto out;
+out:
+	aed_buf_release(&pb);
+	aed_array_release(&a);
+	free(pooled);
+	free(q);
+	return rc;
+}
+
+/* --- writing ------------------------------------------------------------------------- */
+
+static int add_npy(struct aed_tar *t, const char *key, const char *what, const struct aed_array *a)
+{
+	struct aed_buf b = { 0 };
+	char name[300];
+	int nd = a->dims[2] > 1 ? 3 : a->dims[1] > 1 ? 2 : 1;
+	int rc = aed_npy_encode(a->dtype, nd, a->dims, a->data, &b);
+	snprintf(name, sizeof name, "%s.%s.npy", key, what);
+	if (!rc)
+		rc = aed_tar_add(t, name, b.data, b.len);
+	aed_buf_release(&b);
+	return rc;
+}
+
+static int add_json(struct aed_tar *t, const char *key, json_t *j)
+{
+	char name[300];
+	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	if (!s)
+		return aed_error(AED_ENOMEM, "export: JSON of %s", key);
+	snprintf(name, sizeof name, "%s.json", key);
+	int rc = aed_tar_add(t, name, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+/* One WebDataset sample: .flac, .json, .logmel.npy, .embedding.npy. */
+static int wds_sample(struct ex *x, const struct xsample *sm, struct aed_tar *t)
+{
+	const char *split = x->opt.splits[sm->split].name;
+	struct aed_array clip = { 0 }, arr = { 0 };
+	struct aed_buf flac = { 0 };
+	int16_t *mixpcm = NULL;
+	float *mixf = NULL, *mel = NULL;
+	json_t *j = NULL;
+	char name[300];
+	int audio = !!(x->opt.payload & AED_PAYLOAD_AUDIO);
+	int rc = AED_OK;
+
+	if (sm->seg >= 0) {
+		const struct xseg *g = &x->seg[sm->seg];
+		if (audio) {
+			if ((rc = aed_array_get(x->db, "clip", g->id, &clip)))
+				goto out;
+			size_t n = clip.nbytes / sizeof(int16_t);
+			if (clip.dtype != AED_I16 || (size_t)g->n_samples > n) {
+				rc = aed_error(AED_EFORMAT, "export: clip of %s: not i16 of %lld samples", g->key,
+					       (long long)g->n_samples);
+				goto out;
+			}
+			if ((rc = aed_flac_encode_s16(clip.data, (size_t)g->n_samples, AED_SAMPLE_RATE, &flac)))
+				goto out;
+			snprintf(name, sizeof name, "%s.flac", g->key);
+			if ((rc = aed_tar_add(t, name, flac.data, flac.len)))
+				goto out;
+		}
+		if ((rc = seg_json(x, g, split, audio, &j)) || (rc = add_json(t, g->key, j)))
+			goto out;
+		if (x->opt.payload & AED_PAYLOAD_LOGMEL) {
+			if ((rc = aed_array_get(x->db, "logmel_yamnet", g->id, &arr)) ||
+			    (rc = add_npy(t, g->key, "logmel", &arr)))
+				goto out;
+			aed_array_release(&arr);
+		}
+		if (x->opt.payload & AED_PAYLOAD_EMBEDDING) {
+			if ((rc = aed_array_get(x->db, "embedding", g->id, &arr)) ||
+			    (rc = add_npy(t, g->key, "embedding", &arr)))
+				goto out;
+		}
+	} else {
+		const struct xmix *m = &x->mix[sm->mix];
+		size_t n = 0;
+		if ((rc = render_mix(x, m, &mixpcm, &n)))
+			goto out;
+		if (audio) {
+			if ((rc = aed_flac_encode_s16(mixpcm, n, AED_SAMPLE_RATE, &flac)))
+				goto out;
+			snprintf(name, sizeof name, "%s.flac", m->key);
+			if ((rc = aed_tar_add(t, name, flac.data, flac.len)))
+				goto out;
+		}
+		if ((rc = mix_json(x, m, split, n, audio, &j)) || (rc = add_json(t, m->key, j)))
+			goto out;
+		if (x->opt.payload & AED_PAYLOAD_LOGMEL) {
+			/* as the features stage: over the clip padded to the stored length */
+			size_t total = (size_t)x->seg[m->a].n_total, frames = 0;
+			if (total < n)
+				total = n;
+			mixf = calloc(total + 1, sizeof *mixf);
+			if (!mixf) {
+				rc = aed_error(AED_ENOMEM, "export: out of memory");
+				goto out;
+			}
+			aed_s16_to_f32(mixpcm, n, mixf);
+			if ((rc = aed_logmel(mixf, total, AED_PRESET_YAMNET, &mel, &frames)))
+				goto out;
+			struct aed_array la = { .dtype = AED_F32, .dims = { (int64_t)frames, AED_MEL_BANDS, 1 },
+						.data = mel, .nbytes = frames * AED_MEL_BANDS * sizeof(float) };
+			if ((rc = add_npy(t, m->key, "logmel", &la)))
+				goto out;
+		}
+	}
+out:
+	json_decref(j);
+	aed_buf_release(&flac);
+	aed_array_release(&clip);
+	aed_array_release(&arr);
+	free(mixpcm);
+	free(mixf);
+	free(mel);
+	return rc;
+}
+
+struct shard_info {
+	char name[64];
+	int split;
+	int64_t samples, bytes;
+	char sha256[65];
+};
+
+static int write_shards(struct ex *x, const char *dir, struct shard_info **infos, size_t *n_infos,
+			struct aed_export_result *r)
+{
+	const char *ext = x->opt.format == AED_EXPORT_TFRECORD ? "tfrecord" : "tar";
+	struct shard_info *si = calloc((size_t)r->n_shards + 1, sizeof *si);
+	struct aed_progress *prog = aed_progress_new("export", (int64_t)x->n_smp);
+	struct aed_tar *t = NULL;
+	struct aed_buf rec = { 0 };
+	char path[4096];
+	size_t ni = 0;
+	int rc = AED_OK;
+
+	if (!si) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < x->n_smp; i++) {
+		const struct xsample *sm = &x->smp[i];
+		if (sm->position == 0) {
+			struct shard_info *s = &si[ni++];
+			snprintf(s->name, sizeof s->name, "%s-%06d.%s", x->opt.splits[sm->split].name,
+				 sm->shard, ext);
+			s->split = sm->split;
+			snprintf(path, sizeof path, "%s/%s", dir, s->name);
+			if (x->opt.format == AED_EXPORT_WEBDATASET &&
+			    (rc = aed_tar_open(path, x->opt.mtime, &t)))
+				goto out;
+			rec.len = 0;
+		}
+		struct shard_info *s = &si[ni - 1];
+		if (x->opt.format == AED_EXPORT_WEBDATASET)
+			rc = wds_sample(x, sm, t);
+		else
+			rc = tfrecord_sample(x, &x->seg[sm->seg], &rec);
+		if (rc)
+			goto out;
+		s->samples++;
+		aed_progress_add(prog, 1);
+		int last = i + 1 == x->n_smp || x->smp[i + 1].position == 0;
+		if (!last)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, s->name);
+		if (x->opt.format == AED_EXPORT_WEBDATASET) {
+			if ((rc = aed_tar_close(&t)))
+				goto out;
+		} else if ((rc = aed_write_file_atomic(path, rec.data ? rec.data : "", rec.len))) {
+			goto out;
+		}
+		struct stat stt;
+		if (stat(path, &stt)) {
+			rc = aed_error(AED_EIO, "%s: cannot stat the shard just written", path);
+			goto out;
+		}
+		s->bytes = (int64_t)stt.st_size;
+		r->bytes += s->bytes;
+		if ((rc = aed_sha256_file(path, s->sha256)))
+			goto out;
+	}
+	*infos = si;
+	*n_infos = ni;
+	si = NULL;
+out:
+	aed_tar_abort(&t);
+	aed_buf_release(&rec);
+	aed_progress_free(&prog);
+	free(si);
+	return rc;
+}
+
+/* Remove shards of earlier exports into the same directory that this one did
+ * not write (a rerun with fewer shards must not leave stale ones behind). */
+static void remove_stale(struct ex *x, const char *dir, const struct shard_info *si, size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		const char *nm = e->d_name, *dash = strrchr(nm, '-');
+		if (!dash)
+			continue;
+		size_t digits = strspn(dash + 1, "0123456789");
+		const char *ext = dash + 1 + digits;
+		if (digits != 6 || (strcmp(ext, ".tar") && strcmp(ext, ".tfrecord")))
+			continue;
+		int ours = 0, kept = 0;
+		for (int s = 0; s < x->opt.n_splits; s++)
+			ours |= (size_t)(dash - nm) == strlen(x->opt.splits[s].name) &&
+				!strncmp(nm, x->opt.splits[s].name, (size_t)(dash - nm));
+		for (size_t i = 0; i < n && !kept; i++)
+			kept = !strcmp(si[i].name, nm);
+		if (ours && !kept) {
+			snprintf(path, sizeof path, "%s/%s", dir, nm);
+			unlink(path);
+		}
+	}
+	closedir(d);
+}
+
+static const char *format_name(enum aed_export_format f)
+{
+	return f == AED_EXPORT_TFRECORD ? "tfrecord" : "webdataset";
+}
+
+static json_t *payload_json(unsigned p)
+{
+	json_t *a = json_array();
+	if (p & AED_PAYLOAD_AUDIO)
+		json_array_append_new(a, json_string("audio"));
+	if (p & AED_PAYLOAD_LOGMEL)
+		json_array_append_new(a, json_string("logmel"));
+	if (p & AED_PAYLOAD_EMBEDDING)
+		json_array_append_new(a, json_string("embedding"));
+	return a;
+}
+
+static json_t *params_json(const struct ex *x)
+{
+	json_t *sp = json_object();
+	for (int i = 0; i < x->opt.n_splits; i++)
+		json_object_set_new(sp, x->opt.splits[i].name, json_real(x->opt.splits[i].fraction));
+	return json_pack("{s:s, s:{s:I, s:I}, s:o, s:I, s:o, s:b, s:I, s:I}", "format",
+			 format_name(x->opt.format), "balance", "min", (json_int_t)x->opt.min, "max",
+			 (json_int_t)x->opt.max, "splits", sp, "shard_size",
+			 (json_int_t)x->opt.shard_size, "payload", payload_json(x->opt.payload),
+			 "mix_augment", x->opt.mix_augment, "seed", (json_int_t)x->opt.seed, "mtime",
+			 (json_int_t)x->opt.mtime);
+}
+
+static int write_json_file(const char *dir, const char *name, json_t *j, char sha[65])
+{
+	char path[4096];
+	char *s = j ? json_dumps(j, JSON_INDENT(1) | JSON_REAL_PRECISION(9)) : NULL;
+	int rc;
+	if (!s)
+		return aed_error(AED_ENOMEM, "export: JSON of %s", name);
+	size_t n = strlen(s);
+	s[n] = '\0';
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	char *t = malloc(n + 2);
+	if (!t) {
+		free(s);
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	}
+	memcpy(t, s, n);
+	t[n] = '\n';
+	rc = aed_write_file_atomic(path, t, n + 1);
+	if (sha)
+		aed_sha256_hex(t, n + 1, sha);
+	free(s);
+	free(t);
+	return rc;
+}
+
+static int write_index(struct ex *x, const char *dir, const struct shard_info *si, size_t n,
+		       char sha[65])
+{
+	json_t *splits = json_object();
+	for (int s = 0; s < x->opt.n_splits; s++) {
+		json_t *arr = json_array();
+		int64_t cnt = 0;
+		for (size_t i = 0; i < n; i++)
+			if (si[i].split == s) {
+				json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:s}", "name", si[i].name,
+								     "samples", (json_int_t)si[i].samples,
+								     "bytes", (json_int_t)si[i].bytes,
+								     "sha256", si[i].sha256));
+				cnt += si[i].samples;
+			}
+		json_object_set_new(splits, x->opt.splits[s].name,
+				    json_pack("{s:I, s:o}", "samples", (json_int_t)cnt, "shards", arr));
+	}
+	json_t *members = json_array();
+	if (x->opt.format == AED_EXPORT_WEBDATASET) {
+		if (x->opt.payload & AED_PAYLOAD_AUDIO)
+			json_array_append_new(members, json_string("flac"));
+		json_array_append_new(members, json_string("json"));
+		if (x->opt.payload & AED_PAYLOAD_LOGMEL)
+			json_array_append_new(members, json_string("logmel.npy"));
+		if (x->opt.payload & AED_PAYLOAD_EMBEDDING)
+			json_array_append_new(members, json_string("embedding.npy"));
+	}
+	json_t *j = json_pack("{s:s, s:s, s:o, s:o}", "format", format_name(x->opt.format),
+			      "key", "{ytid}_{start_ms}", "members", members, "splits", splits);
+	int rc = write_json_file(dir, "index.json", j, sha);
+	json_decref(j);
+	return rc;
+}
+
+static int write_csvs(struct ex *x, const char *dir)
+{
+	struct aed_buf b = { 0 };
+	char path[4096];
+	int rc = AED_OK;
+	sqlite3_stmt *st = NULL;
+
+	/* class_counts.csv */
+	aed_buf_printf(&b, "index,mid,display_name,available,selected,augmented");
+	for (int s = 0; s < x->opt.n_splits; s++)
+		aed_buf_printf(&b, ",%s", x->opt.splits[s].name);
+	aed_buf_printf(&b, "\n");
+	int *by_rank = malloc((x->n_cls + 1) * sizeof *by_rank);
+	if (!by_rank)
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	for (size_t i = 0; i < x->n_cls; i++)
+		by_rank[i] = (int)i; /* class id order */
+	for (size_t i = 0; i < x->n_cls; i++) {
+		const struct xclass *c = &x->cls[by_rank[i]];
+		char idx[24] = "";
+		if (c->label_index >= 0)
+			snprintf(idx, sizeof idx, "%lld", (long long)c->label_index);
+		int quote = strchr(c->name, ',') || strchr(c->name, '"');
+		aed_buf_printf(&b, "%s,%s,%s", idx, c->mid, quote ? "\"" : "");
+		for (const char *p = c->name; *p; p++)
+			aed_buf_printf(&b, *p == '"' ? "\"\"" : "%c", *p);
+		aed_buf_printf(&b, "%s,%lld,%lld,%lld", quote ? "\"" : "", (long long)c->avail,
+			       (long long)c->sel, (long long)c->aug);
+		for (int s = 0; s < x->opt.n_splits; s++)
+			aed_buf_printf(&b, ",%lld", (long long)c->split_n[s]);
+		aed_buf_printf(&b, "\n");
+	}
+	free(by_rank);
+	snprintf(path, sizeof path, "%s/class_counts.csv", dir);
+	if ((rc = aed_write_file_atomic(path, b.data, b.len)))
+		goto out;
+	/* priors.csv */
+	b.len = 0;
+	aed_buf_printf(&b, "index,mid,display_name,n_pos,n_total,prior,weight\n");
+	if (x->weights_from_table) {
+		if ((rc = aed_db_prepare(x->db,
+					 "SELECT c.label_index, c.mid, c.name, p.n_pos, p.n_total, p.prior, "
+					 "p.weight FROM class_prior p JOIN class c ON c.id = p.class_id "
+					 "ORDER BY c.label_index IS NULL, c.label_index, c.mid", &st)))
+			goto out;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *nm = (const char *)sqlite3_column_text(st, 2);
+			int quote = nm && (strchr(nm, ',') || strchr(nm, '"'));
+			if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+				aed_buf_printf(&b, "%lld", (long long)sqlite3_column_int64(st, 0));
+			aed_buf_printf(&b, ",%s,%s", sqlite3_column_text(st, 1), quote ? "\"" : "");
+			for (const char *p = nm ? nm : ""; *p; p++)
+				aed_buf_printf(&b, *p == '"' ? "\"\"" : "%c", *p);
+			aed_buf_printf(&b, "%s,%lld,%lld,%.9g,%.9g\n", quote ? "\"" : "",
+				       (long long)sqlite3_column_int64(st, 3),
+				       (long long)sqlite3_column_int64(st, 4), sqlite3_column_double(st, 5),
+				       sqlite3_column_double(st, 6));
+		}
+	} else {
+		int64_t total = 0;
+		for (size_t i = 0; i < x->n_smp; i++)
+			total += x->smp[i].split == 0;
+		for (size_t i = 0; i < x->n_cls; i++) {
+			const struct xclass *c = &x->cls[i];
+			char idx[24] = "";
+			if (c->label_index >= 0)
+				snprintf(idx, sizeof idx, "%lld", (long long)c->label_index);
+			int quote = strchr(c->name, ',') || strchr(c->name, '"');
+			aed_buf_printf(&b, "%s,%s,%s", idx, c->mid, quote ? "\"" : "");
+			for (const char *p = c->name; *p; p++)
+				aed_buf_printf(&b, *p == '"' ? "\"\"" : "%c", *p);
+			aed_buf_printf(&b, "%s,%lld,%lld,%.9g,%.9g\n", quote ? "\"" : "",
+				       (long long)c->split_n[0], (long long)total,
+				       total ? (double)c->split_n[0] / (double)total : 0.0, c->weight);
+		}
+	}
+	snprintf(path, sizeof path, "%s/priors.csv", dir);
+	rc = aed_write_file_atomic(path, b.data ? b.data : "", b.len);
+out:
+	sqlite3_finalize(st);
+	aed_buf_release(&b);
+	return rc;
+}
+
+static int write_manifest(struct ex *x, const char *dir, const struct aed_export_result *r)
+{
+	char now[32];
+	json_t *classes = json_array(), *runs = json_object(), *models = json_array();
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	for (size_t i = 0; i < x->n_cls; i++) {
+		const struct xclass *c = &x->cls[i];
+		json_t *per = json_object();
+		for (int s = 0; s < x->opt.n_splits; s++)
+			json_object_set_new(per, x->opt.splits[s].name, json_integer(c->split_n[s]));
+		const char *why = NULL;
+		if (c->sel < x->opt.min)
+			why = c->avail < x->opt.min ? "fewer candidates than min"
+						    : "remaining candidates carry a class already at max";
+		json_array_append_new(classes,
+				      json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:f, s:o, s:s*}", "index",
+						c->label_index >= 0 ? json_integer(c->label_index) : json_null(),
+						"mid", c->mid, "name", c->name, "available", (json_int_t)c->avail,
+						"selected", (json_int_t)c->sel, "augmented", (json_int_t)c->aug,
+						"weight", c->weight, "per_split", per, "below_min", why));
+	}
+	if ((rc = aed_db_prepare(x->db,
+				 "SELECT stage, group_concat(id) FROM (SELECT stage, id FROM run "
+				 "WHERE outcome = 'ok' AND stage IN ('fetch','decode','features','embed',"
+				 "'priors','refine') ORDER BY id) GROUP BY stage ORDER BY stage", &st)))
+		goto out;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_object_set_new(runs, (const char *)sqlite3_column_text(st, 0),
+				    json_string((const char *)sqlite3_column_text(st, 1)));
+	sqlite3_finalize(st);
+	if ((rc = aed_db_prepare(x->db, "SELECT name, sha256, path FROM model ORDER BY id", &st)))
+		goto out;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(models, json_pack("{s:s, s:s, s:s}", "name",
+							sqlite3_column_text(st, 0), "sha256",
+							sqlite3_column_text(st, 1), "path",
+							sqlite3_column_text(st, 2)));
+	sqlite3_finalize(st);
+	st = NULL;
+	aed_utc_iso8601(now);
+	json_t *counts = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "candidates",
+				   (json_int_t)r->n_candidates, "unlabelled", (json_int_t)r->n_unlabelled,
+				   "selected", (json_int_t)r->n_selected, "augmented",
+				   (json_int_t)r->n_augmented, "refined", (json_int_t)r->n_refined,
+				   "classes", (json_int_t)r->n_classes, "classes_below_min",
+				   (json_int_t)r->n_below_min);
+	char wf[64];
+	if (x->weights_from_table)
+		snprintf(wf, sizeof wf, "class_prior (priors run %lld)", (long long)x->weights_run);
+	else
+		snprintf(wf, sizeof wf, "split %s of this export, beta 1", x->opt.splits[0].name);
+	json_t *j = json_pack("{s:s, s:I, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o}", "created_at", now,
+			      "run_id", (json_int_t)r->run_id, "database", aed_db_path(x->db),
+			      "params", params_json(x), "counts", counts, "weights_from", wf,
+			      "example_weight", "max positive weight over the sample's classes (1 if none)",
+			      "classes", classes, "runs", runs, "models", models);
+	classes = runs = models = NULL;
+	rc = write_json_file(dir, "manifest.json", j, NULL);
+	json_decref(j);
+out:
+	sqlite3_finalize(st);
+	json_decref(classes);
+	json_decref(runs);
+	json_decref(models);
+	return rc;
+}
+
+static int write_readme(struct ex *x, const char *dir, const struct aed_export_result *r)
+{
+	struct aed_buf b = { 0 };
+	char path[4096];
+	int rc;
+
+	aed_buf_printf(&b, "# Training shards (%s)\n\n", format_name(x->opt.format));
+	aed_buf_printf(&b, "%lld samples (%lld clips, %lld mixes) of %lld classes in %lld shards; "
+		       "seed %llu.\n\n", (long long)x->n_smp, (long long)r->n_selected,
+		       (long long)r->n_augmented, (long long)r->n_classes, (long long)r->n_shards,
+		       (unsigned long long)x->opt.seed);
+	aed_buf_printf(&b,
+		"## Files\n"
+		"- `SPLIT-NNNNNN.%s`: shards of each split, at most %lld samples each, of equal size.\n"
+		"- `index.json`: per split, each shard's name, sample count, bytes and sha256.\n"
+		"- `manifest.json`: the export's parameters, per-class counts, runs and models.\n"
+		"- `class_counts.csv`: per class: candidates, selected clips, mixes, samples per split.\n"
+		"- `priors.csv`: class priors and positive-example weights (%s).\n",
+		x->opt.format == AED_EXPORT_TFRECORD ? "tfrecord" : "tar", (long long)x->opt.shard_size,
+		x->weights_from_table ? "from the priors stage" : "of the first split");
+	if (x->opt.format == AED_EXPORT_WEBDATASET)
+		aed_buf_printf(&b,
+			"\n## WebDataset samples\n"
+			"POSIX tar files; every member of a sample is named `KEY.EXT` with KEY =\n"
+			"`{ytid}_{start_ms}` (no dots). Members, in this order:\n"
+			"- `KEY.flac`: the clip's real samples, 16 kHz mono 16-bit FLAC.\n"
+			"- `KEY.json`: `mids`, `names`, `labels` (class_labels_indices indices),\n"
+			"  `label_sources`, `refined` (false when no refinement result exists),\n"
+			"  `soft_labels` {mid: {target, prediction, stages}}, `frames` {mid: {method,\n"
+			"  scorer, hop_ms, n_patches, n_kept, mask, scores}} (patch i starts at\n"
+			"  i * hop_ms and lasts 960 ms), `weight` (max positive weight of its classes),\n"
+			"  `audio` {sample_rate, n_samples}, `provenance` {augmented, source_group,\n"
+			"  source, fetch_kind, sha256 (of the fetched file), model, runs, mix}.\n"
+			"- `KEY.logmel.npy`: f32 [frames, 64] YAMNet log-mel (with payload logmel).\n"
+			"- `KEY.embedding.npy`: f32 [patches, 1024] YAMNet embeddings (payload embedding).\n");
+	else
+		aed_buf_printf(&b,
+			"\n## TFRecord samples\n"
+			"As the AudioSet release's feature files: records framed as uint64 length,\n"
+			"masked CRC32C of the length, data, masked CRC32C of the data; each a\n"
+			"tf.train.SequenceExample with context video_id, start_time_seconds,\n"
+			"end_time_seconds, labels (class_labels_indices indices) and the feature list\n"
+			"audio_embedding: one 128-byte string per second. Second s is the mean of the\n"
+			"YAMNet patch embeddings overlapping [s, s+1) (patches of 0.96 s every 0.48 s),\n"
+			"projected with the PCA in pca_mean.npy / pca_components.npy and whitened by\n"
+			"the eigenvalues in pca.json, clipped to [-2, 2] and quantised as\n"
+			"floor((x + 2) * 255 / 4).\n");
+	aed_buf_printf(&b,
+		"\n## Selection\n"
+		"Every class gets at least min (%lld) and at most max (%lld, 0 = no cap) clips\n"
+		"where the corpus allows; a clip counts for all its labels. Classes are served\n"
+		"rarest first. Splits keep each source group (video or recording) whole and\n"
+		"follow each class's fractions.%s\n",
+		(long long)x->opt.min, (long long)x->opt.max,
+		x->opt.mix_augment ? " Mixes of two same-class clips of one split (random delay,\n"
+				     "gain and peaking EQ) top up classes below min; their JSON says\n"
+				     "augmented: true." : "");
+	snprintf(path, sizeof path, "%s/README.md", dir);
+	rc = aed_write_file_atomic(path, b.data, b.len);
+	aed_buf_release(&b);
+	return rc;
+}
+
+static int record_export(struct ex *x, const char *dir, const char *index_sha,
+			 const struct aed_export_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	json_t *p = params_json(x);
+	char *ps = p ? json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+	int rc;
+
+	json_decref(p);
+	aed_utc_iso8601(now);
+	if ((rc = aed_db_begin(x->db)))
+		goto out;
+	if ((rc = aed_db_prepare(x->db,
+				 "INSERT INTO export (run_id, out_dir, format, params, n_samples, "
+				 "n_augmented, n_shards, index_sha256, created_at) "
+				 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, r->run_id);
+	sqlite3_bind_text(st, 2, dir, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, format_name(x->opt.format), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ps ? ps : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)x->n_smp);
+	sqlite3_bind_int64(st, 6, r->n_augmented);
+	sqlite3_bind_int64(st, 7, r->n_shards);
+	sqlite3_bind_text(st, 8, index_sha, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = aed_db_error(x->db, "export: recording the export");
+		goto out;
+	}
+	int64_t eid = sqlite3_last_insert_rowid(aed_db_sqlite(x->db));
+	sqlite3_finalize(st);
+	if ((rc = aed_db_prepare(x->db,
+				 "INSERT INTO export_sample (export_id, key, segment_id, split, shard, "
+				 "position, mix_a, mix_b) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st)))
+		goto out;
+	for (size_t i = 0; i < x->n_smp; i++) {
+		const struct xsample *sm = &x->smp[i];
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sqlite3_bind_int64(st, 1, eid);
+		sqlite3_bind_text(st, 2, sm->key, -1, SQLITE_STATIC);
+		if (sm->seg >= 0)
+			sqlite3_bind_int64(st, 3, x->seg[sm->seg].id);
+		sqlite3_bind_text(st, 4, x->opt.splits[sm->split].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 5, sm->shard);
+		sqlite3_bind_int(st, 6, sm->position);
+		if (sm->mix >= 0) {
+			sqlite3_bind_int64(st, 7, x->seg[x->mix[sm->mix].a].id);
+			sqlite3_bind_int64(st, 8, x->seg[x->mix[sm->mix].b].id);
+		}
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = aed_db_error(x->db, "export: recording samples");
+			goto out;
+		}
+	}
+	rc = aed_db_commit(x->db);
+out:
+	if (rc)
+		aed_db_rollback(x->db);
+	sqlite3_finalize(st);
+	free(ps);
+	return rc;
+}
+
+static int count_refined(struct ex *x, struct aed_export_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = aed_db_prepare(x->db,
+				"SELECT EXISTS (SELECT 1 FROM frame_mask WHERE segment_id = ?1) OR "
+				"EXISTS (SELECT 1 FROM soft_label WHERE segment_id = ?1)", &st);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < x->n_seg; i++) {
+		if (!x->seg[i].sel)
+			continue;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, x->seg[i].id);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0))
+			r->n_refined++;
+	}
+	sqlite3_finalize(st);
+	return AED_OK;
+}
+
+static void ex_release(struct ex *x)
+{
+	for (size_t i = 0; i < x->n_cls; i++) {
+		free(x->cls[i].mid);
+		free(x->cls[i].name);
+	}
+	free(x->cls);
+	for (size_t i = 0; i < x->n_seg; i++) {
+		free(x->seg[i].key);
+		free(x->seg[i].ytid);
+		free(x->seg[i].group);
+		free(x->seg[i].cls);
+	}
+	free(x->seg);
+	for (size_t i = 0; i < x->n_mix; i++) {
+		free(x->mix[i].cls_union);
+		free(x->mix[i].key);
+	}
+	free(x->mix);
+	free(x->smp);
+	sqlite3_finalize(x->st_info);
+	sqlite3_finalize(x->st_src);
+	sqlite3_finalize(x->st_soft);
+	sqlite3_finalize(x->st_mask);
+	if (x->have_pca)
+		aed_pca_release(&x->pca);
+}
+
+int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_export_result *r)
+{
+	struct ex x = { .db = db, .o = o, .opt = *o };
+	struct shard_info *si = NULL;
+	size_t n_si = 0;
+	char *params = NULL, index_sha[65] = "";
+	int64_t run_id = 0;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	if (!o->out_dir || !*o->out_dir)
+		return aed_error(AED_EUSAGE, "export: --out DIR is required");
+	if (!x.opt.n_splits) {
+		struct aed_export_opts d = { 0 };
+		aed_export_parse_splits("train=0.8,val=0.1,test=0.1", &d);
+		memcpy(x.opt.splits, d.splits, sizeof d.splits);
+		x.opt.n_splits = d.n_splits;
+	}
+	if (!x.opt.shard_size)
+		x.opt.shard_size = 1000;
+	if (x.opt.shard_size < 0)
+		return aed_error(AED_EUSAGE, "export: --shard-size must be >= 1");
+	if (!x.opt.payload)
+		x.opt.payload = x.opt.format == AED_EXPORT_WEBDATASET ? AED_PAYLOAD_AUDIO : 0;
+	if (x.opt.format == AED_EXPORT_TFRECORD && o->payload)
+		return aed_error(AED_EUSAGE, "export: --payload applies to webdataset; TFRecord "
+				 "shards hold the 128-d quantised embeddings");
+	if (x.opt.mix_augment && x.opt.format == AED_EXPORT_TFRECORD)
+		return aed_error(AED_EUSAGE, "export: --mix-augment needs --format webdataset (a mix "
+				 "has no YAMNet embedding to put in a TFRecord)");
+	if (x.opt.mix_augment && x.opt.payload & AED_PAYLOAD_EMBEDDING)
+		return aed_error(AED_EUSAGE, "export: --mix-augment cannot go with --payload embedding "
+				 "(a mix has no YAMNet embedding)");
+	if (x.opt.mix_augment && !x.opt.min)
+		return aed_error(AED_EUSAGE, "export: --mix-augment tops classes up to min: give "
+				 "--balance min=N");
+	if (x.opt.max && x.opt.min > x.opt.max)
+		return aed_error(AED_EUSAGE, "export: min %lld is above max %lld", (long long)x.opt.min,
+				 (long long)x.opt.max);
+	if ((rc = aed_mkdir_p(o->out_dir)))
+		return rc;
+	{
+		json_t *p = params_json(&x);
+		json_object_set_new(p, "out", json_string(o->out_dir));
+		params = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(9));
+		json_decref(p);
+	}
+	if ((rc = aed_run_begin(db, STAGE, params ? params : "{}", &run_id)))
+		goto out;
+	r->run_id = run_id;
+	if ((rc = load(&x, r)) || (rc = check_keys(&x)))
+		goto fail;
+	if (!x.n_seg) {
+		rc = aed_error(AED_ESTATE, "export: no labelled clips%s to export (run decode%s first)",
+			       x.opt.format == AED_EXPORT_TFRECORD ? " with embeddings" : "",
+			       x.opt.format == AED_EXPORT_TFRECORD ? " and embed" : "");
+		goto fail;
+	}
+	if ((rc = select_clips(&x, r)) || (rc = assign_splits(&x)))
+		goto fail;
+	if (x.opt.mix_augment && (rc = make_mixes(&x)))
+		goto fail;
+	r->n_augmented = (int64_t)x.n_mix;
+	if ((rc = plan_samples(&x, r)) || (rc = load_weights(&x)) || (rc = prepare_queries(&x)) ||
+	    (rc = count_refined(&x, r)))
+		goto fail;
+	if (x.opt.format == AED_EXPORT_TFRECORD &&
+	    ((rc = fit_pca(&x)) || (rc = write_pca(&x, o->out_dir))))
+		goto fail;
+	double t0 = aed_now();
+	if ((rc = write_shards(&x, o->out_dir, &si, &n_si, r)))
+		goto fail;
+	r->seconds = aed_now() - t0;
+	remove_stale(&x, o->out_dir, si, n_si);
+	if ((rc = write_index(&x, o->out_dir, si, n_si, index_sha)) || (rc = write_csvs(&x, o->out_dir)) ||
+	    (rc = write_manifest(&x, o->out_dir, r)) || (rc = write_readme(&x, o->out_dir, r)) ||
+	    (rc = record_export(&x, o->out_dir, index_sha, r)))
+		goto fail;
+	rc = aed_run_end(db, run_id, AED_RUN_OK, (int64_t)x.n_smp, 0, NULL);
+	goto out;
+fail: {
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s", aed_last_error());
+	aed_run_end(db, run_id, AED_RUN_FAILED, 0, 0, msg);
+	aed_error(rc, "%s", msg);
+}
+out:
+	free(si);
+	free(params);
+	ex_release(&x);
+	return rc;
+}
