@@ -1,0 +1,65 @@
+#!/bin/sh
+# t0910-review-browser.sh - the review page end to end in headless Chromium:
+# a real corpus mined for Music, `review export`, web/tests/review.mjs rating
+# by keyboard from file:// (label autocomplete, reload, export download,
+# hostile ontology text), then `review import` must store exactly the ratings
+# the browser entered. Keeps a screenshot in build/screenshots/.
+# Needs node, web/node_modules (make deps) and chromium; skipped without them.
+. "$(dirname "$0")/../lib/testlib.sh"
+EVAL=$SHARED/data/audio/audioset-eval
+MODEL=$SHARED/models/yamnet/yamnet.tflite
+need_shared "$AUDIOSET/ontology.json" "$EVAL/labels.csv" "$MODEL"
+CHROMIUM=${AEDCURATE_CHROMIUM:-/usr/bin/chromium}
+for need in "$ROOT/web/node_modules/playwright-core/package.json" "$CHROMIUM"; do
+	if [ ! -e "$need" ]; then echo "# skip: $need not present (make deps)"; echo "skipped"; exit 0; fi
+done
+if ! command -v node >/dev/null 2>&1; then echo "# skip: node not installed (make deps)"; echo "skipped"; exit 0; fi
+
+$PY - "$AUDIOSET/ontology.json" "$T/ontology.json" <<'EOF'
+import json, sys
+o = json.load(open(sys.argv[1]))
+for c in o:
+    if c["id"] == "/m/04rlf":
+        c["child_ids"].append("/t/hostile1")
+o.append({"id": "/t/hostile1", "name": "<img src=x onerror=alert(1)>",
+          "description": "</script><script>window.__pwned=1</script><img src=x onerror=alert(2)> & \u2028 <!--",
+          "citation_uri": "", "positive_examples": [], "child_ids": [], "restrictions": []})
+json.dump(o, open(sys.argv[2], "w"))
+EOF
+{ head -1 "$EVAL/labels.csv"; sed -n 2,11p "$EVAL/labels.csv"; } | sed "s#^\([^,]*\.m4a\)#$EVAL/\1#" >"$T/m.csv"
+check "a corpus: ontology with a hostile class, 10 real clips, embedded and indexed" sh -c "
+	$AED -q init && $AED -q ontology ingest '$T/ontology.json' &&
+	$AED -q segments ingest '$T/m.csv' --columns path=file,id=ytid,start=start_seconds,end=end_seconds,labels=positive_labels &&
+	$AED -q fetch && $AED -q decode && $AED -q features && $AED -q embed --model '$MODEL' && $AED -q index build"
+check "mine Music" $AED mine --class Music --exemplar Z19W44ZI15Q_190000 --exemplar gEv1C2GKNno_0 --min-exemplars 1 -k 6
+check "export the page" $AED review export --class Music --out "$T/page"
+check "mine the hostile class" $AED mine --class /t/hostile1 --exemplar YIkaXXmw8ME_0 --min-exemplars 1 -k 2
+check "export its page" $AED review export --class /t/hostile1 --out "$T/hostile"
+
+# The browser part prints its own ok / not ok lines.
+mkdir -p "$ROOT/build/screenshots"
+node "$ROOT/web/tests/review.mjs" --page "$T/page" --hostile "$T/hostile" --out "$T/dl" \
+	--screenshot "$ROOT/build/screenshots/review.png" --chromium "$CHROMIUM" >"$T/node.out" 2>"$T/err"
+rc=$?
+cat "$T/node.out"
+check_eq "the browser test exits 0" 0 "$rc"
+
+check "import the downloaded ratings" $AED review import "$T/dl/ratings.json"
+check_grep "4 new ratings" '1 file, 4 entries: 4 new' "$T/out"
+# Exactly what the browser entered, nothing else.
+$PY - "$T/dl/expected.json" >"$T/want" <<'EOF'
+import json, sys
+e = json.load(open(sys.argv[1]))
+for r in e["ratings"]:
+    print("|".join([r["candidate"], e["annotator"], r["answer"], r.get("comment", ""), ",".join(r.get("labels", []))]))
+EOF
+sql "SELECT s.key, r.annotator, r.answer, r.comment, coalesce((SELECT group_concat(c.mid) FROM rating_label l JOIN class c ON c.id = l.class_id WHERE l.rating_id = r.id), '')
+     FROM rating r JOIN segment s ON s.id = r.segment_id JOIN review_item i ON i.segment_id = r.segment_id AND i.export_id = r.export_id ORDER BY i.ord" >"$T/got"
+if [ -s "$T/want" ] && cmp -s "$T/want" "$T/got"; then ok "the database holds exactly the ratings entered in the browser"
+else not_ok "the database holds exactly the ratings entered in the browser"; diff "$T/want" "$T/got" | sed 's/^/# /'; fi
+check_eq "times are the page's" "$($PY -c 'import json,sys; print(sorted(r["time"] for r in json.load(open(sys.argv[1]))["ratings"]))' "$T/dl/ratings.json")" \
+	"$($PY -c 'import sqlite3,sys; print(sorted(r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT rated_at FROM rating")))' "$AEDCURATE_DB")"
+check "status after the import" $AED review status --class Music
+check_grep "rated 4: 1 present, 1 not present, 1 unsure, 1 not acoustic" '^1 +/m/04rlf +Music +6 +4 +1 +1 +1 +1 +0\.333' "$T/out"
+if [ -s "$ROOT/build/screenshots/review.png" ]; then ok "screenshot kept in build/screenshots/review.png"; else not_ok "screenshot kept"; fi
+done_testing
