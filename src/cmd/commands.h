@@ -22,4 +22,7 @@ int cmd_index_build(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_index_status(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_mine(struct aed_ctx *ctx, int argc, char **argv);
 
+int cmd_review_export(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_review_import(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_review_status(struct aed_ctx *ctx, int argc, char **argv);
 #endif

@@ -27,6 +27,9 @@ static const struct aed_command commands[] = {
 	{ "index build", cmd_index_build, "FAISS index over the patch embeddings (incremental)" },
 	{ "index status", cmd_index_status, "is the vector index current, stale or missing" },
 	{ "mine", cmd_mine, "clips most likely to hold a sound, from a few exemplars" },
+	{ "review export", cmd_review_export, "static review page of a mine run's candidates" },
+	{ "review import", cmd_review_import, "ratings files from review pages into the database" },
+	{ "review status", cmd_review_status, "per mine run: rated, present, ..., precision" },
 	{ NULL, NULL, NULL }
 };
 
