@@ -302,7 +302,7 @@ struct fetch {
 	int running;             /* transfers + commands */
 	CURLM *multi;
 	int64_t *claimed;        /* claimed ids not yet given to a job */
-	int n_claimed, claim_pos, claims_done;
+	int n_claimed, claim_pos, claims_done, claim_max;
 	struct record *recs;
 	int n_recs;
 	double last_flush;
@@ -1372,6 +1372,22 @@ static int cmp_id(const void *a, const void *b)
  * them against this run's sources. Same states and rules as the store's. */
 static int claim(struct fetch *f)
 {
+	/* Pending items first, then failed ones of earlier runs; each query walks
+	 * the work_state index in item order and stops at the limit, so a claim
+	 * costs the same at item 10 and at item 2,000,000. */
+	static const char *const sql[2] = {
+		"UPDATE work SET state = 'claimed', run_id = ?1, attempts = attempts + 1, "
+		"updated_at = ?2 WHERE stage = ?3 AND item IN ("
+		"  SELECT item FROM work WHERE stage = ?3 AND state = 'pending'"
+		"    AND EXISTS (SELECT 1 FROM temp.fetch_sel WHERE id = item)"
+		"  ORDER BY item LIMIT ?5) RETURNING item",
+		"UPDATE work SET state = 'claimed', run_id = ?1, attempts = attempts + 1, "
+		"updated_at = ?2 WHERE stage = ?3 AND item IN ("
+		"  SELECT item FROM work WHERE stage = ?3 AND state = 'failed'"
+		"    AND attempts < ?4 AND run_id IS NOT ?1"
+		"    AND EXISTS (SELECT 1 FROM temp.fetch_sel WHERE id = item)"
+		"  ORDER BY item LIMIT ?5) RETURNING item",
+	};
 	char now[32];
 	sqlite3_stmt *st = NULL;
 	int rc, s;
@@ -1380,30 +1396,24 @@ static int claim(struct fetch *f)
 	aed_utc_iso8601(now);
 	if ((rc = aed_db_begin(f->db)))
 		return rc;
-	rc = aed_db_prepare(f->db,
-		"UPDATE work SET state = 'claimed', run_id = ?1, attempts = attempts + 1, "
-		"updated_at = ?2 WHERE stage = ?3 AND item IN ("
-		"  SELECT item FROM work WHERE stage = ?3 AND state = 'pending'"
-		"    AND item IN (SELECT id FROM temp.fetch_sel)"
-		"  UNION ALL SELECT item FROM work WHERE stage = ?3 AND state = 'failed'"
-		"    AND attempts < ?4 AND run_id IS NOT ?1"
-		"    AND item IN (SELECT id FROM temp.fetch_sel)"
-		"  ORDER BY 1 LIMIT ?5) RETURNING item", &st);
-	if (rc)
-		goto out;
-	sqlite3_bind_int64(st, 1, f->run_id);
-	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, STAGE, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, f->o.max_attempts);
-	sqlite3_bind_int(st, 5, f->n_jobs);
-	while ((s = sqlite3_step(st)) == SQLITE_ROW && f->n_claimed < f->n_jobs)
-		f->claimed[f->n_claimed++] = sqlite3_column_int64(st, 0);
-	if (s != SQLITE_DONE && s != SQLITE_ROW) {
-		rc = aed_db_error(f->db, "claiming fetch work");
-		goto out;
+	for (int q = 0; q < 2 && f->n_claimed < f->claim_max; q++) {
+		if ((rc = aed_db_prepare(f->db, sql[q], &st)))
+			goto out;
+		sqlite3_bind_int64(st, 1, f->run_id);
+		sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, STAGE, -1, SQLITE_STATIC);
+		if (q == 1)
+			sqlite3_bind_int(st, 4, f->o.max_attempts);
+		sqlite3_bind_int(st, 5, f->claim_max - f->n_claimed);
+		while ((s = sqlite3_step(st)) == SQLITE_ROW && f->n_claimed < f->claim_max)
+			f->claimed[f->n_claimed++] = sqlite3_column_int64(st, 0);
+		if (s != SQLITE_DONE && s != SQLITE_ROW) {
+			rc = aed_db_error(f->db, "claiming fetch work");
+			goto out;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
 	rc = aed_db_commit(f->db);
 	qsort(f->claimed, (size_t)f->n_claimed, sizeof *f->claimed, cmp_id);
 out:
@@ -1415,28 +1425,34 @@ out:
 	return rc;
 }
 
-/* Fill free slots from the claimed items (claiming more when needed). */
+/* A free job slot, or NULL. */
+static struct job *free_slot(struct fetch *f)
+{
+	for (int i = 0; i < f->n_jobs; i++)
+		if (f->jobs[i].state == J_FREE)
+			return &f->jobs[i];
+	return NULL;
+}
+
+/* Fill free slots from the claimed items (claiming more when needed). Local
+ * look-ups finish at once and free their slot again; after FILL_BUDGET items
+ * the loop returns so that running transfers are served. */
+#define FILL_BUDGET 2048
 static int fill_slots(struct fetch *f)
 {
+	struct job *j;
 	int rc = AED_OK;
 
-	for (int i = 0; i < f->n_jobs && !rc; i++) {
-		struct job *j = &f->jobs[i];
-
-		if (j->state != J_FREE)
-			continue;
+	for (int budget = FILL_BUDGET; !rc && budget > 0 && (j = free_slot(f)); budget--) {
 		if (f->claim_pos == f->n_claimed) {
 			if (f->claims_done)
-				return AED_OK;
-			f->claim_pos = f->n_claimed = 0;
-			if ((rc = flush_records(f)))
-				return rc;
-			rc = claim(f);
-			if (rc)
-				return rc;
+				break;
+			f->claim_pos = 0;
+			if ((rc = claim(f)))
+				break;
 			if (f->n_claimed == 0) {
 				f->claims_done = 1;
-				return AED_OK;
+				break;
 			}
 		}
 		rc = load_segment(f, j, f->claimed[f->claim_pos++]);
@@ -1628,7 +1644,8 @@ static int setup(struct fetch *f)
 
 	f->n_jobs = f->o.jobs * 2 + 8;
 	f->jobs = calloc((size_t)f->n_jobs, sizeof *f->jobs);
-	f->claimed = calloc((size_t)f->n_jobs, sizeof *f->claimed);
+	f->claim_max = f->n_jobs + 256;
+	f->claimed = calloc((size_t)f->claim_max, sizeof *f->claimed);
 	f->recs = calloc(FLUSH_EVERY, sizeof *f->recs);
 	if (!f->jobs || !f->claimed || !f->recs)
 		return aed_error(AED_ENOMEM, "out of memory");
@@ -1875,8 +1892,8 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 				n_extra++;
 			}
 		wait = next_wake - aed_now();
-		if (wait < 0)
-			wait = 0;
+		if (wait < 0 || (!f.claims_done && free_slot(&f)))
+			wait = 0; /* more work can start now */
 		if (n_extra > 0 && wait > 0.05)
 			wait = 0.05;
 		if (f.multi)
