@@ -43,21 +43,29 @@ struct aed_vindex;
 
 /* --- core: exemplar frames ---------------------------------------------- */
 struct aed_frame_select_opts {
-	int clusters;       /* k-means k; 0 = auto: frames / exemplars (the
-	                     * frames of one exemplar), at least 2, at most frames */
+	int clusters;       /* k-means k; 0 = auto: frames / (4 x exemplars), about
+	                     * 2 s of each exemplar per cluster; at least 2 */
 	int min_exemplars;  /* keep a cluster with frames from at least this many
 	                     * exemplars; 0 = auto: 2, or 1 when there is one exemplar */
 	int seed;           /* k-means seed */
+	const float *generic; /* [n] each frame's mean similarity to the corpus, or
+	                     * NULL: frames that resemble everything (silence, hum,
+	                     * padding) have the highest */
+	double generic_drop;/* drop this fraction of frames, those with the highest
+	                     * generic value (0..1); negative = the default 0.25 */
 };
 
 struct aed_frame_selection {
 	int n_clusters;
 	int *cluster;       /* [n] cluster of each frame */
 	unsigned char *kept;/* [n] 1 if the frame is a query */
+	unsigned char *generic; /* [n] 1 if dropped as resembling everything */
 	int *cl_exemplars;  /* [n_clusters] distinct exemplars in the cluster */
 	int *cl_frames;     /* [n_clusters] frames in the cluster */
 	unsigned char *cl_kept; /* [n_clusters] */
 	int n_kept;
+	int n_generic;      /* frames of kept clusters dropped as generic */
+	float generic_cut;  /* frames with generic >= this were dropped */
 	int fallback;       /* 1: no cluster spanned min_exemplars exemplars; the
 	                     * clusters spanning the most exemplars were kept */
 };
@@ -105,6 +113,12 @@ struct aed_mine_search_stats {
 	int64_t pooled_segments;
 	double seconds;
 };
+
+/* Mean and standard deviation of each query's similarity over the corpus
+ * sample (c->sample): mu[nq], sd[nq]. mu is the "resembles everything"
+ * measure of aed_frame_select_opts.generic. */
+int aed_mine_corpus_stats(const struct aed_mine_corpus *c, const float *q, int nq, int d,
+			  float *mu, float *sd);
 
 /* q: nq unit query vectors. Fills out[0..*n_out-1] (caller's array of k),
  * best first; ties broken by segment number. */
@@ -182,7 +196,8 @@ struct aed_mine_opts {
 	int exclude_group;        /* no candidate from an exemplar's source recording */
 	const char *candidates_split; /* only segments of this split are candidates */
 	const char *model_path;   /* model file for file exemplars (NULL = default) */
-	int64_t sample;           /* corpus vectors for the 'z' statistics; 0 = 20000 */
+	int64_t sample;           /* corpus vectors for the 'z' statistics and the
+	                           * generic-frame measure; 0 = 20000 */
 };
 
 struct aed_mine_exemplar {
@@ -191,7 +206,8 @@ struct aed_mine_exemplar {
 	char *name;               /* key or path, malloc'd */
 	int frames_total, frames_kept;
 	int *cluster;             /* [frames_total] */
-	unsigned char *kept;      /* [frames_total] */
+	unsigned char *kept;      /* [frames_total] 1 kept, 0 dropped with its cluster,
+	                           * 2 dropped as resembling everything */
 };
 
 struct aed_mine_candidate {

@@ -17,6 +17,7 @@ struct mine_cli {
 	struct aed_strlist exemplars;
 	long k, clusters, min_exemplars, seed, hits, sample, show;
 	int exclude_group, no_class_exemplars;
+	double generic;
 };
 
 static const struct aed_opt table[] = {
@@ -40,6 +41,8 @@ static const struct aed_opt table[] = {
 	  "k-means clusters of the exemplar frames (default: frames / exemplars)" },
 	{ "min-exemplars", 0, AED_OPT_INT, offsetof(struct mine_cli, min_exemplars), "N",
 	  "keep clusters with frames from at least N exemplars (default 2)" },
+	{ "generic", 0, AED_OPT_DOUBLE, offsetof(struct mine_cli, generic), "F",
+	  "drop this fraction of exemplar frames, those most similar to the whole corpus (default 0.25)" },
 	{ "seed", 0, AED_OPT_INT, offsetof(struct mine_cli, seed), "N", "k-means seed (default 1234)" },
 	{ "hits", 0, AED_OPT_INT, offsetof(struct mine_cli, hits), "N",
 	  "neighbours per query frame (default max(4k, 256), widened past exclusions)" },
@@ -61,7 +64,9 @@ static const struct aed_cmd_spec spec = {
 		"verified for the class or a descendant, and every --exemplar (segments, or\n"
 		"audio files decoded and embedded on the fly). The patch embeddings of all\n"
 		"exemplars are clustered (k-means); clusters with frames from at least\n"
-		"--min-exemplars different exemplars are kept: the sound they share. Each kept\n"
+		"--min-exemplars different exemplars are kept: the sound they share. Of those,\n"
+		"the --generic fraction of frames most similar to the whole corpus (silence,\n"
+		"hum, padding) is dropped. Each kept\n"
 		"frame queries the index; pooled hits are scored exactly: the mean over kept\n"
 		"frames of the similarity standardised over the corpus (--score z) or of the\n"
 		"raw cosine (--score raw). A clip's score is its best frame's; that frame's\n"
@@ -98,11 +103,12 @@ static json_t *result_json(const struct aed_mine_result *r, const struct aed_min
 	json_object_set_new(j, "kept_frames", json_integer(o->method == AED_MINE_MEAN ? r->n_frames
 							  : r->sel.n_kept));
 	json_object_set_new(j, "fallback", json_boolean(r->sel.fallback));
+	json_object_set_new(j, "generic_dropped", json_integer(r->sel.n_generic));
 	for (int i = 0; i < r->n_exemplars; i++) {
 		const struct aed_mine_exemplar *e = &r->exemplars[i];
 		json_t *kept = json_array();
 		for (int p = 0; p < e->frames_total; p++)
-			if (e->kept[p])
+			if (e->kept[p] == 1)
 				json_array_append_new(kept, json_real(p * AED_PATCH_HOP_S));
 		json_array_append_new(ex, json_pack("{s:s, s:I, s:s, s:i, s:i, s:o}", "name", e->name,
 						    "segment_id", (json_int_t)e->segment_id, "source",
@@ -149,7 +155,7 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 			printf(" [");
 			for (int p = 0; p < e->frames_total; p++)
 				printf("%s%.2fs:c%d%s", p ? " " : "", p * AED_PATCH_HOP_S, e->cluster[p],
-				       e->kept[p] ? "+" : "-");
+				       e->kept[p] == 1 ? "+" : e->kept[p] == 2 ? "g" : "-");
 			printf("]");
 		}
 		printf("\n");
@@ -166,6 +172,10 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 			       r->sel.cl_kept[c] ? "kept"
 			       : r->sel.cl_exemplars[c] <= 1 ? "dropped: one exemplar's own background"
 							      : "dropped: too few exemplars share it");
+		if (r->sel.n_generic)
+			printf("  %d frames of kept clusters dropped (g) as resembling the whole corpus "
+			       "(mean similarity >= %.3f: silence, hum, padding)\n", r->sel.n_generic,
+			       r->sel.generic_cut);
 		if (r->sel.fallback)
 			printf("  no cluster spans %d exemplars: kept the clusters spanning the most\n",
 			       min_ex);
@@ -186,7 +196,7 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 
 int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct mine_cli o = { .seed = 1234, .show = 20 };
+	struct mine_cli o = { .seed = 1234, .show = 20, .generic = -1 };
 	struct aed_mine_opts mo = { 0 };
 	struct aed_mine_result r;
 	int nargs = 0, rc;
@@ -199,6 +209,9 @@ int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 	    o.show < 0)
 		return aed_error(AED_EUSAGE, "mine: --k, --clusters, --min-exemplars, --hits, "
 				 "--sample and --show take positive numbers");
+	if (o.generic != -1 && (o.generic < 0 || o.generic >= 1))
+		return aed_error(AED_EUSAGE, "mine: --generic %g: expected a fraction in [0, 1)",
+				 o.generic);
 	if (o.k > 1000000)
 		return aed_error(AED_EUSAGE, "mine: --k %ld is more than 1000000", o.k);
 	if (!o.method || !strcmp(o.method, "exemplar"))
@@ -222,6 +235,7 @@ int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 	mo.select.clusters = (int)o.clusters;
 	mo.select.min_exemplars = (int)o.min_exemplars;
 	mo.select.seed = (int)o.seed;
+	mo.select.generic_drop = o.generic;
 	mo.hits_per_query = o.hits;
 	mo.exclude_group = o.exclude_group;
 	mo.candidates_split = o.candidates;

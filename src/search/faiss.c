@@ -1,6 +1,7 @@
 /* faiss.c - the vector index and k-means over FAISS's C API (search.h).
  * Only this file includes FAISS; everything above it sees struct aed_vindex. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,31 @@ static int faiss_fail(int status, const char *what)
 	if (nl)
 		*nl = 0;
 	return aed_error(status, "%s: %s", what, buf);
+}
+
+/* Some FAISS C API calls write their exception to stderr themselves; the
+ * message is returned through aed_error instead, so stderr is pointed at
+ * /dev/null around them. Returns the saved descriptor (-1: nothing done). */
+static int quiet_begin(void)
+{
+	fflush(stderr);
+	int saved = dup(2), devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved < 0 || devnull < 0 || dup2(devnull, 2) < 0) {
+		if (saved >= 0)
+			close(saved);
+		saved = -1;
+	}
+	if (devnull >= 0)
+		close(devnull);
+	return saved;
+}
+
+static void quiet_end(int saved)
+{
+	if (saved < 0)
+		return;
+	dup2(saved, 2);
+	close(saved);
 }
 
 void aed_vindex_auto_factory(int64_t n, char buf[AED_VINDEX_FACTORY_MAX])
@@ -75,7 +101,10 @@ int aed_vindex_new(const char *factory, int dim, struct aed_vindex **out)
 	struct aed_vindex *ix = calloc(1, sizeof *ix);
 	if (!ix)
 		return aed_error(AED_ENOMEM, "out of memory");
-	if (faiss_index_factory(&ix->index, dim, factory, METRIC_INNER_PRODUCT)) {
+	int q = quiet_begin();
+	int bad = faiss_index_factory(&ix->index, dim, factory, METRIC_INNER_PRODUCT);
+	quiet_end(q);
+	if (bad) {
 		free(ix);
 		char what[200];
 		snprintf(what, sizeof what, "FAISS factory string '%s'", factory);
@@ -214,7 +243,10 @@ int aed_vindex_read(const char *path, struct aed_vindex **out)
 	struct aed_vindex *ix = calloc(1, sizeof *ix);
 	if (!ix)
 		return aed_error(AED_ENOMEM, "out of memory");
-	if (faiss_read_index_fname(path, 0, &ix->index)) {
+	int q = quiet_begin();
+	int bad = faiss_read_index_fname(path, 0, &ix->index);
+	quiet_end(q);
+	if (bad) {
 		free(ix);
 		return faiss_fail(AED_EFORMAT, path);
 	}
@@ -255,6 +287,7 @@ int aed_kmeans(int d, int64_t n, int k, const float *x, int niter, int seed, int
 	FaissClusteringParameters cp;
 	faiss_ClusteringParameters_init(&cp);
 	cp.niter = niter > 0 ? niter : 25;
+	cp.nredo = 5; /* best of 5 initialisations: random starts can merge clusters */
 	cp.seed = seed;
 	cp.spherical = spherical;
 	cp.verbose = 0;

@@ -15,10 +15,17 @@ void aed_frame_selection_release(struct aed_frame_selection *s)
 {
 	free(s->cluster);
 	free(s->kept);
+	free(s->generic);
 	free(s->cl_exemplars);
 	free(s->cl_frames);
 	free(s->cl_kept);
 	memset(s, 0, sizeof *s);
+}
+
+static int cmp_f32(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
 }
 
 int aed_mine_select_frames(const float *x, const int *exemplar, int64_t n, int d,
@@ -33,7 +40,7 @@ int aed_mine_select_frames(const float *x, const int *exemplar, int64_t n, int d
 		return aed_error(AED_ENOTFOUND, "no exemplar frames to select from");
 	int k = o->clusters;
 	if (k <= 0) {
-		k = (int)((double)n / n_exemplars + 0.5);
+		k = (int)((double)n / (4.0 * n_exemplars) + 0.5);
 		if (k < 2)
 			k = 2;
 	}
@@ -46,11 +53,12 @@ int aed_mine_select_frames(const float *x, const int *exemplar, int64_t n, int d
 	s->n_clusters = k;
 	s->cluster = calloc((size_t)n, sizeof *s->cluster);
 	s->kept = calloc((size_t)n, 1);
+	s->generic = calloc((size_t)n, 1);
 	s->cl_exemplars = calloc((size_t)k, sizeof *s->cl_exemplars);
 	s->cl_frames = calloc((size_t)k, sizeof *s->cl_frames);
 	s->cl_kept = calloc((size_t)k, 1);
 	seen = malloc((size_t)n_exemplars * sizeof *seen);
-	if (!s->cluster || !s->kept || !s->cl_exemplars || !s->cl_frames || !s->cl_kept || !seen) {
+	if (!s->cluster || !s->kept || !s->generic || !s->cl_exemplars || !s->cl_frames || !s->cl_kept || !seen) {
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -90,10 +98,37 @@ int aed_mine_select_frames(const float *x, const int *exemplar, int64_t n, int d
 		for (int c = 0; c < k; c++)
 			s->cl_kept[c] = s->cl_exemplars[c] == best && best > 0;
 	}
-	for (int64_t i = 0; i < n; i++) {
+	for (int64_t i = 0; i < n; i++)
 		s->kept[i] = s->cl_kept[s->cluster[i]];
+	/* Frames that resemble everything: the top generic_drop fraction of all
+	 * exemplar frames by mean corpus similarity. Unless that leaves none. */
+	double drop = o->generic_drop < 0 ? 0.25 : o->generic_drop;
+	if (o->generic && drop > 0) {
+		float *v = malloc((size_t)n * sizeof *v);
+		if (!v) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(v, o->generic, (size_t)n * sizeof *v);
+		qsort(v, (size_t)n, sizeof *v, cmp_f32);
+		int64_t cut = (int64_t)((1.0 - drop) * n);
+		if (cut < 0)
+			cut = 0;
+		s->generic_cut = cut < n ? v[cut] : INFINITY;
+		free(v);
+		int left = 0;
+		for (int64_t i = 0; i < n; i++)
+			left += s->kept[i] && o->generic[i] < s->generic_cut;
+		for (int64_t i = 0; left && i < n; i++)
+			if (s->kept[i] && o->generic[i] >= s->generic_cut) {
+				s->kept[i] = 0;
+				s->generic[i] = 1;
+				s->n_generic++;
+			}
+	} else
+		s->generic_cut = INFINITY;
+	for (int64_t i = 0; i < n; i++)
 		s->n_kept += s->kept[i];
-	}
 out:
 	free(seen);
 	if (rc)
@@ -131,9 +166,8 @@ static int64_t segment_of(const struct aed_mine_corpus *c, int64_t v)
 	return lo;
 }
 
-/* Mean and spread of each query's similarity over the corpus sample. */
-static int corpus_stats(const struct aed_mine_corpus *c, const float *q, int nq, int d,
-			float *mu, float *sd)
+int aed_mine_corpus_stats(const struct aed_mine_corpus *c, const float *q, int nq, int d,
+			  float *mu, float *sd)
 {
 	const int64_t chunk = 4096;
 	double *s1 = calloc((size_t)nq, sizeof *s1), *s2 = calloc((size_t)nq, sizeof *s2);
@@ -205,7 +239,7 @@ int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
 	}
 	for (int j = 0; j < nq; j++)
 		sd[j] = 1.0f;
-	if (o->score == AED_MINE_SCORE_Z && (rc = corpus_stats(c, q, nq, d, mu, sd)))
+	if (o->score == AED_MINE_SCORE_Z && (rc = aed_mine_corpus_stats(c, q, nq, d, mu, sd)))
 		goto out;
 
 	int64_t kq = o->hits_per_query > 0 ? o->hits_per_query : (4 * (int64_t)o->k > 256 ? 4 * (int64_t)o->k : 256);

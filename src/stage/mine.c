@@ -445,7 +445,10 @@ static char *frames_json(const struct aed_mine_exemplar *e)
 		json_array_append_new(a, json_pack("{s:i, s:f, s:i, s:b}", "patch", p, "t",
 						   p * AED_PATCH_HOP_S, "cluster",
 						   e->cluster ? e->cluster[p] : -1, "kept",
-						   e->kept ? e->kept[p] : 1));
+						   e->kept ? e->kept[p] == 1 : 1));
+	for (int p = 0; a && e->kept && p < e->frames_total; p++)
+		if (e->kept[p] == 2)
+			json_object_set_new(json_array_get(a, (size_t)p), "generic", json_true());
 	char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
 	json_decref(a);
 	return s;
@@ -545,7 +548,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	struct aed_index_handle h;
 	struct frames f = { 0 };
 	unsigned char *excl = NULL;
-	float *q = NULL, *sample = NULL;
+	float *q = NULL, *sample = NULL, *generic = NULL;
 	struct aed_mine_hit *hits = NULL;
 	json_t *pj = NULL;
 	char *params = NULL, *mid = NULL, *name = NULL;
@@ -589,6 +592,27 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		goto out;
 	r->n_frames = (int)f.n;
 
+	struct aed_mine_corpus c = {
+		.ix = h.ix, .n_segments = h.n_segments, .first_vec = h.first_vec,
+	};
+	enum aed_mine_score score = o->method == AED_MINE_MEAN ? AED_MINE_SCORE_RAW : o->score;
+	if (score == AED_MINE_SCORE_Z || o->method == AED_MINE_EXEMPLAR) {
+		/* Corpus statistics from vectors spread evenly over the index. */
+		int64_t ntot = h.st.n_vectors, ns = o->sample > 0 ? o->sample : DEFAULT_SAMPLE;
+		if (ns > ntot)
+			ns = ntot;
+		sample = malloc((size_t)(ns ? ns : 1) * h.dim * sizeof *sample);
+		if (!sample) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (int64_t i = 0; i < ns; i++)
+			if ((rc = aed_vindex_reconstruct(h.ix, i * ntot / ns, sample + i * h.dim)))
+				goto out;
+		c.sample = sample;
+		c.n_sample = ns;
+	}
+
 	/* 2. frame level: the queries */
 	q = malloc((size_t)f.n * h.dim * sizeof *q);
 	if (!q) {
@@ -603,7 +627,20 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		aed_l2_normalize(q, 1, h.dim);
 		nq = 1;
 	} else {
-		if ((rc = aed_mine_select_frames(f.x, f.ex, f.n, h.dim, r->n_exemplars, &o->select,
+		struct aed_frame_select_opts so = o->select;
+		float *sd = malloc((size_t)f.n * sizeof *sd);
+		generic = malloc((size_t)f.n * sizeof *generic);
+		if (!sd || !generic) {
+			free(sd);
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			goto out;
+		}
+		rc = aed_mine_corpus_stats(&c, f.x, (int)f.n, h.dim, generic, sd);
+		free(sd);
+		if (rc)
+			goto out;
+		so.generic = generic;
+		if ((rc = aed_mine_select_frames(f.x, f.ex, f.n, h.dim, r->n_exemplars, &so,
 						 &r->sel)))
 			goto out;
 		for (int64_t i = 0; i < f.n; i++)
@@ -623,8 +660,9 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	for (int64_t i = 0; i < f.n; i++) {
 		struct aed_mine_exemplar *e = &r->exemplars[f.ex[i]];
 		e->cluster[f.patch[i]] = o->method == AED_MINE_MEAN ? -1 : r->sel.cluster[i];
-		e->kept[f.patch[i]] = o->method == AED_MINE_MEAN ? 1 : r->sel.kept[i];
-		e->frames_kept += e->kept[f.patch[i]];
+		e->kept[f.patch[i]] = o->method == AED_MINE_MEAN ? 1
+				      : r->sel.kept[i] ? 1 : r->sel.generic[i] ? 2 : 0;
+		e->frames_kept += e->kept[f.patch[i]] == 1;
 	}
 
 	/* 3. search */
@@ -635,30 +673,11 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	}
 	if ((rc = exclusions(db, o, &h, r, excl, &r->n_excluded)))
 		goto out;
+	c.excluded = excl;
 	if (r->n_excluded >= h.n_segments) {
 		rc = aed_error(AED_ENOTFOUND, "no candidate left: all %lld indexed segments are "
 			       "exemplars, reviewed or excluded", (long long)h.n_segments);
 		goto out;
-	}
-	struct aed_mine_corpus c = {
-		.ix = h.ix, .n_segments = h.n_segments, .first_vec = h.first_vec, .excluded = excl,
-	};
-	enum aed_mine_score score = o->method == AED_MINE_MEAN ? AED_MINE_SCORE_RAW : o->score;
-	if (score == AED_MINE_SCORE_Z) {
-		/* Corpus statistics from vectors spread evenly over the index. */
-		int64_t ntot = h.st.n_vectors, ns = o->sample > 0 ? o->sample : DEFAULT_SAMPLE;
-		if (ns > ntot)
-			ns = ntot;
-		sample = malloc((size_t)(ns ? ns : 1) * h.dim * sizeof *sample);
-		if (!sample) {
-			rc = aed_error(AED_ENOMEM, "out of memory");
-			goto out;
-		}
-		for (int64_t i = 0; i < ns; i++)
-			if ((rc = aed_vindex_reconstruct(h.ix, i * ntot / ns, sample + i * h.dim)))
-				goto out;
-		c.sample = sample;
-		c.n_sample = ns;
 	}
 	struct aed_mine_search_opts so = { .k = k, .hits_per_query = o->hits_per_query,
 					   .score = score };
@@ -697,10 +716,11 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	}
 
 	/* 4. record */
-	pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:b, s:s?, s:b, s:i, s:I, s:s}",
+	pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:I, s:I, s:b, s:s?, s:b, s:i, s:I, s:s}",
 		       "method", aed_mine_method_name(o->method), "score",
 		       aed_mine_score_name(score), "k", k, "clusters", r->sel.n_clusters,
 		       "min_exemplars", o->select.min_exemplars, "seed", o->select.seed,
+		       "generic_drop", o->select.generic_drop < 0 ? 0.25 : o->select.generic_drop,
 		       "hits_per_query", (json_int_t)r->stats.hits_per_query, "sample",
 		       (json_int_t)c.n_sample, "exclude_group", o->exclude_group, "candidates",
 		       o->candidates_split, "no_class_exemplars", o->no_class_exemplars,
@@ -727,6 +747,7 @@ out:
 	free(excl);
 	free(q);
 	free(sample);
+	free(generic);
 	free(hits);
 	json_decref(pj);
 	free(params);

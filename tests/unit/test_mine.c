@@ -1,0 +1,270 @@
+/* test_mine.c - the in-memory mining core on synthetic vectors: shared
+ * frames kept and one exemplar's background dropped, generic frames dropped,
+ * multi-query search finds a planted event, exclusions, z vs raw scores. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/mine.h"
+#include "aedcurate/search.h"
+
+#define D 64
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static double urand(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+static float gauss(void)
+{
+	double u = urand() + 1e-12, v = urand();
+	return (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
+}
+
+static void random_dir(float *v)
+{
+	for (int j = 0; j < D; j++)
+		v[j] = gauss();
+	aed_l2_normalize(v, 1, D);
+}
+
+/* v = dir + s * noise, normalised */
+static void near(float *v, const float *dir, float s)
+{
+	for (int j = 0; j < D; j++)
+		v[j] = dir[j] + s * gauss();
+	aed_l2_normalize(v, 1, D);
+}
+
+/* Four exemplars: frames 0-2 of each are the shared sound, frames 3-4 are
+ * that exemplar's own background. The shared frames must be kept, the
+ * backgrounds dropped, and the report must say which clusters span what. */
+static void test_select_shared_frames(void **state)
+{
+	(void)state;
+	float target[D], bg[4][D], x[20 * D];
+	int ex[20];
+	random_dir(target);
+	for (int e = 0; e < 4; e++)
+		random_dir(bg[e]);
+	for (int e = 0; e < 4; e++)
+		for (int p = 0; p < 5; p++) {
+			near(x + (e * 5 + p) * D, p < 3 ? target : bg[e], 0.1f);
+			ex[e * 5 + p] = e;
+		}
+	struct aed_frame_select_opts o = { .clusters = 5, .seed = 1, .generic_drop = 0 };
+	struct aed_frame_selection s;
+	assert_int_equal(aed_mine_select_frames(x, ex, 20, D, 4, &o, &s), AED_OK);
+	assert_int_equal(s.n_clusters, 5);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(s.kept[i], i % 5 < 3);
+	assert_int_equal(s.n_kept, 12);
+	assert_false(s.fallback);
+	int kept_clusters = 0;
+	for (int c = 0; c < 5; c++) {
+		kept_clusters += s.cl_kept[c];
+		if (s.cl_kept[c]) {
+			assert_int_equal(s.cl_exemplars[c], 4);
+			assert_int_equal(s.cl_frames[c], 12);
+		} else
+			assert_int_equal(s.cl_exemplars[c], 1);
+	}
+	assert_int_equal(kept_clusters, 1);
+	aed_frame_selection_release(&s);
+
+	/* min_exemplars above what any cluster spans: the widest is kept. */
+	o.min_exemplars = 4;
+	float y[20 * D];
+	memcpy(y, x, sizeof y);
+	near(y + 0 * D, bg[0], 0.1f); /* exemplar 0 loses its target frames */
+	near(y + 1 * D, bg[0], 0.1f);
+	near(y + 2 * D, bg[0], 0.1f);
+	assert_int_equal(aed_mine_select_frames(y, ex, 20, D, 4, &o, &s), AED_OK);
+	assert_true(s.fallback);
+	for (int i = 5; i < 20; i++)
+		assert_int_equal(s.kept[i], i % 5 < 3);
+	aed_frame_selection_release(&s);
+
+	/* One exemplar: every frame is kept (nothing to share with). */
+	struct aed_frame_select_opts one = { .seed = 1, .generic_drop = 0 };
+	assert_int_equal(aed_mine_select_frames(x, ex, 5, D, 1, &one, &s), AED_OK);
+	assert_int_equal(s.n_kept, 5);
+	aed_frame_selection_release(&s);
+
+	assert_int_equal(aed_mine_select_frames(x, ex, 0, D, 4, &o, &s), AED_ENOTFOUND);
+}
+
+/* The frames with the highest corpus similarity are dropped, never all. */
+static void test_select_generic(void **state)
+{
+	(void)state;
+	float target[D], x[8 * D], g[8] = { 0.1f, 0.9f, 0.2f, 0.3f, 0.8f, 0.15f, 0.25f, 0.05f };
+	int ex[8] = { 0, 0, 0, 0, 1, 1, 1, 1 };
+	random_dir(target);
+	for (int i = 0; i < 8; i++)
+		near(x + i * D, target, 0.05f);
+	struct aed_frame_select_opts o = { .clusters = 1, .seed = 1, .generic = g,
+					   .generic_drop = 0.25 };
+	struct aed_frame_selection s;
+	assert_int_equal(aed_mine_select_frames(x, ex, 8, D, 2, &o, &s), AED_OK);
+	assert_int_equal(s.n_generic, 2);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(s.kept[i], !(i == 1 || i == 4));
+	assert_true(s.generic[1] && s.generic[4] && !s.generic[0]);
+	aed_frame_selection_release(&s);
+}
+
+struct corpus {
+	int nseg, per;
+	float common[4][D];     /* the background every segment shares */
+	float *x;
+	int64_t *first;
+	struct aed_vindex *ix;
+};
+
+/* nseg segments of `per` frames: background frames near a handful of common
+ * directions (silence, hum), plus the target planted at given places. */
+static void corpus_build(struct corpus *c, int nseg, int per, const float *target,
+			 const int *plant_seg, const int *plant_patch, int nplant)
+{
+	float (*common)[D] = c->common;
+	for (int i = 0; i < 4; i++)
+		random_dir(common[i]);
+	c->nseg = nseg;
+	c->per = per;
+	c->x = malloc((size_t)nseg * per * D * sizeof *c->x);
+	c->first = malloc((size_t)(nseg + 1) * sizeof *c->first);
+	for (int s = 0; s < nseg; s++) {
+		c->first[s] = (int64_t)s * per;
+		for (int p = 0; p < per; p++) {
+			float *v = c->x + ((size_t)s * per + p) * D;
+			if ((s + p) % 3 == 0)
+				near(v, common[(s + p) % 4], 0.04f);
+			else
+				random_dir(v);
+		}
+	}
+	c->first[nseg] = (int64_t)nseg * per;
+	for (int i = 0; i < nplant; i++)
+		near(c->x + ((size_t)plant_seg[i] * per + plant_patch[i]) * D, target, 0.15f);
+	assert_int_equal(aed_vindex_new("Flat", D, &c->ix), AED_OK);
+	assert_int_equal(aed_vindex_add(c->ix, (int64_t)nseg * per, c->x), AED_OK);
+}
+
+static void corpus_free(struct corpus *c)
+{
+	aed_vindex_free(&c->ix);
+	free(c->x);
+	free(c->first);
+}
+
+static void test_search_finds_planted(void **state)
+{
+	(void)state;
+	float target[D], q[3 * D];
+	random_dir(target);
+	int seg[3] = { 17, 42, 99 }, patch[3] = { 3, 0, 19 };
+	struct corpus c;
+	corpus_build(&c, 300, 20, target, seg, patch, 3);
+	for (int i = 0; i < 3; i++)
+		near(q + i * D, target, 0.1f);
+	struct aed_mine_corpus mc = { .ix = c.ix, .n_segments = c.nseg, .first_vec = c.first,
+				      .sample = c.x, .n_sample = (int64_t)c.nseg * c.per };
+	struct aed_mine_hit hits[10];
+	struct aed_mine_search_stats st;
+	int n = 0;
+	for (int sc = 0; sc < 2; sc++) {
+		struct aed_mine_search_opts o = { .k = 10, .score = sc ? AED_MINE_SCORE_RAW
+								       : AED_MINE_SCORE_Z };
+		assert_int_equal(aed_mine_search(&mc, q, 3, &o, hits, &n, &st), AED_OK);
+		assert_int_equal(n, 10);
+		/* The three planted segments first, with the planted patch. */
+		for (int i = 0; i < 3; i++) {
+			int j = 0;
+			while (j < 3 && hits[i].segment != seg[j])
+				j++;
+			assert_true(j < 3);
+			assert_int_equal(hits[i].patch, patch[j]);
+		}
+		for (int i = 1; i < n; i++)
+			assert_true(hits[i].score <= hits[i - 1].score);
+		assert_true(st.pooled_frames > 0 && st.hits_per_query >= 256);
+	}
+	/* Excluded segments are never candidates, however close. */
+	unsigned char *excl = calloc((size_t)c.nseg, 1);
+	excl[17] = 1;
+	mc.excluded = excl;
+	struct aed_mine_search_opts o = { .k = 10, .score = AED_MINE_SCORE_Z };
+	assert_int_equal(aed_mine_search(&mc, q, 3, &o, hits, &n, &st), AED_OK);
+	for (int i = 0; i < n; i++)
+		assert_int_not_equal(hits[i].segment, 17);
+	assert_true(hits[0].segment == 42 || hits[0].segment == 99);
+	/* Exclusions that eat every neighbour of a small fetch: the search widens. */
+	memset(excl, 1, (size_t)c.nseg);
+	excl[250] = 0;
+	struct aed_mine_search_opts few = { .k = 1, .hits_per_query = 0, .score = AED_MINE_SCORE_Z };
+	assert_int_equal(aed_mine_search(&mc, q, 3, &few, hits, &n, &st), AED_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(hits[0].segment, 250);
+	free(excl);
+
+	/* z needs a sample. */
+	mc.excluded = NULL;
+	mc.n_sample = 0;
+	assert_int_equal(aed_mine_search(&mc, q, 3, &o, hits, &n, &st), AED_ESTATE);
+	corpus_free(&c);
+}
+
+/* A query frame that resembles the common background: with raw similarity
+ * it pulls background segments up; standardised per query (z), the frame
+ * counts for how unusually close a corpus frame is, and the planted target
+ * stays on top. */
+static void test_z_against_common_frames(void **state)
+{
+	(void)state;
+	float target[D], q[2 * D];
+	random_dir(target);
+	int seg[2] = { 5, 123 }, patch[2] = { 7, 2 };
+	struct corpus c;
+	corpus_build(&c, 400, 10, target, seg, patch, 2);
+	/* Query 0: the target. Query 1: a frame like a common background. */
+	near(q, target, 0.1f);
+	near(q + D, c.common[1], 0.04f);
+	struct aed_mine_corpus mc = { .ix = c.ix, .n_segments = c.nseg, .first_vec = c.first,
+				      .sample = c.x, .n_sample = (int64_t)c.nseg * c.per };
+	float mu[2], sd[2];
+	assert_int_equal(aed_mine_corpus_stats(&mc, q, 2, D, mu, sd), AED_OK);
+	assert_true(mu[1] > mu[0]); /* the background frame resembles more of the corpus */
+	struct aed_mine_hit hits[5];
+	struct aed_mine_search_stats st;
+	int n;
+	struct aed_mine_search_opts o = { .k = 5, .score = AED_MINE_SCORE_Z };
+	assert_int_equal(aed_mine_search(&mc, q, 2, &o, hits, &n, &st), AED_OK);
+	assert_true(hits[0].segment == 5 || hits[0].segment == 123);
+	assert_true(hits[1].segment == 5 || hits[1].segment == 123);
+	/* Raw similarity: the background query's near-copies outweigh the target. */
+	o.score = AED_MINE_SCORE_RAW;
+	assert_int_equal(aed_mine_search(&mc, q, 2, &o, hits, &n, &st), AED_OK);
+	assert_true(hits[0].segment != 5 && hits[0].segment != 123);
+	corpus_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_select_shared_frames),
+		cmocka_unit_test(test_select_generic),
+		cmocka_unit_test(test_search_finds_planted),
+		cmocka_unit_test(test_z_against_common_frames),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
