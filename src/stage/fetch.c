@@ -149,7 +149,8 @@ static int index_build(struct name_index *ix, const char *dir, int recursive)
 		index_release(ix);
 		return rc;
 	}
-	qsort(ix->e, ix->n, sizeof *ix->e, index_cmp);
+	if (ix->n > 1)
+		qsort(ix->e, ix->n, sizeof *ix->e, index_cmp);
 	return AED_OK;
 }
 
