@@ -85,6 +85,16 @@ void aed_intervals_to_segments(const double *start, const double *end, size_t n,
 
 void aed_intervals_to_patches(const double *start, const double *end, size_t n,
 			      double hop_s, double len_s, uint8_t *flags, size_t n_patches);
+/* The patches an event overlaps without holding it by the rule above:
+ * ambiguous[i] = 1 when patch i is not a positive but overlaps an event.
+ * Frame measures "with a collar" leave these out, as sed_eval's event-based
+ * measures forgive onsets and offsets within a collar. */
+void aed_patches_ambiguous(const double *start, const double *end, size_t n,
+			   double hop_s, double len_s, const uint8_t *flags,
+			   uint8_t *ambiguous, size_t n_patches);
+/* P/R/F1 of pred against ref over the patches where skip[i] is 0. */
+void aed_prf_masks_skip(const uint8_t *pred, const uint8_t *ref, const uint8_t *skip,
+			size_t n, struct aed_prf *out);
 /* The kept patches as time intervals (adjacent ones merged): writes up to
  * n_patches intervals into start/end and their count into *n_out. */
 void aed_patches_to_intervals(const uint8_t *mask, size_t n_patches, double hop_s,

@@ -151,6 +151,12 @@ struct aed_refine_opts {
 	double heldout;           /* fraction of segments held out; default 0.2 */
 	int min_positives;        /* --all: skip classes with fewer; default 5 */
 	struct aed_clf_opts clf;
+	/* Self-training (--scorer trained): after each of the first
+	 * iterations - 1 rounds, a labelled segment's patches become positives
+	 * only where the round's n_i >= relabel, the rest negatives; the next
+	 * round trains on those targets. 1 = very weak labels only. */
+	int iterations;           /* default 3 */
+	double relabel;           /* default 0.5 */
 	/* SeCoST: stages > 0 trains a cascade of that many classifiers. */
 	int secost_stages;
 	const double *alphas;     /* alpha of stage 2.. (the last repeats) */
@@ -187,7 +193,8 @@ void aed_refine_result_release(struct aed_refine_result *r);
 struct aed_refine_eval_row {
 	char method[32];          /* "weak" (before), "maxnorm", "hysteresis" */
 	int64_t n_segments;
-	struct aed_prf frame;
+	struct aed_prf frame;        /* every patch */
+	struct aed_prf frame_collar; /* patches an event only partly overlaps left out */
 	struct aed_segment_eval seg;
 };
 

@@ -25,4 +25,9 @@ int cmd_mine(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_review_export(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_review_import(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_review_status(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_priors(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_refine(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv);
+
 #endif

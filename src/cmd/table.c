@@ -30,6 +30,10 @@ static const struct aed_command commands[] = {
 	{ "review export", cmd_review_export, "static review page of a mine run's candidates" },
 	{ "review import", cmd_review_import, "ratings files from review pages into the database" },
 	{ "review status", cmd_review_status, "per mine run: rated, present, ..., precision" },
+	{ "priors", cmd_priors, "class priors and positive-example loss weights" },
+	{ "refine", cmd_refine, "weak-label refinement: the patches that hold each label" },
+	{ "eval scores", cmd_eval_scores, "AP, AUC, d', EER and P/R/F1 of stored scores" },
+	{ "eval refine", cmd_eval_refine, "refined masks against strong labels" },
 	{ NULL, NULL, NULL }
 };
 

@@ -1,0 +1,339 @@
+/* test_refine.c - the refinement rules, the frame classifier on synthetic
+ * data (separable, XOR for the hidden layer, early stopping), and the refine
+ * stage end to end on a synthetic corpus whose event patches are known:
+ * trained scores, maxnorm and hysteresis masks, SeCoST soft labels and
+ * `eval refine` against strong labels. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/metrics.h"
+#include "aedcurate/ontology.h"
+#include "aedcurate/refine.h"
+#include "aedcurate/store.h"
+
+static uint64_t rng = 12345;
+
+static double uni(void)
+{
+	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+	return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double gauss(void)
+{
+	return sqrt(-2 * log(uni())) * cos(2 * M_PI * uni());
+}
+
+static void test_rules(void **state)
+{
+	const float s[] = { 0.1f, 0.5f, 1.0f, 0.7f, 0.3f, 0.05f, 0.9f };
+	uint8_t m[7];
+
+	(void)state;
+	assert_int_equal(aed_refine_mask(s, 7, AED_REFINE_MAXNORM, 0.66, 0.25, m), 3);
+	assert_memory_equal(m, ((uint8_t[]){ 0, 0, 1, 1, 0, 0, 1 }), 7);
+	assert_int_equal(aed_refine_mask(s, 7, AED_REFINE_HYSTERESIS, 0.66, 0.25, m), 5);
+	assert_memory_equal(m, ((uint8_t[]){ 0, 1, 1, 1, 1, 0, 1 }), 7);
+	/* max-normalised: scaling every score changes nothing */
+	float h[7];
+	for (int i = 0; i < 7; i++)
+		h[i] = s[i] * 0.01f;
+	assert_int_equal(aed_refine_mask(h, 7, AED_REFINE_HYSTERESIS, 0.66, 0.25, m), 5);
+	const float z[] = { 0, 0, 0 };
+	assert_int_equal(aed_refine_mask(z, 3, AED_REFINE_MAXNORM, 0.66, 0.25, m), 0);
+}
+
+/* Two Gaussian classes 2 sd apart along a random direction in 32 dims. */
+static void test_logistic(void **state)
+{
+	enum { N = 2000, D = 32 };
+	float *x = malloc(N * D * sizeof *x), y[N], p[N];
+	uint8_t ho[N];
+	struct aed_clf *m = NULL;
+	struct aed_clf_report rep;
+	struct aed_clf_opts o = { .max_epochs = 40, .lr = 1e-2, .seed = 7 };
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		y[i] = (float)(i % 2);
+		ho[i] = i % 5 == 0;
+		for (int j = 0; j < D; j++)
+			x[i * D + j] = (float)(gauss() + (j < 4 ? 1.0 * y[i] : 0) + 3.0);
+	}
+	assert_int_equal(aed_clf_train(x, N, D, y, 1, NULL, ho, &o, &m, &rep), AED_OK);
+	assert_int_equal(aed_clf_predict(m, x, N, p), AED_OK);
+	int right = 0;
+	for (int i = 0; i < N; i++)
+		right += (p[i] >= 0.5f) == (y[i] > 0);
+	/* Bayes accuracy of a 2-sd separation: Phi(1) = 0.841 */
+	assert_true(right > 0.80 * N);
+	assert_true(rep.best_epoch >= 1 && rep.best_epoch <= rep.epochs);
+	assert_int_equal(rep.n_heldout, N / 5);
+	print_message("held-out loss %.4f after %d epochs (best %d)\n", rep.heldout_loss, rep.epochs, rep.best_epoch);
+	assert_true(rep.heldout_loss < 0.45);
+	aed_clf_free(&m);
+	assert_null(m);
+	/* positive weight 4: more positives predicted */
+	float w = 4;
+	assert_int_equal(aed_clf_train(x, N, D, y, 1, &w, ho, &o, &m, &rep), AED_OK);
+	assert_int_equal(aed_clf_predict(m, x, N, p), AED_OK);
+	int pos = 0;
+	for (int i = 0; i < N; i++)
+		pos += p[i] >= 0.5f;
+	assert_true(pos > 0.6 * N);
+	aed_clf_free(&m);
+	free(x);
+}
+
+/* XOR needs the hidden layer. */
+static void test_mlp_xor(void **state)
+{
+	enum { N = 2000, D = 2 };
+	float x[N * D], y[N], p[N];
+	struct aed_clf *m = NULL;
+	struct aed_clf_report rep;
+	struct aed_clf_opts o = { .hidden = 16, .max_epochs = 200, .lr = 1e-2, .batch = 64 };
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		double a = uni() * 2 - 1, b = uni() * 2 - 1;
+		x[i * D] = (float)a;
+		x[i * D + 1] = (float)b;
+		y[i] = (a > 0) != (b > 0);
+	}
+	assert_int_equal(aed_clf_train(x, N, D, y, 1, NULL, NULL, &o, &m, &rep), AED_OK);
+	assert_int_equal(rep.epochs, 200); /* nothing held out: no early stop */
+	assert_int_equal(aed_clf_predict(m, x, N, p), AED_OK);
+	int right = 0;
+	for (int i = 0; i < N; i++)
+		right += (p[i] >= 0.5f) == (y[i] > 0);
+	assert_true(right > 0.9 * N);
+	aed_clf_free(&m);
+	/* logistic regression cannot: near chance */
+	o.hidden = 0;
+	assert_int_equal(aed_clf_train(x, N, D, y, 1, NULL, NULL, &o, &m, &rep), AED_OK);
+	assert_int_equal(aed_clf_predict(m, x, N, p), AED_OK);
+	right = 0;
+	for (int i = 0; i < N; i++)
+		right += (p[i] >= 0.5f) == (y[i] > 0);
+	assert_true(right < 0.7 * N);
+	aed_clf_free(&m);
+	assert_int_equal(aed_clf_train(x, N, 0, y, 1, NULL, NULL, &o, &m, &rep), AED_EUSAGE);
+}
+
+/* --- end to end on a synthetic corpus ------------------------------------------- */
+
+static char dir[256], dbpath[300];
+
+#define NSEG 60
+#define NPATCH 20
+#define DIM 1024
+#define NBG 8
+
+static const char *ONTO =
+	"[{\"id\": \"/x/root\", \"name\": \"Root\", \"child_ids\": [\"/x/gun\", \"/x/dog\"]},"
+	" {\"id\": \"/x/gun\", \"name\": \"Gunshot\"},"
+	" {\"id\": \"/x/dog\", \"name\": \"Bark\"},"
+	" {\"id\": \"/x/bg\", \"name\": \"Street\"}]";
+
+static void exec(struct aed_db *db, const char *sql)
+{
+	assert_int_equal(aed_db_exec(db, sql), AED_OK);
+}
+
+/* Segments 1..20 hold a gunshot, 21..40 a bark, 41..60 neither; every one
+ * is labelled Street. Event patches get the class's direction added. */
+static struct aed_db *make_corpus(void)
+{
+	struct aed_db *db = NULL;
+	struct aed_ontology *o = NULL;
+	struct aed_ontology_ingest_result res;
+	struct aed_array_writer *w = NULL;
+	int64_t run, off;
+	float *e = malloc(NPATCH * DIM * sizeof *e);
+	static float dir_gun[DIM], dir_dog[DIM], dir_bg[NBG][DIM];
+	char sql[512];
+
+	assert_int_equal(aed_db_open(dbpath, AED_DB_CREATE, &db), AED_OK);
+	assert_int_equal(aed_ontology_parse(ONTO, strlen(ONTO), "test", &o), AED_OK);
+	assert_int_equal(aed_ontology_store(db, o, NULL, "test", &res), AED_OK);
+	aed_ontology_free(&o);
+	for (int j = 0; j < DIM; j++) {
+		dir_gun[j] = (float)gauss();
+		dir_dog[j] = (float)gauss();
+		for (int q = 0; q < NBG; q++)
+			dir_bg[q][j] = (float)gauss();
+	}
+	exec(db, "INSERT INTO split(name) VALUES ('train')");
+	assert_int_equal(aed_run_begin(db, "embed", "{}", &run), AED_OK);
+	assert_int_equal(aed_array_writer_new(db, "embedding", run, 0, &w), AED_OK);
+	for (int s = 1; s <= NSEG; s++) {
+		const char *mid = s <= 20 ? "/x/gun" : s <= 40 ? "/x/dog" : NULL;
+		double t0 = 0.5 + uni() * 7, len = 0.3 + uni() * 1.2;
+		uint8_t ev[NPATCH] = { 0 };
+		if (mid)
+			aed_intervals_to_patches(&t0, &(double){ t0 + len }, 1, AED_PATCH_HOP_S,
+						 AED_PATCH_LEN_S, ev, NPATCH);
+		/* Backgrounds vary along a few directions, as real embeddings do,
+		 * plus a little noise in every dimension. */
+		for (int p = 0; p < NPATCH; p++) {
+			double a[NBG];
+			for (int q = 0; q < NBG; q++)
+				a[q] = 0.5 * gauss();
+			for (int j = 0; j < DIM; j++) {
+				double v = 0.2 * gauss() + 0.5 * dir_bg[0][j];
+				for (int q = 0; q < NBG; q++)
+					v += a[q] * dir_bg[q][j];
+				if (ev[p])
+					v += 0.5 * (s <= 20 ? dir_gun[j] : dir_dog[j]);
+				e[p * DIM + j] = (float)v;
+			}
+		}
+		snprintf(sql, sizeof sql, "INSERT INTO segment(id, key, ytid, start_ms, end_ms, "
+			 "source_group, shard) VALUES (%d, 'seg%d_0', 'seg%d', 0, 10000, 'seg%d', 0);"
+			 "INSERT INTO segment_split VALUES (%d, 1);"
+			 "INSERT INTO label SELECT %d, id, 'weak' FROM class WHERE mid = '/x/bg'",
+			 s, s, s, s, s, s);
+		exec(db, sql);
+		if (mid) {
+			snprintf(sql, sizeof sql, "INSERT INTO label SELECT %d, id, 'weak' FROM class "
+				 "WHERE mid = '%s'; INSERT INTO strong_label SELECT %d, id, %.3f, %.3f "
+				 "FROM class WHERE mid = '%s'", s, mid, s, t0, t0 + len, mid);
+			exec(db, sql);
+		}
+		assert_int_equal(aed_array_append(w, e, NPATCH * DIM * sizeof *e, &off), AED_OK);
+		assert_int_equal(aed_array_sync(w), AED_OK);
+		assert_int_equal(aed_db_begin(db), AED_OK);
+		assert_int_equal(aed_array_record(w, s, off, AED_F32, (int64_t[3]){ NPATCH, DIM, 1 }),
+				 AED_OK);
+		assert_int_equal(aed_array_commit_size(w), AED_OK);
+		assert_int_equal(aed_db_commit(db), AED_OK);
+	}
+	aed_array_writer_free(&w);
+	assert_int_equal(aed_run_end(db, run, AED_RUN_OK, NSEG, 0, NULL), AED_OK);
+	free(e);
+	return db;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "%s/aedrefine.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(dbpath, sizeof dbpath, "%s/t.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[400];
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_stage(void **state)
+{
+	struct aed_db *db;
+	struct aed_refine_opts o = { .class_name = "Gunshot", .scorer = AED_SCORER_TRAINED,
+				     .method = AED_REFINE_HYSTERESIS, .beta = 1 };
+	struct aed_refine_result r;
+	struct aed_refine_eval_result ev;
+	int64_t n;
+
+	(void)state;
+	db = make_corpus();
+	/* yamnet scorer without scores is refused; so is --class with --all */
+	o.all = 1;
+	assert_int_equal(aed_refine(db, &o, &r), AED_EUSAGE);
+	o.all = 0;
+	assert_int_equal(aed_refine(db, &o, &r), AED_OK);
+	assert_int_equal(r.n_classes, 1);
+	assert_int_equal(r.classes[0].n_segments, 20);
+	assert_int_equal(r.classes[0].n_patches, 20 * NPATCH);
+	assert_false(r.classes[0].gain_checked); /* no YAMNet scores here */
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM frame_score WHERE scorer = 'trained'",
+				    &n), AED_OK);
+	assert_int_equal(n, NSEG); /* every segment scored, labelled or not */
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM frame_mask", &n), AED_OK);
+	assert_int_equal(n, 40); /* 20 labelled segments x (maxnorm, hysteresis) */
+	assert_int_equal(aed_db_int(db, "SELECT sum(n_kept) FROM frame_mask WHERE method = "
+				    "'maxnorm'", &n), AED_OK);
+	assert_int_equal(n, r.classes[0].n_kept_maxnorm);
+	aed_refine_result_release(&r);
+
+	assert_int_equal(aed_eval_refine(db, "/x/gun", NULL, &ev), AED_OK);
+	assert_int_equal(ev.n_rows, 3);
+	assert_string_equal(ev.rows[0].method, "weak");
+	assert_string_equal(ev.rows[1].method, "maxnorm");
+	assert_string_equal(ev.rows[2].method, "hysteresis");
+	for (size_t k = 0; k < ev.n_rows; k++)
+		print_message("%-10s frame P %.3f R %.3f F1 %.3f  segment F1 %.3f ER %.3f\n",
+			      ev.rows[k].method, ev.rows[k].frame.precision, ev.rows[k].frame.recall,
+			      ev.rows[k].frame.f1, ev.rows[k].seg.f1, ev.rows[k].seg.error_rate);
+	/* before: every patch positive, recall 1, precision = event share */
+	assert_true(ev.rows[0].frame.recall == 1 && ev.rows[0].frame.precision < 0.3);
+	assert_true(ev.rows[2].frame.precision >= 0.85 && ev.rows[2].frame.recall >= 0.8);
+	assert_true(ev.rows[2].seg.f1 > ev.rows[0].seg.f1);
+	assert_true(ev.rows[2].seg.error_rate < ev.rows[0].seg.error_rate);
+
+	/* SeCoST: two stages, soft labels for every segment */
+	double alpha[] = { 0.3 };
+	o.class_name = NULL;
+	o.all = 1;
+	o.secost_stages = 2;
+	o.alphas = alpha;
+	o.n_alphas = 1;
+	o.min_positives = 5;
+	assert_int_equal(aed_refine(db, &o, &r), AED_OK);
+	/* Root, Gunshot, Bark (Street is on every segment: no negatives) */
+	assert_int_equal(r.n_classes, 3);
+	assert_int_equal(r.stages, 2);
+	aed_refine_result_release(&r);
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM soft_label", &n), AED_OK);
+	assert_int_equal(n, 3 * NSEG);
+	/* labelled clips' targets carry alpha * 1 at least; unlabelled at most 1 - alpha */
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM soft_label s JOIN class c ON c.id = "
+				    "s.class_id WHERE c.mid = '/x/gun' AND ((s.segment_id <= 20 AND "
+				    "s.target < 0.3) OR (s.segment_id > 20 AND s.target > 0.7))", &n),
+			 AED_OK);
+	assert_int_equal(n, 0);
+	/* the last stage's frame scores rank the clips: eval scores --scorer trained */
+	struct aed_eval_scores_opts eo = { .split = "train", .scorer = AED_SCORER_TRAINED };
+	struct aed_eval_scores_result er;
+	assert_int_equal(aed_eval_scores(db, &eo, &er), AED_OK);
+	assert_int_equal(er.n_segments, NSEG);
+	assert_int_equal(er.n_classes, 3);
+	for (size_t k = 0; k < er.n_classes; k++) {
+		print_message("%s AP %.3f AUC %.3f\n", er.classes[k].mid, er.classes[k].ap,
+			      er.classes[k].auc);
+		assert_true(er.classes[k].auc > 0.9);
+	}
+	aed_eval_scores_result_release(&er);
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM run WHERE stage = 'refine' AND "
+				    "outcome = 'ok'", &n), AED_OK);
+	assert_int_equal(n, 2);
+	aed_db_free(&db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_logistic),
+		cmocka_unit_test(test_mlp_xor),
+		cmocka_unit_test_setup_teardown(test_stage, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
