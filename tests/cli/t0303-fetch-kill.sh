@@ -22,6 +22,15 @@ while [ $i -le $N ]; do
 done
 start_httpd
 U=http://127.0.0.1:$HTTP_PORT
+# wait_for CMD...: poll (0.1 s) until CMD succeeds, at most 20 s.
+wait_for() {
+	_w=0
+	while ! "$@" 2>/dev/null; do
+		_w=$((_w + 1)); [ $_w -gt 200 ] && return 1; sleep 0.1
+	done
+}
+has_part() { [ -n "$(find "$1" -name '*.part' -size +0 2>/dev/null | head -1)" ]; }
+n_final() { [ "$(find "$1" -name '*.flac' 2>/dev/null | wc -l)" -ge "$2" ]; }
 table() { sql "SELECT s.key, m.status, m.whole_video, m.size, m.sha256, replace(m.path, rtrim(m.path, replace(m.path, '/', '')), '')
                FROM media m JOIN segment s ON s.id = m.segment_id ORDER BY s.key"; }
 
@@ -32,12 +41,13 @@ check "clean run" $AED fetch --json --url "$U/files/d/{key}.flac"
 check_grep "all ok" "\"ok\": $N, \"unavailable\": 0, \"failed\": 0" "$T/out"
 table >"$T/expect"
 
-# 12 KB at 12 KB/s each, 4 at a time: about 3 s in all; kill it after 1.6 s.
+# 12 KB at 12 KB/s each, 4 at a time: about 3 s in all; killed once the
+# first files are complete and others are partial.
 export AEDCURATE_DB=$T/killed.db
 mk_db killed
 $AED fetch --jobs 4 --url "$U/slow/12000/d/{key}.flac" >"$T/killed.out" 2>&1 &
 pid=$!
-sleep 1.6
+wait_for n_final "$T/killed.db.media" 2 && wait_for has_part "$T/killed.db.media"
 kill -9 $pid
 wait $pid 2>/dev/null
 check_eq "the run was left running" "running" "$(sql "SELECT outcome FROM run WHERE stage = 'fetch'")"
@@ -64,7 +74,7 @@ export AEDCURATE_DB=$T/term.db
 mk_db term
 $AED fetch --jobs 2 --url "$U/slow/12000/d/{key}.flac" >"$T/term.out" 2>&1 &
 pid=$!
-sleep 1.4
+wait_for n_final "$T/term.db.media" 2
 kill -TERM $pid
 wait $pid; rc=$?
 check_eq "exits 1 (not by the signal)" 1 "$rc"
@@ -78,10 +88,10 @@ export AEDCURATE_DB=$T/termcmd.db
 mk_db termcmd
 $AED fetch --jobs 2 --cmd "sleep 30; touch $T/cmd-survived-{ytid}; : {out}" >"$T/term.out" 2>&1 &
 pid=$!
-sleep 0.8
+wait_for pgrep -f "$T/cmd-survived-'" >/dev/null
 kill -TERM $pid
 wait $pid
 sleep 0.3
-check_eq "commands killed with the stage" "" "$(pgrep -f "$T/cmd-survived" || true)"
+check_eq "commands killed with the stage" "" "$(pgrep -f "$T/cmd-survived-'" || true)"
 check_eq "run marked interrupted" "interrupted" "$(sql "SELECT outcome FROM run WHERE stage = 'fetch'")"
 done_testing
