@@ -490,14 +490,18 @@ static int job_finish(struct fetch *f, struct job *j, enum outcome st, const cha
 	r->exit_status = j->exit_status;
 	r->attempts = j->attempts;
 	if (st == OUT_OK) {
-		r->path = realpath(path, NULL);
-		if (!r->path || stat(r->path, &sb) != 0 ||
-		    aed_sha256_file(r->path, hex) != AED_OK) {
-			/* Vanished or unreadable between finding and hashing it. */
-			char msg[PATH_MAX + 64];
+		const char *why = NULL;
 
-			snprintf(msg, sizeof msg, "%s: cannot read: %s", path,
-				 errno ? strerror(errno) : aed_last_error());
+		r->path = realpath(path, NULL);
+		if (!r->path || stat(r->path, &sb) != 0)
+			why = strerror(errno);
+		else if (aed_sha256_file(r->path, hex) != AED_OK)
+			why = aed_last_error();
+		if (why) {
+			/* Vanished or unreadable between finding and hashing it. */
+			char msg[PATH_MAX + 1100];
+
+			snprintf(msg, sizeof msg, "%s: cannot read: %.1000s", path, why);
 			free(r->path);
 			r->path = NULL;
 			r->status = st = OUT_FAILED;

@@ -107,6 +107,16 @@ check_grep "encoded in the request" "GET /status/404/..%2Fx%20y%3Fz%23 " "$T/htt
 check_eq "it is just unavailable" "unavailable" \
 	"$(sql "SELECT status FROM media m JOIN segment s ON s.id = m.segment_id WHERE s.key = '../x y?z#_0'")"
 
+# A manifest whose paths are URLs: fetched with no source options at all.
+printf 'path,start,end\n%s,,\n%s,,\n' "$U/files/d/ok1_10000.flac" "$U/status/410/gone.flac" >"$T/urls.csv"
+check "ingest a manifest of URLs" $AED segments ingest --split urls "$T/urls.csv"
+check "fetch the manifest's URLs" $AED fetch --split urls $F
+check_grep "one ok, one gone" '"ok": 1, "unavailable": 1, "failed": 0' "$T/out"
+check_eq "downloaded by its key" "$(sha "$T/d/ok1_10000.flac")" \
+	"$(sha "$(sql "SELECT m.path FROM media m JOIN segment s ON s.id = m.segment_id WHERE s.path LIKE '%/files/d/ok1_10000.flac'")")"
+check_eq "410 is unavailable" "unavailable|410" \
+	"$(sql "SELECT m.status, m.http_status FROM media m JOIN segment s ON s.id = m.segment_id WHERE s.path LIKE '%/410/gone.flac'")"
+
 check_fail "a non-http --url is refused" $AED fetch --url "file:///etc/{ytid}"
 check_grep "says why" "only http:// and https://" "$T/err"
 check_fail "{out} in --url is refused" $AED fetch --url "$U/{out}"
