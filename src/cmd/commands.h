@@ -18,6 +18,8 @@ int cmd_fetch(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_decode(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_features(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_dump(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_embed(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_tag(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_index_build(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_index_status(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_mine(struct aed_ctx *ctx, int argc, char **argv);
