@@ -142,7 +142,7 @@ check_eq "two presents: present, agreement 1" "present|2|1.0" "$(sql "SELECT dec
 check_eq "present vs not present: a tie is unsure" "unsure|0.5" "$(sql "SELECT decision, agreement FROM review_decision WHERE segment_id = $(seg 2)")"
 check_eq "unsure vs not present: unsure" "unsure" "$(sql "SELECT decision FROM review_decision WHERE segment_id = $(seg 3)")"
 check_eq "no hard negative left" 0 "$(sql 'SELECT count(*) FROM hard_negative')"
-check_eq "verified labels: candidates 1 and 5" "$(seg 1) $(seg 5)" "$(sql "SELECT segment_id FROM label WHERE source = 'verified' ORDER BY segment_id" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "verified labels: candidates 1 and 5" "$(printf '%s\n' "$(seg 1)" "$(seg 5)" | sort -n | tr '\n' ' ' | sed 's/ $//')" "$(sql "SELECT segment_id FROM label WHERE source = 'verified' ORDER BY segment_id" | tr '\n' ' ' | sed 's/ $//')"
 mk "$T/carol.json" carol 2026-11-21T10:06:00.000Z "2=not_present"
 check "a third annotator breaks the tie" $AED review import "$T/carol.json"
 check_eq "2 of 3 say not present" "not_present|3" "$(sql "SELECT decision, n_ratings FROM review_decision WHERE segment_id = $(seg 2)")"
