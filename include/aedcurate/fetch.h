@@ -113,6 +113,7 @@ struct aed_fetch_opts {
 	struct aed_shard shard;
 	int max_attempts;      /* runs that may try a failed segment; 0: 3 */
 	int retry_unavailable; /* look again for segments recorded unavailable */
+	int retry_failed;      /* failed segments get max_attempts fresh runs */
 	int redo;              /* forget all fetch work state first */
 };
 

@@ -19,7 +19,7 @@ struct fetch_cli {
 	const char *media, *max_bytes, *split, *shard;
 	long jobs, retries, limit, max_attempts;
 	double backoff, timeout, connect_timeout, stall_timeout, cmd_timeout;
-	int retry_unavailable, redo;
+	int retry_unavailable, retry_failed, redo;
 };
 
 #define O(f) offsetof(struct fetch_cli, f)
@@ -47,6 +47,8 @@ static const struct aed_opt opts[] = {
 	  "runs that may retry a failed segment (default 3)" },
 	{ "retry-unavailable", 0, AED_OPT_FLAG, O(retry_unavailable), NULL,
 	  "look again for segments recorded unavailable" },
+	{ "retry-failed", 0, AED_OPT_FLAG, O(retry_failed), NULL,
+	  "try failed segments again even after --max-attempts runs" },
 	{ "redo", 0, AED_OPT_FLAG, O(redo), NULL, "look again for every segment" },
 	{ 0 }
 };
@@ -132,6 +134,7 @@ int cmd_fetch(struct aed_ctx *ctx, int argc, char **argv)
 		goto out;
 	o.max_attempts = (int)c.max_attempts;
 	o.retry_unavailable = c.retry_unavailable;
+	o.retry_failed = c.retry_failed;
 	o.redo = c.redo;
 	if ((rc = aed_ctx_open_db(ctx, 0)))
 		goto out;

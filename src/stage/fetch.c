@@ -1737,6 +1737,9 @@ static int seed(struct fetch *f)
 			rc = aed_db_exec(f->db, sel.data);
 		aed_buf_release(&sel);
 	}
+	if (!rc && f->o.retry_failed)
+		rc = aed_db_exec(f->db, "UPDATE work SET attempts = 0 WHERE stage = '" STAGE "' AND "
+				 "state = 'failed' AND item IN (SELECT id FROM temp.fetch_sel)");
 	if (!rc)
 		rc = aed_db_int(f->db, "SELECT count(*) FROM temp.fetch_sel", &f->sum->selected);
 	sqlite3_free(q);

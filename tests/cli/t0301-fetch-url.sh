@@ -64,6 +64,16 @@ check_eq "failed is retried by later runs (work failed)" "failed" \
 	"$(sql "SELECT w.state FROM work w JOIN segment s ON s.id = w.item WHERE s.key = 'down1_10000'")"
 check_eq "run counts" "ok|0|2" "$(sql "SELECT outcome, n_done, n_failed FROM run WHERE stage = 'fetch' ORDER BY id DESC LIMIT 1")"
 
+check "503 again: a later run retries failed ones" $AED fetch --split down $F --url "$U/status/503/{key}"
+check "and a third" $AED fetch --split down $F --url "$U/status/503/{key}"
+check_eq "three runs so far" 9 "$(reqs /status/503/down1_10000)"
+check "after --max-attempts (3) runs they rest" $AED fetch --split down $F --url "$U/status/503/{key}"
+check_grep "nothing to do" '"processed": 0' "$T/out"
+check "--retry-failed wakes them" $AED fetch --split down $F --retry-failed --url "$U/flaky/0/d/{key}.flac"
+check_grep "both ok now" '"processed": 2, "ok": 2' "$T/out"
+check_eq "attempts add up over runs" 10 \
+	"$(sql "SELECT attempts FROM media m JOIN segment s ON s.id = m.segment_id WHERE s.key = 'down1_10000'")"
+
 check "stall" $AED fetch --split stall $F --retries 0 --url "$U/stall/{key}"
 check_eq "stall failed" "failed|0||200" "$(media stall1_10000)"
 sql "SELECT error FROM media m JOIN segment s ON s.id = m.segment_id WHERE s.key = 'stall1_10000'" >"$T/e"
