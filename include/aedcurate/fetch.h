@@ -88,7 +88,15 @@ void aed_ms_to_seconds(int64_t ms, char buf[32]);
  * source failed on (timeouts, 5xx after the retries, a non-zero exit) is
  * 'failed' and is tried again by later runs, up to max_attempts runs.
  * Downloads go to <media>/<name>.part and are renamed when complete; a .part
- * left by an earlier run is resumed with an HTTP Range request. */
+ * left by an earlier run is resumed with an HTTP Range request. <name> is the
+ * segment key (or the ytid for whole-recording templates) made file-name safe,
+ * plus the URL's extension; a complete file already there is recorded without
+ * downloading again, which is what makes a rerun after kill -9 cheap.
+ * Selection: segments of --split/--shard, the first --limit of them by id
+ * (with no --from/--url/--cmd only manifest rows); a run claims work items of
+ * its own selection only (the store's work rows, stage "fetch").
+ * SIGINT/SIGTERM during the run: finished records are kept, claims released,
+ * commands killed, the run marked interrupted and AED_ESTATE returned. */
 struct aed_fetch_opts {
 	const char **from;     /* --from DIR, n_from of them */
 	int n_from;
