@@ -1,7 +1,8 @@
 #!/bin/sh
 # t0601-embed-kill.sh - kill -9 in the middle of embed, then rerun: every
 # stored embedding and score array is bit for bit the one a clean run on a
-# copy of the same database stores (same machine, same thread count).
+# copy of the same database stores (same machine, same thread count). Two
+# processes embedding the same database at once also store exactly that.
 . "$(dirname "$0")/../lib/testlib.sh"
 MODEL=$SHARED/models/yamnet/yamnet.tflite
 US=$SHARED/data/audio/urbansound8k
@@ -19,6 +20,8 @@ check_eq "$N log-mels" $N "$(sql "SELECT count(*) FROM array_ref WHERE kind = 'l
 sql "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
 cp "$T/test.db" "$T/clean.db"
 cp -R "$T/test.db.arrays" "$T/clean.db.arrays"
+cp "$T/test.db" "$T/two.db"
+cp -R "$T/test.db.arrays" "$T/two.db.arrays"
 
 AEDCURATE_DB=$T/clean.db check "clean run" $AED embed --threads 2 --batch 8 --json
 check_grep "all done" "\"done\": $N, \"failed\": 0" "$T/out"
@@ -50,4 +53,21 @@ check_eq "$((2 * N)) arrays in each" "$((2 * N)) $((2 * N))" "$(wc -l <"$T/expec
 if cmp -s "$T/expect" "$T/actual"; then ok "identical to the clean run, bit for bit"
 else not_ok "results differ from the clean run"; diff "$T/expect" "$T/actual" | head -10 | sed 's/^/#   /'; fi
 check_eq "one embedding row per segment" "$N" "$(sql "SELECT count(*) FROM embedding")"
+
+# Two processes at once share the work; together they store the same.
+export AEDCURATE_DB=$T/two.db
+$AED embed --threads 2 --batch 8 --json >"$T/p1.json" 2>"$T/p1.err" &
+p1=$!
+$AED embed --threads 2 --batch 8 --json >"$T/p2.json" 2>"$T/p2.err"
+rc2=$?
+wait $p1
+rc1=$?
+check_eq "both processes succeed" "0 0" "$rc1 $rc2"
+check_eq "each segment done once between them" "$N" \
+	"$($PY -c "import json; print(sum(json.load(open(f))['done'] for f in ('$T/p1.json', '$T/p2.json')))")"
+for k in embedding scores; do $PY "$ROOT/tests/py/array_digest.py" "$T/two.db" $k; done >"$T/two"
+if cmp -s "$T/expect" "$T/two"; then ok "two processes store what one clean run stores"
+else not_ok "two-process results differ"; diff "$T/expect" "$T/two" | head -10 | sed 's/^/#   /'; fi
+check_fail "an unknown backend is refused" $AED embed --backend nosuch
+check_grep "naming it" "no backend named .nosuch." "$T/err"
 done_testing
