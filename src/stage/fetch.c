@@ -293,6 +293,7 @@ struct fetch {
 	struct aed_fetch_summary *sum;
 	int64_t run_id;
 	char *media;             /* realpath of the media folder */
+	int media_fd;            /* the folder, open for fsync after renames */
 	struct name_index *dirs; /* one per --from */
 	int n_dirs;
 	struct name_index media_ix; /* media folder, for --cmd outputs */
@@ -866,6 +867,7 @@ static int url_done(struct fetch *f, struct job *j, CURLcode cc)
 			snprintf(msg, sizeof msg, "%s: %s", j->final_path, strerror(errno));
 			goto fail_permanent;
 		}
+		fsync(f->media_fd); /* the rename survives a power cut before the record */
 		f->sum->downloaded++;
 		{
 			char *where = j->where, *fp = j->final_path;
@@ -1204,6 +1206,7 @@ static int cmd_done(struct fetch *f, struct job *j, int wstatus, int timed_out)
 				char *where = j->where;
 
 				rm_tree(j->tmpdir);
+				fsync(f->media_fd);
 				if ((rc = index_insert(&f->media_ix, dst + strlen(f->media) + 1)))
 					goto out;
 				j->where = NULL;
@@ -1643,6 +1646,9 @@ static int setup(struct fetch *f)
 		free(dflt);
 		if (rc)
 			return rc;
+		f->media_fd = open(f->media, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (f->media_fd < 0)
+			return aed_error(AED_EIO, "%s: %s", f->media, strerror(errno));
 		if (f->o.n_cmds > 0 && (rc = index_build(&f->media_ix, f->media, 0)))
 			return rc;
 	}
@@ -1788,6 +1794,8 @@ static void teardown(struct fetch *f)
 	free(f->claimed);
 	free(f->recs);
 	free(f->media);
+	if (f->media_fd >= 0)
+		close(f->media_fd);
 	aed_progress_free(&f->progress);
 }
 
@@ -1837,6 +1845,7 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 	f.o = *opts;
 	f.sum = summary;
 	f.rng = (unsigned)getpid();
+	f.media_fd = -1;
 	apply_defaults(&f.o);
 	if ((rc = setup(&f)))
 		goto out;
