@@ -78,6 +78,8 @@ struct dec {
 	int64_t feed_from;      /* source sample index (from fmt_start) the resampler starts at */
 	int64_t drop_out;       /* output samples before the cut, dropped at the end */
 	int aligned;            /* feed_from and drop_out are set */
+	int64_t next_idx;       /* source index of the next frame's first sample; -1 unknown */
+	int seek_landed;        /* decoding starts after a seek, not at the first sample */
 	int64_t want_in;        /* source samples to feed; -1 = to the end */
 	int64_t fed_in;         /* source samples given to the resampler */
 	int started;            /* the first wanted sample has been fed */
@@ -197,6 +199,8 @@ static int rewind_to_start(struct dec *d)
 	d->rewound = 1;
 	d->seeked = 0;
 	d->next_t = d->t0;
+	d->next_idx = -1;
+	d->seek_landed = 0;
 	return AED_OK;
 }
 
@@ -267,7 +271,13 @@ static int feed_frame(struct dec *d, AVFrame *f, int *action)
 	if (!d->started) {
 		if (!d->aligned)
 			align_cut(d, f->sample_rate);
-		int64_t first = llround((t - d->fmt_start) * f->sample_rate); /* source index */
+		/* The source index of the frame: from the first frame's time (after
+		 * the start or a seek), then by counting samples, so coarse or
+		 * jittery packet times (Matroska's milliseconds) do not move it. */
+		if (d->next_idx < 0) /* decoding from the start: the first sample is index 0 */
+			d->next_idx = d->seek_landed ? llround((t - d->fmt_start) * f->sample_rate) : 0;
+		int64_t first = d->next_idx;
+		d->next_idx += nb;
 		if (first + nb <= d->feed_from)
 			return AED_OK; /* wholly before the range */
 		if (first < d->feed_from)
@@ -356,7 +366,7 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 			  float **samples, size_t *n, struct aed_media_info *info)
 {
 	int rc = AED_OK, ret;
-	struct dec d = { .path = path, .si = -1, .want_in = -1 };
+	struct dec d = { .path = path, .si = -1, .want_in = -1, .next_idx = -1 };
 	struct stat st0, st1;
 
 	*samples = NULL;
@@ -391,10 +401,16 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 	d.out_start = llround(start_s * rate);
 	d.out_len = dur_s > 0 ? llround(dur_s * rate) : -1;
 	d.t0 = d.next_t = s->start_time != AV_NOPTS_VALUE ? s->start_time * d.tb : fmt_start;
-	if (start_s > PREROLL_S + (double)LEAD_OUT / rate) {
+	/* Seek only where packet times are sample-precise (MP4, Ogg, MP3, FLAC,
+	 * WAV). Matroska/WebM count milliseconds: after a seek the cut would be
+	 * off by up to half a millisecond (and by the Opus pre-skip), so those
+	 * are decoded from the start, as `ffmpeg -i F -ss S` does. */
+	int precise = s->time_base.num > 0 && d.cc->sample_rate > 0 &&
+		      (int64_t)s->time_base.num * d.cc->sample_rate <= s->time_base.den;
+	if (precise && start_s > PREROLL_S + (double)LEAD_OUT / rate) {
 		int64_t ts = (int64_t)((d.t_start - PREROLL_S - (double)LEAD_OUT / rate) * AV_TIME_BASE);
 		if (avformat_seek_file(d.fmt, -1, INT64_MIN, ts, ts, 0) >= 0)
-			d.seeked = 1;
+			d.seeked = d.seek_landed = 1;
 		/* a failed seek leaves the position at the start: cutting still works */
 	}
 
