@@ -192,6 +192,42 @@ static void test_matches_numpy(void **state)
 	free(sc);
 }
 
+/* The float weights of every layer, written out and compared bit for bit
+ * with NumPy's dequantisation of the same bytes (tests/py/weights_check.py). */
+static void test_weights_match_file(void **state)
+{
+	(void)state;
+	if (!Y)
+		skip();
+	char dir[] = "/tmp/aedwXXXXXX", path[4200], cmd[9000];
+	assert_non_null(mkdtemp(dir));
+	for (int i = 0; i <= AED_YAMNET_LAYERS; i++) {
+		const struct aed_yamnet_layer *L = i < AED_YAMNET_LAYERS ? &Y->layers[i] : NULL;
+		char tag[8];
+		int64_t wd[3], bd[3] = { L ? L->cout : AED_YAMNET_CLASSES, 1, 1 };
+		if (L) {
+			snprintf(tag, sizeof tag, "L%02d", i);
+			wd[0] = L->kind == AED_YAMNET_DEPTHWISE ? 9 : L->cout;
+			wd[1] = L->kind == AED_YAMNET_DEPTHWISE ? L->cin
+				: L->kind == AED_YAMNET_CONV ? 9 : L->cin;
+			wd[2] = 1;
+		} else {
+			snprintf(tag, sizeof tag, "dense");
+			wd[0] = AED_YAMNET_CLASSES;
+			wd[1] = AED_YAMNET_EMBED_DIM;
+			wd[2] = 1;
+		}
+		snprintf(path, sizeof path, "%s/%s.w.npy", dir, tag);
+		assert_int_equal(aed_npy_write_f32(path, L ? L->weight : Y->dense_w, 2, wd), AED_OK);
+		snprintf(path, sizeof path, "%s/%s.b.npy", dir, tag);
+		assert_int_equal(aed_npy_write_f32(path, L ? L->bias : Y->dense_b, 1, bd), AED_OK);
+	}
+	snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/py/weights_check.py '%s' '%s'", model, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_batch_independent(void **state)
 {
 	(void)state;
@@ -280,6 +316,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_architecture),
+		cmocka_unit_test(test_weights_match_file),
 		cmocka_unit_test(test_matches_numpy),
 		cmocka_unit_test(test_batch_independent),
 		cmocka_unit_test(test_class_map),
