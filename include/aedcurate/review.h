@@ -135,7 +135,7 @@ struct aed_review_export_result {
 	int64_t n_candidates;
 	char export_id[33];
 	char checksum[65];
-	char mid[64];
+	char mid[257];           /* the class judged (AED_ONTO_MAX_MID + 1) */
 };
 
 /* Write the export folder and record the export (review_export, review_item,
@@ -191,7 +191,7 @@ void aed_review_import_result_release(struct aed_review_import_result *r);
 
 struct aed_review_run_status {
 	int64_t mine_run_id, class_id;
-	char mid[64];
+	char mid[257];
 	char *name;
 	int64_t candidates, rated;          /* rated: with a decision */
 	int64_t by_decision[AED_ANSWER_COUNT];

@@ -828,7 +828,7 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 {
 	sqlite3_stmt *st = NULL;
 	struct cand *c = NULL;
-	size_t n = 0, i;
+	size_t n = 0, cap = 0, i;
 	json_t *root = NULL, *cls = NULL, *path = NULL, *arr = NULL, *onto = NULL, *mrun = NULL;
 	char *json = NULL, *safe = NULL, *params = NULL, now[32], file[4096];
 	const char **ids = NULL;
@@ -902,11 +902,19 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 		goto out;
 	sqlite3_bind_int64(st, 1, r->mine_run_id);
 	sqlite3_bind_int64(st, 2, limit);
-	if (!(c = calloc((size_t)limit, sizeof *c))) {
-		rc = aed_error(AED_ENOMEM, "out of memory");
-		goto out;
-	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW && n < (size_t)limit) {
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct cand *nc = realloc(c, ncap * sizeof *c);
+
+			if (!nc) {
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				goto out;
+			}
+			memset(nc + cap, 0, (ncap - cap) * sizeof *nc);
+			c = nc;
+			cap = ncap;
+		}
 		c[n].segment_id = sqlite3_column_int64(st, 0);
 		c[n].rank = sqlite3_column_int64(st, 1);
 		c[n].score = sqlite3_column_double(st, 2);
@@ -920,7 +928,7 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 			goto out;
 		}
 	}
-	if (step != SQLITE_DONE && step != SQLITE_ROW) {
+	if (step != SQLITE_DONE) {
 		rc = aed_db_error(db, "reading candidates");
 		goto out;
 	}

@@ -45,7 +45,7 @@ cat "$T/node.out"
 check_eq "the browser test exits 0" 0 "$rc"
 
 check "import the downloaded ratings" $AED review import "$T/dl/ratings.json"
-check_grep "4 new ratings" '1 file, 4 entries: 4 new' "$T/out"
+check_grep "5 new ratings" '1 file, 5 entries: 5 new' "$T/out"
 # Exactly what the browser entered, nothing else.
 $PY - "$T/dl/expected.json" >"$T/want" <<'EOF'
 import json, sys
@@ -60,6 +60,6 @@ else not_ok "the database holds exactly the ratings entered in the browser"; dif
 check_eq "times are the page's" "$($PY -c 'import json,sys; print(sorted(r["time"] for r in json.load(open(sys.argv[1]))["ratings"]))' "$T/dl/ratings.json")" \
 	"$($PY -c 'import sqlite3,sys; print(sorted(r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT rated_at FROM rating")))' "$AEDCURATE_DB")"
 check "status after the import" $AED review status --class Music
-check_grep "rated 4: 1 present, 1 not present, 1 unsure, 1 not acoustic" '^1 +/m/04rlf +Music +6 +4 +1 +1 +1 +1 +0\.333' "$T/out"
+check_grep "rated 5: 2 present, 1 not present, 1 unsure, 1 not acoustic; precision 2/4" '^1 +/m/04rlf +Music +6 +5 +2 +1 +1 +1 +0\.500' "$T/out"
 if [ -s "$ROOT/build/screenshots/review.png" ]; then ok "screenshot kept in build/screenshots/review.png"; else not_ok "screenshot kept"; fi
 done_testing

@@ -93,6 +93,8 @@
     $('progress-text').textContent = n + ' / ' + total + ' rated';
     $('progress').max = total;
     $('progress').value = n;
+    $('export').classList.toggle('done', n === total);
+    $('export').title = n === total ? 'all rated: download the ratings file and send it back' : '';
   }
 
   function showChips(r) {
@@ -329,8 +331,12 @@
 
   /* --- keyboard ----------------------------------------------------------- */
 
+  /* Keys typed into a text field are text, not shortcuts (a focused
+   * checkbox or button is not a text field). */
   function typing(el) {
-    return el && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.isContentEditable);
+    if (!el) return false;
+    if (el.tagName === 'TEXTAREA' || el.isContentEditable) return true;
+    return el.tagName === 'INPUT' && /^(text|search|email|url|tel|password|number)$/i.test(el.type);
   }
 
   document.addEventListener('keydown', function (ev) {
@@ -383,6 +389,7 @@
   $('next').addEventListener('click', function () { go(1); });
   $('play').addEventListener('click', togglePlay);
   $('export').addEventListener('click', exportRatings);
+  $('advance').addEventListener('change', function () { this.blur(); });
   document.querySelectorAll('.answers button').forEach(function (b) {
     b.addEventListener('click', function () { answer(b.getAttribute('data-answer')); });
   });

@@ -142,6 +142,19 @@ try {
   ok((await page.inputValue('#comment')) === HOSTILE_COMMENT, 'the hostile comment is kept as plain text');
   ok((await page.textContent('#label-chips li span')) === chip, 'the added label is kept');
 
+  // The mouse: the checkbox takes focus, keys must still work; a button rates.
+  if (N >= 5) {
+    await page.click('#advance');
+    await page.click('#advance');
+    for (let i = 2; i < 5; i++) await page.keyboard.press('ArrowRight');
+    ok((await page.textContent('#pos')) === '5', 'keys work after a click on the checkbox');
+    await page.click('.answers button[data-answer="present"]');
+    expected.push({ candidate: data.candidates[4].id, answer: 'present' });
+    if (N > 5) await page.keyboard.press('ArrowLeft'); // it moved on to the 6th
+    ok((await page.textContent('#pos')) === '5' && (await page.textContent('#cand-answer')) === 'Present',
+      'a click on Present rates with the mouse');
+  }
+
   // Export: a download of the ratings file.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
   fs.mkdirSync(args.out, { recursive: true });
@@ -152,7 +165,7 @@ try {
   ok(file.export_id === data.export_id && file.checksum === data.checksum && file.class === data.class.mid,
     'the ratings file echoes export id, checksum and class');
   ok(file.annotator === ANNOTATOR, 'the ratings file names the annotator');
-  ok(file.ratings.length === 4, 'the ratings file has one entry per rating', file.ratings.length);
+  ok(file.ratings.length === expected.length, 'the ratings file has one entry per rating', file.ratings.length);
   const same = expected.every((e, i) => {
     const r = file.ratings[i];
     return r && r.candidate === e.candidate && r.answer === e.answer &&
