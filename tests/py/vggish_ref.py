@@ -12,9 +12,9 @@ audioset), written from the published algorithm, to check aedcurate's log-mel.
       the peer of `aedcurate decode` + `features`: for each file named in LIST,
       `ffmpeg -ac 1 -ar 16000 -t 10` to f32, zero-pad to 10 s, log-mel; prints
       the number of clips and the seconds taken.
-  vggish_ref.py corr A B [--skip N]
-      Pearson correlation of two waveforms (.wav 16-bit or raw f32le); exits 1
-      below 0.999.
+  vggish_ref.py corr A B [--skip N] [--b-from N]
+      Pearson correlation of two waveforms (.wav 16-bit or raw f32le), B read
+      from its sample N on; exits 1 below 0.999.
 
 Only NumPy and the standard library: it shares no code with aedcurate.
 """
@@ -157,7 +157,9 @@ def main(argv):
         return 0
     if cmd == "corr":
         skip = int(option(args, "--skip", "0"))
+        b_from = int(option(args, "--b-from", "0"))
         a, b = (read_wave(p) for p in args)
+        b = b[b_from:]
         m = min(len(a), len(b))
         a, b = a[skip:m], b[skip:m]
         if m - skip < 100 or np.std(a) == 0 or np.std(b) == 0:
