@@ -73,7 +73,7 @@ int aed_csv_field_eq(const struct aed_csv_field *f, const char *s, int ci);
 
 /* Parse a non-negative decimal number of seconds ("30", "30.000", ".5",
  * "4.873") into whole milliseconds, rounding digits past the third half-up.
- * No sign, exponent, hex, "nan" or "inf"; at most 10^9 s. Returns NULL on
+ * No sign, exponent, hex, "nan" or "inf"; integer part at most 10^9. Returns NULL on
  * success, else a static reason: "empty time", "negative time",
  * "not a number", "time too large". */
 const char *aed_parse_ms(const char *p, size_t n, int64_t *ms);
