@@ -17,7 +17,9 @@
       the chance level of random scores.
 
 Scores are read from the array store (kind 'scores', f32 [patches, 521]);
-the real length of each clip from the clip table. Class map and ontology
+of each clip only the patches YAMNet itself would make of its real samples
+(clip table n_samples: 1 + ceil((n - 15600) / 7680)) count, not those of
+the zero padding up to --clip-seconds. Class map and ontology
 come from $AEDCURATE_SHARED (default ../shared).
 """
 import csv
@@ -69,9 +71,10 @@ def stored_scores(db):
         with open(os.path.join(db + ".arrays", fpath), "rb") as f:
             f.seek(off)
             a = np.frombuffer(f.read(n), np.float32).reshape(d0, d1)
-        frames = max(1, 1 + (n_samples - 400) // 160)
-        real = max(1, sum(1 for i in range(d0) if 48 * i < frames))
-        out[os.path.realpath(path)] = a[:real]
+        # the patches YAMNet itself makes of n_samples (features.py pads the
+        # waveform to 0.975 s, then to whole 0.48 s hops)
+        real = 1 + max(0, -(-(n_samples - 15600) // 7680))
+        out[os.path.realpath(path)] = a[:min(real, d0)]
     return out
 
 
@@ -93,6 +96,7 @@ def cmd_urbansound(db, manifest, minimum):
     table = {c: [0, 0, 0] for c in CLASSES}  # clips, hit (parent/child), hit exact mid
     rel = {}
     missing = 0
+    misses = {c: {} for c in CLASSES}  # top-1 class of the clips missed
     for r in manifest_rows(manifest):
         c = r["class"]
         if c not in table or r["salience"] != "1":
@@ -108,6 +112,9 @@ def cmd_urbansound(db, manifest, minimum):
         t[0] += 1
         t[1] += any(m in rel[c] for m in top)
         t[2] += r["audioset_mid"] in top
+        if not any(m in rel[c] for m in top):
+            name = names[mids.index(top[0])]
+            misses[c][name] = misses[c].get(name, 0) + 1
     print("%-11s %-10s %6s %14s %12s" % ("class", "mid", "clips", "top5 (+rel.)", "top5 exact"))
     tot = [0, 0, 0]
     for c in CLASSES:
@@ -120,6 +127,10 @@ def cmd_urbansound(db, manifest, minimum):
     rate = h / max(n, 1)
     print("%-11s %-10s %6d %8d %5.1f%% %6d %5.1f%%" % ("all", "", n, h, 100.0 * rate, e,
                                                       100.0 * e / max(n, 1)))
+    for c in CLASSES:
+        common = sorted(misses[c].items(), key=lambda kv: -kv[1])[:3]
+        if common:
+            print("# %s misses, top-1 was: %s" % (c, ", ".join("%s (%d)" % kv for kv in common)))
     if missing:
         print("# %d manifest clips of these classes have no stored scores (not in DB)" % missing)
     print("# top-5 hit rate %.3f (required >= %.2f)" % (rate, minimum))
