@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """yamnet_accuracy.py - how well the stored YAMNet scores name real sounds.
 
-  yamnet_accuracy.py select MANIFEST N          manifest (path column) of the first N
-                                                foreground clips of each checked class
-                                                (N = 0: all of them)
+  yamnet_accuracy.py select MANIFEST N          manifest (path column) of N foreground
+                                                clips of each checked class, evenly
+                                                spread (N = 0: all of them)
   yamnet_accuracy.py urbansound DB MANIFEST [MIN]
       For every UrbanSound8K foreground clip (salience 1) of dog_bark, siren,
       gun_shot, car_horn, jackhammer and drilling in DB: the clip's top 5
@@ -79,14 +79,20 @@ def stored_scores(db):
 
 
 def cmd_select(manifest, n):
+    """N clips of each class, evenly spread over its foreground clips (so a
+    subset is not a handful of source recordings)."""
     base = os.path.dirname(os.path.abspath(manifest))
-    seen = {c: 0 for c in CLASSES}
-    print("path")
+    by = {c: [] for c in CLASSES}
     for r in manifest_rows(manifest):
-        c = r["class"]
-        if c in seen and r["salience"] == "1" and (n == 0 or seen[c] < n):
-            seen[c] += 1
-            print(os.path.join(base, r["file"]))
+        if r["class"] in by and r["salience"] == "1":
+            by[r["class"]].append(r["file"])
+    print("path")
+    for c in CLASSES:
+        files = by[c]
+        pick = files if n == 0 or n >= len(files) else \
+            [files[(i * len(files)) // n] for i in range(n)]
+        for f in pick:
+            print(os.path.join(base, f))
 
 
 def cmd_urbansound(db, manifest, minimum):
