@@ -99,6 +99,29 @@ out:
 	return rc;
 }
 
+/* Compute and store one claimed batch; the outputs are released either way. */
+static int run_batch(struct pool *p, void *tls, struct aed_db *db, struct aed_array_writer *w,
+		     const int64_t *items, struct aed_pool_out *outs, int n)
+{
+	int64_t offs[MAX_BATCH];
+	int rc = AED_OK;
+	for (int i = 0; i < n && !rc; i++) {
+		rc = p->ops->compute(tls, db, items[i], &outs[i]);
+		if (!rc && outs[i].failed && !outs[i].error)
+			outs[i].error = strdup("failed");
+	}
+	if (!rc)
+		rc = store_batch(p, tls, db, w, items, outs, offs, n);
+	for (int i = 0; i < n; i++) {
+		if (!rc)
+			atomic_fetch_add(outs[i].failed ? &p->failed : &p->done, 1);
+		out_release(&outs[i]);
+	}
+	if (!rc)
+		aed_progress_add(p->progress, n);
+	return rc;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
@@ -106,7 +129,7 @@ static void *worker_main(void *arg)
 	struct aed_db *db = NULL;
 	struct aed_array_writer *w = NULL;
 	void *tls = NULL;
-	int64_t items[MAX_BATCH], offs[MAX_BATCH];
+	int64_t items[MAX_BATCH];
 	struct aed_pool_out *outs = calloc((size_t)p->batch, sizeof *outs);
 	int rc;
 
@@ -126,25 +149,7 @@ static void *worker_main(void *arg)
 			goto out;
 		if (n == 0)
 			break;
-		for (int i = 0; i < n; i++) {
-			if ((rc = p->ops->compute(tls, db, items[i], &outs[i])))
-				goto out_batch;
-			if (outs[i].failed && !outs[i].error)
-				outs[i].error = strdup("failed");
-		}
-		if ((rc = store_batch(p, tls, db, w, items, outs, offs, n)))
-			goto out_batch;
-		for (int i = 0; i < n; i++) {
-			if (outs[i].failed)
-				atomic_fetch_add(&p->failed, 1);
-			else
-				atomic_fetch_add(&p->done, 1);
-		}
-		aed_progress_add(p->progress, n);
-out_batch:
-		for (int i = 0; i < n; i++)
-			out_release(&outs[i]);
-		if (rc)
+		if ((rc = run_batch(p, tls, db, w, items, outs, n)))
 			goto out;
 	}
 out:
@@ -172,6 +177,18 @@ static int count_todo(struct aed_db *db, const char *stage, int max_attempts, in
 	return AED_OK;
 }
 
+/* Ends the run with the outcome of rc and keeps rc's message. */
+static int end_run(struct aed_db *db, int64_t run_id, int rc, const struct aed_stage_stats *st)
+{
+	char msg[1024];
+	snprintf(msg, sizeof msg, "%s", rc ? aed_last_error() : "");
+	int rc2 = aed_run_end(db, run_id, rc ? AED_RUN_FAILED : AED_RUN_OK, st->done, st->failed,
+			      rc ? msg : NULL);
+	if (rc)
+		return aed_error(rc, "%s", msg);
+	return rc2;
+}
+
 int aed_pool_run(struct aed_db *db, const struct aed_pool_ops *ops, void *shared,
 		 const struct aed_pool_cfg *cfg, struct aed_stage_stats *st)
 {
@@ -179,7 +196,7 @@ int aed_pool_run(struct aed_db *db, const struct aed_pool_ops *ops, void *shared
 	struct worker *wk = NULL;
 	struct aed_work_counts before;
 	int64_t todo = 0;
-	int rc, nthreads = cfg->threads > 0 ? cfg->threads : aed_ncpu(), started = 0;
+	int rc, nthreads = cfg->threads > 0 ? cfg->threads : aed_ncpu(), started = 0, in_run = 0;
 
 	memset(st, 0, sizeof *st);
 	pthread_mutex_init(&p.err_lock, NULL);
@@ -193,20 +210,20 @@ int aed_pool_run(struct aed_db *db, const struct aed_pool_ops *ops, void *shared
 		goto out;
 	if ((rc = aed_run_begin(db, ops->stage, cfg->params_json, &p.run_id)))
 		goto out;
+	in_run = 1;
 	st->run_id = p.run_id;
 	if ((rc = aed_work_counts(db, ops->stage, &before)) ||
 	    (rc = count_todo(db, ops->stage, p.max_attempts, &todo)))
-		goto end_run;
+		goto out;
 	st->skipped = before.done;
 	if (todo == 0)
-		goto end_run;
+		goto out;
 	if ((int64_t)nthreads > (todo + p.batch - 1) / p.batch)
 		nthreads = (int)((todo + p.batch - 1) / p.batch);
 	p.progress = aed_progress_new(cfg->label, todo);
-	wk = calloc((size_t)nthreads, sizeof *wk);
-	if (!wk) {
+	if (!(wk = calloc((size_t)nthreads, sizeof *wk))) {
 		rc = aed_error(AED_ENOMEM, "out of memory");
-		goto end_run;
+		goto out;
 	}
 	for (int i = 0; i < nthreads; i++) {
 		wk[i].p = &p;
@@ -219,25 +236,16 @@ int aed_pool_run(struct aed_db *db, const struct aed_pool_ops *ops, void *shared
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(wk[i].tid, NULL);
-	aed_progress_free(&p.progress);
 	if (p.err_rc) {
 		rc = aed_error(p.err_rc, "%s", p.err_msg);
 		aed_work_release(db, ops->stage, p.run_id);
 	}
-end_run:
+out:
+	aed_progress_free(&p.progress);
 	st->done = atomic_load(&p.done);
 	st->failed = atomic_load(&p.failed);
-	{
-		char msg[1024];
-		snprintf(msg, sizeof msg, "%s", rc ? aed_last_error() : "");
-		int rc2 = aed_run_end(db, p.run_id, rc ? AED_RUN_FAILED : AED_RUN_OK, st->done,
-				      st->failed, rc ? msg : NULL);
-		if (rc)
-			aed_error(rc, "%s", msg); /* keep the first error as the message */
-		else
-			rc = rc2;
-	}
-out:
+	if (in_run)
+		rc = end_run(db, p.run_id, rc, st);
 	free(wk);
 	pthread_mutex_destroy(&p.err_lock);
 	return rc;

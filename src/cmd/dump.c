@@ -2,6 +2,7 @@
  * array store, as WAV for clips and as NumPy .npy for everything else. Generic
  * over array kinds, so later stages' arrays need no code here. */
 #include <inttypes.h>
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,11 +111,16 @@ int cmd_dump(struct aed_ctx *ctx, int argc, char **argv)
 	if (rc)
 		goto out;
 	if (ctx->g.json) {
-		printf("{\"segment_id\": %" PRId64 ", \"kind\": \"%s\", \"dtype\": \"%s\", \"shape\": [",
-		       item, kind, aed_dtype_name(a.dtype));
+		json_t *shape = json_array();
 		for (int i = 0; i < ndim; i++)
-			printf("%s%" PRId64, i ? ", " : "", dims[i]);
-		printf("], \"file\": \"%s\"}\n", c.out);
+			json_array_append_new(shape, json_integer(dims[i]));
+		json_t *j = json_pack("{sI, ss, ss, so, ss}", "segment_id", (json_int_t)item, "kind", kind,
+				      "dtype", aed_dtype_name(a.dtype), "shape", shape, "file", c.out);
+		char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER) : NULL;
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		json_decref(j);
 	} else {
 		aed_info("dump: %s of segment %" PRId64 " (%s, %" PRId64 " x %" PRId64 " x %" PRId64
 			 ") -> %s", kind, item, aed_dtype_name(a.dtype), dims[0], dims[1], dims[2], c.out);

@@ -58,4 +58,10 @@ a=$(sed -n 's/.*"done": \([0-9]*\).*/\1/p' "$T/out")
 check "features --shard 1/2" $AED features --shard 1/2 --json
 b=$(sed -n 's/.*"done": \([0-9]*\).*/\1/p' "$T/out")
 check_eq "the two shards cover every clip once" "$N" "$((a + b))"
+
+# clips decoded again make their log-mels stale
+check "decode --redo" $AED decode --redo --json
+check_grep "all decoded again" "\"done\": $N, \"failed\": 0" "$T/out"
+check "features after decode --redo" $AED features --json
+check_grep "recomputed every clip" "\"done\": $N, \"failed\": 0, \"already_done\": 0" "$T/out"
 done_testing
