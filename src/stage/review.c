@@ -1058,6 +1058,8 @@ static int add_msg(struct aed_review_import_result *r, const char *fmt, ...)
 	va_list ap;
 	char *m = NULL, **v;
 
+	if (!r)
+		return AED_OK; /* a second look: the first one reported it */
 	va_start(ap, fmt);
 	if (vasprintf(&m, fmt, ap) < 0)
 		m = NULL;
@@ -1376,9 +1378,10 @@ static void goods_release(struct good *g, size_t n)
  * one run. */
 static int write_file(struct aed_db *db, const char *path, const struct aed_ratings *rt,
 		      const struct export_row *x, struct good *g, size_t n_good,
-		      const int64_t *counts, struct aed_review_import_result *r,
+		      int64_t *counts, struct aed_review_import_result *r,
 		      double *agreement_sum)
 {
+	int64_t parse_bad = 0;
 	sqlite3_stmt *st = NULL;
 	int64_t run_id = 0, import_id;
 	char now[32], *params = NULL;
@@ -1397,6 +1400,23 @@ static int write_file(struct aed_db *db, const char *path, const struct aed_rati
 	if ((rc = aed_db_begin(db)))
 		goto out;
 	in_tx = 1;
+	/* Look again under the write lock: another import may have stored some
+	 * of these ratings since the first look. */
+	for (i = 0; i < rt->n; i++)
+		parse_bad += rt->entries[i].bad != NULL;
+	memset(counts, 0, (ENTRY_OLDER + 1) * sizeof *counts);
+	counts[ENTRY_BAD] = parse_bad;
+	for (i = 0; i < n_good; i++) {
+		free(g[i].labels);
+		g[i].labels = NULL;
+		g[i].n_labels = 0;
+		g[i].rating_id = g[i].segment_id = 0;
+		if ((rc = classify(db, path, x, rt->annotator, &g[i], NULL)))
+			goto out;
+		counts[g[i].state]++;
+	}
+	if (counts[ENTRY_NEW] + counts[ENTRY_UPDATE] == 0)
+		goto out; /* the other import stored them all: roll back, write nothing */
 	aed_utc_iso8601(now);
 	if ((rc = aed_db_prepare(db, "INSERT INTO review_import(export_id, path, sha256, annotator, "
 				 "n_entries, n_new, n_updated, n_same, n_bad, run_id, imported_at) "
@@ -1515,13 +1535,13 @@ static int import_file(struct aed_db *db, const char *path, struct aed_review_im
 		counts[g[n_good].state]++;
 		n_good++;
 	}
+	/* Nothing changes: nothing is written, not even a run. */
+	if (counts[ENTRY_NEW] + counts[ENTRY_UPDATE] > 0 &&
+	    (rc = write_file(db, path, rt, &x, g, n_good, counts, r, agreement_sum)))
+		goto out;
 	r->bad += counts[ENTRY_BAD];
 	r->same += counts[ENTRY_SAME];
 	r->older += counts[ENTRY_OLDER];
-	if (counts[ENTRY_NEW] + counts[ENTRY_UPDATE] == 0)
-		goto out; /* nothing changes: nothing is written */
-	if ((rc = write_file(db, path, rt, &x, g, n_good, counts, r, agreement_sum)))
-		goto out;
 	r->new_ratings += counts[ENTRY_NEW];
 	r->updated += counts[ENTRY_UPDATE];
 out:

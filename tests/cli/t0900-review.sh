@@ -159,6 +159,17 @@ check "an older file" $AED review import "$T/alice0.json"
 check_grep "older than stored" '1 older than stored' "$T/out"
 check_eq "the older answer is not stored" present "$(sql "SELECT answer FROM rating WHERE annotator = 'alice' AND segment_id = $(seg 4)")"
 
+# Two imports of the same new file at once: each rating is stored once.
+mk "$T/frank.json" frank 2026-11-21T10:07:00.000Z "1=present" "2=not_present" "3=present" "4=unsure"
+$AED review import "$T/frank.json" >"$T/f1.out" 2>&1 &
+p1=$!
+$AED review import "$T/frank.json" >"$T/f2.out" 2>&1
+rc2=$?
+wait $p1
+check_eq "two concurrent imports both succeed" "0 0" "$? $rc2"
+check_eq "frank's 4 ratings stored once" 4 "$(sql "SELECT count(*) FROM rating WHERE annotator = 'frank'")"
+check_eq "4 new in total, the rest unchanged" "4 4" "$(cat "$T/f1.out" "$T/f2.out" | sed -n 's/.*: \([0-9]*\) new, [0-9]* updated, \([0-9]*\) unchanged.*/\1 \2/p' | awk '{n += $1; u += $2} END {print n, u}')"
+
 # --- rejections: a reason each, nothing stored for them ---------------------
 dump >"$T/before"
 EXPORT_ID=0123456789abcdef0123456789abcdef mk "$T/other.json" dave 2026-11-21T12:00:00.000Z "6=present"
