@@ -42,7 +42,7 @@ all: $(BIN)
 
 $(BIN): $(OBJS) $(FAISS_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(OBJS) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@.tmp $(OBJS) $(LDFLAGS) $(LDLIBS) && mv $@.tmp $@
 
 $(BUILD)/%.o: %.c $(GEN)
 	@mkdir -p $(dir $@)
