@@ -155,8 +155,10 @@ struct aed_refine_opts {
 	 * iterations - 1 rounds, a labelled segment's patches become positives
 	 * only where the round's n_i >= relabel, the rest negatives; the next
 	 * round trains on those targets. 1 = very weak labels only. */
-	int iterations;           /* default 3 */
-	double relabel;           /* default 0.5 */
+	int iterations;           /* default 6 */
+	int with_scores;          /* inputs: the embedding and YAMNet's 521 scores as
+				   * log-odds (when every segment has them) */
+	double relabel;           /* default 0.66 */
 	/* SeCoST: stages > 0 trains a cascade of that many classifiers. */
 	int secost_stages;
 	const double *alphas;     /* alpha of stage 2.. (the last repeats) */

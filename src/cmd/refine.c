@@ -25,6 +25,7 @@ struct refine_opts {
 	long hidden, epochs, patience, min_positives;
 	long iterations;
 	double relabel;
+	int embedding_only;
 	int secost;
 	long stages;
 	const char *alpha;
@@ -44,7 +45,7 @@ static const struct aed_opt refine_table[] = {
 	{ "threshold", 't', AED_OPT_DOUBLE, offsetof(struct refine_opts, threshold), "X",
 	  "keep patches whose max-normalised score is >= X (default 0.66)" },
 	{ "low", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, low), "X",
-	  "hysteresis: grow kept runs through neighbours >= X (default 0.5)" },
+	  "hysteresis: grow kept runs through neighbours >= X (default 0.4)" },
 	{ "beta", 'b', AED_OPT_DOUBLE, offsetof(struct refine_opts, beta), "B",
 	  "positive weight (mean prior / prior)^B in training (default 1)" },
 	{ "heldout", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, heldout), "F",
@@ -58,13 +59,15 @@ static const struct aed_opt refine_table[] = {
 	{ "lr", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, lr), "X",
 	  "Adam step size (default 1e-2)" },
 	{ "l2", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, l2), "X",
-	  "L2 weight penalty (default 0.1)" },
+	  "L2 weight penalty (default 0.2)" },
 	{ "min-positives", 0, AED_OPT_INT, offsetof(struct refine_opts, min_positives), "N",
 	  "--all: skip classes with fewer labelled segments (default 5)" },
 	{ "iterations", 'n', AED_OPT_INT, offsetof(struct refine_opts, iterations), "N",
-	  "self-training rounds of the trained scorer (default 4; 1 = very weak labels only)" },
+	  "self-training rounds of the trained scorer (default 6; 1 = very weak labels only)" },
 	{ "relabel", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, relabel), "X",
 	  "between rounds a labelled clip's patches stay positive where n_i >= X (default 0.66)" },
+	{ "embedding-only", 0, AED_OPT_FLAG, offsetof(struct refine_opts, embedding_only), NULL,
+	  "trained scorer: only the embedding as input (default: YAMNet's scores too)" },
 	{ "secost", 0, AED_OPT_FLAG, offsetof(struct refine_opts, secost), NULL,
 	  "SeCoST: a cascade of classifiers, stage k learning alpha*y + (1-alpha)*stage k-1" },
 	{ "stages", 'K', AED_OPT_INT, offsetof(struct refine_opts, stages), "K",
@@ -80,7 +83,8 @@ static const struct aed_cmd_spec refine_spec = {
 	.details =
 		"For each segment labelled L (or a descendant of L), frame scores P(L|x_i) per\n"
 		"0.96 s patch (hop 0.48 s) come from YAMNet's own output for L (--scorer yamnet)\n"
-		"or from a classifier trained on the corpus's patch embeddings where every patch\n"
+		"or from a classifier trained on the corpus's patch embeddings (and YAMNet's\n"
+		"scores as log-odds, unless --embedding-only) where every patch\n"
 		"carries its clip's labels (--scorer trained; positives weighted as `priors`,\n"
 		"held-out segments stop training), then retrained for --iterations rounds on\n"
 		"the patches the previous round kept (self-training). n_i = score / max over\n"
@@ -97,9 +101,9 @@ static const struct aed_cmd_spec refine_spec = {
 
 int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct refine_opts o = { .threshold = 0.66, .low = 0.5, .beta = 1.0, .heldout = 0.2,
-				 .lr = 1e-2, .l2 = 0.1, .stages = 2, .min_positives = 5,
-				 .iterations = 4, .relabel = 0.66 };
+	struct refine_opts o = { .threshold = 0.66, .low = 0.4, .beta = 1.0, .heldout = 0.2,
+				 .lr = 1e-2, .l2 = 0.2, .stages = 2, .min_positives = 5,
+				 .iterations = 6, .relabel = 0.66 };
 	struct aed_refine_opts ro = { 0 };
 	struct aed_refine_result r = { 0 };
 	double alphas[MAX_ALPHAS];
@@ -141,6 +145,7 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 				 "<= 1");
 	ro.iterations = (int)o.iterations;
 	ro.relabel = o.relabel;
+	ro.with_scores = !o.embedding_only;
 	if (o.secost) {
 		if (o.stages < 1 || o.stages > 20)
 			return aed_error(AED_EUSAGE, "refine: --stages must be 1..20, not %ld", o.stages);

@@ -79,7 +79,8 @@ struct corpus {
 	size_t nseg;
 	size_t *off;            /* [nseg + 1] first patch of each segment */
 	size_t npatch;
-	float *emb;             /* [npatch][1024], or NULL */
+	float *emb;             /* [npatch][dim] classifier inputs, or NULL */
+	int dim;                /* 1024, or 1024 + 521 with YAMNet's log-odds */
 	float *yam;             /* [npatch][521] YAMNet scores, or NULL */
 	struct target *t;       /* target classes */
 	size_t nt;
@@ -343,6 +344,32 @@ out:
 	return rc;
 }
 
+/* Classifier inputs: the embedding, then YAMNet's 521 scores as log-odds.
+ * The scores are a linear map of the embedding, but as inputs of their own
+ * they let a heavily regularised classifier use what YAMNet already knows
+ * about a class at little cost in weight norm. */
+static int append_scores(struct corpus *c)
+{
+	int d = AED_YAMNET_EMBED_DIM + AED_YAMNET_CLASSES;
+	float *x = malloc((c->npatch ? c->npatch : 1) * (size_t)d * sizeof *x);
+
+	if (!x)
+		return aed_error(AED_ENOMEM, "out of memory for %zu patches x %d inputs", c->npatch, d);
+	for (size_t p = 0; p < c->npatch; p++) {
+		float *row = x + p * d;
+		memcpy(row, c->emb + p * AED_YAMNET_EMBED_DIM, AED_YAMNET_EMBED_DIM * sizeof *row);
+		for (int k = 0; k < AED_YAMNET_CLASSES; k++) {
+			float v = c->yam[p * AED_YAMNET_CLASSES + k];
+			v = v < 1e-4f ? 1e-4f : v > 1 - 1e-4f ? 1 - 1e-4f : v;
+			row[AED_YAMNET_EMBED_DIM + k] = logf(v / (1 - v));
+		}
+	}
+	free(c->emb);
+	c->emb = x;
+	c->dim = d;
+	return AED_OK;
+}
+
 /* Held-out segments: a fixed hash of the segment id, so reruns agree. */
 static void choose_heldout(struct corpus *c, double frac)
 {
@@ -374,7 +401,7 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 		return aed_error(AED_ENOMEM, "out of memory");
 	for (size_t i = 0; i < c->nseg; i++)
 		memset(ho + c->off[i], c->heldout[i], c->off[i + 1] - c->off[i]);
-	rc = aed_clf_train(c->emb, c->npatch, AED_YAMNET_EMBED_DIM, y, (int)c->nt, pos_w, ho,
+	rc = aed_clf_train(c->emb, c->npatch, c->dim, y, (int)c->nt, pos_w, ho,
 			   &o->clf, &m, rep);
 	if (!rc)
 		rc = aed_clf_predict(m, c->emb, c->npatch, c->score);
@@ -671,20 +698,20 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 	if (o.threshold <= 0)
 		o.threshold = 0.66;
 	if (o.low <= 0)
-		o.low = 0.5;
+		o.low = 0.4;
 	/* Measured on the mixture test set (tests/cli/t1100-refine-mixtures.sh):
 	 * a strong L2 penalty keeps the classifier from memorising the
 	 * backgrounds of the few labelled clips. */
 	if (o.clf.lr <= 0)
 		o.clf.lr = 1e-2;
 	if (o.clf.l2 <= 0)
-		o.clf.l2 = 0.1;
+		o.clf.l2 = 0.2;
 	if (o.heldout <= 0)
 		o.heldout = 0.2;
 	if (o.min_positives <= 0)
 		o.min_positives = 5;
 	if (o.iterations <= 0)
-		o.iterations = 4;
+		o.iterations = 6;
 	if (o.relabel <= 0)
 		o.relabel = 0.66;
 	if (o.threshold > 1 || o.low > o.threshold || o.heldout >= 1 || o.beta < 0)
@@ -716,6 +743,9 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 	if ((rc = load_targets(db, &o, have_map ? yam_ids : NULL, &c)))
 		goto out;
 	if ((rc = load_arrays(db, &c, o.scorer == AED_SCORER_TRAINED, o.scorer == AED_SCORER_YAMNET)))
+		goto out;
+	c.dim = AED_YAMNET_EMBED_DIM;
+	if (o.scorer == AED_SCORER_TRAINED && o.with_scores && c.yam && (rc = append_scores(&c)))
 		goto out;
 	c.heldout = calloc(c.nseg, 1);
 	c.score = malloc((c.npatch ? c.npatch : 1) * c.nt * sizeof *c.score);
