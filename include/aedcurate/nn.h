@@ -217,7 +217,9 @@ extern const struct aed_nn_backend_ops aed_nn_cpu_ops;
  * kind "embedding" f32 [patches, 1024] and kind "scores" f32 [patches, 521]
  * (patch i = frames [48 i, 48 i + 96), cut by aed_patch with the yamnet
  * preset) and an embedding row naming the model (sql/0004_model.sql).
- * Resumable: a segment is done exactly when its arrays and its row commit. */
+ * Resumable: a segment is done exactly when its arrays and its row commit.
+ * A segment whose log-mel was stored by a later run than its embedding is
+ * embedded again. */
 struct aed_db;
 
 struct aed_embed_opts {

@@ -66,6 +66,13 @@ check "a stereo AAC clip too" $PY "$ROOT/tests/py/embed_check.py" "$MODEL" "$T/l
 check "rerun" $AED embed --model "$MODEL" --json
 check_grep "has nothing to do" '"done": 0, "failed": 0, "skipped": 3' "$T/out"
 
+# Log-mels computed again make their embeddings stale: embed redoes them.
+check "features --redo" $AED features --redo
+check "embed after new log-mels" $AED embed --model "$MODEL" --json
+check_grep "recomputes the 3 segments" '"done": 3, "failed": 0' "$T/out"
+check "a further run" $AED embed --model "$MODEL" --json
+check_grep "has nothing to do" '"done": 0, "failed": 0, "skipped": 3' "$T/out"
+
 # Another model file (same weights, one more byte: another sha256).
 cp "$MODEL" "$T/other.tflite"; printf 'x' >>"$T/other.tflite"
 check_fail "another model file is not mixed in" $AED embed --model "$T/other.tflite"
