@@ -2,6 +2,7 @@
  * context clips and spectrograms, parse and import the ratings files the page
  * produces, derive decisions and verified labels, and report review status.
  * Formats are documented in include/aedcurate/review.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -94,7 +95,11 @@ static int64_t time_us(const char *s)
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
 	    used != 19)
 		return -1;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+	    sec > 60)
+		return -1;
+	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
 		return -1;
 	p = s + 19;
 	if (*p == '.') {
@@ -731,6 +736,35 @@ out:
 	return rc;
 }
 
+/* Remove media/NNNN.ogg and .png past the n written now: left by an earlier
+ * export of more candidates into the same folder. */
+static int remove_stale_media(const char *media_dir, size_t n)
+{
+	DIR *d = opendir(media_dir);
+	struct dirent *e;
+	int rc = AED_OK;
+
+	if (!d)
+		return aed_error(AED_EIO, "%s: %s", media_dir, strerror(errno));
+	while ((e = readdir(d))) {
+		unsigned long k;
+		char ext[8], path[4400];
+		int used = 0;
+
+		if (strlen(e->d_name) != 8 ||
+		    sscanf(e->d_name, "%4lu.%3[a-z]%n", &k, ext, &used) != 2 || used != 8 ||
+		    (strcmp(ext, "ogg") && strcmp(ext, "png")) || k <= n)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", media_dir, e->d_name);
+		if (unlink(path) != 0 && errno != ENOENT) {
+			rc = aed_error(AED_EIO, "%s: %s", path, strerror(errno));
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
 static int copy_file(const char *from, const char *to)
 {
 	char *data = NULL;
@@ -981,6 +1015,8 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 		if ((rc = export_one(db, &c[i], i, o->out_dir,
 				     o->bitrate > 0 ? o->bitrate : DEFAULT_BITRATE, arr)))
 			goto out;
+	if ((rc = remove_stale_media(file, n)))
+		goto out;
 	aed_utc_iso8601(now);
 	root = json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:O, s:O, s:O}",
 			 "format", "aedcurate-review", "version", 1, "export_id", r->export_id,

@@ -223,6 +223,11 @@ check_eq "verified clips are its exemplars" "$(sql "SELECT group_concat(segment_
 	"$(sql "SELECT group_concat(segment_id) FROM (SELECT segment_id FROM mine_exemplar WHERE mine_run_id = 2 AND source = 'verified' ORDER BY segment_id)")"
 check_eq "reviewed clips are not candidates again" 0 "$(sql 'SELECT count(*) FROM candidate WHERE mine_run_id = 2 AND segment_id IN (SELECT segment_id FROM rating)')"
 
+# A new export into the same folder replaces the page and leaves no stale media.
+check "export the latest Music run into the same folder, 2 candidates" $AED review export --class Music --out "$T/page" --limit 2
+check_grep "the latest run: mine run 2" 'exported 2 candidates of mine run 2 ' "$T/out"
+check_eq "2 clips and 2 images left" "2 2" "$(ls "$T/page/media/"*.ogg | wc -l) $(ls "$T/page/media/"*.png | wc -l)"
+
 # --- a hostile class name stays data -----------------------------------------
 check "mine the hostile class" $AED mine --class /t/hostile1 --exemplar YIkaXXmw8ME_0 --min-exemplars 1 -k 3
 check "export it" $AED review export --class /t/hostile1 --out "$T/hostile"
