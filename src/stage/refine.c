@@ -416,8 +416,22 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
  * the sound most over-represented in its own segments; a larger gain for an
  * unrelated class (not an ancestor of L, nor under one of L's parents) means
  * the clips labelled L are dominated by something else. */
-static int prevalence_check(struct aed_db *db, const struct corpus *c, size_t k,
-			    const int64_t yam_ids[AED_YAMNET_CLASSES], struct aed_refine_class *rc_out)
+/* Per segment, the sum of each YAMNet output over its patches:
+ * [nseg][521], so each class's check costs its segments, not every patch. */
+static double *segment_sums(const struct corpus *c)
+{
+	double *sum = calloc(c->nseg * AED_YAMNET_CLASSES + 1, sizeof *sum);
+
+	for (size_t i = 0; sum && i < c->nseg; i++)
+		for (size_t p = c->off[i]; p < c->off[i + 1]; p++)
+			for (int j = 0; j < AED_YAMNET_CLASSES; j++)
+				sum[i * AED_YAMNET_CLASSES + j] += c->yam[p * AED_YAMNET_CLASSES + j];
+	return sum;
+}
+
+static int prevalence_check(struct aed_db *db, const struct corpus *c, const double *segsum,
+			    size_t k, const int64_t yam_ids[AED_YAMNET_CLASSES],
+			    struct aed_refine_class *rc_out)
 {
 	double *in = calloc(AED_YAMNET_CLASSES, sizeof *in), *all = calloc(AED_YAMNET_CLASSES,
 									  sizeof *all);
@@ -429,17 +443,17 @@ static int prevalence_check(struct aed_db *db, const struct corpus *c, size_t k,
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < c->nseg; i++)
-		for (size_t p = c->off[i]; p < c->off[i + 1]; p++) {
-			const float *row = c->yam + p * AED_YAMNET_CLASSES;
-			int is_in = c->lab[i * c->nt + k];
-			for (int j = 0; j < AED_YAMNET_CLASSES; j++) {
-				all[j] += row[j];
-				if (is_in)
-					in[j] += row[j];
-			}
-			n_in += is_in;
+	for (size_t i = 0; i < c->nseg; i++) {
+		const double *row = segsum + i * AED_YAMNET_CLASSES;
+		int is_in = c->lab[i * c->nt + k];
+		for (int j = 0; j < AED_YAMNET_CLASSES; j++) {
+			all[j] += row[j];
+			if (is_in)
+				in[j] += row[j];
 		}
+		if (is_in)
+			n_in += c->off[i + 1] - c->off[i];
+	}
 	if (!n_in || !c->npatch)
 		goto out;
 	/* Related classes: L's ancestors, and everything under L's parents (L's
@@ -534,10 +548,12 @@ static int store_results(struct aed_db *db, const struct aed_refine_opts *o, str
 		goto fail;
 	for (size_t k = 0; k < c->nt; k++) {
 		struct aed_refine_class *rcl = &r->classes[k];
-		/* A stale mask of another method would be mistaken for this run's. */
+		/* Rows of an earlier run (another method, other segments) would be
+		 * mistaken for this run's. */
 		char del[256];
-		snprintf(del, sizeof del, "DELETE FROM frame_mask WHERE class_id = %lld",
-			 (long long)c->t[k].class_id);
+		snprintf(del, sizeof del, "DELETE FROM frame_mask WHERE class_id = %lld; "
+			 "DELETE FROM frame_score WHERE class_id = %lld AND scorer = '%s'",
+			 (long long)c->t[k].class_id, (long long)c->t[k].class_id, scorer);
 		if ((rc = aed_db_exec(db, del)))
 			goto fail;
 		for (size_t i = 0; i < c->nseg; i++) {
@@ -827,10 +843,19 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 			alpha_final = o.n_alphas ? o.alphas[o.n_alphas - 1] : 0.3;
 		}
 	}
-	for (size_t k = 0; k < c.nt; k++)
-		if (c.yam && have_map && c.t[k].yam >= 0 &&
-		    (rc = prevalence_check(db, &c, k, yam_ids, &r->classes[k])))
+	if (c.yam && have_map) {
+		double *segsum = segment_sums(&c);
+		if (!segsum) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
 			goto out;
+		}
+		for (size_t k = 0; !rc && k < c.nt; k++)
+			if (c.t[k].yam >= 0)
+				rc = prevalence_check(db, &c, segsum, k, yam_ids, &r->classes[k]);
+		free(segsum);
+		if (rc)
+			goto out;
+	}
 	if ((rc = store_results(db, &o, &c, r, r->stages ? y : NULL, alpha_final)))
 		goto out;
 	rc = aed_run_end(db, r->run_id, AED_RUN_OK, (int64_t)c.nt, 0, NULL);

@@ -79,6 +79,14 @@ maxnorm 30" "$(sql "SELECT method, count(*) FROM frame_mask m JOIN class c ON c.
 check_eq "trained frame scores for every segment" 90 "$(sql "SELECT count(*) FROM frame_score s JOIN class c ON c.id = s.class_id WHERE c.mid = '/m/05tny_' AND scorer = 'trained'")"
 check_eq "the run's parameters are recorded" "trained 0.66" "$(sql "SELECT json_extract(params, '$.scorer'), json_extract(params, '$.threshold') FROM run WHERE stage = 'refine' ORDER BY id DESC LIMIT 1" | tr '|' ' ')"
 
+# The prevalence warning: background classes share their clips with louder
+# foreground events; the foreground classes are the most prevalent sound in
+# their own clips.
+check "refine --all with YAMNet's scores" $AED refine --all --scorer yamnet
+check_grep "Air conditioning warned about" 'warning: refine: /m/025wky1 \(Air conditioning\): /m/[^ ]+ \(.*\) gains more score' "$T/err"
+if grep -Eq '/m/(05tny_|032s66) \(' "$T/err"; then not_ok "no warning for Bark or Gunshot"; else ok "no warning for Bark or Gunshot"; fi
+check_eq "the warning is stored" "1 0" "$(sql "SELECT (SELECT warning IS NOT NULL FROM refine_class r JOIN class c ON c.id = r.class_id WHERE c.mid = '/m/025wky1' ORDER BY run_id DESC LIMIT 1), (SELECT warning IS NOT NULL FROM refine_class r JOIN class c ON c.id = r.class_id WHERE c.mid = '/m/05tny_' ORDER BY run_id DESC LIMIT 1)" | tr '|' ' ')"
+
 # 5. SeCoST over every class with 5 labelled mixtures
 check "SeCoST cascade" $AED refine --all --secost --stages 3 --alpha 0.3,0.2 --json
 check_eq "three stages" 3 "$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["stages"])' "$T/out")"
