@@ -385,7 +385,7 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 	d.rate = rate;
 	d.max_out = (int64_t)MAX_DECODE_S * rate;
 	if (dur_s > 0 && llround(dur_s * rate) < d.max_out)
-		d.max_out = llround(dur_s * rate) + rate + LEAD_OUT; /* lead and tail slack */
+		d.max_out = llround(dur_s * rate) + 2 * rate + LEAD_OUT; /* grid lead and tail slack */
 
 	if ((rc = open_input(&d)))
 		goto out;
@@ -395,7 +395,6 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 	}
 	double fmt_start = d.fmt->start_time != AV_NOPTS_VALUE ? d.fmt->start_time / (double)AV_TIME_BASE : 0;
 	AVStream *s = d.fmt->streams[d.si];
-	/* the stream's own clock: its start can differ from the container's */
 	d.t_start = fmt_start + start_s;
 	d.fmt_start = fmt_start;
 	d.out_start = llround(start_s * rate);
