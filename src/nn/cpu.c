@@ -42,6 +42,7 @@ struct cpu {
 	const struct aed_yamnet *m;
 	int threads;        /* workers */
 	int sub;            /* patches per worker per call */
+	int blas_threads;   /* OpenBLAS's thread count before init, restored by free */
 	size_t max_act;     /* floats of the largest activation of one patch */
 	struct worker *w;
 };
@@ -231,6 +232,8 @@ static void cpu_free(void **state)
 		free(cpu->w[i].logits);
 	}
 	free(cpu->w);
+	if (cpu->blas_threads > 0)
+		openblas_set_num_threads(cpu->blas_threads);
 	free(cpu);
 	*state = NULL;
 }
@@ -261,7 +264,9 @@ static int cpu_init(const struct aed_yamnet *m, const struct aed_nn_opts *opts, 
 	}
 	const struct aed_yamnet_layer *l1 = &m->layers[0];
 	size_t col = (size_t)l1->h_out * l1->w_out * 9;
-	/* Each worker calls SGEMM itself: OpenBLAS must not start its own threads. */
+	/* Each worker calls SGEMM itself: OpenBLAS must not start its own threads
+	 * (until free, which restores the count for later users in the process). */
+	cpu->blas_threads = openblas_get_num_threads();
 	openblas_set_num_threads(1);
 	cpu->w = calloc((size_t)cpu->threads, sizeof *cpu->w);
 	if (!cpu->w)
@@ -295,10 +300,13 @@ static int cpu_run_batch(void *state, const float *patches, int n, float *emb, f
 	if (n < 0 || n > cpu->sub * cpu->threads)
 		return aed_error(AED_EINTERNAL, "batch of %d patches (at most %d)", n,
 				 cpu->sub * cpu->threads);
-	for (int i = 0; i < cpu->threads && i * cpu->sub < n; i++) {
+	/* Share the patches evenly; each worker still runs a full sub-batch, so
+	 * every SGEMM has the same shape whatever n is. */
+	int per = (n + cpu->threads - 1) / cpu->threads;
+	for (int i = 0; i < cpu->threads && i * per < n; i++) {
 		struct worker *w = &cpu->w[i];
-		int first = i * cpu->sub;
-		w->n = n - first < cpu->sub ? n - first : cpu->sub;
+		int first = i * per;
+		w->n = n - first < per ? n - first : per;
 		w->in = patches + (size_t)first * PATCH_FLOATS;
 		w->emb = emb + (size_t)first * AED_YAMNET_EMBED_DIM;
 		w->scores = scores + (size_t)first * AED_YAMNET_CLASSES;
