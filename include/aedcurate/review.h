@@ -128,6 +128,7 @@ struct aed_review_export_opts {
 	long limit;              /* best-ranked candidates; <= 0: 100 */
 	const char *web_dir;     /* page sources; NULL: aed_review_web_dir() */
 	int bitrate;             /* bit/s of the Opus clips; 0: 32000 */
+	int unrated;             /* only candidates without a review decision yet */
 };
 
 struct aed_review_export_result {

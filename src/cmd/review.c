@@ -40,6 +40,7 @@ static void put_text(FILE *f, const char *s)
 struct export_opts {
 	const char *class_name, *out, *web;
 	long run, limit, bitrate;
+	int unrated;
 };
 
 static const struct aed_opt export_table[] = {
@@ -51,6 +52,8 @@ static const struct aed_opt export_table[] = {
 	  "folder to write the page into (created)" },
 	{ "limit", 'n', AED_OPT_INT, offsetof(struct export_opts, limit), "N",
 	  "the N best-ranked candidates (default 100)" },
+	{ "unrated", 'u', AED_OPT_FLAG, offsetof(struct export_opts, unrated), NULL,
+	  "only candidates no import has decided yet" },
 	{ "web", 0, AED_OPT_STR, offsetof(struct export_opts, web), "DIR",
 	  "page sources (default $AEDCURATE_WEB, else web/review of the install)" },
 	{ "bitrate", 0, AED_OPT_INT, offsetof(struct export_opts, bitrate), "BPS",
@@ -93,6 +96,7 @@ int cmd_review_export(struct aed_ctx *ctx, int argc, char **argv)
 	eo.limit = o.limit;
 	eo.web_dir = o.web;
 	eo.bitrate = (int)o.bitrate;
+	eo.unrated = o.unrated;
 	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_review_export(ctx->db, &eo, &r)))
 		return rc;
 	if (ctx->g.json) {
@@ -158,6 +162,13 @@ int cmd_review_import(struct aed_ctx *ctx, int argc, char **argv)
 				      "decisions", (json_int_t)r.decisions,
 				      "multi_rated", (json_int_t)r.multi_rated,
 				      "mean_agreement", r.mean_agreement, "ties", (json_int_t)r.ties);
+		json_t *msgs = json_array();
+
+		for (i = 0; j && msgs && i < r.n_messages; i++)
+			json_array_append_new(msgs, json_string(r.messages[i]));
+		if (j && msgs)
+			json_object_set(j, "rejections", msgs);
+		json_decref(msgs);
 		rc = print_json(j);
 		json_decref(j);
 		if (rc)

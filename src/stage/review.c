@@ -931,11 +931,15 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 	/* The best-ranked candidates. */
 	if ((rc = aed_db_prepare(db, "SELECT k.segment_id, k.rank, k.score, k.best_time_s, s.key, "
 				 "s.ytid, s.start_ms FROM candidate k JOIN segment s "
-				 "ON s.id = k.segment_id WHERE k.mine_run_id = ?1 "
+				 "ON s.id = k.segment_id WHERE k.mine_run_id = ?1 AND (?3 = 0 OR "
+				 "NOT EXISTS (SELECT 1 FROM review_decision d WHERE d.class_id = ?4 "
+				 "AND d.segment_id = k.segment_id)) "
 				 "ORDER BY k.rank, k.segment_id LIMIT ?2", &st)))
 		goto out;
 	sqlite3_bind_int64(st, 1, r->mine_run_id);
 	sqlite3_bind_int64(st, 2, limit);
+	sqlite3_bind_int(st, 3, o->unrated);
+	sqlite3_bind_int64(st, 4, r->class_id);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
@@ -969,7 +973,8 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 	sqlite3_finalize(st);
 	st = NULL;
 	if (n == 0) {
-		rc = aed_error(AED_ESTATE, "mine run %lld has no candidates", (long long)r->mine_run_id);
+		rc = aed_error(AED_ESTATE, "mine run %lld has no candidates%s", (long long)r->mine_run_id,
+			       o->unrated ? " without a review decision" : "");
 		goto out;
 	}
 	r->n_candidates = (int64_t)n;

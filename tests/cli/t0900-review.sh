@@ -198,6 +198,8 @@ mk "$T/junk.json" dave 2026-11-21T12:00:00.000Z "6=maybe" "5=present^yesterday"
 check_fail "an unknown answer" $AED review import "$T/junk.json"
 check_grep "reason: answer" 'entry 1 .*unknown answer "maybe"' "$T/err"
 check_grep "reason: time" 'entry 2 .*time "yesterday" is not ISO 8601' "$T/err"
+check_fail "--json lists the rejections too" $AED --json review import "$T/dup.json"
+check_eq "two rejections in the JSON" "2 2" "$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["rejected"], len(j["rejections"]))' "$T/out")"
 dump >"$T/after"
 check "the database is unchanged by all of them" cmp -s "$T/before" "$T/after"
 mk "$T/mixed.json" erin 2026-11-21T12:00:00.000Z "6=present" "@NOPE_0=present" "5=bogus"
@@ -216,6 +218,10 @@ got=$($PY -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]; print(r["rated
 check_eq "status counts are the decisions" "$want" "$got"
 prec=$($PY -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]; j=r["rated"]-r["unsure"]; print(round(r["present"]/j, 6) == round(r["precision"], 6))' "$T/out")
 check_eq "precision = present / (rated - unsure)" True "$prec"
+
+check "export only what no import has decided" $AED review export --run 1 --unrated --out "$T/unrated"
+check_grep "the 2 undecided candidates of 8" 'exported 2 candidates of mine run 1 ' "$T/out"
+check_eq "they are the last two by rank" "7 8" "$(sql "SELECT k.rank FROM review_item i JOIN review_export e ON e.id = i.export_id JOIN candidate k ON k.segment_id = i.segment_id AND k.mine_run_id = 1 WHERE e.out_dir = '$T/unrated' ORDER BY k.rank" | tr '\n' ' ' | sed 's/ $//')"
 
 # --- the next mining round uses the verified positives -----------------------
 check "mine Music again, exemplars from review only" $AED mine --class Music --min-exemplars 1 -k 4
