@@ -129,8 +129,11 @@ struct aed_export_result {
 	int64_t n_refined;       /* exported clips with refinement results */
 	int64_t n_classes;       /* classes among the candidates */
 	int64_t n_below_min;     /* classes with fewer than min real examples */
+	int64_t n_short;         /* of those, classes with fewer than min candidates */
 	int64_t n_shards;
-	int64_t per_split[AED_EXPORT_MAX_SPLITS]; /* samples, opts order */
+	struct aed_export_split splits[AED_EXPORT_MAX_SPLITS]; /* as used (defaults filled in) */
+	int n_splits;
+	int64_t per_split[AED_EXPORT_MAX_SPLITS]; /* samples per split, in that order */
 	int64_t bytes;           /* of the shards */
 	double seconds;          /* wall time of writing the shards */
 };

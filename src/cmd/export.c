@@ -92,14 +92,22 @@ int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	double rate = r.seconds > 0 ? (double)(r.n_selected + r.n_augmented) / r.seconds : 0;
 	if (ctx->g.json) {
-		json_t *j = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
+		json_t *j = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
 				      "run_id", (json_int_t)r.run_id, "out", c.out, "candidates",
 				      (json_int_t)r.n_candidates, "unlabelled", (json_int_t)r.n_unlabelled,
 				      "selected", (json_int_t)r.n_selected, "augmented",
 				      (json_int_t)r.n_augmented, "refined", (json_int_t)r.n_refined,
 				      "classes", (json_int_t)r.n_classes, "classes_below_min",
-				      (json_int_t)r.n_below_min, "shards", (json_int_t)r.n_shards, "bytes",
+				      (json_int_t)r.n_below_min, "classes_short", (json_int_t)r.n_short,
+				      "shards", (json_int_t)r.n_shards, "bytes",
 				      (json_int_t)r.bytes, "seconds", r.seconds, "samples_per_second", rate);
+		json_t *sp = json_object();
+		for (int i = 0; i < r.n_splits; i++)
+			json_object_set_new(sp, r.splits[i].name, json_integer(r.per_split[i]));
+		if (j)
+			json_object_set_new(j, "splits", sp);
+		else
+			json_decref(sp);
 		if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
 			rc = aed_error(AED_EIO, "writing JSON to stdout failed");
 		else
@@ -111,7 +119,12 @@ int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 	       "%lld with refinement results\n",
 	       (long long)r.n_selected, (long long)r.n_candidates, (long long)r.n_unlabelled,
 	       (long long)r.n_augmented, (long long)r.n_refined);
-	printf("classes: %lld, below min: %lld\n", (long long)r.n_classes, (long long)r.n_below_min);
+	printf("classes: %lld, below min: %lld (%lld of them with fewer candidates than min); "
+	       "samples per split:", (long long)r.n_classes, (long long)r.n_below_min,
+	       (long long)r.n_short);
+	for (int i = 0; i < r.n_splits; i++)
+		printf(" %s %lld", r.splits[i].name, (long long)r.per_split[i]);
+	printf("\n");
 	printf("wrote %lld shards, %lld bytes to %s in %.2f s (%.1f samples/s)\n", (long long)r.n_shards,
 	       (long long)r.bytes, c.out, r.seconds, rate);
 	return AED_OK;

@@ -552,8 +552,10 @@ count:
 	for (size_t i = 0; i < x->n_seg; i++)
 		r->n_selected += x->seg[i].sel;
 	for (size_t c = 0; c < x->n_cls; c++)
-		if (x->cls[c].sel < x->opt.min)
+		if (x->cls[c].sel < x->opt.min) {
 			r->n_below_min++;
+			r->n_short += x->cls[c].avail < x->opt.min;
+		}
 out:
 	free(start);
 	free(fill);
@@ -2075,6 +2077,8 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 		memcpy(x.opt.splits, d.splits, sizeof d.splits);
 		x.opt.n_splits = d.n_splits;
 	}
+	memcpy(r->splits, x.opt.splits, sizeof r->splits);
+	r->n_splits = x.opt.n_splits;
 	if (!x.opt.shard_size)
 		x.opt.shard_size = 1000;
 	if (x.opt.shard_size < 0)
