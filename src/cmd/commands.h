@@ -32,4 +32,5 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv);
 
+int cmd_export(struct aed_ctx *ctx, int argc, char **argv);
 #endif
