@@ -145,6 +145,7 @@
     var dur = c.duration_s > 0 ? c.duration_s : 1;
     $('best').style.left = (100 * c.best_start_s / dur) + '%';
     $('best').style.width = (100 * c.best_dur_s / dur) + '%';
+    ruler(dur);
     $('comment').value = r.comment;
     $('label-input').value = '';
     hideSuggest();
@@ -154,6 +155,18 @@
     playhead();
     $('prev').disabled = state.pos === 0;
     $('next').disabled = state.pos === data.candidates.length - 1;
+  }
+
+  /* Second marks under the spectrogram. */
+  function ruler(dur) {
+    var el = $('ruler'), step = dur > 12 ? 2 : 1;
+    el.replaceChildren();
+    for (var t = 0; t <= dur + 1e-9; t += step) {
+      var tick = document.createElement('span');
+      tick.style.left = (100 * t / dur) + '%';
+      tick.textContent = t + ' s';
+      el.appendChild(tick);
+    }
   }
 
   function playhead() {
