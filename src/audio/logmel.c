@@ -15,6 +15,7 @@
 #include "aedcurate/error.h"
 
 #define N_BINS (AED_FFT_SIZE / 2 + 1) /* 257 spectrogram bins, 0..8000 Hz */
+#define PLAN_SECONDS 0.1              /* FFTW's measuring budget per process */
 
 /* One mel band as the sparse row it is: weights of bins [lo, lo + n). */
 struct mel_band {
@@ -96,7 +97,9 @@ static void make_key(void)
 }
 
 /* This thread's plan, made on first use. FFTW_MEASURE times the candidates
- * once per process; later threads plan from the wisdom it leaves. */
+ * once per process (within PLAN_SECONDS: unbounded it takes most of a second,
+ * too long for one-file commands); later threads plan from the wisdom it
+ * leaves. */
 static int thread_fft(struct fft_ctx **out)
 {
 	pthread_once(&fft_key_once, make_key);
@@ -112,6 +115,7 @@ static int thread_fft(struct fft_ctx **out)
 	c->out = fftwf_malloc(N_BINS * sizeof *c->out);
 	if (c->in && c->out) {
 		pthread_mutex_lock(&plan_lock);
+		fftwf_set_timelimit(PLAN_SECONDS);
 		c->plan = fftwf_plan_dft_r2c_1d(AED_FFT_SIZE, c->in, c->out, FFTW_MEASURE);
 		pthread_mutex_unlock(&plan_lock);
 	}
