@@ -164,6 +164,7 @@
     for (var t = 0; t <= dur + 1e-9; t += step) {
       var tick = document.createElement('span');
       tick.style.left = (100 * t / dur) + '%';
+      if (t > 0 && t / dur > 0.95) tick.className = 'end';
       tick.textContent = t + ' s';
       el.appendChild(tick);
     }
