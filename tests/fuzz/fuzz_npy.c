@@ -17,9 +17,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *p = a.data;
 	if (p < data || p + a.nbytes != data + size)
 		abort();
-	volatile uint8_t sum = 0; /* touch every byte the reader claims */
+	uint8_t sum = 0; /* touch every byte the reader claims */
 	for (size_t i = 0; i < a.nbytes; i++)
 		sum ^= p[i];
+	if (a.nbytes == 1 && sum != p[0])
+		abort();
 	struct aed_buf out = { 0 };
 	if (aed_npy_encode(a.dtype, a.ndim, a.dims, a.data, &out) == AED_OK) {
 		if (aed_npy_parse("re-encoded", out.data, out.len, &b) != AED_OK || b.ndim != a.ndim ||
