@@ -44,12 +44,14 @@ int aed_tfrecord_next(const char *name, const uint8_t *buf, size_t n, size_t *of
 		      const uint8_t **data, size_t *len, int *done);
 
 /* The AudioSet SequenceExample. */
+#define AED_SEQEX_MAX_ROWS 3600  /* seconds of embedding rows the decoder keeps */
 struct aed_seqex {
 	char video_id[128];
 	float start_s, end_s;       /* start/end_time_seconds */
 	int64_t *labels;            /* class_labels_indices indices */
 	size_t n_labels;
-	const uint8_t *rows[64];    /* audio_embedding: 128-byte strings, one per second */
+	const uint8_t *rows[AED_SEQEX_MAX_ROWS]; /* audio_embedding: 128-byte strings, one per
+	                                          * second; more rows are refused */
 	size_t n_rows;
 	int row_bytes;              /* 128 */
 };

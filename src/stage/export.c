@@ -1244,7 +1244,7 @@ static int fit_pca(struct ex *x)
 	sqlite3_stmt *st = NULL;
 	int64_t *ids = NULL, *ns = NULL, *nt = NULL;
 	size_t n = 0, cap = 0, rows_est = 0, n_rows = 0;
-	float *rows = NULL, *tmp = NULL;
+	float *rows = NULL;
 	int rc, s;
 
 	if ((rc = aed_db_prepare(x->db,
@@ -1280,9 +1280,11 @@ static int fit_pca(struct ex *x)
 		goto out;
 	}
 	size_t stride = rows_est > PCA_MAX_ROWS ? (rows_est + PCA_MAX_ROWS - 1) / PCA_MAX_ROWS : 1;
-	rows = malloc(((rows_est + stride - 1) / stride + 64) * EMBED_DIM * sizeof *rows);
-	tmp = malloc(64 * EMBED_DIM * sizeof *tmp);
-	if (!rows || !tmp) {
+	size_t need = 0;
+	for (size_t i = 0; i < n; i += stride)
+		need += n_seconds(ns[i], nt[i]);
+	rows = malloc((need + 1) * EMBED_DIM * sizeof *rows);
+	if (!rows) {
 		rc = aed_error(AED_ENOMEM, "export: out of memory for the PCA rows");
 		goto out;
 	}
@@ -1297,8 +1299,6 @@ static int fit_pca(struct ex *x)
 			goto out;
 		}
 		size_t sec = n_seconds(ns[i], nt[i]);
-		if (sec > 64)
-			sec = 64;
 		aed_pool_seconds(a.data, (size_t)a.dims[0], EMBED_DIM, sec, rows + n_rows * EMBED_DIM);
 		n_rows += sec;
 		aed_array_release(&a);
@@ -1317,7 +1317,6 @@ out:
 	free(ns);
 	free(nt);
 	free(rows);
-	free(tmp);
 	return rc;
 }
 
@@ -1380,8 +1379,11 @@ static int tfrecord_sample(struct ex *x, const struct xseg *g, struct aed_buf *o
 	if ((rc = aed_array_get(x->db, "embedding", g->id, &a)))
 		return rc;
 	size_t sec = n_seconds(g->n_samples, g->n_total);
-	if (sec > 64)
-		sec = 64;
+	if (sec > AED_SEQEX_MAX_ROWS) {
+		rc = aed_error(AED_EFORMAT, "export: %s: %zu s of audio; TFRecord examples hold at most "
+			       "%d one-second rows", g->key, sec, AED_SEQEX_MAX_ROWS);
+		goto out;
+	}
 	pooled = malloc(sec * EMBED_DIM * sizeof *pooled);
 	q = malloc(sec * AED_PCA_DIM);
 	if (!pooled || !q) {
