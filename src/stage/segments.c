@@ -200,6 +200,7 @@ static void strmap_release(struct strmap *m)
 
 struct seg {
 	const char *key;     /* arena, NUL-terminated */
+	uint32_t key_n;      /* bytes */
 	uint32_t ytid_n;     /* ytid is key[0..ytid_n) */
 	int64_t start_ms, end_ms; /* end_ms -1: NULL */
 	const char *path;    /* arena or NULL */
@@ -513,7 +514,7 @@ static int add_seg(struct ctx *c, const struct seg *s, size_t *idx, int *dup)
 {
 	struct strmap_ent *e;
 	struct seg *ns;
-	int rc = strmap_get(&c->keys, s->key, strlen(s->key), 0, 1, (int64_t)c->segs.n, &e);
+	int rc = strmap_get(&c->keys, s->key, s->key_n, 0, 1, (int64_t)c->segs.n, &e);
 
 	if (rc)
 		return rc;
@@ -595,7 +596,7 @@ static int parse_labels(struct ctx *c, size_t line, const char *p, size_t n, cha
 static int check_stored(struct ctx *c, size_t line, struct seg *s, int *bad)
 {
 	struct existing *x;
-	int rc = find_stored(c, s->key, strlen(s->key), &x);
+	int rc = find_stored(c, s->key, s->key_n, &x);
 
 	*bad = 0;
 	if (rc || !x)
@@ -696,6 +697,7 @@ static int parse_csv(struct ctx *c, const char *data, size_t n)
 			rc = aed_error(AED_ENOMEM, "out of memory");
 			goto out;
 		}
+		s.key_n = (uint32_t)strlen(s.key);
 		s.ytid_n = (uint32_t)t.f[0].n;
 		s.start_ms = start;
 		s.end_ms = end;
@@ -820,6 +822,7 @@ static int parse_strong(struct ctx *c, const char *data, size_t n)
 			}
 		}
 		s.key = arena_strndup(&c->arena, t.f[0].p, t.f[0].n);
+		s.key_n = (uint32_t)t.f[0].n;
 		if (!s.key) {
 			rc = aed_error(AED_ENOMEM, "out of memory");
 			goto out;
@@ -1170,6 +1173,7 @@ static int parse_manifest(struct ctx *c, const char *data, size_t n)
 			s.lab_off = c->labels.n;
 		}
 		s.key = make_key(c, id, idn, s.start_ms);
+		s.key_n = s.key ? (uint32_t)strlen(s.key) : 0;
 		s.ytid_n = (uint32_t)idn;
 		if (col[R_GROUP] >= 0 && t.f[col[R_GROUP]].n) {
 			f = &t.f[col[R_GROUP]];
@@ -1385,81 +1389,6 @@ static void *sha_thread(void *arg)
 
 /* --- writing ---------------------------------------------------------------- */
 
-struct saved_index {
-	char *name, *sql;
-};
-
-/* Drop the secondary indexes of the tables we fill, to rebuild them once after
- * a bulk load (much faster than maintaining them row by row). */
-static int drop_indexes(struct aed_db *db, struct saved_index **out, size_t *n)
-{
-	sqlite3_stmt *st = NULL;
-	struct saved_index *v = NULL;
-	size_t k = 0;
-	int rc, s;
-
-	*out = NULL;
-	*n = 0;
-	rc = aed_db_prepare(db, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
-			    "sql IS NOT NULL AND tbl_name IN ('segment', 'segment_split', 'label')",
-			    &st);
-	if (rc)
-		goto out;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		struct saved_index *nv = realloc(v, (k + 1) * sizeof *v);
-
-		if (!nv) {
-			rc = aed_error(AED_ENOMEM, "out of memory");
-			goto out;
-		}
-		v = nv;
-		v[k].name = strdup((const char *)sqlite3_column_text(st, 0));
-		v[k].sql = strdup((const char *)sqlite3_column_text(st, 1));
-		k++;
-		if (!v[k - 1].name || !v[k - 1].sql) {
-			rc = aed_error(AED_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (s != SQLITE_DONE) {
-		rc = aed_db_error(db, "listing indexes");
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	for (size_t i = 0; i < k; i++) {
-		char sql[256];
-
-		snprintf(sql, sizeof sql, "DROP INDEX \"%s\"", v[i].name);
-		rc = aed_db_exec(db, sql);
-		if (rc)
-			goto out;
-	}
-out:
-	sqlite3_finalize(st);
-	*out = v;
-	*n = k;
-	return rc;
-}
-
-static int restore_indexes(struct aed_db *db, struct saved_index *v, size_t n)
-{
-	int rc = AED_OK;
-
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = aed_db_exec(db, v[i].sql);
-	return rc;
-}
-
-static void free_indexes(struct saved_index *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].name);
-		free(v[i].sql);
-	}
-	free(v);
-}
-
 static int step_done(struct aed_db *db, sqlite3_stmt *st, const char *what)
 {
 	int s = sqlite3_step(st);
@@ -1484,18 +1413,95 @@ static void json_field(struct aed_buf *b, const char *k, const char *v, int *rc)
 		*rc = aed_buf_append(b, "null", 4);
 }
 
+/* Rows per multi-row INSERT: fewer statement executions per row. */
+#define BATCH 32
+
+/* A multi-row "INSERT OR IGNORE INTO table(cols) VALUES (..), (..)" with
+ * BATCH rows of ncols parameters each, plus a one-row statement for the
+ * remainder; rows are staged in vals and flushed when full. */
+struct batch {
+	sqlite3_stmt *many, *one;
+	int ncols, n;           /* parameters per row; rows staged */
+	int64_t vals[BATCH * 2];
+	int64_t *changes;       /* rows actually inserted are added here */
+};
+
+static int batch_init(struct aed_db *db, struct batch *b, const char *head, const char *row,
+		      int ncols, int64_t *changes)
+{
+	struct aed_buf sql = { 0 };
+	int rc = aed_buf_printf(&sql, "%s", head);
+
+	memset(b, 0, sizeof *b);
+	b->ncols = ncols;
+	b->changes = changes;
+	for (int i = 0; i < BATCH && !rc; i++)
+		rc = ncols == 1 ? aed_buf_printf(&sql, "%s(?%d, %s)", i ? ", " : "", i + 1, row)
+				: aed_buf_printf(&sql, "%s(?%d, ?%d, %s)", i ? ", " : "", 2 * i + 1,
+						 2 * i + 2, row);
+	if (!rc)
+		rc = aed_db_prepare(db, sql.data, &b->many);
+	sql.len = 0;
+	if (!rc)
+		rc = ncols == 1 ? aed_buf_printf(&sql, "%s(?1, %s)", head, row)
+				: aed_buf_printf(&sql, "%s(?1, ?2, %s)", head, row);
+	if (!rc)
+		rc = aed_db_prepare(db, sql.data, &b->one);
+	aed_buf_release(&sql);
+	return rc;
+}
+
+static int batch_flush(struct aed_db *db, struct batch *b, int all)
+{
+	sqlite3_stmt *st = b->n == BATCH ? b->many : b->one;
+	int rows = b->n == BATCH ? BATCH : 1;
+	int rc = AED_OK;
+
+	while (b->n && (b->n == BATCH || all)) {
+		for (int i = 0; i < rows * b->ncols; i++)
+			sqlite3_bind_int64(st, i + 1, b->vals[i]);
+		if ((rc = step_done(db, st, "inserting rows")))
+			return rc;
+		*b->changes += sqlite3_changes(aed_db_sqlite(db));
+		b->n -= rows;
+		memmove(b->vals, b->vals + rows * b->ncols, (size_t)(b->n * b->ncols) * sizeof *b->vals);
+	}
+	return rc;
+}
+
+static int batch_add(struct aed_db *db, struct batch *b, int64_t x, int64_t y)
+{
+	b->vals[b->n * b->ncols] = x;
+	if (b->ncols == 2)
+		b->vals[b->n * b->ncols + 1] = y;
+	b->n++;
+	return b->n == BATCH ? batch_flush(db, b, 0) : AED_OK;
+}
+
+static void batch_release(struct batch *b)
+{
+	sqlite3_finalize(b->many);
+	sqlite3_finalize(b->one);
+}
+
+/* qsort context: the segment array (qsort has no user pointer). */
+static const struct seg *sort_segs;
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(sort_segs[*(const size_t *)a].key, sort_segs[*(const size_t *)b].key);
+}
+
 static int write_all(struct ctx *c, int64_t *split_id)
 {
 	struct aed_db *db = c->db;
-	sqlite3_stmt *ins_seg = NULL, *upd_seg = NULL, *ins_split = NULL, *ins_label = NULL,
-		     *ins_strong = NULL, *st = NULL;
-	struct saved_index *idx = NULL;
-	size_t n_idx = 0, n_new = 0;
+	sqlite3_stmt *ins_seg = NULL, *upd_seg = NULL, *ins_strong = NULL, *st = NULL;
+	struct batch labels = { 0 }, splits = { 0 };
 	struct seg *segs = c->segs.v;
-	const char *lsource = c->r->format == AED_SEG_CSV ? "weak"
-			      : c->r->format == AED_SEG_STRONG ? "strong" : "manifest";
-	int64_t next_id;
-	sqlite3 *sq = aed_db_sqlite(db);
+	const char *label_row = c->r->format == AED_SEG_CSV ? "'weak'"
+				: c->r->format == AED_SEG_STRONG ? "'strong'" : "'manifest'";
+	size_t *order = NULL, n_new = 0, k;
+	int64_t next_id, split_rows = 0;
 	int rc;
 
 	*split_id = 0;
@@ -1522,32 +1528,54 @@ static int write_all(struct ctx *c, int64_t *split_id)
 	rc = aed_db_int(db, "SELECT COALESCE(MAX(id), 0) FROM segment", &next_id);
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < c->segs.n; i++)
-		n_new += !segs[i].exists;
-	if (n_new >= 10000 && (int64_t)n_new >= c->n_stored) {
-		rc = drop_indexes(db, &idx, &n_idx);
-		if (rc)
-			goto out;
+
+	/* New segments get ids in key order, so the key index (and the ytid
+	 * index, whose order nearly matches) grows at its end instead of at
+	 * random places; AudioSet lists are sorted by YTID already. Stored
+	 * segments follow. Rows of segment_split and label then arrive in
+	 * primary-key order too. */
+	order = malloc((c->segs.n + 1) * sizeof *order);
+	if (!order) {
+		rc = aed_error(AED_ENOMEM, "out of memory (%zu segments)", c->segs.n);
+		goto out;
 	}
+	for (size_t i = 0; i < c->segs.n; i++)
+		if (!segs[i].exists)
+			order[n_new++] = i;
+	k = n_new;
+	for (size_t i = 0; i < c->segs.n; i++)
+		if (segs[i].exists)
+			order[k++] = i;
+	for (size_t i = 1; i < n_new; i++)
+		if (strcmp(segs[order[i - 1]].key, segs[order[i]].key) > 0) {
+			sort_segs = segs;
+			qsort(order, n_new, sizeof *order, cmp_key);
+			break;
+		}
+
 	if ((rc = aed_db_prepare(db, "INSERT INTO segment(id, key, ytid, start_ms, end_ms, path, "
 				 "source_group, meta, shard) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 				 &ins_seg)) ||
 	    (rc = aed_db_prepare(db, "UPDATE segment SET path = ?2, meta = COALESCE(meta, ?3) "
 				 "WHERE id = ?1", &upd_seg)) ||
-	    (rc = aed_db_prepare(db, "INSERT OR IGNORE INTO segment_split(segment_id, split_id) "
-				 "VALUES (?1, ?2)", &ins_split)) ||
-	    (rc = aed_db_prepare(db, "INSERT OR IGNORE INTO label(segment_id, class_id, source) "
-				 "VALUES (?1, ?2, ?3)", &ins_label)))
+	    (rc = batch_init(db, &labels, "INSERT OR IGNORE INTO label(segment_id, class_id, source) "
+			     "VALUES ", label_row, 2, &c->r->labels)))
 		goto out;
-	sqlite3_bind_text(ins_label, 3, lsource, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(ins_split, 2, *split_id);
-	for (size_t i = 0; i < c->segs.n; i++) {
-		struct seg *s = &segs[i];
+	if (*split_id) {
+		char row[32];
+
+		snprintf(row, sizeof row, "%lld", (long long)*split_id);
+		if ((rc = batch_init(db, &splits, "INSERT OR IGNORE INTO segment_split(segment_id, "
+				     "split_id) VALUES ", row, 1, &split_rows)))
+			goto out;
+	}
+	for (k = 0; k < c->segs.n; k++) {
+		struct seg *s = &segs[order[k]];
 
 		if (!s->exists) {
 			s->id = ++next_id;
 			sqlite3_bind_int64(ins_seg, 1, s->id);
-			sqlite3_bind_text(ins_seg, 2, s->key, -1, SQLITE_STATIC);
+			sqlite3_bind_text(ins_seg, 2, s->key, (int)s->key_n, SQLITE_STATIC);
 			sqlite3_bind_text(ins_seg, 3, s->key, (int)s->ytid_n, SQLITE_STATIC);
 			sqlite3_bind_int64(ins_seg, 4, s->start_ms);
 			if (s->end_ms >= 0)
@@ -1583,19 +1611,12 @@ static int write_all(struct ctx *c, int64_t *split_id)
 					goto out;
 			}
 		}
-		if (*split_id) {
-			sqlite3_bind_int64(ins_split, 1, s->id);
-			if ((rc = step_done(db, ins_split, "adding a segment to the split")))
+		if (*split_id && (rc = batch_add(db, &splits, s->id, 0)))
+			goto out;
+		for (size_t j = 0; j < s->lab_n; j++)
+			if ((rc = batch_add(db, &labels, s->id, ((int64_t *)c->labels.v)[s->lab_off + j])))
 				goto out;
-		}
-		sqlite3_bind_int64(ins_label, 1, s->id);
-		for (size_t k = 0; k < s->lab_n; k++) {
-			sqlite3_bind_int64(ins_label, 2, ((int64_t *)c->labels.v)[s->lab_off + k]);
-			if ((rc = step_done(db, ins_label, "inserting a label")))
-				goto out;
-			c->r->labels += sqlite3_changes(sq);
-		}
-		if (c->prog && (i & 0xffff) == 0xffff)
+		if (c->prog && (k & 0xffff) == 0xffff)
 			aed_progress_add(c->prog, 0x10000);
 	}
 	if (c->strong.n) {
@@ -1614,22 +1635,20 @@ static int write_all(struct ctx *c, int64_t *split_id)
 			sqlite3_bind_double(ins_strong, 4, sr[i].end_s);
 			if ((rc = step_done(db, ins_strong, "inserting a strong label")))
 				goto out;
-			c->r->strong_labels += sqlite3_changes(sq);
-			sqlite3_bind_int64(ins_label, 1, sid);
-			sqlite3_bind_int64(ins_label, 2, sr[i].class_id);
-			if ((rc = step_done(db, ins_label, "inserting a label")))
+			c->r->strong_labels += sqlite3_changes(aed_db_sqlite(db));
+			if ((rc = batch_add(db, &labels, sid, sr[i].class_id)))
 				goto out;
-			c->r->labels += sqlite3_changes(sq);
 		}
 	}
-	rc = restore_indexes(db, idx, n_idx);
+	if (!(rc = batch_flush(db, &labels, 1)) && *split_id)
+		rc = batch_flush(db, &splits, 1);
 out:
-	free_indexes(idx, n_idx);
+	free(order);
+	batch_release(&labels);
+	batch_release(&splits);
 	sqlite3_finalize(st);
 	sqlite3_finalize(ins_seg);
 	sqlite3_finalize(upd_seg);
-	sqlite3_finalize(ins_split);
-	sqlite3_finalize(ins_label);
 	sqlite3_finalize(ins_strong);
 	return rc;
 }

@@ -3,7 +3,8 @@
 2,000,000, the size of unbalanced_train_segments.csv) with real mids drawn from
 class_labels_indices.csv: 3 comment lines, then
 `YTID, start_seconds, end_seconds, "mid,mid"` with 1-6 labels per row
-(about 2.5 on average, like the real list). Deterministic for a given --seed.
+(about 2.5 on average, like the real list), sorted by YTID in byte order as
+the real lists are. Deterministic for a given --seed.
 
 usage: gen_segments.py CLASS_LABELS_CSV OUT [--rows N] [--seed S]
 """
@@ -29,19 +30,16 @@ def main():
     rng = random.Random(a.seed)
     # Label counts 1..6 with a mean near the real list's 2.5.
     counts = [1] * 30 + [2] * 25 + [3] * 20 + [4] * 13 + [5] * 8 + [6] * 4
-    seen = set()
+    ids = set()
+    while len(ids) < a.rows:
+        ids.add("".join(rng.choice(ALPHABET) for _ in range(11)))
     n_labels = 0
     with open(a.out, "w", newline="") as out:
         out.write("# Segments csv created by gen_segments.py (synthetic)\n")
         out.write("# num_ytids=%d, num_segs=%d\n" % (a.rows, a.rows))
         out.write("# YTID, start_seconds, end_seconds, positive_labels\n")
         lines = []
-        for _ in range(a.rows):
-            while True:
-                ytid = "".join(rng.choice(ALPHABET) for _ in range(11))
-                if ytid not in seen:
-                    seen.add(ytid)
-                    break
+        for ytid in sorted(ids):
             start = rng.randrange(0, 600) * 10
             labels = rng.sample(mids, rng.choice(counts))
             n_labels += len(labels)

@@ -12,12 +12,12 @@ ASEVAL=$SHARED/data/audio/audioset-eval
 check "ontology ingest" $AED ontology ingest "$AUDIOSET/ontology.json"
 check "manifest.csv ingests" $AED segments ingest "$D/manifest.csv" --split mine --strict
 check_grep "detected as a manifest" '\(manifest\): 4 rows, 4 ingested, 0 bad' "$T/out"
-sql "SELECT key, start_ms, ifnull(end_ms,'-'), path, source_group, ifnull(meta,'-') FROM segment ORDER BY id" >"$T/actual"
+sql "SELECT key, start_ms, ifnull(end_ms,'-'), path, source_group, ifnull(meta,'-') FROM segment ORDER BY key" >"$T/actual"
 cat >"$T/expect" <<EOX
 dog1_0|0|-|$D/clips/dog1.wav|rec1|{"quality":"good"}
 dog2_0|0|4000|$D/clips/dog2.wav|rec1|{"quality":"ok","note":"barks, \"twice\""}
-mix_1500|1500|9000|$D/clips/mix.wav|rec2|-
 elsewhere_0|0|-|/abs/elsewhere.flac|elsewhere|-
+mix_1500|1500|9000|$D/clips/mix.wav|rec2|-
 EOX
 if cmp -s "$T/expect" "$T/actual"; then ok "keys, times, absolute paths, groups and meta"; else not_ok "manifest rows differ: $(diff "$T/expect" "$T/actual" | head -8)"; fi
 check_eq "display names resolve (Bark; Speech; Music)" "dog2_0:/m/05tny_ mix_1500:/m/04rlf mix_1500:/m/09x0r" \
