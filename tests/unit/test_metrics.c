@@ -128,6 +128,21 @@ static void test_time_conversions(void **state)
 	const double s2[] = { 2.0 }, e2[] = { 7.0 };
 	aed_intervals_to_patches(s2, e2, 1, AED_PATCH_HOP_S, AED_PATCH_LEN_S, f, 6);
 	assert_memory_equal(f, ((uint8_t[]){ 0, 0, 0, 0, 1, 1 }), 6);
+	/* the collar: patches 0 and 3 overlap [1.0, 1.3) too little */
+	const double s3[] = { 0.9 }, e3[] = { 1.5 };
+	uint8_t amb[6];
+	aed_intervals_to_patches(s3, e3, 1, AED_PATCH_HOP_S, AED_PATCH_LEN_S, f, 6);
+	assert_memory_equal(f, ((uint8_t[]){ 0, 1, 1, 0, 0, 0 }), 6);
+	aed_patches_ambiguous(s3, e3, 1, AED_PATCH_HOP_S, AED_PATCH_LEN_S, f, amb, 6);
+	assert_memory_equal(amb, ((uint8_t[]){ 1, 0, 0, 1, 0, 0 }), 6);
+	struct aed_prf p;
+	const uint8_t pred[] = { 1, 1, 1, 1, 0, 1 };
+	aed_prf_masks_skip(pred, f, amb, 6, &p); /* patch 5 is the only counted FP */
+	assert_int_equal(p.tp, 2);
+	assert_int_equal(p.fp, 1);
+	assert_int_equal(p.tn, 1);
+	aed_prf_masks_skip(pred, f, NULL, 6, &p);
+	assert_int_equal(p.fp, 3);
 	const uint8_t m[] = { 1, 1, 0, 1 };
 	aed_patches_to_intervals(m, 4, AED_PATCH_HOP_S, AED_PATCH_LEN_S, 2.4, a, b, &n);
 	assert_int_equal(n, 2);
