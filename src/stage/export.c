@@ -1610,7 +1610,8 @@ out:
 }
 
 /* Remove shards of earlier exports into the same directory that this one did
- * not write (a rerun with fewer shards must not leave stale ones behind). */
+ * not write (a rerun with fewer shards must not leave stale ones behind), and
+ * the .tmp files of an export that was killed while writing. */
 static void remove_stale(struct ex *x, const char *dir, const struct shard_info *si, size_t n)
 {
 	DIR *d = opendir(dir);
@@ -1625,7 +1626,8 @@ static void remove_stale(struct ex *x, const char *dir, const struct shard_info 
 			continue;
 		size_t digits = strspn(dash + 1, "0123456789");
 		const char *ext = dash + 1 + digits;
-		if (digits != 6 || (strcmp(ext, ".tar") && strcmp(ext, ".tfrecord")))
+		int tmp = !strcmp(ext, ".tar.tmp") || !strcmp(ext, ".tfrecord.tmp");
+		if (digits != 6 || (strcmp(ext, ".tar") && strcmp(ext, ".tfrecord") && !tmp))
 			continue;
 		int ours = 0, kept = 0;
 		for (int s = 0; s < x->opt.n_splits; s++)
@@ -1633,7 +1635,7 @@ static void remove_stale(struct ex *x, const char *dir, const struct shard_info 
 				!strncmp(nm, x->opt.splits[s].name, (size_t)(dash - nm));
 		for (size_t i = 0; i < n && !kept; i++)
 			kept = !strcmp(si[i].name, nm);
-		if (ours && !kept) {
+		if (ours && (!kept || tmp)) {
 			snprintf(path, sizeof path, "%s/%s", dir, nm);
 			unlink(path);
 		}

@@ -67,6 +67,19 @@ check "another seed" $AED export --out "$T/w3" --balance $B --split train=0.7,va
 check_fail "another seed gives another selection or order" cmp -s "$T/w1/train-000000.tar" "$T/w3/train-000000.tar"
 check "the other seed's shards read back too" $PY "$ROOT/tests/py/read_webdataset.py" "$AEDCURATE_DB" "$T/w3" --min 4 --max 10 --ffmpeg 3
 
+# kill -9 while writing, then rerun: the same shards as a clean run, no .tmp left
+$AED export --out "$T/k" --balance $B --split train=0.7,val=0.2,test=0.1 --shard-size 16 \
+	--payload audio,logmel,embedding --seed 7 >/dev/null 2>&1 &
+kpid=$!
+sleep 0.4
+kill -9 $kpid 2>/dev/null
+wait $kpid 2>/dev/null
+check "rerun after kill -9" $AED export --out "$T/k" --balance $B --split train=0.7,val=0.2,test=0.1 \
+	--shard-size 16 --payload audio,logmel,embedding --seed 7
+same=1
+for f in "$T"/w1/*.tar "$T/w1/index.json"; do cmp -s "$f" "$T/k/$(basename "$f")" || same=0; done
+check_eq "identical to the clean run, nothing left over" "1 0" "$same $(ls "$T/k" | grep -c tmp)"
+
 # a rerun into the same directory with bigger shards leaves no stale shard
 check "rerun with bigger shards" $AED export --out "$T/w3" --balance $B --split train=0.7,val=0.2,test=0.1 --shard-size 1000 --seed 8
 check_eq "one shard per split, nothing stale" "test-000000.tar train-000000.tar val-000000.tar" "$(ls "$T/w3" | grep tar | tr '\n' ' ' | sed 's/ $//')"
