@@ -115,7 +115,14 @@ struct aed_stage_stats {
 	int64_t skipped;        /* already done before this run */
 };
 
-/* decode: every segment of `media` with status 'ok' becomes a clip. */
+/* decode (work stage "decode"): every segment of `media` with status 'ok'
+ * becomes a clip: whole_video 1 cuts [segment.start_ms, end_ms) from the file,
+ * 0 takes the file from its start; at most clip_seconds, zero-padded to it.
+ * Worker threads each open their own database handle and array writer and
+ * claim batches; a batch's clips, clip rows and work states commit together.
+ * A failure (FFmpeg's reason) is a failed work row; the stage goes on. A clip
+ * stored again drops the features work of its segment (log-mels go stale).
+ * Clip lengths should not change between runs of one database (--redo). */
 struct aed_decode_opts {
 	double clip_seconds;    /* s, clip length; default 10 */
 	int threads;            /* worker threads; 0 = all cores */
@@ -128,7 +135,8 @@ struct aed_decode_opts {
 int aed_stage_decode(struct aed_db *db, const struct aed_decode_opts *o,
 		     struct aed_stage_stats *st);
 
-/* features: every segment with a clip gets a "logmel_<preset>" array. */
+/* features (work stage "features_<preset>"): every segment with a clip row
+ * gets a "logmel_<preset>" array, f32 [frames, 64]. */
 struct aed_features_opts {
 	enum aed_preset preset;
 	int threads;            /* worker threads; 0 = all cores */
