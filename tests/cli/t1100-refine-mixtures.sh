@@ -57,6 +57,8 @@ for class in Gunshot Bark; do
 	check_grep "$class: default scorer and method" 'scorer trained, method hysteresis' "$T/out"
 	check "$class: eval refine (default)" $AED eval refine --class "$class" --json
 	cp "$T/out" "$T/def.json"
+	mid=$(sql "SELECT mid FROM class WHERE name LIKE '$class%' ORDER BY length(name) LIMIT 1")
+	check "$class: Python recomputes every figure of eval refine" $PY "$ROOT/tests/py/refine_eval_check.py" "$AEDCURATE_DB" "$mid" "$T/def.json"
 	check "$class: eval refine prints a table" $AED eval refine --class "$class"
 	sed "s/^/# $class /" "$T/out"
 	bp=$(field "$T/base.json" maxnorm frame precision); br=$(field "$T/base.json" maxnorm frame recall)
