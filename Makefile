@@ -97,12 +97,14 @@ DEB_PKGS := build-essential pkg-config git ca-certificates curl \
             libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg \
             libfftw3-dev libopenblas-dev libfaiss-dev libjansson-dev libcmocka-dev \
             clang libclang-rt-14-dev dpkg-dev \
-            python3 python3-numpy chromium nodejs npm
+            python3 python3-numpy chromium
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)' \
-	  || { echo "make deps: apt-get failed" >&2; exit 1; }
+	  || { echo "make deps: apt-get failed" >&2; exit 1; }; \
+	command -v npm >/dev/null || $$SUDO sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm' \
+	  || { echo "make deps: could not install nodejs and npm" >&2; exit 1; }
 	$(MAKE) faiss-capi
 	cd web && npm install --no-audit --no-fund --loglevel=error
 

@@ -42,6 +42,7 @@ int main(int argc, char **argv)
 	}
 	int rc = aed_dispatch(&ctx, n, args);
 	aed_db_free(&ctx.db);
+	aed_parse_release();
 	free(args);
 	if (rc != AED_OK) {
 		if (aed_help_requested())

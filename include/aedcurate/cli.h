@@ -69,6 +69,8 @@ struct aed_cmd_spec {
 int aed_parse(struct aed_ctx *ctx, const struct aed_cmd_spec *spec, int argc,
 	      char **argv, void *opts, int *nargs);
 void aed_usage(const struct aed_cmd_spec *spec, int to_stderr);
+/* Free what aed_parse allocated for repeatable options (main calls it last). */
+void aed_parse_release(void);
 /* True when aed_parse returned because of --help (main exits 0). */
 int aed_help_requested(void);
 

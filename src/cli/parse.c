@@ -14,6 +14,37 @@
 
 static int help_requested;
 
+/* Arrays of repeatable options live until the process ends; remembered here
+ * so aed_parse_release() can free them (options structs are plain data). */
+static void **list_allocs;
+static size_t n_list_allocs;
+
+void aed_parse_release(void)
+{
+	for (size_t i = 0; i < n_list_allocs; i++)
+		free(list_allocs[i]);
+	free(list_allocs);
+	list_allocs = NULL;
+	n_list_allocs = 0;
+}
+
+/* Index of p in list_allocs, adding a slot if it is new (p NULL: new). */
+static int alloc_slot(const void *p, size_t *slot)
+{
+	for (size_t i = 0; p && i < n_list_allocs; i++)
+		if (list_allocs[i] == p) {
+			*slot = i;
+			return AED_OK;
+		}
+	void **nv = realloc(list_allocs, (n_list_allocs + 1) * sizeof *nv);
+	if (!nv)
+		return aed_error(AED_ENOMEM, "out of memory");
+	list_allocs = nv;
+	list_allocs[n_list_allocs] = NULL;
+	*slot = n_list_allocs++;
+	return AED_OK;
+}
+
 int aed_help_requested(void) { return help_requested; }
 
 #define G(f) offsetof(struct aed_global, f)
@@ -98,11 +129,16 @@ static int set_opt(const struct aed_cmd_spec *spec, const struct aed_opt *o, voi
 	}
 	case AED_OPT_LIST: {
 		struct aed_strlist *l = (struct aed_strlist *)p;
+		size_t slot;
+		int rc = alloc_slot(l->v, &slot);
+		if (rc)
+			return rc;
 		const char **nv = realloc(l->v, (size_t)(l->n + 1) * sizeof *nv);
 		if (!nv)
 			return aed_error(AED_ENOMEM, "out of memory");
 		nv[l->n++] = val;
 		l->v = nv;
+		list_allocs[slot] = nv;
 		return AED_OK;
 	}
 	}
