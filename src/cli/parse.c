@@ -129,7 +129,7 @@ static int set_opt(const struct aed_cmd_spec *spec, const struct aed_opt *o, voi
 	}
 	case AED_OPT_LIST: {
 		struct aed_strlist *l = (struct aed_strlist *)p;
-		size_t slot;
+		size_t slot = 0;
 		int rc = alloc_slot(l->v, &slot);
 		if (rc)
 			return rc;
