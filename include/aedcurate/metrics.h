@@ -134,7 +134,9 @@ struct aed_eval_scores_result {
 	int64_t n_missing;        /* segments of the split without scores */
 	struct aed_class_eval *classes; /* by label index, then mid */
 	size_t n_classes;
-	double map, mean_auc, mean_dprime, mean_eer; /* macro averages over classes */
+	double map, mean_auc, mean_dprime, mean_eer; /* macro averages over classes;
+						      * mean_dprime over finite d' only
+						      * (AUC 1 gives +inf) */
 	double dprime_of_mean_auc;                  /* d' of the mean AUC (AudioSet papers) */
 	struct aed_prf micro;     /* pooled counts over all classes at the threshold */
 };

@@ -1,7 +1,16 @@
 /* refine.h - class priors and positive-example weights, the frame classifier
  * trained on patch embeddings, weak-label refinement (the AudioSet team's
- * max-normalised frame scores, plus hysteresis around the kept frames),
- * SeCoST's sequential co-supervision, and the evaluation of refined masks.
+ * max-normalised frame scores; a classifier trained on the corpus itself
+ * with very weak labels and then self-trained on its own kept patches;
+ * hysteresis around the kept frames), SeCoST's sequential co-supervision,
+ * and the evaluation of refined masks.
+ *
+ * Measured on mixtures of real recordings with known event times
+ * (tests/cli/t1100-refine-mixtures.sh): YAMNet's own scores with the plain
+ * rule keep precise but few patches (precision ~0.85, recall ~0.2); the
+ * default (trained, 6 rounds, hysteresis) keeps precision ~0.85-0.95 at
+ * recall ~0.8-0.9 when patches an event only partly overlaps are left out
+ * (the collar), ~0.75-0.85 precision when they count as negatives.
  *
  * Ownership: aed_clf_train() returns a model freed with aed_clf_free(&m).
  * Result structs are embedded by the caller and released with their
