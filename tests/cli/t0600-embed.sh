@@ -34,8 +34,10 @@ check_fail "junk is refused" $AED embed --model "$T/junk.tflite"
 check_grep "as not TFLite" "junk.tflite: not a TFLite model" "$T/err"
 check_eq "nothing stored by refused runs" 0 "$(sql "SELECT count(*) FROM array_ref WHERE kind IN ('embedding','scores')")"
 
+check "embed --limit 1" $AED embed --model "$MODEL" --limit 1 --json
+check_grep "one segment" '"done": 1, "failed": 0, "skipped": 0' "$T/out"
 check "embed" $AED embed --model "$MODEL" --batch 8 --json
-check_grep "3 segments" '"done": 3, "failed": 0' "$T/out"
+check_grep "the other 2 segments" '"done": 2, "failed": 0, "skipped": 1' "$T/out"
 check_grep "reports the sha256" "\"sha256\": \"$SHA\"" "$T/out"
 check_eq "model row: name, sha256, dims" "yamnet|$SHA|1024|521|96|48" \
 	"$(sql "SELECT name, sha256, embed_dim, n_classes, patch_frames, patch_hop FROM model")"
