@@ -12,11 +12,15 @@ US8K=$SHARED/data/audio/urbansound8k
 need_shared "$US8K/manifest.csv" "$AUDIOSET/ontology.json" "$SHARED/models/yamnet/yamnet.tflite"
 export AEDCURATE_SHARED=$SHARED
 W=$T/mix
+# Mixture set 2 of the four measured (seeds 1-4, all meeting the collar goal;
+# the lowest margin was seed 4's Gunshot, precision 0.854 at recall 0.862).
+# AEDCURATE_MIX_SEED picks another.
+SEED=${AEDCURATE_MIX_SEED:-2}
 mkdir -p "$W/wav"
 
 # 1. the source clips, decoded by aedcurate itself and dumped as WAV
 export AEDCURATE_DB=$T/src.db
-check "choose source clips" $PY "$ROOT/tests/py/mix_events.py" select "$US8K" "$W"
+check "choose source clips" $PY "$ROOT/tests/py/mix_events.py" select "$US8K" "$W" --seed $SEED
 check "ontology" $AED ontology ingest "$AUDIOSET/ontology.json" -q
 check "sources ingested" $AED segments ingest "$W/sources.csv" --format manifest --strict
 check "sources fetched" $AED fetch -q
@@ -28,7 +32,7 @@ done
 check_eq "every source dumped" 0 "$n_bad"
 
 # 2. the mixtures, weakly labelled, with their true event times
-check "mix" $PY "$ROOT/tests/py/mix_events.py" mix "$W"
+check "mix" $PY "$ROOT/tests/py/mix_events.py" mix "$W" --seed $SEED
 check_grep "90 mixtures" '^90 mixtures' "$T/out"
 export AEDCURATE_DB=$T/mix.db
 check "ontology and label indexes" $AED ontology ingest "$AUDIOSET/ontology.json" --labels "$AUDIOSET/class_labels_indices.csv" -q
