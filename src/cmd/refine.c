@@ -83,17 +83,16 @@ static const struct aed_cmd_spec refine_spec = {
 	.details =
 		"For each segment labelled L (or a descendant of L), frame scores P(L|x_i) per\n"
 		"0.96 s patch (hop 0.48 s) come from YAMNet's own output for L (--scorer yamnet)\n"
-		"or from a classifier trained on the corpus's patch embeddings (and YAMNet's\n"
-		"scores as log-odds, unless --embedding-only) where every patch\n"
-		"carries its clip's labels (--scorer trained; positives weighted as `priors`,\n"
-		"held-out segments stop training), then retrained for --iterations rounds on\n"
-		"the patches the previous round kept (self-training). n_i = score / max over\n"
-		"the segment; maxnorm keeps n_i >= threshold (the AudioSet rule); hysteresis\n"
-		"also keeps neighbours of kept patches with n_i >= low. Stored: frame_score,\n"
-		"frame_mask (both methods),\n"
-		"refine_class; with --secost, soft_label. A warning names classes whose\n"
-		"segments gain more YAMNet score for an unrelated class than for L itself: the\n"
-		"method assumes L is the most prevalent sound in its own segments.",
+		"or from a classifier trained on the corpus's patch embeddings and YAMNet's\n"
+		"scores (log-odds; --embedding-only leaves them out), every patch carrying its\n"
+		"clip's labels (--scorer trained: positives weighted as `priors`, held-out\n"
+		"segments stop training), then retrained for --iterations rounds on the patches\n"
+		"the previous round kept (self-training). n_i = score / max over the segment;\n"
+		"maxnorm keeps n_i >= threshold (the AudioSet rule); hysteresis also keeps\n"
+		"neighbours of kept patches with n_i >= low. Stored: frame_score, frame_mask\n"
+		"(both methods), refine_class; with --secost, soft_label. A warning names classes\n"
+		"whose segments gain more YAMNet score for an unrelated class than for L itself:\n"
+		"the method assumes L is the most prevalent sound in its own segments.",
 	.opts = refine_table,
 	.min_args = 0,
 	.max_args = 0,
