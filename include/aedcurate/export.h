@@ -118,6 +118,8 @@ struct aed_export_opts {
 	int mix_augment;         /* mixes for classes below min */
 	uint64_t seed;           /* selection, split, order and mixes */
 	int64_t mtime;           /* tar member mtime, s since the epoch */
+	int threads;             /* threads preparing audio and arrays; 0 = all cores.
+	                          * The bytes written do not depend on it. */
 };
 
 struct aed_export_result {

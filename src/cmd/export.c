@@ -88,6 +88,7 @@ int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 	o.seed = (uint64_t)c.seed;
 	o.mtime = c.mtime;
 	o.mix_augment = c.mix_augment;
+	o.threads = (int)ctx->g.threads;
 	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_export(ctx->db, &o, &r)))
 		return rc;
 	double rate = r.seconds > 0 ? (double)(r.n_selected + r.n_augmented) / r.seconds : 0;

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -811,7 +812,8 @@ out:
 /* Mix = A + g * EQ(B delayed), g = 10^(gain_db/20), EQ a peaking biquad (RBJ
  * cookbook, Q 1) at eq_hz with eq_db; scaled down if the sum would clip.
  * Length: max(len A, delay + len B), at most A's stored clip length. */
-static int render_mix(struct ex *x, const struct xmix *m, int16_t **pcm, size_t *n)
+static int render_mix(const struct ex *x, struct aed_db *db, const struct xmix *m, int16_t **pcm,
+		      size_t *n)
 {
 	struct aed_array A = { 0 }, B = { 0 };
 	const struct xseg *sa = &x->seg[m->a], *sb = &x->seg[m->b];
@@ -819,8 +821,8 @@ static int render_mix(struct ex *x, const struct xmix *m, int16_t **pcm, size_t 
 	int rc;
 
 	*pcm = NULL;
-	if ((rc = aed_array_get(x->db, "clip", sa->id, &A)) ||
-	    (rc = aed_array_get(x->db, "clip", sb->id, &B)))
+	if ((rc = aed_array_get(db, "clip", sa->id, &A)) ||
+	    (rc = aed_array_get(db, "clip", sb->id, &B)))
 		goto out;
 	size_t la = (size_t)sa->n_samples, lb = (size_t)sb->n_samples;
 	size_t cap = (size_t)(A.nbytes / sizeof(int16_t));
@@ -1446,62 +1448,61 @@ static int add_json(struct aed_tar *t, const char *key, json_t *j)
 	return rc;
 }
 
-/* One WebDataset sample: .flac, .json, .logmel.npy, .embedding.npy. */
-static int wds_sample(struct ex *x, const struct xsample *sm, struct aed_tar *t)
+/* The bulk members of one WebDataset sample, made by a worker thread with its
+ * own database handle: FLAC bytes, log-mel and embedding arrays. */
+struct prep {
+	struct aed_buf flac;
+	struct aed_array logmel, emb; /* data malloc'd (aed_array_release) */
+	size_t n_audio;               /* samples of the audio (mixes: rendered length) */
+	int rc;
+	char err[512];
+};
+
+static void prep_release(struct prep *p)
 {
-	const char *split = x->opt.splits[sm->split].name;
-	struct aed_array clip = { 0 }, arr = { 0 };
-	struct aed_buf flac = { 0 };
+	aed_buf_release(&p->flac);
+	aed_array_release(&p->logmel);
+	aed_array_release(&p->emb);
+	memset(p, 0, sizeof *p);
+}
+
+static int prep_sample(const struct ex *x, struct aed_db *db, const struct xsample *sm,
+		       struct prep *p)
+{
+	struct aed_array clip = { 0 };
 	int16_t *mixpcm = NULL;
 	float *mixf = NULL, *mel = NULL;
-	json_t *j = NULL;
-	char name[300];
 	int audio = !!(x->opt.payload & AED_PAYLOAD_AUDIO);
 	int rc = AED_OK;
 
 	if (sm->seg >= 0) {
 		const struct xseg *g = &x->seg[sm->seg];
+		p->n_audio = (size_t)g->n_samples;
 		if (audio) {
-			if ((rc = aed_array_get(x->db, "clip", g->id, &clip)))
+			if ((rc = aed_array_get(db, "clip", g->id, &clip)))
 				goto out;
-			size_t n = clip.nbytes / sizeof(int16_t);
-			if (clip.dtype != AED_I16 || (size_t)g->n_samples > n) {
+			if (clip.dtype != AED_I16 || (size_t)g->n_samples > clip.nbytes / sizeof(int16_t)) {
 				rc = aed_error(AED_EFORMAT, "export: clip of %s: not i16 of %lld samples", g->key,
 					       (long long)g->n_samples);
 				goto out;
 			}
-			if ((rc = aed_flac_encode_s16(clip.data, (size_t)g->n_samples, AED_SAMPLE_RATE, &flac)))
-				goto out;
-			snprintf(name, sizeof name, "%s.flac", g->key);
-			if ((rc = aed_tar_add(t, name, flac.data, flac.len)))
+			if ((rc = aed_flac_encode_s16(clip.data, (size_t)g->n_samples, AED_SAMPLE_RATE,
+						      &p->flac)))
 				goto out;
 		}
-		if ((rc = seg_json(x, g, split, audio, &j)) || (rc = add_json(t, g->key, j)))
+		if (x->opt.payload & AED_PAYLOAD_LOGMEL &&
+		    (rc = aed_array_get(db, "logmel_yamnet", g->id, &p->logmel)))
 			goto out;
-		if (x->opt.payload & AED_PAYLOAD_LOGMEL) {
-			if ((rc = aed_array_get(x->db, "logmel_yamnet", g->id, &arr)) ||
-			    (rc = add_npy(t, g->key, "logmel", &arr)))
-				goto out;
-			aed_array_release(&arr);
-		}
-		if (x->opt.payload & AED_PAYLOAD_EMBEDDING) {
-			if ((rc = aed_array_get(x->db, "embedding", g->id, &arr)) ||
-			    (rc = add_npy(t, g->key, "embedding", &arr)))
-				goto out;
-		}
+		if (x->opt.payload & AED_PAYLOAD_EMBEDDING &&
+		    (rc = aed_array_get(db, "embedding", g->id, &p->emb)))
+			goto out;
 	} else {
 		const struct xmix *m = &x->mix[sm->mix];
 		size_t n = 0;
-		if ((rc = render_mix(x, m, &mixpcm, &n)))
+		if ((rc = render_mix(x, db, m, &mixpcm, &n)))
 			goto out;
-		if (audio) {
-			if ((rc = aed_flac_encode_s16(mixpcm, n, AED_SAMPLE_RATE, &flac)))
-				goto out;
-			snprintf(name, sizeof name, "%s.flac", m->key);
-			if ((rc = aed_tar_add(t, name, flac.data, flac.len)))
-				goto out;
-		}
-		if ((rc = mix_json(x, m, split, n, audio, &j)) || (rc = add_json(t, m->key, j)))
+		p->n_audio = n;
+		if (audio && (rc = aed_flac_encode_s16(mixpcm, n, AED_SAMPLE_RATE, &p->flac)))
 			goto out;
 		if (x->opt.payload & AED_PAYLOAD_LOGMEL) {
 			/* as the features stage: over the clip padded to the stored length */
@@ -1516,21 +1517,71 @@ static int wds_sample(struct ex *x, const struct xsample *sm, struct aed_tar *t)
 			aed_s16_to_f32(mixpcm, n, mixf);
 			if ((rc = aed_logmel(mixf, total, AED_PRESET_YAMNET, &mel, &frames)))
 				goto out;
-			struct aed_array la = { .dtype = AED_F32, .dims = { (int64_t)frames, AED_MEL_BANDS, 1 },
-						.data = mel, .nbytes = frames * AED_MEL_BANDS * sizeof(float) };
-			if ((rc = add_npy(t, m->key, "logmel", &la)))
-				goto out;
+			p->logmel = (struct aed_array){ .dtype = AED_F32,
+							.dims = { (int64_t)frames, AED_MEL_BANDS, 1 },
+							.data = mel,
+							.nbytes = frames * AED_MEL_BANDS * sizeof(float) };
+			mel = NULL;
 		}
 	}
 out:
-	json_decref(j);
-	aed_buf_release(&flac);
 	aed_array_release(&clip);
-	aed_array_release(&arr);
 	free(mixpcm);
 	free(mixf);
 	free(mel);
 	return rc;
+}
+
+/* Write one prepared sample: .flac, .json, .logmel.npy, .embedding.npy. */
+static int wds_emit(struct ex *x, const struct xsample *sm, const struct prep *p, struct aed_tar *t)
+{
+	const char *split = x->opt.splits[sm->split].name;
+	const char *key = sm->key;
+	int audio = !!(x->opt.payload & AED_PAYLOAD_AUDIO);
+	json_t *j = NULL;
+	char name[300];
+	int rc;
+
+	if (audio) {
+		snprintf(name, sizeof name, "%s.flac", key);
+		if ((rc = aed_tar_add(t, name, p->flac.data ? p->flac.data : "", p->flac.len)))
+			return rc;
+	}
+	if (sm->seg >= 0)
+		rc = seg_json(x, &x->seg[sm->seg], split, audio, &j);
+	else
+		rc = mix_json(x, &x->mix[sm->mix], split, p->n_audio, audio, &j);
+	if (!rc)
+		rc = add_json(t, key, j);
+	json_decref(j);
+	if (!rc && x->opt.payload & AED_PAYLOAD_LOGMEL)
+		rc = add_npy(t, key, "logmel", &p->logmel);
+	if (!rc && x->opt.payload & AED_PAYLOAD_EMBEDDING && sm->seg >= 0)
+		rc = add_npy(t, key, "embedding", &p->emb);
+	return rc;
+}
+
+/* Workers prepare a window of samples, t-th worker every T-th sample; the
+ * writer then emits them in order, so the bytes do not depend on T. */
+struct prep_job {
+	const struct ex *x;
+	struct aed_db *db;
+	const struct xsample *smp;
+	struct prep *preps;
+	size_t n;
+	int t, T;
+};
+
+static void *prep_worker(void *arg)
+{
+	struct prep_job *j = arg;
+	for (size_t i = (size_t)j->t; i < j->n; i += (size_t)j->T) {
+		struct prep *p = &j->preps[i];
+		p->rc = prep_sample(j->x, j->db, &j->smp[i], p);
+		if (p->rc)
+			snprintf(p->err, sizeof p->err, "%s", aed_last_error());
+	}
+	return NULL;
 }
 
 struct shard_info {
@@ -1549,15 +1600,46 @@ static int write_shards(struct ex *x, const char *dir, struct shard_info **infos
 	struct aed_tar *t = NULL;
 	struct aed_buf rec = { 0 };
 	char path[4096];
-	size_t ni = 0;
+	size_t ni = 0, w0 = 0, wn = 0;
 	int rc = AED_OK;
+	int T = x->opt.threads > 0 ? x->opt.threads : aed_ncpu();
+	if (T > 16)
+		T = 16;
+	const size_t window = 16 * (size_t)T;
+	struct aed_db *wdb[16] = { 0 };
+	struct prep *preps = calloc(window, sizeof *preps);
 
-	if (!si) {
+	if (!si || !preps) {
 		rc = aed_error(AED_ENOMEM, "export: out of memory");
 		goto out;
 	}
+	for (int t = 1; t < T && x->opt.format == AED_EXPORT_WEBDATASET; t++)
+		if ((rc = aed_db_open(aed_db_path(x->db), AED_DB_READONLY, &wdb[t])))
+			goto out;
+	wdb[0] = x->db;
 	for (size_t i = 0; i < x->n_smp; i++) {
 		const struct xsample *sm = &x->smp[i];
+		if (x->opt.format == AED_EXPORT_WEBDATASET && i == w0 + wn) {
+			/* prepare the next window on T threads (the first on this one) */
+			for (size_t k = 0; k < wn; k++)
+				prep_release(&preps[k]);
+			w0 = i;
+			wn = x->n_smp - i < window ? x->n_smp - i : window;
+			struct prep_job jobs[16];
+			pthread_t th[16];
+			int started[16] = { 0 };
+			for (int t = 0; t < T; t++)
+				jobs[t] = (struct prep_job){ x, wdb[t], x->smp + w0, preps, wn, t, T };
+			for (int t = 1; t < T; t++)
+				started[t] = !pthread_create(&th[t], NULL, prep_worker, &jobs[t]);
+			prep_worker(&jobs[0]);
+			for (int t = 1; t < T; t++) {
+				if (started[t])
+					pthread_join(th[t], NULL);
+				else
+					prep_worker(&jobs[t]); /* no thread: do its share here */
+			}
+		}
 		if (sm->position == 0) {
 			struct shard_info *s = &si[ni++];
 			snprintf(s->name, sizeof s->name, "%s-%06d.%s", x->opt.splits[sm->split].name,
@@ -1570,9 +1652,13 @@ static int write_shards(struct ex *x, const char *dir, struct shard_info **infos
 			rec.len = 0;
 		}
 		struct shard_info *s = &si[ni - 1];
-		if (x->opt.format == AED_EXPORT_WEBDATASET)
-			rc = wds_sample(x, sm, t);
-		else
+		if (x->opt.format == AED_EXPORT_WEBDATASET) {
+			const struct prep *p = &preps[i - w0];
+			if (p->rc)
+				rc = aed_error(p->rc, "%s", p->err);
+			else
+				rc = wds_emit(x, sm, p, t);
+		} else
 			rc = tfrecord_sample(x, &x->seg[sm->seg], &rec);
 		if (rc)
 			goto out;
@@ -1605,6 +1691,11 @@ out:
 	aed_tar_abort(&t);
 	aed_buf_release(&rec);
 	aed_progress_free(&prog);
+	for (size_t k = 0; preps && k < wn; k++)
+		prep_release(&preps[k]);
+	free(preps);
+	for (int k = 1; k < 16; k++)
+		aed_db_free(&wdb[k]);
 	free(si);
 	return rc;
 }
