@@ -4,7 +4,9 @@
  * fused into the pass that follows each product.
  *
  * Activations are NHWC, patches of a batch back to back, so a pointwise conv
- * is one [B*H*W, Cin] x [Cin, Cout] product. The batch is split across worker
+ * is one [B*H*W, Cin] x [Cin, Cout] product. The early layers (large maps,
+ * few channels) run one patch at a time so that a patch stays in cache; the
+ * later ones run on the whole sub-batch, which gives their products rows. The batch is split across worker
  * threads (each calling single-threaded SGEMM); every worker always runs a
  * full sub-batch (missing patches are zero) so that each SGEMM call has the
  * same shape whatever the batch holds: a patch's result then does not depend
@@ -21,6 +23,7 @@
 
 #define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
 #define CHUNK_FLOATS (64 * 1024) /* pointwise output per SGEMM call: 256 KiB */
+#define EARLY 11 /* layer1 .. layer6 pointwise run patch by patch */
 
 typedef float v8sf __attribute__((vector_size(32), aligned(4)));
 typedef int32_t v8si __attribute__((vector_size(32), aligned(4)));
@@ -32,6 +35,8 @@ struct worker {
 	float *col;         /* layer1 im2col, sub * 48*32*9 floats */
 	float *pool;        /* sub * 1024 */
 	float *logits;      /* sub * 521 */
+	float *pa, *pb;     /* one patch's activations in the early layers */
+	float *zero;        /* a patch of zeros (padding of a short sub-batch) */
 	/* job */
 	const float *in;    /* n patches */
 	int n;              /* patches in this job, <= sub */
@@ -168,24 +173,39 @@ static void pointwise(const struct aed_yamnet_layer *L, const float *in, int nb,
 	}
 }
 
-/* The whole network for one worker's sub-batch (always cpu->sub patches). */
+static void run_layer(const struct aed_yamnet_layer *L, const float *in, int nb, float *col,
+		      float *out)
+{
+	if (L->kind == AED_YAMNET_CONV)
+		conv1(L, in, nb, col, out);
+	else if (L->kind == AED_YAMNET_DEPTHWISE)
+		depthwise(L, in, nb, out);
+	else
+		pointwise(L, in, nb, out);
+}
+
+/* The whole network for one worker's sub-batch (always cpu->sub patches).
+ * Layers before EARLY (large maps, few channels) run one patch at a time so
+ * that a patch's activations stay in cache; the rest run on the sub-batch,
+ * where batching gives the 1x1 products enough rows. */
 static void forward(struct worker *w)
 {
 	const struct aed_yamnet *m = w->cpu->m;
 	const int nb = w->cpu->sub;
 	float *a = w->a, *b = w->b, *t;
+	const struct aed_yamnet_layer *e = &m->layers[EARLY - 1];
+	const size_t early_out = (size_t)e->h_out * e->w_out * e->cout;
 
-	/* The input goes to b; patches beyond n are zero. */
-	memcpy(b, w->in, (size_t)w->n * PATCH_FLOATS * sizeof *b);
-	memset(b + (size_t)w->n * PATCH_FLOATS, 0, (size_t)(nb - w->n) * PATCH_FLOATS * sizeof *b);
-	for (int li = 0; li < AED_YAMNET_LAYERS; li++) {
-		const struct aed_yamnet_layer *L = &m->layers[li];
-		if (L->kind == AED_YAMNET_CONV)
-			conv1(L, b, nb, w->col, a);
-		else if (L->kind == AED_YAMNET_DEPTHWISE)
-			depthwise(L, b, nb, a);
-		else
-			pointwise(L, b, nb, a);
+	for (int p = 0; p < nb; p++) {
+		const float *src = p < w->n ? w->in + (size_t)p * PATCH_FLOATS : w->zero;
+		for (int li = 0; li < EARLY; li++) {
+			float *dst = li == EARLY - 1 ? b + (size_t)p * early_out : li % 2 ? w->pb : w->pa;
+			run_layer(&m->layers[li], src, 1, w->col, dst);
+			src = dst;
+		}
+	}
+	for (int li = EARLY; li < AED_YAMNET_LAYERS; li++) {
+		run_layer(&m->layers[li], b, nb, w->col, a);
 		t = a; a = b; b = t;
 	}
 	/* b holds [nb][h*w][1024]: global average pooling. */
@@ -230,6 +250,9 @@ static void cpu_free(void **state)
 		free(cpu->w[i].col);
 		free(cpu->w[i].pool);
 		free(cpu->w[i].logits);
+		free(cpu->w[i].pa);
+		free(cpu->w[i].pb);
+		free(cpu->w[i].zero);
 	}
 	free(cpu->w);
 	if (cpu->blas_threads > 0)
@@ -276,10 +299,14 @@ static int cpu_init(const struct aed_yamnet *m, const struct aed_nn_opts *opts, 
 		w->cpu = cpu;
 		w->a = malloc((size_t)cpu->sub * cpu->max_act * sizeof(float));
 		w->b = malloc((size_t)cpu->sub * cpu->max_act * sizeof(float));
-		w->col = malloc((size_t)cpu->sub * col * sizeof(float));
+		w->col = malloc(col * sizeof(float));
+		w->pa = malloc(cpu->max_act * sizeof(float));
+		w->pb = malloc(cpu->max_act * sizeof(float));
+		w->zero = calloc(PATCH_FLOATS, sizeof(float));
 		w->pool = malloc((size_t)cpu->sub * AED_YAMNET_EMBED_DIM * sizeof(float));
 		w->logits = malloc((size_t)cpu->sub * AED_YAMNET_CLASSES * sizeof(float));
-		if (!w->a || !w->b || !w->col || !w->pool || !w->logits)
+		if (!w->a || !w->b || !w->col || !w->pool || !w->logits || !w->pa || !w->pb ||
+		    !w->zero)
 			goto nomem;
 	}
 	*state = cpu;
