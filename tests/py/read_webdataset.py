@@ -187,6 +187,13 @@ def check_sample(db, array, key, j, s, split, opts, bad, group_split, counts):
         bad("%s: label indices %s differ" % (key, j["labels"]))
     for m in j["mids"]:
         counts.setdefault(m, [0, 0])[0] += 1
+    # example weight: the largest positive weight of its classes (class_prior), else 1
+    w = [r[0] for r in db.execute("SELECT p.weight FROM class_prior p JOIN class c ON c.id = p.class_id "
+                                  "WHERE c.mid IN (%s)" % ",".join("?" * len(j["mids"])), j["mids"])]
+    if db.execute("SELECT count(*) FROM class_prior").fetchone()[0]:
+        want_w = max([x for x in w if x > 0], default=1.0)
+        if abs(j["weight"] - want_w) > 1e-6 * max(1.0, want_w):
+            bad("%s: weight %g, class_prior says %g" % (key, j["weight"], want_w))
     # refinement: the preferred mask per class, its scorer's scores
     masks = {}
     for mid, method, scorer, mask in db.execute(
