@@ -6,6 +6,8 @@ audioset), written from the published algorithm, to check aedcurate's log-mel.
   vggish_ref.py compare WAV NPY [--preset yamnet|vggish] [--tol 1e-3]
       log-mel of the WAV's samples vs the .npy aedcurate wrote; prints the max
       absolute difference and exits 1 when it exceeds the tolerance.
+  vggish_ref.py compare-list LIST [--preset yamnet|vggish] [--tol 1e-3]
+      the same for every "WAV NPY" line of LIST; prints the worst pair.
   vggish_ref.py bench WAV N
       computes the log-mel N times; prints seconds per clip.
   vggish_ref.py pipeline LIST
@@ -133,6 +135,27 @@ def main(argv):
         print("frames %d bands %d max_abs_diff %.3g (tolerance %g) ref_range [%.2f, %.2f]"
               % (ref.shape[0], ref.shape[1], diff, tol, ref.min(), ref.max()))
         return 0 if diff <= tol else 1
+    if cmd == "compare-list":
+        preset = option(args, "--preset", "yamnet")
+        tol = float(option(args, "--tol", "1e-3"))
+        (listfile,) = args
+        worst, worst_pair, n = -1.0, None, 0
+        for line in open(listfile):
+            if not line.strip():
+                continue
+            wav, npy = line.split()
+            ref = log_mel_spectrogram(read_wave(wav), preset)
+            ours = np.load(npy)
+            if ours.dtype != np.float32 or ours.shape != ref.shape:
+                print("%s: shape/dtype mismatch: ours %s %s, reference %s" % (npy, ours.dtype, ours.shape, ref.shape))
+                return 1
+            diff = float(np.max(np.abs(ours.astype(np.float64) - ref)))
+            n += 1
+            if diff > worst:
+                worst, worst_pair = diff, npy
+        print("%d clips, preset %s: max_abs_diff %.3g (worst %s, tolerance %g)"
+              % (n, preset, worst, worst_pair, tol))
+        return 0 if n > 0 and worst <= tol else 1
     if cmd == "bench":
         wav, n = args
         x = read_wave(wav)
