@@ -8,7 +8,6 @@
 US=$SHARED/data/audio/urbansound8k
 need_shared "$US/manifest.csv"
 N=${BENCH_CLIPS:-400}
-now() { date +%s.%N; }
 
 $AED init -q || exit 1
 $AED ontology ingest -q "$AUDIOSET/ontology.json" --labels "$AUDIOSET/class_labels_indices.csv" >/dev/null || exit 1
@@ -18,20 +17,22 @@ $AED segments ingest -q "$T/us.csv" --columns path=file,labels=audioset_mid,grou
 $AED fetch -q >/dev/null && $AED decode -q >/dev/null || exit 1
 clips=$(sql "SELECT count(*) FROM clip")
 
-t0=$(now)
-$AED export -q --out "$T/shards" --shard-size 100 >/dev/null || exit 1
-t1=$(now)
+# run CMD...: prints "wall_s cpu_s" of the command (CPU of the child: user + sys)
+run() {
+	$PY -c 'import resource, subprocess, sys, time
+t = time.monotonic(); r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+w = time.monotonic() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.4f %.4f" % (w, u.ru_utime + u.ru_stime)) if r.returncode == 0 else sys.exit(1)' "$@"
+}
+ours=$(run $AED export -q --out "$T/shards" --shard-size 100) || exit 1
 mkdir -p "$T/files"
 for f in "$T"/shards/*.tar; do tar -xf "$f" -C "$T/files" || exit 1; done
 sync
-t2=$(now)
-tar -cf "$T/plain.tar" -C "$T/files" . || exit 1
-t3=$(now)
+peer=$(run tar -cf "$T/plain.tar" -C "$T/files" .) || exit 1
 bytes=$(cat "$T"/shards/*.tar | wc -c)
-awk -v n="$clips" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v by="$bytes" 'BEGIN {
-	ours = n / (b - a); peer = n / (d - c)
-	printf "export of %d decoded UrbanSound8K clips (<= 4 s) to WebDataset shards, %.1f MB\n", n, by / 1e6
-	printf "  aedcurate export:  %8.1f clips/s (selection, FLAC, JSON, tar, sha256)\n", ours
-	printf "  GNU tar -cf:       %8.1f clips/s (the same members, already written)\n", peer
-	printf "  ratio:             %8.2fx the speed of plain tar\n", ours / peer
+echo "$ours $peer" | awk -v n="$clips" -v by="$bytes" -v load="$(cut -d' ' -f1 /proc/loadavg)" '{
+	printf "export of %d decoded UrbanSound8K clips (<= 4 s) to WebDataset shards, %.1f MB (load %s)\n", n, by / 1e6, load
+	printf "  aedcurate export:  %8.1f clips/s wall, %8.1f clips per CPU-second (selection, FLAC, JSON, tar, sha256)\n", n / $1, n / $2
+	printf "  GNU tar -cf:       %8.1f clips/s wall, %8.1f clips per CPU-second (the same members, already written)\n", n / $3, n / $4
+	printf "  ratio:             %8.2fx the speed of plain tar (wall)\n", $3 / $1
 }'
