@@ -32,7 +32,8 @@
  *             the end of the file, stored as NULL).
  *     labels  optional. Mids or unambiguous display names (case-insensitive),
  *             separated by ';' when the field has any ';', else by ','
- *             (quote the field for commas). Label source 'manifest'.
+ *             (quote the field for commas) unless the whole field is one
+ *             display name ("Gunshot, gunfire"). Label source 'manifest'.
  *     id      optional (alias: ytid). The segment's name; default the file
  *             name without directory and extension. Key "{id}_{start_ms}",
  *             so a manifest of cut YouTube clips with id = YTID and start =

@@ -1164,9 +1164,23 @@ static int parse_manifest(struct ctx *c, const char *data, size_t n)
 			goto next;
 		}
 		if (col[R_LABELS] >= 0) {
+			char sep;
+
 			f = &t.f[col[R_LABELS]];
-			rc = parse_labels(c, t.line, f->p, f->n, memchr(f->p, ';', f->n) ? ';' : ',',
-					  &s.lab_off, &s.lab_n, &bad);
+			sep = memchr(f->p, ';', f->n) ? ';' : ',';
+			if (sep == ',' && memchr(f->p, ',', f->n)) {
+				/* One display name with a comma ("Gunshot, gunfire")
+				 * is one label, not two. */
+				const char *p = f->p, *e = f->p + f->n;
+
+				while (p < e && *p == ' ')
+					p++;
+				while (e > p && e[-1] == ' ')
+					e--;
+				if (resolve_label(c, p, (size_t)(e - p)) > 0)
+					sep = '\n'; /* never inside a field: the whole field */
+			}
+			rc = parse_labels(c, t.line, f->p, f->n, sep, &s.lab_off, &s.lab_n, &bad);
 			if (rc || bad)
 				goto next;
 		} else {

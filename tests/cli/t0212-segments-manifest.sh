@@ -22,6 +22,9 @@ EOX
 if cmp -s "$T/expect" "$T/actual"; then ok "keys, times, absolute paths, groups and meta"; else not_ok "manifest rows differ: $(diff "$T/expect" "$T/actual" | head -8)"; fi
 check_eq "display names resolve (Bark; Speech; Music)" "dog2_0:/m/05tny_ mix_1500:/m/04rlf mix_1500:/m/09x0r" \
 	"$(sql "SELECT s.key || ':' || c.mid FROM label l JOIN segment s ON s.id=l.segment_id JOIN class c ON c.id=l.class_id WHERE s.key IN ('dog2_0','mix_1500') AND l.source='manifest' ORDER BY 1" | tr '\n' ' ' | sed 's/ $//')"
+check "display names with commas" $AED segments ingest "$D/manifest_names.csv" --strict
+check_eq "one name with a comma is one label; ';' and ',' lists split" "x_0:/m/032s66 y_0:/m/032s66 y_0:/m/09x0r z_0:/m/04rlf z_0:/m/09x0r" \
+	"$(sql "SELECT s.key || ':' || c.mid FROM label l JOIN segment s ON s.id=l.segment_id JOIN class c ON c.id=l.class_id WHERE s.key IN ('x_0','y_0','z_0') ORDER BY 1" | tr '\n' ' ' | sed 's/ $//')"
 check "relative manifest path resolves against its directory" sh -c "cd '$D' && '$AED' segments ingest manifest.csv --split again"
 check_grep "same segments again" '0 new segments, 4 already stored' "$T/out"
 
