@@ -1950,12 +1950,13 @@ static int write_manifest(struct ex *x, const char *dir, const struct aed_export
 	sqlite3_finalize(st);
 	st = NULL;
 	aed_utc_iso8601(now);
-	json_t *counts = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "candidates",
+	json_t *counts = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "candidates",
 				   (json_int_t)r->n_candidates, "unlabelled", (json_int_t)r->n_unlabelled,
 				   "selected", (json_int_t)r->n_selected, "augmented",
 				   (json_int_t)r->n_augmented, "refined", (json_int_t)r->n_refined,
 				   "classes", (json_int_t)r->n_classes, "classes_below_min",
-				   (json_int_t)r->n_below_min);
+				   (json_int_t)r->n_below_min, "classes_short_of_candidates",
+				   (json_int_t)r->n_short);
 	char wf[64];
 	if (x->weights_from_table)
 		snprintf(wf, sizeof wf, "class_prior (priors run %lld)", (long long)x->weights_run);
@@ -2031,7 +2032,7 @@ static int write_readme(struct ex *x, const char *dir, const struct aed_export_r
 		"rarest first. Splits keep each source group (video or recording) whole and\n"
 		"follow each class's fractions.%s\n",
 		(long long)x->opt.min, (long long)x->opt.max,
-		x->opt.mix_augment ? " Mixes of two same-class clips of one split (random delay,\n"
+		x->opt.mix_augment ? "\nMixes of two same-class clips of one split (random delay,\n"
 				     "gain and peaking EQ) top up classes below min; their JSON says\n"
 				     "augmented: true." : "");
 	snprintf(path, sizeof path, "%s/README.md", dir);
