@@ -123,3 +123,8 @@ clean:
 # The main job: the demo pipeline into ./aedcurate.db (resumable: run it again).
 demo: $(BIN)
 	$(BIN) run pipelines/demo.pipeline
+
+# The official YAMNet TFLite and class map, checked by sha256 (needs internet;
+# tests use $(AEDCURATE_SHARED)/models/yamnet instead).
+models:
+	sh tests/lib/get_models.sh build/models
