@@ -66,7 +66,7 @@ static void print_opts(FILE *f, const struct aed_opt *o)
 		int n = snprintf(left, sizeof left, "  %s--%s%s%s", sh, o->name,
 				 o->metavar ? " " : "", o->metavar ? o->metavar : "");
 		fprintf(f, "%s%*s%s%s\n", left, n < 30 ? 30 - n : 1, "", o->help,
-			o->type == AED_OPT_LIST ? " (repeatable)" : "");
+			o->type == AED_OPT_LIST && !strstr(o->help, "repeatable") ? " (repeatable)" : "");
 	}
 }
 
