@@ -21,6 +21,8 @@ FAISS_C := build/faiss-capi/lib/libfaiss_c.a
 LDLIBS  += $(PKG_LIBS) -lopenblas $(FAISS_C) -lfaiss -lstdc++ -lgomp -lm -pthread
 
 BUILD   ?= build/obj
+V       ?= 0
+Q       := $(if $(filter 1,$(V)),,@)
 BIN     ?= bin/aedcurate
 SRCS    := $(sort $(wildcard src/*.c src/*/*.c))
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
@@ -42,11 +44,13 @@ all: $(BIN)
 
 $(BIN): $(OBJS) $(FAISS_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@.tmp $(OBJS) $(LDFLAGS) $(LDLIBS) && mv $@.tmp $@
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@.tmp $(OBJS) $(LDFLAGS) $(LDLIBS) && mv $@.tmp $@
 
 $(BUILD)/%.o: %.c $(GEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # The schema migrations are compiled into the binary as C string literals.
 $(GEN): $(SQL) tests/lib/embed_sql.sh
@@ -55,7 +59,8 @@ $(GEN): $(SQL) tests/lib/embed_sql.sh
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(FAISS_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BINS)
 
