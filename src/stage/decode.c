@@ -52,7 +52,8 @@ static int decode_tls_init(void *shared, struct aed_db *db, void **out)
 				     "start_ms, source_rate, channels, codec, peak, rms_db, run_id) "
 				     "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &t->ins)) ||
 	    (rc = aed_db_prepare(db, "DELETE FROM clip WHERE segment_id = ?", &t->del_clip)) ||
-	    (rc = aed_db_prepare(db, "DELETE FROM array_ref WHERE kind = 'clip' AND item = ?", &t->del_ref)) ||
+	    (rc = aed_db_prepare(db, "DELETE FROM array_ref WHERE kind IN ('clip', 'logmel_yamnet', "
+				     "'logmel_vggish') AND item = ?", &t->del_ref)) ||
 	    (rc = aed_db_prepare(db, "DELETE FROM work WHERE stage IN ('features_yamnet', "
 				     "'features_vggish') AND item = ?", &t->stale))) {
 		decode_tls_free(t);
@@ -149,7 +150,8 @@ static int decode_record(void *tlsp, struct aed_db *db, int64_t item, int64_t ru
 	struct decode_tls *t = tlsp;
 	int rc = AED_OK;
 	/* A clip decoded again (--redo) makes its log-mels stale: the features
-	 * stage computes them again. A redo that now fails leaves no old clip. */
+	 * stage computes them again. A redo that now fails leaves no old clip
+	 * and no log-mel of it. */
 	sqlite3_bind_int64(t->stale, 1, item);
 	if (sqlite3_step(t->stale) != SQLITE_DONE)
 		rc = aed_db_error(db, "marking features stale");
