@@ -88,6 +88,15 @@ check_eq "growing.m4a has its clip" 1 "$(sql "SELECT count(*) FROM clip WHERE se
 check "--max-attempts stops the retries" $AED decode --json --max-attempts 2
 check_grep "nothing retried" '"done": 0, "failed": 0' "$T/out"
 check_eq "attempts recorded" 2 "$(sql "SELECT max(attempts) FROM work WHERE stage = 'decode' AND state = 'failed'")"
+# A file that later turns bad: a redo fails it and leaves neither its old
+# clip nor the log-mel made from it.
+check "features of what decoded" $AED features --json
+echo "overwritten" >"$D/good.mp3"
+check "decode --redo" $AED decode --redo --json
+check_eq "good.mp3 now fails, with no clip, no log-mel" "failed|0|0" \
+	"$(sql "SELECT w.state, (SELECT count(*) FROM clip WHERE segment_id = w.item),
+		(SELECT count(*) FROM array_ref WHERE item = w.item) FROM work w JOIN segment s ON s.id = w.item
+		WHERE w.stage = 'decode' AND s.key = 'good.mp3'")"
 check "status still works" $AED status
 check_fail "a bad --clip-seconds is refused" $AED decode --clip-seconds -3
 check_fail "a bad --shard is refused" $AED decode --shard 3/2
