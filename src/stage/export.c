@@ -25,6 +25,10 @@
 #include "aedcurate/util.h"
 
 #define STAGE "export"
+/* A label annotators decided is not there (review_decision 'not_present') is
+ * left out of the export; the segment's JSON lists it under "negatives". */
+#define NOT_REJECTED(l) " NOT EXISTS (SELECT 1 FROM review_decision r WHERE r.segment_id = " l \
+	".segment_id AND r.class_id = " l ".class_id AND r.decision = 'not_present') "
 #define PCA_MAX_ROWS 60000   /* rows the PCA fit reads at most */
 #define EMBED_DIM 1024
 
@@ -219,7 +223,7 @@ struct ex {
 	int64_t weights_run;
 	struct aed_pca pca;
 	int have_pca;
-	sqlite3_stmt *st_info, *st_src, *st_soft, *st_mask;
+	sqlite3_stmt *st_info, *st_src, *st_soft, *st_mask, *st_neg;
 };
 
 static int col_text(sqlite3_stmt *st, int i, char **out)
@@ -303,7 +307,7 @@ static int load(struct ex *x, struct aed_export_result *r)
 				 "SELECT s.id, s.key, s.ytid, s.start_ms, s.end_ms, s.source_group, "
 				 "c.n_samples, c.n_total, "
 				 "EXISTS (SELECT 1 FROM array_ref a WHERE a.kind = 'embedding' AND a.item = s.id), "
-				 "EXISTS (SELECT 1 FROM label l WHERE l.segment_id = s.id) "
+				 "EXISTS (SELECT 1 FROM label l WHERE l.segment_id = s.id AND" NOT_REJECTED("l") ") "
 				 "FROM segment s JOIN clip c ON c.segment_id = s.id ORDER BY s.id", &st)))
 		return rc;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -350,7 +354,8 @@ static int load(struct ex *x, struct aed_export_result *r)
 	/* labels */
 	if ((rc = aed_db_prepare(x->db,
 				 "SELECT DISTINCT l.segment_id, l.class_id FROM label l "
-				 "JOIN clip c ON c.segment_id = l.segment_id ORDER BY 1, 2", &st)))
+				 "JOIN clip c ON c.segment_id = l.segment_id WHERE" NOT_REJECTED("l")
+				 "ORDER BY 1, 2", &st)))
 		goto out;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		int si = find_seg(x, sqlite3_column_int64(st, 0));
@@ -1045,7 +1050,12 @@ static int prepare_queries(struct ex *x)
 				 "LEFT JOIN model mo ON mo.id = e.model_id WHERE s.id = ?1", &x->st_info)) ||
 	    (rc = aed_db_prepare(x->db,
 				 "SELECT c.mid, l.source FROM label l JOIN class c ON c.id = l.class_id "
-				 "WHERE l.segment_id = ?1 ORDER BY c.mid, l.source", &x->st_src)) ||
+				 "WHERE l.segment_id = ?1 AND" NOT_REJECTED("l") "ORDER BY c.mid, l.source",
+				 &x->st_src)) ||
+	    (rc = aed_db_prepare(x->db,
+				 "SELECT c.mid FROM review_decision r JOIN class c ON c.id = r.class_id "
+				 "WHERE r.segment_id = ?1 AND r.decision = 'not_present' ORDER BY c.mid",
+				 &x->st_neg)) ||
 	    (rc = aed_db_prepare(x->db,
 				 "SELECT c.mid, s.target, s.prediction, s.stages, s.run_id FROM soft_label s "
 				 "JOIN class c ON c.id = s.class_id WHERE s.segment_id = ?1 ORDER BY c.mid",
@@ -1095,6 +1105,17 @@ static int seg_json(struct ex *x, const struct xseg *g, const char *split, int a
 	}
 	json_object_set_new(o, "label_sources", srcs);
 	srcs = NULL;
+	/* verified negatives */
+	json_t *neg = json_array();
+	sqlite3_reset(x->st_neg);
+	sqlite3_bind_int64(x->st_neg, 1, g->id);
+	while ((s = sqlite3_step(x->st_neg)) == SQLITE_ROW)
+		json_array_append_new(neg, jstr_or_null(x->st_neg, 0));
+	json_object_set_new(o, "negatives", neg);
+	if (s != SQLITE_DONE) {
+		rc = aed_db_error(x->db, "export: review decisions");
+		goto out;
+	}
 	/* SeCoST soft labels */
 	sqlite3_reset(x->st_soft);
 	sqlite3_bind_int64(x->st_soft, 1, g->id);
@@ -1215,6 +1236,7 @@ static int mix_json(struct ex *x, const struct xmix *m, const char *split, size_
 	json_object_set_new(o, "split", json_string(split));
 	put_labels(x, o, m->cls_union, m->n_cls);
 	json_object_set_new(o, "label_sources", json_object());
+	json_object_set_new(o, "negatives", json_array());
 	json_object_set_new(o, "refined", json_false());
 	json_object_set_new(o, "soft_labels", json_object());
 	json_object_set_new(o, "frames", json_object());
@@ -2005,7 +2027,8 @@ static int write_readme(struct ex *x, const char *dir, const struct aed_export_r
 			"`{ytid}_{start_ms}` (no dots). Members, in this order:\n"
 			"- `KEY.flac`: the clip's real samples, 16 kHz mono 16-bit FLAC.\n"
 			"- `KEY.json`: `mids`, `names`, `labels` (class_labels_indices indices),\n"
-			"  `label_sources`, `refined` (false when no refinement result exists),\n"
+			"  `label_sources`, `negatives` (classes annotators decided are absent; such\n"
+			"  labels are left out), `refined` (false when no refinement result exists),\n"
 			"  `soft_labels` {mid: {target, prediction, stages}}, `frames` {mid: {method,\n"
 			"  scorer, hop_ms, n_patches, n_kept, mask, scores}} (patch i starts at\n"
 			"  i * hop_ms and lasts 960 ms), `weight` (max positive weight of its classes),\n"
@@ -2151,6 +2174,7 @@ static void ex_release(struct ex *x)
 	sqlite3_finalize(x->st_src);
 	sqlite3_finalize(x->st_soft);
 	sqlite3_finalize(x->st_mask);
+	sqlite3_finalize(x->st_neg);
 	if (x->have_pca)
 		aed_pca_release(&x->pca);
 }

@@ -3,7 +3,8 @@
 # generated 1 s tones: classes A (2 clips), B (5) and C (10), one clip A+C and
 # one B+C. With min=2,max=4 every seed must give A=2, B=4, C=4; min=3 leaves A
 # short (the corpus has 2) and --mix-augment tops it up with one mix of its two
-# clips; no cap exports everything; a group of clips never straddles splits.
+# clips; no cap exports everything; a group of clips never straddles splits;
+# a label annotators rejected is left out and listed among the negatives.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 cat >"$T/onto.json" <<'J'
@@ -28,9 +29,11 @@ check "manifest" $AED segments ingest "$T/manifest.csv"
 check "fetch" $AED fetch -q
 check "decode" $AED decode -q --clip-seconds 1
 
-counts() { # class counts of the latest export, real clips only: "A B C"
+counts() { # class counts of the latest export, real clips only, rejected labels not: "A B C"
 	sql "SELECT c.name, count(*) FROM export_sample e JOIN label l ON l.segment_id = e.segment_id
 	     JOIN class c ON c.id = l.class_id WHERE e.export_id = (SELECT max(id) FROM export)
+	     AND NOT EXISTS (SELECT 1 FROM review_decision r WHERE r.segment_id = l.segment_id
+	                     AND r.class_id = l.class_id AND r.decision = 'not_present')
 	     GROUP BY c.name ORDER BY c.name" | cut -d'|' -f2 | tr '\n' ' ' | sed 's/ $//'
 }
 for seed in 1 2 3 4 5; do
@@ -52,4 +55,12 @@ check_eq "A=2 B=5 C=10" "2 5 10" "$(counts)"
 check "no cap, three splits" $AED export --out "$T/all3" --split train=0.5,val=0.25,test=0.25
 check_eq "the four clips of one recording: one split" "4 1" "$(sql "SELECT count(*), count(DISTINCT e.split) FROM export_sample e JOIN segment s ON s.id = e.segment_id WHERE s.source_group = 'gc1' AND e.export_id = (SELECT max(id) FROM export)" | tr '|' ' ')"
 check_eq "every split used" "3" "$(sql "SELECT count(DISTINCT split) FROM export_sample WHERE export_id = (SELECT max(id) FROM export)")"
+
+# a label annotators rejected is left out and listed as a negative
+sql "INSERT INTO review_decision (class_id, segment_id, decision, n_ratings, n_present, n_not_present, n_unsure, n_not_acoustic, agreement, updated_at) SELECT c.id, s.id, 'not_present', 1, 0, 1, 0, 0, 1.0, '2026-01-01T00:00:00Z' FROM class c, segment s WHERE c.mid = '/x/c' AND s.key = 's01_0'"
+check "export after a review" $AED export --out "$T/rev" --split train=1
+check_eq "C loses the rejected clip" "2 5 9" "$(counts)"
+tar -xOf "$T/rev/train-000000.tar" s01_0.json >"$T/s01.json"
+check_eq "its JSON: label A, negative C" "['/x/a'] ['/x/c']" "$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["mids"], j["negatives"])' "$T/s01.json")"
+check "python agrees" $PY "$ROOT/tests/py/read_webdataset.py" "$AEDCURATE_DB" "$T/rev" --ffmpeg 1
 done_testing

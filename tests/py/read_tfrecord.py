@@ -188,7 +188,9 @@ def main():
                     bad("%s: end %g, database %g" % (key, end, want_end))
                 want = sorted(x for (x,) in db.execute(
                     "SELECT DISTINCT c.label_index FROM label l JOIN class c ON c.id = l.class_id "
-                    "WHERE l.segment_id = ? AND c.label_index IS NOT NULL", (sid,)))
+                    "WHERE l.segment_id = ? AND c.label_index IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                    "review_decision r WHERE r.segment_id = l.segment_id AND r.class_id = l.class_id "
+                    "AND r.decision = 'not_present')", (sid,)))
                 if labels != want:
                     bad("%s: labels %s, database %s" % (key, labels, want))
                 secs = max(1, math.ceil(min(ns, nt) / 16000))

@@ -4,7 +4,8 @@ shards: Python's tarfile, json and NumPy, the database through sqlite3 and the
 array store read from its raw files. Checks every sample against the database:
 labels, label indices, refined masks and scores, soft labels, fetch sha256,
 audio length (FLAC STREAMINFO) and, through the ffmpeg CLI, the decoded FLAC
-samples against the stored clip; log-mel / embedding .npy against the store;
+samples against the stored clip; labels annotators rejected left out and
+listed as negatives; log-mel / embedding .npy against the store;
 shard sizes and sha256 against index.json; no source group in two splits; the
 per-class counts against --min / --max.
 
@@ -157,7 +158,10 @@ def check_sample(db, array, key, j, s, split, opts, bad, group_split, counts):
                 bad("%s: mix source %s unknown" % (key, src))
                 continue
             mids = {r[0] for r in db.execute("SELECT c.mid FROM label l JOIN class c ON c.id = l.class_id "
-                                              "WHERE l.segment_id = ?", (row[0],))}
+                                              "WHERE l.segment_id = ? AND NOT EXISTS (SELECT 1 FROM "
+                                              "review_decision r WHERE r.segment_id = l.segment_id AND "
+                                              "r.class_id = l.class_id AND r.decision = 'not_present')",
+                                              (row[0],))}
             if mid not in mids:
                 bad("%s: mix source %s does not carry %s" % (key, src, mid))
             if group_split.setdefault(row[1], split) != split:
@@ -179,8 +183,13 @@ def check_sample(db, array, key, j, s, split, opts, bad, group_split, counts):
         bad("%s: %d samples, the clip table says %d" % (key, n, n_db))
     if prov["sha256"] != sha:
         bad("%s: fetch sha256 differs" % key)
-    labels = db.execute("SELECT DISTINCT c.mid, c.label_index FROM label l JOIN class c ON c.id = l.class_id "
-                        "WHERE l.segment_id = ?", (sid,)).fetchall()
+    rejected = {m for (m,) in db.execute("SELECT c.mid FROM review_decision r JOIN class c ON c.id = r.class_id "
+                                          "WHERE r.segment_id = ? AND r.decision = 'not_present'", (sid,))}
+    labels = [(m, i) for m, i in db.execute("SELECT DISTINCT c.mid, c.label_index FROM label l JOIN class c "
+                                            "ON c.id = l.class_id WHERE l.segment_id = ?", (sid,))
+              if m not in rejected]
+    if sorted(j["negatives"]) != sorted(rejected):
+        bad("%s: negatives %s, review decisions %s" % (key, j["negatives"], sorted(rejected)))
     if sorted(j["mids"]) != sorted(m for m, _ in labels):
         bad("%s: mids %s, database %s" % (key, j["mids"], sorted(m for m, _ in labels)))
     if j["labels"] != sorted(i for _, i in labels if i is not None):
@@ -248,7 +257,9 @@ def check_balance(db, counts, opts, bad):
         return
     cand = {}
     for sid, mid in db.execute("SELECT DISTINCT l.segment_id, c.mid FROM label l JOIN class c "
-                               "ON c.id = l.class_id JOIN clip k ON k.segment_id = l.segment_id"):
+                               "ON c.id = l.class_id JOIN clip k ON k.segment_id = l.segment_id "
+                               "WHERE NOT EXISTS (SELECT 1 FROM review_decision r WHERE r.segment_id = "
+                               "l.segment_id AND r.class_id = l.class_id AND r.decision = 'not_present')"):
         cand.setdefault(sid, set()).add(mid)
     exported = EXPORTED
     for mid, (real, _) in counts.items():
