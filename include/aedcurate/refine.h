@@ -122,7 +122,8 @@ struct aed_clf_report {
 
 struct aed_clf;
 
-/* x [n][d] row-major, y [n][c] targets, pos_w [c] (NULL: 1), heldout [n]
+/* x [n][d] row-major, y [n][c] targets in [0, 1] (a negative target leaves
+ * that row and class out of the loss), pos_w [c] (NULL: 1), heldout [n]
  * (1 = held out; NULL or none held out: no early stopping, max_epochs run). */
 int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
 		  const float *pos_w, const uint8_t *heldout,
@@ -161,13 +162,17 @@ struct aed_refine_opts {
 	int min_positives;        /* --all: skip classes with fewer; default 5 */
 	struct aed_clf_opts clf;
 	/* Self-training (--scorer trained): after each of the first
-	 * iterations - 1 rounds, a labelled segment's patches become positives
-	 * only where the round's n_i >= relabel, the rest negatives; the next
-	 * round trains on those targets. 1 = very weak labels only. */
+	 * iterations - 1 rounds, a labelled segment's patches stay positives
+	 * only where the round's n_i >= relabel; the rest become negatives of
+	 * the class, or with drop are left out of its loss (as the AudioSet
+	 * rule drops them from the positives). 1 = very weak labels only.
+	 * Negatives gave the better precision on the mixture sets, drop the
+	 * better recall on the largest one. */
 	int iterations;           /* default 6 */
 	int with_scores;          /* inputs: the embedding and YAMNet's 521 scores as
 				   * log-odds (when every segment has them) */
 	double relabel;           /* default 0.66 */
+	int drop;                 /* unkept patches leave the loss */
 	/* SeCoST: stages > 0 trains a cascade of that many classifiers. */
 	int secost_stages;
 	const double *alphas;     /* alpha of stage 2.. (the last repeats) */

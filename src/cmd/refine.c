@@ -26,6 +26,7 @@ struct refine_opts {
 	long iterations;
 	double relabel;
 	int embedding_only;
+	int drop;
 	int secost;
 	long stages;
 	const char *alpha;
@@ -66,6 +67,8 @@ static const struct aed_opt refine_table[] = {
 	  "self-training rounds of the trained scorer (default 6; 1 = very weak labels only)" },
 	{ "relabel", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, relabel), "X",
 	  "between rounds a labelled clip's patches stay positive where n_i >= X (default 0.66)" },
+	{ "drop", 0, AED_OPT_FLAG, offsetof(struct refine_opts, drop), NULL,
+	  "between rounds, unkept patches of labelled clips leave the loss (default: negatives)" },
 	{ "embedding-only", 0, AED_OPT_FLAG, offsetof(struct refine_opts, embedding_only), NULL,
 	  "trained scorer: only the embedding as input (default: YAMNet's scores too)" },
 	{ "secost", 0, AED_OPT_FLAG, offsetof(struct refine_opts, secost), NULL,
@@ -145,6 +148,7 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 	ro.iterations = (int)o.iterations;
 	ro.relabel = o.relabel;
 	ro.with_scores = !o.embedding_only;
+	ro.drop = o.drop;
 	if (o.secost) {
 		if (o.stages < 1 || o.stages > 20)
 			return aed_error(AED_EUSAGE, "refine: --stages must be 1..20, not %ld", o.stages);

@@ -164,6 +164,8 @@ static double batch_loss(const struct aed_clf *m, const struct scratch *s, const
 		for (int k = 0; k < m->c; k++) {
 			double p = s->p[r * m->c + k], t = y[idx[r] * (size_t)m->c + k];
 			double w = pos_w ? pos_w[k] : 1;
+			if (t < 0)
+				continue; /* left out */
 			p = p < 1e-7 ? 1e-7 : p > 1 - 1e-7 ? 1 - 1e-7 : p;
 			sum -= w * t * log(p) + (1 - t) * log(1 - p);
 		}
@@ -183,7 +185,7 @@ static void backward(const struct aed_clf *m, struct scratch *s, const float *y,
 		for (int k = 0; k < m->c; k++) {
 			float p = s->p[r * m->c + k], t = y[idx[r] * (size_t)m->c + k];
 			float w = pos_w ? pos_w[k] : 1.0f;
-			s->g[r * m->c + k] = (p * (w * t + 1 - t) - w * t) * scale;
+			s->g[r * m->c + k] = t < 0 ? 0 : (p * (w * t + 1 - t) - w * t) * scale;
 		}
 	const float *in = m->h ? s->z1 : s->x;
 	int k = m->h ? m->h : m->d;

@@ -685,12 +685,13 @@ static char *params_json(const struct aed_refine_opts *o)
 	for (int i = 0; i < o->n_alphas; i++)
 		json_array_append_new(a, json_real(o->alphas[i]));
 	json_t *j = json_pack("{s:s?, s:b, s:s?, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, "
-			      "s:i, s:f, s:f, s:f, s:i, s:o}", "class", o->class_name, "all", o->all, "split", o->split,
+			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:o}", "class", o->class_name, "all", o->all, "split", o->split,
 			      "scorer", aed_scorer_name(o->scorer), "method",
 			      aed_refine_method_name(o->method), "threshold", o->threshold, "low",
 			      o->low, "beta", o->beta, "heldout", o->heldout, "hidden", o->clf.hidden,
 			      "secost_stages", o->secost_stages, "min_positives", o->min_positives,
-			      "iterations", o->iterations, "relabel", o->relabel, "lr", o->clf.lr,
+			      "iterations", o->iterations, "relabel", o->relabel, "drop", o->drop,
+			      "with_scores", o->with_scores, "lr", o->clf.lr,
 			      "l2", o->clf.l2, "epochs", o->clf.max_epochs,
 			      "alphas", a);
 	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -819,7 +820,8 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 							mx = fmaxf(mx, c.score[p * c.nt + k]);
 						for (size_t p = c.off[i]; p < c.off[i + 1]; p++)
 							y[p * c.nt + k] = mx > 0 &&
-								c.score[p * c.nt + k] >= o.relabel * mx;
+								c.score[p * c.nt + k] >= o.relabel * mx ? 1.0f :
+								o.drop ? -1.0f : 0.0f;
 					}
 			} else if (s > 1) {
 				/* SeCoST: stage s learns alpha*y + (1-alpha)*(stage s-1). */
