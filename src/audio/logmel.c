@@ -215,6 +215,14 @@ static void magnitudes(const fftw_complex *restrict z, float *restrict mag)
 		mag[k] = (float)sqrt(v[2 * k] * v[2 * k] + v[2 * k + 1] * v[2 * k + 1]);
 }
 
+static int all_zero(const float *s)
+{
+	for (int i = 0; i < AED_STFT_WINDOW; i++)
+		if (s[i] != 0.0f)
+			return 0;
+	return 1;
+}
+
 static float preset_offset(enum aed_preset p)
 {
 	return p == AED_PRESET_VGGISH ? 0.01f : 0.001f;
@@ -245,11 +253,17 @@ int aed_logmel(const float *x, size_t n, enum aed_preset preset, float **out, si
 	float *y = malloc(nf * AED_MEL_BANDS * sizeof *y);
 	if (!y)
 		return aed_error(AED_ENOMEM, "log-mel: out of memory for %zu frames", nf);
+	float silence = logf(offset);
 	for (size_t f = 0; f < nf; f++) {
+		float *row = y + f * AED_MEL_BANDS;
+		if (all_zero(x + f * AED_STFT_HOP)) { /* a clip's padding: exactly log(offset) */
+			for (int b = 0; b < AED_MEL_BANDS; b++)
+				row[b] = silence;
+			continue;
+		}
 		window_frame(x + f * AED_STFT_HOP, c->in);
 		fftw.execute(c->plan);
 		magnitudes(c->out, mag);
-		float *row = y + f * AED_MEL_BANDS;
 		for (int b = 0; b < AED_MEL_BANDS; b++) {
 			const struct mel_band *mb = &tables.band[b];
 			const float *m = mag + mb->lo;

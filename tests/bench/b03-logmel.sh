@@ -7,7 +7,7 @@
 # ffmpeg CLI + the NumPy front end run as 2 processes.
 . "$(dirname "$0")/../lib/testlib.sh"
 US=$SHARED/data/audio/urbansound8k
-need_shared "$US/manifest.csv"
+need_shared "$US/manifest.csv" "$SHARED/data/audio/audioset-eval"
 now() { date +%s.%N; }
 cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/include" -o "$T/logmel_bench" "$ROOT/tests/bench/logmel_bench.c" \
 	"$ROOT/build/obj/src/audio/logmel.o" "$ROOT/build/obj/src/util/error.o" -lfftw3f -lm -pthread || exit 1
@@ -31,9 +31,10 @@ n_all=$(sql "SELECT count(*) FROM segment")
 t_all=$(pipeline)
 [ "$(sql "SELECT count(*) FROM array_ref WHERE kind = 'logmel_yamnet'")" -eq "$n_all" ] || { echo "features incomplete"; exit 1; }
 
-# (1) one clip, one core
-key=$(sql "SELECT key FROM segment ORDER BY id LIMIT 1")
-$AED dump clip "$key" -o "$T/clip.wav" -q || exit 1
+# (1) one clip, one core: 10 s of real AudioSet audio (no padding, which
+# aed_logmel skips as exact silence)
+AE=$SHARED/data/audio/audioset-eval
+ffmpeg -nostdin -v error -i "$(ls "$AE"/*.m4a | head -1)" -ac 1 -ar 16000 -t 10 -c:a pcm_s16le "$T/clip.wav" || exit 1
 ours=$("$T/logmel_bench" "$T/clip.wav" 300) || exit 1
 peer=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$PY" "$ROOT/tests/py/vggish_ref.py" bench "$T/clip.wav" 30) || exit 1
 

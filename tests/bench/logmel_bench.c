@@ -1,8 +1,9 @@
-/* logmel_bench.c - time aed_logmel() on one clip (a 16-bit mono 16 kHz WAV as
- * `aedcurate dump clip` writes it) on one thread: prints seconds per clip.
+/* logmel_bench.c - time aed_logmel() on one clip (a 16-bit mono 16 kHz WAV)
+ * on one thread: prints seconds per clip.
  * Built and run by tests/bench/b03-logmel.sh. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "aedcurate/audio.h"
@@ -26,11 +27,26 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 1;
 	}
-	static int16_t pcm[16000 * 60];
-	if (fseek(f, 44, SEEK_SET) != 0) /* the canonical header dump writes */
-		return 1;
-	size_t n = fread(pcm, 2, sizeof pcm / 2, f);
+	/* RIFF header, then chunks: find "data" (16-bit mono PCM assumed) */
+	static unsigned char buf[44 + 2 * 16000 * 60 + 4096];
+	size_t len = fread(buf, 1, sizeof buf, f), pos = 12, n = 0;
 	fclose(f);
+	const unsigned char *data = NULL;
+	while (pos + 8 <= len) {
+		size_t sz = buf[pos + 4] | buf[pos + 5] << 8 | (size_t)buf[pos + 6] << 16 | (size_t)buf[pos + 7] << 24;
+		if (memcmp(buf + pos, "data", 4) == 0) {
+			data = buf + pos + 8;
+			n = (len - pos - 8 < sz ? len - pos - 8 : sz) / 2;
+			break;
+		}
+		pos += 8 + sz + (sz & 1);
+	}
+	if (!data || n < 400) {
+		fprintf(stderr, "%s: no 16-bit PCM data chunk\n", argv[1]);
+		return 1;
+	}
+	static int16_t pcm[16000 * 60];
+	memcpy(pcm, data, n * 2);
 	float *x = malloc(n * sizeof *x), *y;
 	size_t frames;
 	for (size_t i = 0; i < n; i++) /* as clips are stored: v / 32768 */
