@@ -116,6 +116,28 @@ static void test_silence_and_offsets(void **state)
 	free(x);
 }
 
+/* Padding: frames of zeros are exactly log(offset); the frames that straddle
+ * the end of the audio are computed as any other. */
+static void test_padding(void **state)
+{
+	(void)state;
+	float *x = noise(16000, 4), *y;
+	size_t frames;
+	double ref[64];
+	memset(x + 8000, 0, 8000 * sizeof *x);
+	assert_int_equal(aed_logmel(x, 16000, AED_PRESET_YAMNET, &y, &frames), AED_OK);
+	for (size_t f = 46; f <= 50; f++) { /* frame 48 starts at 7680 and ends at 8080 */
+		ref_frame(x + f * 160, 0.001, ref);
+		for (int b = 0; b < 64; b++)
+			assert_true(fabs(ref[b] - y[f * 64 + b]) < 1e-4);
+	}
+	for (size_t f = 51; f < frames; f++)
+		for (int b = 0; b < 64; b++)
+			assert_float_equal(y[f * 64 + b], logf(0.001f), 0);
+	free(y);
+	free(x);
+}
+
 /* A pure tone puts its energy in the band centred nearest to it; nothing
  * below 125 Hz or above 7500 Hz reaches any band. */
 static void test_tone_band(void **state)
@@ -239,6 +261,7 @@ int main(void)
 		cmocka_unit_test(test_frame_counts),
 		cmocka_unit_test(test_against_direct_dft),
 		cmocka_unit_test(test_silence_and_offsets),
+		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_tone_band),
 		cmocka_unit_test(test_patches),
 		cmocka_unit_test(test_threads_agree),
