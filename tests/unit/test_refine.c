@@ -91,6 +91,24 @@ static void test_logistic(void **state)
 		pos += p[i] >= 0.5f;
 	assert_true(pos > 0.6 * N);
 	aed_clf_free(&m);
+	/* negative targets are left out: rows shifted the wrong way by 5 sd
+	 * with target -1 change nothing the classifier learns */
+	for (int i = 0; i < N; i += 3) {
+		y[i] = -1;
+		for (int j = 0; j < 4; j++)
+			x[i * D + j] += (float)(i % 2 ? -5 : 5);
+	}
+	assert_int_equal(aed_clf_train(x, N, D, y, 1, NULL, ho, &o, &m, &rep), AED_OK);
+	assert_int_equal(aed_clf_predict(m, x, N, p), AED_OK);
+	right = 0;
+	int counted = 0;
+	for (int i = 0; i < N; i++)
+		if (y[i] >= 0) {
+			right += (p[i] >= 0.5f) == (y[i] > 0);
+			counted++;
+		}
+	assert_true(right > 0.80 * counted);
+	aed_clf_free(&m);
 	free(x);
 }
 
