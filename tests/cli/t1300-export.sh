@@ -15,8 +15,11 @@ check "init" $AED init
 check "ontology" $AED ontology ingest "$AUDIOSET/ontology.json" --labels "$AUDIOSET/class_labels_indices.csv"
 check "eval clips" $AED segments ingest "$EV/labels.csv" \
 	--columns path=file,labels=positive_labels,id=ytid,start=start_seconds,end=end_seconds
-# every 16th UrbanSound8K row (all ten classes, several clips per Freesound recording)
-awk -F, -v d="$US/" 'NR == 1 || NR % 16 == 2 { if (NR > 1) $1 = d $1; print }' OFS=, \
+# every 16th UrbanSound8K row (all ten classes, several clips per Freesound recording);
+# every 48th under the sanitizers, where embedding is slow
+step=16
+[ -n "${AEDCURATE_SANITIZED:-}" ] && step=48
+awk -F, -v d="$US/" -v k=$step 'NR == 1 || NR % k == 2 { if (NR > 1) $1 = d $1; print }' OFS=, \
 	"$US/manifest.csv" >"$T/us.csv"
 check "urbansound slice" $AED segments ingest "$T/us.csv" --columns path=file,labels=audioset_mid,group=fsID
 check "fetch" $AED fetch -q
@@ -49,8 +52,9 @@ check_grep "no problems" ', 0 problems$' "$T/out"
 check_eq "recorded: one export, its samples" "1" "$(sql "SELECT count(*) = 1 AND (SELECT count(*) FROM export_sample) = n_samples FROM export")"
 check_eq "no source group in two splits" "0" "$(sql "SELECT count(*) FROM (SELECT s.source_group FROM export_sample e JOIN segment s ON s.id = e.segment_id GROUP BY s.source_group HAVING count(DISTINCT e.split) > 1)")"
 check_eq "no class above max" "0" "$(sql "SELECT count(*) FROM (SELECT l.class_id FROM export_sample e JOIN (SELECT DISTINCT segment_id, class_id FROM label) l ON l.segment_id = e.segment_id GROUP BY l.class_id HAVING count(*) > 10)")"
-# UrbanSound classes have far more than 10 clips: they are capped at exactly 10
-check_eq "dog bark capped at max" "10" "$(sql "SELECT count(*) FROM export_sample e JOIN label l ON l.segment_id = e.segment_id JOIN class c ON c.id = l.class_id WHERE c.mid = '/m/05tny_'")"
+# Dog bark has more than 10 clips here (unless sanitized): capped at exactly 10
+bark=$(sql "SELECT min(10, count(DISTINCT l.segment_id)) FROM label l JOIN class c ON c.id = l.class_id JOIN clip k ON k.segment_id = l.segment_id WHERE c.mid = '/m/05tny_'")
+check_eq "dog bark capped at max" "$bark" "$(sql "SELECT count(*) FROM export_sample e JOIN label l ON l.segment_id = e.segment_id JOIN class c ON c.id = l.class_id WHERE c.mid = '/m/05tny_'")"
 check_eq "three splits, all used" "test train val" "$(sql "SELECT DISTINCT split FROM export_sample ORDER BY 1" | tr '\n' ' ' | sed 's/ $//')"
 check "an independent tar lists the shards" tar -tf "$T/w1/train-000000.tar"
 check_grep "member names: key.flac" '^[A-Za-z0-9_-]+_[0-9]+\.flac$' "$T/out"
