@@ -457,17 +457,18 @@ int aed_yamnet_find_model(const char *explicit_path, char **path)
 int aed_yamnet_find_class_map(const char *model_path, char **path)
 {
 	char buf[4096];
-	const char *slash = strrchr(model_path, '/');
+	const char *slash = model_path ? strrchr(model_path, '/') : NULL;
 	int dlen = slash ? (int)(slash - model_path) : 1;
 
 	*path = NULL;
 	snprintf(buf, sizeof buf, "%.*s/yamnet_class_map.csv", dlen, slash ? model_path : ".");
-	if (access(buf, R_OK) != 0)
+	if (!model_path || access(buf, R_OK) != 0)
 		snprintf(buf, sizeof buf, "%s/models/yamnet/yamnet_class_map.csv", shared_dir());
 	if (access(buf, R_OK) != 0)
 		return aed_error(AED_ENOTFOUND,
 				 "no yamnet_class_map.csv beside %s or in %s/models/yamnet "
-				 "(`make models` downloads it)", model_path, shared_dir());
+				 "(`make models` downloads it)", model_path ? model_path : "the model",
+				 shared_dir());
 	*path = strdup(buf);
 	return *path ? AED_OK : aed_error(AED_ENOMEM, "out of memory");
 }
