@@ -32,8 +32,8 @@ struct aed_vindex;
  * AED_VINDEX_AUTO_EXACT_MAX, else "IVF<nlist>,Flat" with nlist the power of
  * two nearest sqrt(n) (at least 256, at most 65536). */
 void aed_vindex_auto_factory(int64_t n, char buf[AED_VINDEX_FACTORY_MAX]);
-/* Default nprobe for an IVF index of nlist lists (measured by
- * tests/bench/b05-search.sh: recall@100 >= 0.9 against exact). */
+/* Default nprobe for an IVF index of nlist lists: nlist/64, at least 8
+ * (measured by tests/bench/b05-search.sh: recall@100 >= 0.9 against exact). */
 int aed_vindex_default_nprobe(int64_t nlist);
 /* Training vectors an IVF index of nlist lists wants (40 per list, FAISS's
  * minimum without a warning is 39). */

@@ -36,7 +36,7 @@ static const struct aed_opt build_table[] = {
 	{ "path", 'o', AED_OPT_STR, offsetof(struct build_opts, path), "FILE",
 	  "where the index file goes (default <db>.index/<model>-<sha8>.faiss)" },
 	{ "nprobe", 0, AED_OPT_INT, offsetof(struct build_opts, nprobe), "N",
-	  "IVF lists searched per query (default nlist/32, at least 8)" },
+	  "IVF lists searched per query (default nlist/64, at least 8)" },
 	{ "rebuild", 0, AED_OPT_FLAG, offsetof(struct build_opts, rebuild), NULL,
 	  "build from scratch instead of adding the new segments" },
 	{ 0 }

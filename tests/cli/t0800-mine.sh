@@ -155,6 +155,14 @@ if [ -n "$RANK" ] && [ "$RANK" -le 15 ]; then ok "the 1-in-10 s bark is found (r
 if [ -n "$TIME" ] && $PY -c "import sys; t=float(sys.argv[1]); sys.exit(not 5.0 <= t <= 6.8)" "$TIME"; then ok "its best frame is at the event (${TIME} s)"; else not_ok "best frame at ${TIME:-?} s"; fi
 if [ "$BGR" -ge $(( ${RANK:-999} + 10 )) ]; then ok "the stream alone ranks far below ($BGR)"; else not_ok "stream alone rank $BGR"; fi
 
+# --- an ontology positive example that is in the corpus is an exemplar ------------
+K1=$(sql "SELECT key FROM segment WHERE meta LIKE '%\"dog_bark\"%' ORDER BY id LIMIT 1")
+sql "INSERT INTO class_example(class_id, ytid, start_ms, end_ms) SELECT c.id, s.ytid, s.start_ms, s.start_ms + 4000 FROM class c, segment s WHERE c.mid = '/m/05tny_' AND s.key = '$K1'"
+check "mine with no --exemplar: the ontology example" $AED mine --class Bark --k 5 --json
+check_grep "it is an ontology exemplar" '"source": "ontology"' "$T/out"
+check_grep "named by its key" "\"name\": \"$K1\"" "$T/out"
+sql "DELETE FROM class_example WHERE ytid = (SELECT ytid FROM segment WHERE key = '$K1')"
+
 # --- verified clips become exemplars and leave the queue ----------------------
 TOP=$(sql "SELECT segment_id FROM candidate WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND rank = 1")
 sql "INSERT INTO label(segment_id, class_id, source) SELECT $TOP, id, 'verified' FROM class WHERE mid = '/m/05tny_'"

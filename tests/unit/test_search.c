@@ -57,7 +57,7 @@ static void test_auto_factory(void **state)
 	assert_string_equal(f, "IVF1024,Flat");
 	aed_vindex_auto_factory(4000000, f);
 	assert_string_equal(f, "IVF2048,Flat");
-	assert_int_equal(aed_vindex_default_nprobe(1024), 32);
+	assert_int_equal(aed_vindex_default_nprobe(1024), 16);
 	assert_int_equal(aed_vindex_default_nprobe(64), 8);
 }
 
