@@ -152,9 +152,6 @@ int cmd_fetch(struct aed_ctx *ctx, int argc, char **argv)
 			 " bytes), %" PRId64 " commands in %.1f s", s.processed, s.ok,
 			 s.unavailable, s.failed, s.downloaded, s.bytes, s.commands, s.seconds);
 out:
-	free(c.from.v);
-	free(c.names.v);
-	free(c.urls.v);
-	free(c.cmds.v);
+	/* The option lists themselves belong to the parser (aed_parse_release). */
 	return rc;
 }
