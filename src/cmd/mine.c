@@ -38,7 +38,7 @@ static const struct aed_opt table[] = {
 	{ "no-class-exemplars", 0, AED_OPT_FLAG, offsetof(struct mine_cli, no_class_exemplars),
 	  NULL, "use only --exemplar clips, not ontology examples nor verified clips" },
 	{ "clusters", 0, AED_OPT_INT, offsetof(struct mine_cli, clusters), "N",
-	  "k-means clusters of the exemplar frames (default: frames / exemplars)" },
+	  "k-means clusters of the exemplar frames (default: frames / (4 x exemplars), at least 2)" },
 	{ "min-exemplars", 0, AED_OPT_INT, offsetof(struct mine_cli, min_exemplars), "N",
 	  "keep clusters with frames from at least N exemplars (default 2)" },
 	{ "generic", 0, AED_OPT_DOUBLE, offsetof(struct mine_cli, generic), "F",
@@ -66,12 +66,13 @@ static const struct aed_cmd_spec spec = {
 		"exemplars are clustered (k-means); clusters with frames from at least\n"
 		"--min-exemplars different exemplars are kept: the sound they share. Of those,\n"
 		"the --generic fraction of frames most similar to the whole corpus (silence,\n"
-		"hum, padding) is dropped. Each kept\n"
-		"frame queries the index; pooled hits are scored exactly: the mean over kept\n"
-		"frames of the similarity standardised over the corpus (--score z) or of the\n"
-		"raw cosine (--score raw). A clip's score is its best frame's; that frame's\n"
-		"start is shown. Exemplars and clips already reviewed for the class are never\n"
-		"candidates. Labels are shown, never used for scoring. The run and its ranked\n"
+		"hum, padding) is dropped. Each kept frame queries the index; pooled hits are\n"
+		"scored exactly: the mean over kept frames of the similarity standardised over\n"
+		"the corpus (--score z) or of the raw cosine (--score raw). A clip's score is\n"
+		"its best frame's; that frame's start is shown. Exemplars and clips already\n"
+		"reviewed for the class are never candidates; --exclude-group also leaves out\n"
+		"clips cut from an exemplar's recording, --candidates SPLIT all clips outside\n"
+		"the split. Labels are shown, never used for scoring. The run and its ranked\n"
 		"candidates go to mine_run / candidate: the review queue.",
 	.opts = table,
 	.min_args = 0,
