@@ -31,10 +31,14 @@ static int faiss_fail(int status, const char *what)
 	/* FAISS messages carry a multi-line stack context; keep the first line. */
 	char buf[512];
 	snprintf(buf, sizeof buf, "%s", m ? m : "unknown error");
-	char *nl = strchr(buf, '\n');
+	char *nl = strchr(buf, '\n'), *msg = buf;
 	if (nl)
 		*nl = 0;
-	return aed_error(status, "%s: %s", what, buf);
+	/* "Error in <C++ signature> at ./faiss/x.cpp:879: what went wrong" */
+	char *at = strstr(buf, ".cpp:");
+	if (!strncmp(buf, "Error in ", 9) && at && (at = strstr(at, ": ")))
+		msg = at + 2;
+	return aed_error(status, "%s: %s", what, msg);
 }
 
 /* Some FAISS C API calls write their exception to stderr themselves; the

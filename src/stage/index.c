@@ -518,7 +518,7 @@ int aed_index_build(struct aed_db *db, const struct aed_index_build_opts *o,
 	} else
 		snprintf(why, sizeof why, "first index of model %s", m.name);
 	r->rebuilt = *why != 0;
-	snprintf(r->rebuild_reason, sizeof r->rebuild_reason, "%s", why);
+	snprintf(r->rebuild_reason, sizeof r->rebuild_reason, "%.250s", why);
 
 	if ((rc = list_new(db, m.id, r->rebuilt ? 0 : index_id, &v, &nv)))
 		goto out;

@@ -110,6 +110,7 @@ static void test_flat_search_roundtrip(void **state)
 	assert_memory_equal(rec, x + 77 * D, sizeof rec);
 	assert_int_not_equal(aed_vindex_reconstruct(back, n, rec), AED_OK);
 	unlink(path);
+	aed_vindex_free(&back);
 
 	/* A file that is not an index. */
 	FILE *f = fopen(path, "w");
