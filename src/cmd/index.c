@@ -32,7 +32,7 @@ static const struct aed_opt build_table[] = {
 	{ "model", 'm', AED_OPT_STR, offsetof(struct build_opts, model), "NAME",
 	  "index the embeddings of this model (default: the model most segments use)" },
 	{ "factory", 'f', AED_OPT_STR, offsetof(struct build_opts, factory), "STRING",
-	  "FAISS index_factory string, or auto (default): Flat below 200000 vectors, else IVF<~sqrt(n)>,Flat" },
+	  "FAISS index_factory string, or auto (default): Flat below 200000 vectors, else IVF<~sqrt(n)>,Flat; an existing index keeps its own" },
 	{ "path", 'o', AED_OPT_STR, offsetof(struct build_opts, path), "FILE",
 	  "where the index file goes (default <db>.index/<model>-<sha8>.faiss)" },
 	{ "nprobe", 0, AED_OPT_INT, offsetof(struct build_opts, nprobe), "N",

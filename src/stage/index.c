@@ -469,7 +469,7 @@ int aed_index_build(struct aed_db *db, const struct aed_index_build_opts *o,
 	char why[512] = "", factory[AED_VINDEX_FACTORY_MAX], now[32];
 	json_t *pj = NULL;
 	char *params = NULL;
-	int rc, have_old = 0, in_tx = 0;
+	int rc, have_old = 0, in_tx = 0, outgrew = 0;
 	double t0 = aed_now();
 
 	memset(r, 0, sizeof *r);
@@ -509,9 +509,11 @@ int aed_index_build(struct aed_db *db, const struct aed_index_build_opts *o,
 			aed_vindex_auto_factory(old.n_vectors + pending * (old.n_segments ?
 						old.n_vectors / old.n_segments : 1), want);
 			/* Grown past what an exact index should search: switch to IVF. */
-			if (!strcmp(old.factory, "Flat") && strcmp(want, "Flat"))
+			if (!strcmp(old.factory, "Flat") && strcmp(want, "Flat")) {
 				snprintf(why, sizeof why, "the corpus outgrew an exact index (%s now)",
 					 want);
+				outgrew = 1;
+			}
 		}
 		if (*why)
 			aed_vindex_free(&ix);
@@ -526,7 +528,11 @@ int aed_index_build(struct aed_db *db, const struct aed_index_build_opts *o,
 	for (int64_t i = 0; i < nv; i++)
 		total_new += v[i].n_patches;
 	if (r->rebuilt) {
-		if (auto_factory)
+		/* A rebuild keeps the index's factory unless told otherwise, or
+		 * unless "auto" moves a grown corpus from exact to IVF. */
+		if (auto_factory && have_old && !outgrew)
+			snprintf(factory, sizeof factory, "%s", old.factory);
+		else if (auto_factory)
 			aed_vindex_auto_factory(total_new, factory);
 		else
 			snprintf(factory, sizeof factory, "%s", o->factory);

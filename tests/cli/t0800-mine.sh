@@ -134,6 +134,10 @@ ffmpeg -nostdin -loglevel error -i "$BG" -t 10 -ar 16000 -ac 1 "$T/bg.wav"
 		echo "$f,$(basename "$f" .m4a)"
 	done
 } > "$T/long.csv"
+# The long clips go into an IVF index: incremental adds work on it too.
+check "an IVF factory string" $AED index build --factory 'IVF8,Flat' --json
+check_grep "IVF index built" '"factory": "IVF8,Flat"' "$T/out"
+check_grep "rebuilt for the new factory" '"rebuilt": true' "$T/out"
 check "ingest the long clips" $AED segments ingest "$T/long.csv" --split long
 check "fetch" $AED fetch
 check "decode (10 s)" $AED decode --clip-seconds 10
@@ -142,6 +146,7 @@ check "embed" $AED embed
 check "index build adds them incrementally" $AED index build --json
 check_grep "added 6 segments" '"added_segments": 6' "$T/out"
 check_grep "not rebuilt" '"rebuilt": false' "$T/out"
+check_grep "still the IVF index" '"factory": "IVF8,Flat"' "$T/out"
 # shellcheck disable=SC2086
 check "mine Bark again" $AED mine --class /m/05tny_ $EX --exclude-group --k 40
 RANK=$(sql "SELECT c.rank FROM candidate c JOIN segment s ON s.id = c.segment_id WHERE c.mine_run_id = (SELECT max(id) FROM mine_run) AND s.key = 'mixedbark_0'")
@@ -182,9 +187,9 @@ check_fail "index status says so too" $AED index status
 check "index build rebuilds a stale index" $AED index build --json
 check_grep "rebuilt" '"rebuilt": true' "$T/out"
 check "mine works again" $AED mine --class Bark $EX --k 5
-check "an IVF factory string" $AED index build --factory 'IVF8,Flat' --json
-check_grep "IVF index built" '"factory": "IVF8,Flat"' "$T/out"
-check "mine on the IVF index" $AED mine --class Bark $EX --k 5
+check "back to an exact index" $AED index build --factory Flat --json
+check_grep "Flat index built" '"factory": "Flat"' "$T/out"
+check "mine on it" $AED mine --class Bark $EX --k 5
 sql "INSERT INTO model(name, sha256, path, embed_dim, n_classes, patch_frames, patch_hop, quantized, macs, added_at) VALUES ('yamnet', 'ffff0000', '/x', 1024, 521, 96, 48, 0, 1, 'now'); UPDATE embedding SET model_id = (SELECT id FROM model WHERE sha256 = 'ffff0000')"
 check_fail "an index built from another model is refused" $AED mine --class Bark $EX
 check_grep "it says so" 'built from another model' "$T/err"

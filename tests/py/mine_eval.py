@@ -11,6 +11,11 @@ that could be candidates. Labels are read here only, to score the queue.
 
   mine_eval.py --db us8k.db [--aed bin/aedcurate] [--trials 3] [--exemplars 5]
                [--variants z,raw,mean] [--classes dog_bark,siren] [--json out.json]
+               [--build SHARED]
+
+--build SHARED first makes the database from scratch: the ontology and the
+UrbanSound8K manifest of SHARED (../shared), fetch, decode (4 s clips),
+features, embed (YAMNet from SHARED/models/yamnet), index build.
 
 Prints one markdown table (per class and the mean) and exits non-zero if the
 checks fail: the default method far above the prior for every class
@@ -35,6 +40,23 @@ VARIANTS = {
 }
 
 
+def build(aed, db, shared):
+    """The evaluation corpus, made with the tool itself."""
+    steps = [
+        ["init"],
+        ["ontology", "ingest", shared + "/data/audioset/ontology.json"],
+        ["segments", "ingest", shared + "/data/audio/urbansound8k/manifest.csv", "--split", "us8k",
+         "--columns", "path=file,labels=audioset_mid,group=fsID"],
+        ["fetch"], ["decode", "--clip-seconds", "4"], ["features"],
+        ["embed", "--model", shared + "/models/yamnet/yamnet.tflite"],
+        ["index", "build"],
+    ]
+    for st in steps:
+        r = subprocess.run([aed, "--db", db, "--quiet"] + st, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit("build: %s failed:\n%s" % (" ".join(st), r.stderr))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", required=True)
@@ -45,6 +67,7 @@ def main():
     ap.add_argument("--classes", default="")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", default="")
+    ap.add_argument("--build", default="", metavar="SHARED")
     ap.add_argument("--no-check", action="store_true")
     ap.add_argument("--check", default="all", choices=["all", "prior"],
                     help="prior: only the far-above-the-prior check (small corpora)")
@@ -54,6 +77,8 @@ def main():
         if v not in VARIANTS:
             sys.exit("unknown variant %s (have %s)" % (v, ", ".join(VARIANTS)))
 
+    if a.build:
+        build(a.aed, a.db, a.build)
     db = sqlite3.connect(a.db)
     rows = db.execute(
         "SELECT s.id, s.key, s.source_group, s.meta FROM segment s JOIN vec_segment v "
