@@ -25,6 +25,9 @@ struct refine_opts {
 	long hidden, epochs, patience, min_positives;
 	long iterations;
 	double relabel;
+	long hop_frames;
+	double consensus;
+	const char *model;
 	int embedding_only;
 	int drop;
 	int secost;
@@ -42,7 +45,13 @@ static const struct aed_opt refine_table[] = {
 	{ "scorer", 0, AED_OPT_STR, offsetof(struct refine_opts, scorer), "NAME",
 	  "frame scores: trained (a classifier on the embeddings, default) or yamnet" },
 	{ "method", 'm', AED_OPT_STR, offsetof(struct refine_opts, method), "NAME",
-	  "hysteresis (default) or maxnorm; maxnorm masks are always stored too" },
+	  "consensus (default), hysteresis or maxnorm; maxnorm masks are always stored too" },
+	{ "hop-frames", 0, AED_OPT_INT, offsetof(struct refine_opts, hop_frames), "N",
+	  "consensus: fine patches every N log-mel frames of 10 ms (1..48, default 12)" },
+	{ "consensus", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, consensus), "X",
+	  "consensus: a frame needs this share of the fine patches over it (default 0.75)" },
+	{ "model", 0, AED_OPT_STR, offsetof(struct refine_opts, model), "PATH",
+	  "consensus: yamnet.tflite (default: the usual search)" },
 	{ "threshold", 't', AED_OPT_DOUBLE, offsetof(struct refine_opts, threshold), "X",
 	  "keep patches whose max-normalised score is >= X (default 0.66)" },
 	{ "low", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, low), "X",
@@ -92,8 +101,13 @@ static const struct aed_cmd_spec refine_spec = {
 		"segments stop training), then retrained for --iterations rounds on the patches\n"
 		"the previous round kept (self-training). n_i = score / max over the segment;\n"
 		"maxnorm keeps n_i >= threshold (the AudioSet rule); hysteresis also keeps\n"
-		"neighbours of kept patches with n_i >= low. Stored: frame_score, frame_mask\n"
-		"(both methods), refine_class; with --secost, soft_label. A warning names classes\n"
+		"neighbours of kept patches with n_i >= low. consensus (the default) localises\n"
+		"finer: patches every --hop-frames log-mel frames (10 ms each) are cut from the\n"
+		"stored log-mel, scored the same way and kept by hysteresis; a 10 ms frame is\n"
+		"in the event when --consensus of the fine patches over it were kept, and the\n"
+		"0.48 s patch mask follows from those frames by the half-overlap rule. Stored:\n"
+		"frame_score, frame_mask (maxnorm and the method), frame_mask_fine (consensus),\n"
+		"refine_class; with --secost, soft_label. A warning names classes\n"
 		"whose segments gain more YAMNet score for an unrelated class than for L itself:\n"
 		"the method assumes L is the most prevalent sound in its own segments.",
 	.opts = refine_table,
@@ -105,7 +119,7 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct refine_opts o = { .threshold = 0.66, .low = 0.4, .beta = 1.0, .heldout = 0.2,
 				 .lr = 1e-2, .l2 = 0.2, .stages = 2, .min_positives = 5,
-				 .iterations = 6, .relabel = 0.66 };
+				 .iterations = 6, .relabel = 0.66, .hop_frames = 12, .consensus = 0.75 };
 	struct aed_refine_opts ro = { 0 };
 	struct aed_refine_result r = { 0 };
 	double alphas[MAX_ALPHAS];
@@ -117,7 +131,7 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 	ro.all = o.all;
 	ro.split = o.split;
 	ro.scorer = AED_SCORER_TRAINED;
-	ro.method = AED_REFINE_HYSTERESIS;
+	ro.method = AED_REFINE_CONSENSUS;
 	if ((o.scorer && (rc = aed_scorer_parse(o.scorer, &ro.scorer))) ||
 	    (o.method && (rc = aed_refine_method_parse(o.method, &ro.method))))
 		return rc;
@@ -148,6 +162,12 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 	ro.iterations = (int)o.iterations;
 	ro.relabel = o.relabel;
 	ro.with_scores = !o.embedding_only;
+	if (o.hop_frames < 1 || o.hop_frames > 48 || !(o.consensus > 0 && o.consensus <= 1))
+		return aed_error(AED_EUSAGE, "refine: need 1 <= --hop-frames <= 48 and 0 < --consensus "
+				 "<= 1");
+	ro.hop_frames = (int)o.hop_frames;
+	ro.consensus = o.consensus;
+	ro.model_path = o.model;
 	ro.drop = o.drop;
 	if (o.secost) {
 		if (o.stages < 1 || o.stages > 20)

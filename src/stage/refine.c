@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aedcurate/audio.h"
 #include "aedcurate/error.h"
 #include "aedcurate/nn.h"
 #include "aedcurate/ontology.h"
@@ -26,14 +27,18 @@ int aed_refine_method_parse(const char *s, enum aed_refine_method *out)
 		*out = AED_REFINE_MAXNORM;
 	else if (!strcmp(s, "hysteresis"))
 		*out = AED_REFINE_HYSTERESIS;
+	else if (!strcmp(s, "consensus"))
+		*out = AED_REFINE_CONSENSUS;
 	else
-		return aed_error(AED_EUSAGE, "unknown refinement method '%s' (maxnorm, hysteresis)", s);
+		return aed_error(AED_EUSAGE, "unknown refinement method '%s' (maxnorm, hysteresis, "
+				 "consensus)", s);
 	return AED_OK;
 }
 
 const char *aed_refine_method_name(enum aed_refine_method m)
 {
-	return m == AED_REFINE_MAXNORM ? "maxnorm" : "hysteresis";
+	return m == AED_REFINE_MAXNORM ? "maxnorm" : m == AED_REFINE_HYSTERESIS ? "hysteresis" :
+	       "consensus";
 }
 
 size_t aed_refine_mask(const float *scores, size_t n, enum aed_refine_method m,
@@ -50,7 +55,7 @@ size_t aed_refine_mask(const float *scores, size_t n, enum aed_refine_method m,
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		mask[i] = scores[i] / mx >= high;
-	if (m == AED_REFINE_HYSTERESIS) {
+	if (m != AED_REFINE_MAXNORM) {
 		/* Grow each kept run both ways through patches with n_i >= low:
 		 * forward then backward passes reach every connected patch. */
 		for (size_t i = 1; i < n; i++)
@@ -63,6 +68,41 @@ size_t aed_refine_mask(const float *scores, size_t n, enum aed_refine_method m,
 	for (size_t i = 0; i < n; i++)
 		kept += mask[i];
 	return kept;
+}
+
+static long floor_div(long a, long b)
+{
+	return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+size_t aed_consensus_frames(const uint8_t *kept, size_t n_patches, int hop, int len,
+			    double share, uint8_t *frames, size_t n_frames)
+{
+	size_t n_kept = 0;
+
+	for (size_t f = 0; f < n_frames; f++) {
+		/* Patch positions j (of any sign) with j*hop <= f < j*hop + len;
+		 * those before the clip or past its last patch count as not
+		 * kept, so the clip's edges need as many agreeing patches as
+		 * its middle. */
+		long hi = floor_div((long)f, hop), lo = floor_div((long)f - len, hop) + 1;
+		size_t yes = 0;
+		for (long j = lo > 0 ? lo : 0; j <= hi && j < (long)n_patches; j++)
+			yes += kept[j] != 0;
+		frames[f] = hi >= lo && (double)yes >= share * (double)(hi - lo + 1) - 1e-9;
+	}
+	for (size_t f = 0; f < n_frames; f++)
+		n_kept += frames[f];
+	return n_kept;
+}
+
+size_t aed_fine_patch_count(size_t frames, int hop)
+{
+	if (frames == 0)
+		return 0;
+	if (frames <= AED_PATCH_FRAMES)
+		return 1;
+	return 1 + (frames - AED_PATCH_FRAMES + (size_t)hop - 1) / (size_t)hop;
 }
 
 /* --- the corpus in memory ---------------------------------------------------- */
@@ -87,6 +127,11 @@ struct corpus {
 	uint8_t *lab;           /* [nseg][nt] clip labels through the closure */
 	uint8_t *heldout;       /* [nseg] */
 	float *score;           /* [npatch][nt] frame scores P(L|x_i) */
+	struct aed_clf *model;  /* the last classifier trained, or NULL */
+	uint8_t **fine;         /* consensus: [nseg][nt] 10 ms frame masks of
+				 * labelled pairs, else NULL */
+	size_t *n_fine;         /* [nseg][nt] their frame counts */
+	uint8_t **fine_patch;   /* [nseg][nt] the patch masks they give */
 };
 
 static void corpus_release(struct corpus *c)
@@ -99,6 +144,14 @@ static void corpus_release(struct corpus *c)
 	free(c->lab);
 	free(c->heldout);
 	free(c->score);
+	aed_clf_free(&c->model);
+	for (size_t i = 0; c->fine && i < c->nseg * c->nt; i++) {
+		free(c->fine[i]);
+		free(c->fine_patch[i]);
+	}
+	free(c->fine);
+	free(c->fine_patch);
+	free(c->n_fine);
 	memset(c, 0, sizeof *c);
 }
 
@@ -405,7 +458,8 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 			   &o->clf, &m, rep);
 	if (!rc)
 		rc = aed_clf_predict(m, c->emb, c->npatch, c->score);
-	aed_clf_free(&m);
+	aed_clf_free(&c->model);
+	c->model = m;
 	free(ho);
 	return rc;
 }
@@ -515,12 +569,187 @@ out:
 	return rc;
 }
 
+/* --- consensus: refinement finer than a patch ----------------------------------- */
+
+#define FINE_BATCH 32
+#define PATCH_FLOATS (AED_PATCH_FRAMES * AED_MEL_BANDS)
+
+/* For every labelled (segment, class) pair: fine patches every o->hop_frames
+ * log-mel frames through YAMNet (and the classifier, with the inputs it was
+ * trained on), kept by hysteresis on their max-normalised scores, then the
+ * frames the kept ones agree on, and the patch mask those frames give. */
+static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct corpus *c)
+{
+	const struct aed_nn_backend_ops *be = aed_nn_backend(NULL);
+	struct aed_nn_opts no = { .max_batch = FINE_BATCH };
+	struct aed_yamnet *ym = NULL;
+	void *state = NULL;
+	char *path = NULL;
+	float *patches = NULL, *emb = NULL, *ysc = NULL, *x = NULL, *p = NULL, *col = NULL;
+	uint8_t *kept = NULL;
+	double *a = NULL, *b = NULL;
+	size_t cap = 0;
+	int rc, hop = o->hop_frames;
+	const float floor_v = aed_logmel_floor(AED_PRESET_YAMNET);
+
+	c->fine = calloc(c->nseg * c->nt + 1, sizeof *c->fine);
+	c->fine_patch = calloc(c->nseg * c->nt + 1, sizeof *c->fine_patch);
+	c->n_fine = calloc(c->nseg * c->nt + 1, sizeof *c->n_fine);
+	if (!c->fine || !c->fine_patch || !c->n_fine)
+		return aed_error(AED_ENOMEM, "out of memory");
+	if (!be)
+		return aed_error(AED_EINTERNAL, "refine --method consensus: no compute backend");
+	if ((rc = aed_yamnet_find_model(o->model_path, &path)) || (rc = aed_yamnet_load(path, &ym)) ||
+	    (rc = be->init(ym, &no, &state)))
+		goto out;
+	for (size_t i = 0; i < c->nseg; i++) {
+		struct aed_array lm = { 0 };
+		size_t frames, nf, np = c->off[i + 1] - c->off[i];
+		int any = 0;
+		for (size_t k = 0; k < c->nt; k++)
+			any |= c->lab[i * c->nt + k];
+		if (!any)
+			continue;
+		if ((rc = aed_array_get(db, "logmel_yamnet", c->seg[i], &lm))) {
+			if (rc == AED_ENOTFOUND)
+				rc = aed_error(rc, "refine --method consensus: segment %lld has no "
+					       "log-mel array (run `aedcurate features`)",
+					       (long long)c->seg[i]);
+			goto out;
+		}
+		if (lm.dtype != AED_F32 || lm.dims[1] != AED_MEL_BANDS) {
+			aed_array_release(&lm);
+			rc = aed_error(AED_EFORMAT, "segment %lld: logmel_yamnet is not f32 [n, %d]",
+				       (long long)c->seg[i], AED_MEL_BANDS);
+			goto out;
+		}
+		frames = (size_t)lm.dims[0];
+		nf = aed_fine_patch_count(frames, hop);
+		if (nf > cap) {
+			float *q;
+			cap = nf;
+#define REGROW(ptr, n) ((q = realloc(ptr, (n) * sizeof *q)) ? ((ptr) = q, 1) : 0)
+			if (!REGROW(patches, nf * PATCH_FLOATS) ||
+			    !REGROW(emb, nf * AED_YAMNET_EMBED_DIM) ||
+			    !REGROW(ysc, nf * AED_YAMNET_CLASSES) ||
+			    !REGROW(x, nf * (size_t)c->dim) || !REGROW(p, nf * c->nt) ||
+			    !REGROW(col, nf) || !(kept = realloc(kept, nf))) {
+#undef REGROW
+				aed_array_release(&lm);
+				rc = aed_error(AED_ENOMEM, "out of memory for %zu fine patches", nf);
+				goto out;
+			}
+		}
+		for (size_t j = 0; j < nf; j++) {
+			size_t first = j * (size_t)hop, have = first < frames ? frames - first : 0;
+			float *dst = patches + j * PATCH_FLOATS;
+			if (have > AED_PATCH_FRAMES)
+				have = AED_PATCH_FRAMES;
+			memcpy(dst, (const float *)lm.data + first * AED_MEL_BANDS,
+			       have * AED_MEL_BANDS * sizeof *dst);
+			for (size_t v = have * AED_MEL_BANDS; v < PATCH_FLOATS; v++)
+				dst[v] = floor_v;
+		}
+		aed_array_release(&lm);
+		for (size_t j = 0; j < nf && !rc; j += FINE_BATCH) {
+			int n = nf - j < FINE_BATCH ? (int)(nf - j) : FINE_BATCH;
+			rc = be->run_batch(state, patches + j * PATCH_FLOATS, n,
+					   emb + j * AED_YAMNET_EMBED_DIM, ysc + j * AED_YAMNET_CLASSES);
+		}
+		if (rc)
+			goto out;
+		if (c->model) {
+			for (size_t j = 0; j < nf; j++) {
+				float *row = x + j * (size_t)c->dim;
+				memcpy(row, emb + j * AED_YAMNET_EMBED_DIM,
+				       AED_YAMNET_EMBED_DIM * sizeof *row);
+				for (int k = 0; c->dim > AED_YAMNET_EMBED_DIM && k < AED_YAMNET_CLASSES; k++) {
+					float v = ysc[j * AED_YAMNET_CLASSES + k];
+					v = v < 1e-4f ? 1e-4f : v > 1 - 1e-4f ? 1 - 1e-4f : v;
+					row[AED_YAMNET_EMBED_DIM + k] = logf(v / (1 - v));
+				}
+			}
+			if ((rc = aed_clf_predict(c->model, x, nf, p)))
+				goto out;
+		}
+		for (size_t k = 0; k < c->nt; k++) {
+			size_t at = i * c->nt + k, ni = 0, run = 0;
+			if (!c->lab[at])
+				continue;
+			for (size_t j = 0; j < nf; j++)
+				col[j] = c->model ? p[j * c->nt + k] :
+					 c->t[k].yam >= 0 ? ysc[j * AED_YAMNET_CLASSES + c->t[k].yam] : 0;
+			aed_refine_mask(col, nf, AED_REFINE_HYSTERESIS, o->threshold, o->low, kept);
+			c->fine[at] = malloc(frames ? frames : 1);
+			c->fine_patch[at] = calloc(np ? np : 1, 1);
+			a = realloc(a, (frames / 2 + 1) * sizeof *a);
+			b = realloc(b, (frames / 2 + 1) * sizeof *b);
+			if (!c->fine[at] || !c->fine_patch[at] || !a || !b) {
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				goto out;
+			}
+			c->n_fine[at] = frames;
+			aed_consensus_frames(kept, nf, hop, AED_PATCH_FRAMES, o->consensus, c->fine[at],
+					     frames);
+			/* Runs of kept frames as intervals, then patches by the
+			 * half-overlap rule. */
+			for (size_t f = 0; f <= frames; f++) {
+				int on = f < frames && c->fine[at][f];
+				if (on && !run++)
+					a[ni] = (double)f * 0.01;
+				if (!on && run) {
+					b[ni++] = (double)f * 0.01;
+					run = 0;
+				}
+			}
+			aed_intervals_to_patches(a, b, ni, AED_PATCH_HOP_S, AED_PATCH_LEN_S,
+						 c->fine_patch[at], np);
+		}
+	}
+out:
+	if (state)
+		be->free(&state);
+	aed_yamnet_free(&ym);
+	free(path);
+	free(patches);
+	free(emb);
+	free(ysc);
+	free(x);
+	free(p);
+	free(col);
+	free(kept);
+	free(a);
+	free(b);
+	return rc;
+}
+
 /* --- storing ------------------------------------------------------------------- */
+
+static int store_fine(struct aed_db *db, sqlite3_stmt *ff, const struct aed_refine_opts *o,
+		      const struct corpus *c, int64_t run_id, size_t i, size_t k)
+{
+	size_t at = i * c->nt + k, n = c->n_fine[at], kept = 0;
+
+	for (size_t f = 0; f < n; f++)
+		kept += c->fine[at][f];
+	sqlite3_bind_int64(ff, 1, c->seg[i]);
+	sqlite3_bind_int64(ff, 2, c->t[k].class_id);
+	sqlite3_bind_text(ff, 3, aed_refine_method_name(AED_REFINE_CONSENSUS), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ff, 4, run_id);
+	sqlite3_bind_text(ff, 5, aed_scorer_name(o->scorer), -1, SQLITE_STATIC);
+	sqlite3_bind_int(ff, 6, o->hop_frames);
+	sqlite3_bind_int64(ff, 7, (int64_t)n);
+	sqlite3_bind_int64(ff, 8, (int64_t)kept);
+	sqlite3_bind_blob(ff, 9, c->fine[at], (int)n, SQLITE_STATIC);
+	int s = sqlite3_step(ff);
+	sqlite3_reset(ff);
+	return s == SQLITE_DONE ? AED_OK : aed_db_error(db, "storing fine frame masks");
+}
 
 static int store_results(struct aed_db *db, const struct aed_refine_opts *o, struct corpus *c,
 			 struct aed_refine_result *r, const float *y_final, double alpha_final)
 {
-	sqlite3_stmt *fs = NULL, *fm = NULL, *rcs = NULL, *sl = NULL;
+	sqlite3_stmt *fs = NULL, *fm = NULL, *rcs = NULL, *sl = NULL, *ff = NULL;
 	uint8_t *mask = malloc(4096), *base = malloc(4096);
 	float *col = malloc(4096 * sizeof *col);
 	const char *scorer = aed_scorer_name(o->scorer);
@@ -542,6 +771,9 @@ static int store_results(struct aed_db *db, const struct aed_refine_opts *o, str
 				 "scorer, n_segments, n_patches, n_kept, n_kept_maxnorm, gain, "
 				 "top_class_id, warning) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
 				 "(SELECT id FROM class WHERE mid = ?10), ?11)", &rcs)) ||
+	    (rc = aed_db_prepare(db, "INSERT OR REPLACE INTO frame_mask_fine(segment_id, class_id, "
+				 "method, run_id, scorer, frame_ms, hop_frames, n_frames, n_kept, mask) "
+				 "VALUES (?1, ?2, ?3, ?4, ?5, 10, ?6, ?7, ?8, ?9)", &ff)) ||
 	    (rc = aed_db_prepare(db, "INSERT OR REPLACE INTO soft_label(segment_id, class_id, "
 				 "run_id, stages, target, prediction) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 				 &sl)))
@@ -552,8 +784,10 @@ static int store_results(struct aed_db *db, const struct aed_refine_opts *o, str
 		 * mistaken for this run's. */
 		char del[256];
 		snprintf(del, sizeof del, "DELETE FROM frame_mask WHERE class_id = %lld; "
+			 "DELETE FROM frame_mask_fine WHERE class_id = %lld; "
 			 "DELETE FROM frame_score WHERE class_id = %lld AND scorer = '%s'",
-			 (long long)c->t[k].class_id, (long long)c->t[k].class_id, scorer);
+			 (long long)c->t[k].class_id, (long long)c->t[k].class_id,
+			 (long long)c->t[k].class_id, scorer);
 		if ((rc = aed_db_exec(db, del)))
 			goto fail;
 		for (size_t i = 0; i < c->nseg; i++) {
@@ -605,8 +839,17 @@ static int store_results(struct aed_db *db, const struct aed_refine_opts *o, str
 				enum aed_refine_method m = pass ? o->method : AED_REFINE_MAXNORM;
 				if (pass && m == AED_REFINE_MAXNORM)
 					break;
-				size_t kept = aed_refine_mask(col, np, m, o->threshold, o->low,
-							      pass ? mask : base);
+				size_t kept = 0;
+				if (m == AED_REFINE_CONSENSUS) {
+					const uint8_t *fp = c->fine_patch[i * c->nt + k];
+					for (size_t q = 0; q < np; q++)
+						kept += (mask[q] = fp[q]);
+					if ((rc = store_fine(db, ff, o, c, r->run_id, i, k)))
+						goto fail;
+				} else {
+					kept = aed_refine_mask(col, np, m, o->threshold, o->low,
+							       pass ? mask : base);
+				}
 				if (pass)
 					rcl->n_kept += (int64_t)kept;
 				else
@@ -661,7 +904,8 @@ static int store_results(struct aed_db *db, const struct aed_refine_opts *o, str
 	sqlite3_finalize(fm);
 	sqlite3_finalize(rcs);
 	sqlite3_finalize(sl);
-	fs = fm = rcs = sl = NULL;
+	sqlite3_finalize(ff);
+	fs = fm = rcs = sl = ff = NULL;
 	rc = aed_db_commit(db);
 	goto out;
 fail:
@@ -671,6 +915,7 @@ out:
 	sqlite3_finalize(fm);
 	sqlite3_finalize(rcs);
 	sqlite3_finalize(sl);
+	sqlite3_finalize(ff);
 	free(mask);
 	free(base);
 	free(col);
@@ -685,7 +930,7 @@ static char *params_json(const struct aed_refine_opts *o)
 	for (int i = 0; i < o->n_alphas; i++)
 		json_array_append_new(a, json_real(o->alphas[i]));
 	json_t *j = json_pack("{s:s?, s:b, s:s?, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, "
-			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:o}", "class", o->class_name, "all", o->all, "split", o->split,
+			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:o}", "class", o->class_name, "all", o->all, "split", o->split,
 			      "scorer", aed_scorer_name(o->scorer), "method",
 			      aed_refine_method_name(o->method), "threshold", o->threshold, "low",
 			      o->low, "beta", o->beta, "heldout", o->heldout, "hidden", o->clf.hidden,
@@ -693,6 +938,7 @@ static char *params_json(const struct aed_refine_opts *o)
 			      "iterations", o->iterations, "relabel", o->relabel, "drop", o->drop,
 			      "with_scores", o->with_scores, "lr", o->clf.lr,
 			      "l2", o->clf.l2, "epochs", o->clf.max_epochs,
+			      "hop_frames", o->hop_frames, "consensus", o->consensus,
 			      "alphas", a);
 	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);
@@ -731,6 +977,13 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 		o.iterations = 6;
 	if (o.relabel <= 0)
 		o.relabel = 0.66;
+	if (o.hop_frames <= 0)
+		o.hop_frames = 12;
+	if (o.consensus <= 0)
+		o.consensus = 0.75;
+	if (o.hop_frames > AED_PATCH_FRAMES / 2 /* 48 */ || o.consensus > 1)
+		return aed_error(AED_EUSAGE, "refine: need 1 <= --hop-frames (%d) <= 48 and 0 < "
+				 "--consensus (%g) <= 1", o.hop_frames, o.consensus);
 	if (o.threshold > 1 || o.low > o.threshold || o.heldout >= 1 || o.beta < 0)
 		return aed_error(AED_EUSAGE, "refine: need 0 < low (%g) <= threshold (%g) <= 1, "
 				 "0 < heldout (%g) < 1, beta (%g) >= 0", o.low, o.threshold,
@@ -858,6 +1111,8 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 		if (rc)
 			goto out;
 	}
+	if (o.method == AED_REFINE_CONSENSUS && (rc = fine_pass(db, &o, &c)))
+		goto out;
 	if ((rc = store_results(db, &o, &c, r, r->stages ? y : NULL, alpha_final)))
 		goto out;
 	rc = aed_run_end(db, r->run_id, AED_RUN_OK, (int64_t)c.nt, 0, NULL);
@@ -894,9 +1149,26 @@ struct strong {
 	size_t n, cap;
 };
 
-static int eval_add(struct aed_refine_eval_row *row, const uint8_t *mask, size_t np,
-		    const struct strong *sl, double clip_s)
+/* 10 ms frames whose centre lies in one of n intervals. */
+static void intervals_to_frames(const double *start, const double *end, size_t n, uint8_t *f,
+				size_t nf)
 {
+	memset(f, 0, nf);
+	for (size_t k = 0; k < n; k++)
+		for (size_t j = 0; j < nf; j++) {
+			double c = ((double)j + 0.5) * 0.01;
+			if (c >= start[k] && c < end[k])
+				f[j] = 1;
+		}
+}
+
+#define MAX_FRAMES 65536
+
+/* fine: the method's 10 ms mask (n_fine frames), or NULL. */
+static int eval_add(struct aed_refine_eval_row *row, const uint8_t *mask, size_t np,
+		    const struct strong *sl, double clip_s, const uint8_t *fine, size_t n_fine)
+{
+	static uint8_t fref[MAX_FRAMES], fsys[MAX_FRAMES];
 	uint8_t ref[4096], amb[4096], refseg[64], sysseg[64];
 	double a[4096], b[4096];
 	size_t ni;
@@ -923,6 +1195,21 @@ static int eval_add(struct aed_refine_eval_row *row, const uint8_t *mask, size_t
 	aed_intervals_to_segments(sl->start, sl->end, sl->n, 1.0, refseg, nseg);
 	aed_patches_to_intervals(mask, np, AED_PATCH_HOP_S, AED_PATCH_LEN_S, clip_s, a, b, &ni);
 	aed_intervals_to_segments(a, b, ni, 1.0, sysseg, nseg);
+	size_t nf = (size_t)llround(clip_s * 100);
+	if (nf > MAX_FRAMES)
+		return aed_error(AED_EFORMAT, "%.1f s clip (over %d frames)", clip_s, MAX_FRAMES);
+	intervals_to_frames(sl->start, sl->end, sl->n, fref, nf);
+	if (fine) {
+		memset(fsys, 0, nf);
+		memcpy(fsys, fine, n_fine < nf ? n_fine : nf);
+	} else {
+		intervals_to_frames(a, b, ni, fsys, nf);
+	}
+	aed_prf_masks(fsys, fref, nf, &p);
+	row->frame_10ms.tp += p.tp;
+	row->frame_10ms.fp += p.fp;
+	row->frame_10ms.fn += p.fn;
+	row->frame_10ms.tn += p.tn;
 	for (size_t j = 0; j < nseg; j++)
 		aed_segment_eval_add(&row->seg, refseg + j, sysseg + j, 1);
 	row->n_segments++;
@@ -932,7 +1219,7 @@ static int eval_add(struct aed_refine_eval_row *row, const uint8_t *mask, size_t
 int aed_eval_refine(struct aed_db *db, const char *class_name, const char *split,
 		    struct aed_refine_eval_result *r)
 {
-	sqlite3_stmt *st = NULL, *ss = NULL, *ms = NULL;
+	sqlite3_stmt *st = NULL, *ss = NULL, *ms = NULL, *fs = NULL;
 	struct strong sl = { 0 };
 	uint8_t ones[4096];
 	int rc, s;
@@ -982,7 +1269,9 @@ int aed_eval_refine(struct aed_db *db, const char *class_name, const char *split
 	if ((rc = aed_db_prepare(db, "SELECT start_s, end_s FROM strong_label WHERE segment_id = ?2 "
 				 "AND class_id IN (" AED_CLASS_SUBTREE_SQL ")", &ss)) ||
 	    (rc = aed_db_prepare(db, "SELECT mask FROM frame_mask WHERE segment_id = ?1 AND "
-				 "class_id = ?2 AND method = ?3", &ms)))
+				 "class_id = ?2 AND method = ?3", &ms)) ||
+	    (rc = aed_db_prepare(db, "SELECT mask FROM frame_mask_fine WHERE segment_id = ?1 AND "
+				 "class_id = ?2 AND method = ?3 AND frame_ms = 10", &fs)))
 		goto out;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t seg = sqlite3_column_int64(st, 0);
@@ -1009,7 +1298,7 @@ int aed_eval_refine(struct aed_db *db, const char *class_name, const char *split
 			sl.end[sl.n++] = sqlite3_column_double(ss, 1);
 		}
 		sqlite3_reset(ss);
-		if ((rc = eval_add(&r->rows[0], ones, np, &sl, clip_s)))
+		if ((rc = eval_add(&r->rows[0], ones, np, &sl, clip_s, NULL, 0)))
 			goto out;
 		for (size_t k = 1; k < r->n_rows; k++) {
 			sqlite3_bind_int64(ms, 1, seg);
@@ -1018,8 +1307,19 @@ int aed_eval_refine(struct aed_db *db, const char *class_name, const char *split
 			if (sqlite3_step(ms) == SQLITE_ROW &&
 			    (size_t)sqlite3_column_bytes(ms, 0) == np) {
 				uint8_t mask[4096];
+				const uint8_t *fine = NULL;
+				size_t n_fine = 0;
 				memcpy(mask, sqlite3_column_blob(ms, 0), np < 4096 ? np : 4096);
-				if ((rc = eval_add(&r->rows[k], mask, np, &sl, clip_s))) {
+				sqlite3_bind_int64(fs, 1, seg);
+				sqlite3_bind_int64(fs, 2, r->class_id);
+				sqlite3_bind_text(fs, 3, r->rows[k].method, -1, SQLITE_STATIC);
+				if (sqlite3_step(fs) == SQLITE_ROW) {
+					fine = sqlite3_column_blob(fs, 0);
+					n_fine = (size_t)sqlite3_column_bytes(fs, 0);
+				}
+				rc = eval_add(&r->rows[k], mask, np, &sl, clip_s, fine, n_fine);
+				sqlite3_reset(fs);
+				if (rc) {
 					sqlite3_reset(ms);
 					goto out;
 				}
@@ -1039,12 +1339,14 @@ int aed_eval_refine(struct aed_db *db, const char *class_name, const char *split
 	for (size_t k = 0; k < r->n_rows; k++) {
 		aed_prf_finish(&r->rows[k].frame);
 		aed_prf_finish(&r->rows[k].frame_collar);
+		aed_prf_finish(&r->rows[k].frame_10ms);
 		aed_segment_eval_finish(&r->rows[k].seg);
 	}
 out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(ss);
 	sqlite3_finalize(ms);
+	sqlite3_finalize(fs);
 	free(sl.start);
 	free(sl.end);
 	free(mid);

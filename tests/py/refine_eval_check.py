@@ -4,7 +4,9 @@
 half-of-the-shorter overlap rule, the collar (partly overlapped patches left
 out), and sed_eval's segment-based F1 and error rate on 1 s segments with a
 kept patch standing for its central 0.48 s (the first from 0, the last to the
-clip's end). Every figure must agree within 1e-9."""
+clip's end); 10 ms frames, a frame positive when its centre lies in an event
+(reference) or in the kept time (the method's frame_mask_fine row, else the
+kept patches' central parts). Every figure must agree within 1e-9."""
 import json
 import math
 import sqlite3
@@ -24,6 +26,7 @@ def overlap(a0, a1, b0, b1):
 
 def measures(method):
     tp = fp = fn = ctp = cfp = cfn = 0
+    ftp = ffp = ffn = 0
     ntp = nref = nsys = S = D = I = 0
     nseg = 0
     for seg, n, mask in con.execute("SELECT segment_id, n_patches, mask FROM frame_mask WHERE class_id = ? "
@@ -59,6 +62,20 @@ def measures(method):
                 if i == n - 1 and clip > b:
                     b = clip
                 sysiv.append((a, min(b, clip)))
+        # 10 ms frames
+        NF = int(math.floor(clip * 100 + 0.5))
+        row = con.execute("SELECT mask FROM frame_mask_fine WHERE segment_id = ? AND class_id = ? AND method = ? "
+                          "AND frame_ms = 10", (seg, cid, method)).fetchone()
+        for f in range(NF):
+            c = (f + 0.5) * 0.01
+            r = any(a <= c < b for a, b in ev)
+            if row is not None:
+                s = f < len(row[0]) and row[0][f] == 1
+            else:
+                s = any(a <= c < b for a, b in sysiv)
+            ftp += r and s
+            ffp += s and not r
+            ffn += r and not s
         for j in range(K):
             r = any(a < j + 1 and b > j for a, b in ev if b > a)
             s = any(a < j + 1 and b > j for a, b in sysiv if b > a)
@@ -76,7 +93,7 @@ def measures(method):
         r = tp / (tp + fn) if tp + fn else None
         return p, r
     P, R = prf(ntp, nsys - ntp, nref - ntp)
-    return {"frame": prf(tp, fp, fn), "frame_collar": prf(ctp, cfp, cfn),
+    return {"frame": prf(tp, fp, fn), "frame_collar": prf(ctp, cfp, cfn), "frame_10ms": prf(ftp, ffp, ffn),
             "segment": (P, R, 2 * P * R / (P + R) if P and R else 0.0, (S + D + I) / nref), "n": nseg}
 
 
@@ -85,6 +102,7 @@ for m in res["methods"]:
     want = measures(m["method"])
     got = {"frame": (m["frame"]["precision"], m["frame"]["recall"]),
            "frame_collar": (m["frame_collar"]["precision"], m["frame_collar"]["recall"]),
+           "frame_10ms": (m["frame_10ms"]["precision"], m["frame_10ms"]["recall"]),
            "segment": (m["segment_1s"]["precision"], m["segment_1s"]["recall"], m["segment_1s"]["f1"],
                        m["segment_1s"]["error_rate"]), "n": m["segments"]}
     for k in want:

@@ -52,6 +52,42 @@ static void test_rules(void **state)
 	assert_int_equal(aed_refine_mask(z, 3, AED_REFINE_MAXNORM, 0.66, 0.25, m), 0);
 }
 
+/* Fine patches of 4 frames every 2: frame f is covered by patches
+ * (f - 3) / 2 rounded up .. f / 2. */
+static void test_consensus(void **state)
+{
+	const uint8_t kept[] = { 0, 1, 1, 1, 0 };   /* patches 1..3: frames 2..9 */
+	uint8_t f[12];
+
+	(void)state;
+	assert_int_equal(aed_fine_patch_count(0, 12), 0);
+	assert_int_equal(aed_fine_patch_count(50, 12), 1);
+	assert_int_equal(aed_fine_patch_count(96, 12), 1);
+	assert_int_equal(aed_fine_patch_count(97, 12), 2);
+	assert_int_equal(aed_fine_patch_count(1000, 12), 1 + 76);
+	/* all covering patches kept: the intersection, frames 4..7 */
+	assert_int_equal(aed_consensus_frames(kept, 5, 2, 4, 1.0, f, 12), 4);
+	assert_memory_equal(f, ((uint8_t[]){ 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0 }), 12);
+	/* half of them: frames 2..9 (frame 2: patches 0 and 1, one kept);
+	 * frames 10 and 11 lie under patch 4, not kept, and position 5, past
+	 * the last patch */
+	assert_int_equal(aed_consensus_frames(kept, 5, 2, 4, 0.5, f, 12), 8);
+	assert_memory_equal(f, ((uint8_t[]){ 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 }), 12);
+	/* the edges need as many agreeing patches as the middle: with only
+	 * patch 0 kept, frames 0 and 1 (patch 0 and position -1) reach a half,
+	 * frames 2 and 3 (patches 0 and 1) too; nothing reaches all */
+	const uint8_t first[] = { 1, 0, 0, 0, 0 };
+	assert_int_equal(aed_consensus_frames(first, 5, 2, 4, 0.5, f, 12), 4);
+	assert_int_equal(aed_consensus_frames(first, 5, 2, 4, 1.0, f, 12), 0);
+	const uint8_t all[] = { 1, 1, 1, 1, 1 };
+	assert_int_equal(aed_consensus_frames(all, 5, 2, 4, 1.0, f, 12), 8); /* frames 2..9 */
+	/* consensus takes the hysteresis mask's name */
+	enum aed_refine_method m;
+	assert_int_equal(aed_refine_method_parse("consensus", &m), 0);
+	assert_int_equal(m, AED_REFINE_CONSENSUS);
+	assert_string_equal(aed_refine_method_name(m), "consensus");
+}
+
 /* Two Gaussian classes 2 sd apart along a random direction in 32 dims. */
 static void test_logistic(void **state)
 {
@@ -349,6 +385,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_consensus),
 		cmocka_unit_test(test_logistic),
 		cmocka_unit_test(test_mlp_xor),
 		cmocka_unit_test_setup_teardown(test_stage, setup, teardown),
