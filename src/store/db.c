@@ -13,6 +13,8 @@
 #include "schema_sql.h"
 
 #define N_MIGRATIONS (sizeof aed_migrations / sizeof aed_migrations[0])
+/* migrate() on a read-only handle whose schema is behind: reopen writable. */
+#define AED_ESTATE_MIGRATE (-1)
 
 struct aed_db {
 	sqlite3 *h;
@@ -154,10 +156,7 @@ static int migrate(struct aed_db *db, int readonly)
 	if (have == want)
 		return AED_OK;
 	if (readonly)
-		return aed_error(AED_ESTATE,
-				 "%s: database schema version %lld needs migrating to %d; run any "
-				 "writing command (e.g. aedcurate init) first",
-				 db->path, (long long)have, want);
+		return AED_ESTATE_MIGRATE;
 	if (have == 0) {
 		/* A fresh file, or someone else's SQLite database? */
 		int64_t ntables;
@@ -234,7 +233,18 @@ int aed_db_open(const char *path, int flags, struct aed_db **out)
 	if ((rc = aed_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; "
 				  "PRAGMA temp_store = MEMORY")))
 		goto fail;
-	if ((rc = migrate(db, flags & AED_DB_READONLY)))
+	if ((rc = migrate(db, flags & AED_DB_READONLY)) == AED_ESTATE_MIGRATE) {
+		/* An older database opened by a reading command: migrate it once
+		 * (a writable open), then read as asked. */
+		struct aed_db *rw = NULL;
+		if ((rc = aed_db_open(path, 0, &rw)))
+			goto fail;
+		aed_db_free(&rw);
+		rc = migrate(db, 1);
+		if (rc == AED_ESTATE_MIGRATE)
+			rc = aed_error(AED_ESTATE, "%s: schema still behind after migrating", path);
+	}
+	if (rc)
 		goto fail;
 	*out = db;
 	return AED_OK;
