@@ -5,7 +5,10 @@
  *   1. frame level: every patch embedding (0.96 s, every 0.48 s) of every
  *      exemplar, L2-normalised, clustered with k-means; a cluster is kept
  *      when its frames come from several different exemplars (the sound the
- *      exemplars share); background that only one exemplar has drops out.
+ *      exemplars share). A frame is also dropped when too few other
+ *      exemplars have a frame unusually close to it (z >= 2 against the
+ *      corpus: one exemplar's own background), and the quarter of frames
+ *      most similar to the whole corpus is dropped (silence, hum, padding).
  *   2. multi-query search: each kept frame queries the index; the hits are
  *      pooled, and each pooled corpus frame is scored exactly against every
  *      kept frame. Score 'z' (the default, chosen by measurement, see
@@ -13,7 +16,8 @@
  *      mean and spread over a sample of the corpus, so that a frame counts
  *      for how unusually close it is and frames that resemble everything
  *      (silence, hum, padding) stop dominating; the frame score is the mean
- *      over kept frames. Score 'raw': the mean cosine similarity.
+ *      over kept frames, each z floored at -3. Score 'raw': the mean cosine
+ *      similarity.
  *   3. a segment's score is its best frame's score; the best frame's start
  *      time goes to the reviewer.
  * The baseline `mean`: one query, the normalised mean of all exemplar frames;
@@ -53,6 +57,12 @@ struct aed_frame_select_opts {
 	                     * padding) have the highest */
 	double generic_drop;/* drop this fraction of frames, those with the highest
 	                     * generic value (0..1); negative = the default 0.25 */
+	const float *spread;/* [n] each frame's similarity spread (std) over the
+	                     * corpus, or NULL: with generic, enables the shared test */
+	int share;          /* a frame is kept only when at least this many OTHER
+	                     * exemplars have a frame unusually close to it (z >= 2
+	                     * against the corpus); 0 = auto: 40% of the other
+	                     * exemplars, at least 1; negative = off */
 };
 
 struct aed_frame_selection {
@@ -60,11 +70,14 @@ struct aed_frame_selection {
 	int *cluster;       /* [n] cluster of each frame */
 	unsigned char *kept;/* [n] 1 if the frame is a query */
 	unsigned char *generic; /* [n] 1 if dropped as resembling everything */
+	unsigned char *unshared;/* [n] 1 if dropped: too few other exemplars have it */
 	int *cl_exemplars;  /* [n_clusters] distinct exemplars in the cluster */
 	int *cl_frames;     /* [n_clusters] frames in the cluster */
 	unsigned char *cl_kept; /* [n_clusters] */
 	int n_kept;
 	int n_generic;      /* frames of kept clusters dropped as generic */
+	int n_unshared;     /* frames dropped by the shared test */
+	int share_needed;   /* other exemplars the shared test asked for (0: off) */
 	float generic_cut;  /* frames with generic >= this were dropped */
 	int fallback;       /* 1: no cluster spanned min_exemplars exemplars; the
 	                     * clusters spanning the most exemplars were kept */
@@ -77,8 +90,10 @@ int aed_mine_select_frames(const float *x, const int *exemplar, int64_t n, int d
 void aed_frame_selection_release(struct aed_frame_selection *s);
 
 /* --- core: multi-query search ------------------------------------------- */
+#define AED_MINE_Z_FLOOR (-3.0) /* z scores below this count as this */
+
 enum aed_mine_score {
-	AED_MINE_SCORE_Z,   /* mean over queries of (sim - mu_q) / sigma_q */
+	AED_MINE_SCORE_Z,   /* mean over queries of max((sim - mu_q) / sigma_q, -3) */
 	AED_MINE_SCORE_RAW, /* mean over queries of sim */
 };
 
@@ -207,7 +222,8 @@ struct aed_mine_exemplar {
 	int frames_total, frames_kept;
 	int *cluster;             /* [frames_total] */
 	unsigned char *kept;      /* [frames_total] 1 kept, 0 dropped with its cluster,
-	                           * 2 dropped as resembling everything */
+	                           * 2 dropped as resembling everything, 3 dropped
+	                           * as no other exemplar's */
 };
 
 struct aed_mine_candidate {

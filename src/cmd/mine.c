@@ -16,7 +16,8 @@ struct mine_cli {
 	const char *class_name, *method, *score, *candidates, *model;
 	struct aed_strlist exemplars;
 	long k, clusters, min_exemplars, seed, hits, sample, show;
-	int exclude_group, no_class_exemplars;
+	int exclude_group, no_class_exemplars, no_share;
+	long share;
 	double generic;
 };
 
@@ -43,6 +44,10 @@ static const struct aed_opt table[] = {
 	  "keep clusters with frames from at least N exemplars (default 2)" },
 	{ "generic", 0, AED_OPT_DOUBLE, offsetof(struct mine_cli, generic), "F",
 	  "drop this fraction of exemplar frames, those most similar to the whole corpus (default 0.25)" },
+	{ "share", 0, AED_OPT_INT, offsetof(struct mine_cli, share), "N",
+	  "keep a frame only if N other exemplars have one like it (default 40% of the others)" },
+	{ "no-share", 0, AED_OPT_FLAG, offsetof(struct mine_cli, no_share), NULL,
+	  "no per-frame shared test (clusters and --generic only)" },
 	{ "seed", 0, AED_OPT_INT, offsetof(struct mine_cli, seed), "N", "k-means seed (default 1234)" },
 	{ "hits", 0, AED_OPT_INT, offsetof(struct mine_cli, hits), "N",
 	  "neighbours per query frame (default max(4k, 256), widened past exclusions)" },
@@ -66,7 +71,9 @@ static const struct aed_cmd_spec spec = {
 		"exemplars are clustered (k-means); clusters with frames from at least\n"
 		"--min-exemplars different exemplars are kept: the sound they share. Of those,\n"
 		"the --generic fraction of frames most similar to the whole corpus (silence,\n"
-		"hum, padding) is dropped. Each kept frame queries the index; pooled hits are\n"
+		"hum, padding) is dropped, and so is every frame that fewer than --share other\n"
+		"exemplars have a frame unusually close to. Each kept frame queries the index;\n"
+		"pooled hits are\n"
 		"scored exactly: the mean over kept frames of the similarity standardised over\n"
 		"the corpus (--score z) or of the raw cosine (--score raw). A clip's score is\n"
 		"its best frame's; that frame's start is shown. Exemplars and clips already\n"
@@ -105,6 +112,7 @@ static json_t *result_json(const struct aed_mine_result *r, const struct aed_min
 							  : r->sel.n_kept));
 	json_object_set_new(j, "fallback", json_boolean(r->sel.fallback));
 	json_object_set_new(j, "generic_dropped", json_integer(r->sel.n_generic));
+	json_object_set_new(j, "unshared_dropped", json_integer(r->sel.n_unshared));
 	for (int i = 0; i < r->n_exemplars; i++) {
 		const struct aed_mine_exemplar *e = &r->exemplars[i];
 		json_t *kept = json_array();
@@ -156,7 +164,8 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 			printf(" [");
 			for (int p = 0; p < e->frames_total; p++)
 				printf("%s%.2fs:c%d%s", p ? " " : "", p * AED_PATCH_HOP_S, e->cluster[p],
-				       e->kept[p] == 1 ? "+" : e->kept[p] == 2 ? "g" : "-");
+				       e->kept[p] == 1 ? "+" : e->kept[p] == 2 ? "g"
+				       : e->kept[p] == 3 ? "u" : "-");
 			printf("]");
 		}
 		printf("\n");
@@ -177,6 +186,10 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 			printf("  %d frames of kept clusters dropped (g) as resembling the whole corpus "
 			       "(mean similarity >= %.3f: silence, hum, padding)\n", r->sel.n_generic,
 			       r->sel.generic_cut);
+		if (r->sel.n_unshared)
+			printf("  %d frames dropped (u): fewer than %d other exemplars have a frame "
+			       "unusually close to them (z >= 2 against the corpus)\n",
+			       r->sel.n_unshared, r->sel.share_needed);
 		if (r->sel.fallback)
 			printf("  no cluster spans %d exemplars: kept the clusters spanning the most\n",
 			       min_ex);
@@ -206,7 +219,7 @@ int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (!o.class_name)
 		return aed_error(AED_EUSAGE, "mine: --class NAME|MID is required");
-	if (o.k < 0 || o.clusters < 0 || o.min_exemplars < 0 || o.hits < 0 || o.sample < 0 ||
+	if (o.k < 0 || o.share < 0 || o.clusters < 0 || o.min_exemplars < 0 || o.hits < 0 || o.sample < 0 ||
 	    o.show < 0)
 		return aed_error(AED_EUSAGE, "mine: --k, --clusters, --min-exemplars, --hits, "
 				 "--sample and --show take positive numbers");
@@ -237,6 +250,7 @@ int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 	mo.select.min_exemplars = (int)o.min_exemplars;
 	mo.select.seed = (int)o.seed;
 	mo.select.generic_drop = o.generic;
+	mo.select.share = o.no_share ? -1 : (int)o.share;
 	mo.hits_per_query = o.hits;
 	mo.exclude_group = o.exclude_group;
 	mo.candidates_split = o.candidates;

@@ -447,8 +447,9 @@ static char *frames_json(const struct aed_mine_exemplar *e)
 						   e->cluster ? e->cluster[p] : -1, "kept",
 						   e->kept ? e->kept[p] == 1 : 1));
 	for (int p = 0; a && e->kept && p < e->frames_total; p++)
-		if (e->kept[p] == 2)
-			json_object_set_new(json_array_get(a, (size_t)p), "generic", json_true());
+		if (e->kept[p] == 2 || e->kept[p] == 3)
+			json_object_set_new(json_array_get(a, (size_t)p),
+					    e->kept[p] == 2 ? "generic" : "unshared", json_true());
 	char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
 	json_decref(a);
 	return s;
@@ -548,7 +549,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	struct aed_index_handle h;
 	struct frames f = { 0 };
 	unsigned char *excl = NULL;
-	float *q = NULL, *sample = NULL, *generic = NULL;
+	float *q = NULL, *sample = NULL, *generic = NULL, *spread = NULL;
 	struct aed_mine_hit *hits = NULL;
 	json_t *pj = NULL;
 	char *params = NULL, *mid = NULL, *name = NULL;
@@ -636,10 +637,13 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 			goto out;
 		}
 		rc = aed_mine_corpus_stats(&c, f.x, (int)f.n, h.dim, generic, sd);
-		free(sd);
-		if (rc)
+		if (rc) {
+			free(sd);
 			goto out;
+		}
 		so.generic = generic;
+		so.spread = sd;
+		spread = sd;
 		if ((rc = aed_mine_select_frames(f.x, f.ex, f.n, h.dim, r->n_exemplars, &so,
 						 &r->sel)))
 			goto out;
@@ -661,7 +665,8 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		struct aed_mine_exemplar *e = &r->exemplars[f.ex[i]];
 		e->cluster[f.patch[i]] = o->method == AED_MINE_MEAN ? -1 : r->sel.cluster[i];
 		e->kept[f.patch[i]] = o->method == AED_MINE_MEAN ? 1
-				      : r->sel.kept[i] ? 1 : r->sel.generic[i] ? 2 : 0;
+				      : r->sel.kept[i] ? 1 : r->sel.generic[i] ? 2
+				      : r->sel.unshared[i] ? 3 : 0;
 		e->frames_kept += e->kept[f.patch[i]] == 1;
 	}
 
@@ -716,11 +721,12 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	}
 
 	/* 4. record */
-	pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:I, s:I, s:b, s:s?, s:b, s:i, s:I, s:s}",
+	pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:s?, s:b, s:i, s:I, s:s}",
 		       "method", aed_mine_method_name(o->method), "score",
 		       aed_mine_score_name(score), "k", k, "clusters", r->sel.n_clusters,
 		       "min_exemplars", o->select.min_exemplars, "seed", o->select.seed,
 		       "generic_drop", o->select.generic_drop < 0 ? 0.25 : o->select.generic_drop,
+		       "share", r->sel.share_needed,
 		       "hits_per_query", (json_int_t)r->stats.hits_per_query, "sample",
 		       (json_int_t)c.n_sample, "exclude_group", o->exclude_group, "candidates",
 		       o->candidates_split, "no_class_exemplars", o->no_class_exemplars,
@@ -748,6 +754,7 @@ out:
 	free(q);
 	free(sample);
 	free(generic);
+	free(spread);
 	free(hits);
 	json_decref(pj);
 	free(params);

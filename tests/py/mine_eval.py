@@ -33,7 +33,8 @@ VARIANTS = {
     "z": [],                                   # the default: exemplar, score z
     "raw": ["--score", "raw"],                 # exemplar, mean raw cosine
     "z-nogeneric": ["--generic", "0"],         # no generic-frame drop
-    "z-all": ["--min-exemplars", "1", "--generic", "0"],  # every exemplar frame a query
+    "z-noshare": ["--no-share"],               # no per-frame shared test
+    "z-all": ["--min-exemplars", "1", "--generic", "0", "--no-share"],  # every frame a query
     "z-k8": ["--clusters", "8"],               # one cluster per exemplar frame count
     "z-k8-nogeneric": ["--clusters", "8", "--generic", "0"],
     "mean": ["--method", "mean"],              # the baseline
