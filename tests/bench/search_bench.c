@@ -178,7 +178,8 @@ int main(int argc, char **argv)
 				     .n_sample = ns };
 	if (aed_mine_corpus_stats(&c, F, (int)nf, d, gen, sdv))
 		die("stats");
-	struct aed_frame_select_opts so = { .seed = 1234, .generic = gen, .generic_drop = -1 };
+	struct aed_frame_select_opts so = { .seed = 1234, .generic = gen, .spread = sdv,
+					   .generic_drop = -1 };
 	struct aed_frame_selection sel;
 	if (aed_mine_select_frames(F, fex, nf, d, nex, &so, &sel))
 		die("select");
