@@ -11,9 +11,9 @@
  * YAMNet's own scores with the plain rule keep precise but few patches
  * (precision ~0.9, recall ~0.2); the trained classifier (6 self-training
  * rounds) with patch hysteresis reaches recall 0.83-0.92 at precision
- * 0.73-0.81 (Gunshot) and 0.83-0.89 (Bark); the default, consensus of fine
- * patches every 0.12 s, raises precision by 0.03-0.07 (Gunshot 0.78-0.85,
- * Bark 0.85-0.91) at recall 0.79-0.89. Precision >= 0.85 at recall >= 0.8 is
+ * 0.73-0.81 (Gunshot) and 0.83-0.90 (Bark); the default, consensus of fine
+ * patches every 0.12 s, raises precision by 0.02-0.07 (Gunshot 0.78-0.85,
+ * Bark 0.85-0.91) at recall 0.78-0.89. Precision >= 0.85 at recall >= 0.8 is
  * reached for Bark on 5 of 7 sets (the others: recall 0.79-0.80), for
  * Gunshot on none (best 0.846 at 0.821); with the collar (patches an event
  * only partly overlaps left out) precision is 0.89-1.0.
@@ -208,6 +208,13 @@ struct aed_refine_opts {
 				   * 1..48; default 12 (0.12 s) */
 	double consensus;         /* consensus: share of covering fine patches a
 				   * frame needs, (0, 1]; default 0.75 */
+	int fine_rounds;          /* consensus, --scorer trained: rounds after the
+				   * self-training in which the labelled segments'
+				   * positives are the patches of their fine masks
+				   * (the rest negatives, or left out with drop);
+				   * default 0: on the mixture sets one round
+				   * helped Bark and the sets tuned on, but
+				   * lowered Gunshot's F1 on the held-out ones */
 	const char *model_path;   /* consensus: yamnet.tflite; NULL: the usual search */
 	int with_scores;          /* inputs: the embedding and YAMNet's 521 scores as
 				   * log-odds (when every segment has them) */

@@ -27,6 +27,7 @@ struct refine_opts {
 	double relabel;
 	long hop_frames;
 	double consensus;
+	long fine_rounds;
 	const char *model;
 	int embedding_only;
 	int drop;
@@ -50,6 +51,8 @@ static const struct aed_opt refine_table[] = {
 	  "consensus: fine patches every N log-mel frames of 10 ms (1..48, default 12)" },
 	{ "consensus", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, consensus), "X",
 	  "consensus: a frame needs this share of the fine patches over it (default 0.75)" },
+	{ "fine-rounds", 0, AED_OPT_INT, offsetof(struct refine_opts, fine_rounds), "N",
+	  "consensus: retrain N times on the fine masks' patches (default 0)" },
 	{ "model", 0, AED_OPT_STR, offsetof(struct refine_opts, model), "PATH",
 	  "consensus: yamnet.tflite (default: the usual search)" },
 	{ "threshold", 't', AED_OPT_DOUBLE, offsetof(struct refine_opts, threshold), "X",
@@ -162,11 +165,13 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 	ro.iterations = (int)o.iterations;
 	ro.relabel = o.relabel;
 	ro.with_scores = !o.embedding_only;
-	if (o.hop_frames < 1 || o.hop_frames > 48 || !(o.consensus > 0 && o.consensus <= 1))
-		return aed_error(AED_EUSAGE, "refine: need 1 <= --hop-frames <= 48 and 0 < --consensus "
-				 "<= 1");
+	if (o.hop_frames < 1 || o.hop_frames > 48 || !(o.consensus > 0 && o.consensus <= 1) ||
+	    o.fine_rounds < 0 || o.fine_rounds > 20)
+		return aed_error(AED_EUSAGE, "refine: need 1 <= --hop-frames <= 48, 0 < --consensus "
+				 "<= 1 and 0 <= --fine-rounds <= 20");
 	ro.hop_frames = (int)o.hop_frames;
 	ro.consensus = o.consensus;
+	ro.fine_rounds = (int)o.fine_rounds;
 	ro.model_path = o.model;
 	ro.drop = o.drop;
 	if (o.secost) {

@@ -134,6 +134,19 @@ struct corpus {
 	uint8_t **fine_patch;   /* [nseg][nt] the patch masks they give */
 };
 
+static void fine_free(struct corpus *c)
+{
+	for (size_t i = 0; c->fine && i < c->nseg * c->nt; i++) {
+		free(c->fine[i]);
+		free(c->fine_patch[i]);
+	}
+	free(c->fine);
+	free(c->fine_patch);
+	free(c->n_fine);
+	c->fine = c->fine_patch = NULL;
+	c->n_fine = NULL;
+}
+
 static void corpus_release(struct corpus *c)
 {
 	free(c->seg);
@@ -145,13 +158,7 @@ static void corpus_release(struct corpus *c)
 	free(c->heldout);
 	free(c->score);
 	aed_clf_free(&c->model);
-	for (size_t i = 0; c->fine && i < c->nseg * c->nt; i++) {
-		free(c->fine[i]);
-		free(c->fine_patch[i]);
-	}
-	free(c->fine);
-	free(c->fine_patch);
-	free(c->n_fine);
+	fine_free(c);
 	memset(c, 0, sizeof *c);
 }
 
@@ -930,7 +937,7 @@ static char *params_json(const struct aed_refine_opts *o)
 	for (int i = 0; i < o->n_alphas; i++)
 		json_array_append_new(a, json_real(o->alphas[i]));
 	json_t *j = json_pack("{s:s?, s:b, s:s?, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, "
-			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:o}", "class", o->class_name, "all", o->all, "split", o->split,
+			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:i, s:o}", "class", o->class_name, "all", o->all, "split", o->split,
 			      "scorer", aed_scorer_name(o->scorer), "method",
 			      aed_refine_method_name(o->method), "threshold", o->threshold, "low",
 			      o->low, "beta", o->beta, "heldout", o->heldout, "hidden", o->clf.hidden,
@@ -939,6 +946,7 @@ static char *params_json(const struct aed_refine_opts *o)
 			      "with_scores", o->with_scores, "lr", o->clf.lr,
 			      "l2", o->clf.l2, "epochs", o->clf.max_epochs,
 			      "hop_frames", o->hop_frames, "consensus", o->consensus,
+			      "fine_rounds", o->fine_rounds,
 			      "alphas", a);
 	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);
@@ -981,9 +989,11 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 		o.hop_frames = 12;
 	if (o.consensus <= 0)
 		o.consensus = 0.75;
-	if (o.hop_frames > AED_PATCH_FRAMES / 2 /* 48 */ || o.consensus > 1)
-		return aed_error(AED_EUSAGE, "refine: need 1 <= --hop-frames (%d) <= 48 and 0 < "
-				 "--consensus (%g) <= 1", o.hop_frames, o.consensus);
+	if (o.hop_frames > AED_PATCH_FRAMES / 2 /* 48 */ || o.consensus > 1 || o.fine_rounds < 0 ||
+	    o.fine_rounds > 20)
+		return aed_error(AED_EUSAGE, "refine: need 1 <= --hop-frames (%d) <= 48, 0 < "
+				 "--consensus (%g) <= 1 and --fine-rounds (%d) <= 20", o.hop_frames,
+				 o.consensus, o.fine_rounds);
 	if (o.threshold > 1 || o.low > o.threshold || o.heldout >= 1 || o.beta < 0)
 		return aed_error(AED_EUSAGE, "refine: need 0 < low (%g) <= threshold (%g) <= 1, "
 				 "0 < heldout (%g) < 1, beta (%g) >= 0", o.low, o.threshold,
@@ -1110,6 +1120,27 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 		free(segsum);
 		if (rc)
 			goto out;
+	}
+	/* Consensus self-training: the fine masks' patches become the labelled
+	 * segments' positives (the rest negatives) for further rounds. */
+	for (int s = 0; o.method == AED_REFINE_CONSENSUS && y && !o.secost_stages &&
+			s < o.fine_rounds; s++) {
+		if ((rc = fine_pass(db, &o, &c)))
+			goto out;
+		for (size_t i = 0; i < c.nseg; i++)
+			for (size_t k = 0; k < c.nt; k++) {
+				const uint8_t *fp = c.fine_patch ? c.fine_patch[i * c.nt + k] : NULL;
+				if (!c.lab[i * c.nt + k] || !fp)
+					continue;
+				for (size_t p = c.off[i]; p < c.off[i + 1]; p++)
+					y[p * c.nt + k] = fp[p - c.off[i]] ? 1.0f : o.drop ? -1.0f : 0.0f;
+			}
+		fine_free(&c);
+		if ((rc = train_predict(&c, y, pos_w, &o, &r->clf)))
+			goto out;
+		aed_info("refine: fine round %d/%d: %d epochs (best %d), loss %.4f train, %.4f held "
+			 "out", s + 1, o.fine_rounds, r->clf.epochs, r->clf.best_epoch,
+			 r->clf.train_loss, r->clf.heldout_loss);
 	}
 	if (o.method == AED_REFINE_CONSENSUS && (rc = fine_pass(db, &o, &c)))
 		goto out;

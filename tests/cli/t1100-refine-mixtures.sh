@@ -100,6 +100,11 @@ done
 check_eq "masks of both methods stored for Bark" "consensus 30
 maxnorm 30" "$(sql "SELECT method, count(*) FROM frame_mask m JOIN class c ON c.id = m.class_id WHERE c.mid = '/m/05tny_' GROUP BY method ORDER BY method" | tr '|' ' ')"
 check_eq "10 ms masks of the labelled Bark clips" "30 30 0" "$(sql "SELECT count(*), sum(frame_ms = 10 AND hop_frames = 12 AND n_frames = length(mask)), sum(n_kept > n_frames) FROM frame_mask_fine m JOIN class c ON c.id = m.class_id WHERE c.mid = '/m/05tny_'" | tr '|' ' ')"
+check "Bark: refine --fine-rounds 1" $AED refine --class Bark --fine-rounds 1
+check_grep "it retrains once on the fine masks" 'fine round 1/1' "$T/err"
+check "Bark: eval refine after a fine round" $AED eval refine --class Bark --json
+cp "$T/out" "$T/fine.json"
+check "Bark: Python recomputes it" $PY "$ROOT/tests/py/refine_eval_check.py" "$AEDCURATE_DB" /m/05tny_ "$T/fine.json"
 check_eq "trained frame scores for every segment" 90 "$(sql "SELECT count(*) FROM frame_score s JOIN class c ON c.id = s.class_id WHERE c.mid = '/m/05tny_' AND scorer = 'trained'")"
 check_eq "the run's parameters are recorded" "trained 0.66 12 0.75" "$(sql "SELECT json_extract(params, '$.scorer'), json_extract(params, '$.threshold'), json_extract(params, '$.hop_frames'), json_extract(params, '$.consensus') FROM run WHERE stage = 'refine' ORDER BY id DESC LIMIT 1" | tr '|' ' ')"
 
