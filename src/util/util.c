@@ -295,7 +295,8 @@ int aed_buf_append(struct aed_buf *b, const void *p, size_t n)
 		b->data = nd;
 		b->cap = ncap;
 	}
-	memcpy(b->data + b->len, p, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = 0;
 	return AED_OK;
