@@ -36,8 +36,9 @@ static const struct aed_cmd_spec spec = {
 	.summary = "Write one stored array of a segment to a WAV or .npy file.",
 	.details =
 		"KIND is an array kind of the store: clip (written as 16 kHz mono 16-bit WAV,\n"
-		"or as int16 .npy when FILE ends in .npy), features (logmel_<preset>), or any\n"
-		"other kind a stage stores (logmel_vggish, embedding, ...), written as .npy\n"
+		"or as int16 .npy when FILE ends in .npy), features (logmel_<preset>),\n"
+		"embeddings (YAMNet [patches,1024]), scores ([patches,521]), or any other\n"
+		"kind a stage stores (logmel_vggish, ...), written as .npy\n"
 		"with trailing dimensions of 1 dropped. SEGMENT is YTID_STARTMS, a YouTube id\n"
 		"with one segment, a manifest file path or a segment number.",
 	.opts = opts,
@@ -72,7 +73,9 @@ int cmd_dump(struct aed_ctx *ctx, int argc, char **argv)
 	} else {
 		if (c.preset)
 			return aed_error(AED_EUSAGE, "dump: --preset only goes with 'features'");
-		snprintf(kind, sizeof kind, "%s", kind_arg);
+		/* Plural names read naturally on the command line: dump embeddings. */
+		snprintf(kind, sizeof kind, "%s",
+			 strcmp(kind_arg, "embeddings") == 0 ? "embedding" : kind_arg);
 	}
 	as_wav = strcmp(kind, "clip") == 0 && !ends_with(c.out, ".npy");
 	if (c.trim && strcmp(kind, "clip") != 0)

@@ -53,6 +53,8 @@ SEG=$(sql "SELECT id FROM segment WHERE path = '$DOG'")
 check "dump features" $AED dump features "$SEG" -o "$T/lm.npy"
 check "dump embedding" $AED dump embedding "$SEG" -o "$T/e.npy"
 check "dump scores" $AED dump scores "$SEG" -o "$T/s.npy"
+check "dump embeddings (the plural) writes the same array" $AED dump embeddings "$SEG" -o "$T/e_plural.npy"
+check "byte for byte" cmp "$T/e.npy" "$T/e_plural.npy"
 check "stored results equal the NumPy network; front ends agree" \
 	$PY "$ROOT/tests/py/embed_check.py" "$MODEL" "$T/lm.npy" "$T/e.npy" "$T/s.npy" "$DOG"
 cat "$T/out"
