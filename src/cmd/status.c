@@ -31,6 +31,10 @@ static const char *const totals_sql[][2] = {
 	{ "segments", "SELECT count(*) FROM segment" },
 	{ "labels", "SELECT count(*) FROM label" },
 	{ "strong_labels", "SELECT count(*) FROM strong_label" },
+	{ "media_ok", "SELECT count(*) FROM media WHERE status = 'ok'" },
+	{ "media_unavailable", "SELECT count(*) FROM media WHERE status = 'unavailable'" },
+	{ "media_failed", "SELECT count(*) FROM media WHERE status = 'failed'" },
+	{ "clips", "SELECT count(*) FROM clip" },
 };
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -115,9 +119,9 @@ int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 	const char *k;
 	json_t *v;
 	json_object_foreach(json_object_get(root, "totals"), k, v)
-		printf("%-14s %lld\n", k, (long long)json_integer_value(v));
+		printf("%-18s %lld\n", k, (long long)json_integer_value(v));
 	json_object_foreach(json_object_get(root, "splits"), k, v)
-		printf("split %-8s %lld segments\n", k, (long long)json_integer_value(v));
+		printf("split %-12s %lld segments\n", k, (long long)json_integer_value(v));
 	if (json_object_size(json_object_get(root, "stages"))) {
 		printf("\n%-20s %10s %10s %10s %10s\n", "stage", "done", "failed", "pending", "claimed");
 		json_object_foreach(json_object_get(root, "stages"), k, v)
