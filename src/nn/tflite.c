@@ -647,7 +647,8 @@ int aed_tflite_tensor_f32(const struct aed_tflite *m, int ti, float **out, size_
 		for (size_t i = 0; i < numel; i++) {
 			size_t c = t->nscale > 1 ? (i / inner) % (size_t)t->nscale : 0;
 			int q = t->type == AED_TFL_INT8 ? (int)(int8_t)t->data[i] : (int)t->data[i];
-			v[i] = (float)((double)(q - t->zero_point[c]) * t->scale[c]);
+			/* in double: a hostile zero point must not overflow an integer */
+			v[i] = (float)(((double)q - (double)t->zero_point[c]) * t->scale[c]);
 		}
 		break;
 	default:
