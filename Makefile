@@ -34,6 +34,7 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 20
+FUZZ_SEED ?= 1
 
 SHARED  ?= $(abspath ../shared)
 export AEDCURATE_SHARED ?= $(SHARED)
@@ -87,7 +88,7 @@ fuzz: $(GEN) $(FAISS_C)
 	done
 	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); s=$${n#fuzz_}; \
 	  mkdir -p build/fuzz/corpus-$$n; \
-	  if build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/ \
+	  if build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -artifact_prefix=build/fuzz/ -seed=$(FUZZ_SEED) \
 	       -print_final_stats=1 build/fuzz/corpus-$$n tests/fuzz/seeds/$$s >build/fuzz/$$n.log 2>&1; \
 	  then echo "ok - fuzz $$n: $$(grep -o 'stat::number_of_executed_units: *[0-9]*' build/fuzz/$$n.log | grep -o '[0-9]*$$') runs, no crash"; \
 	  else echo "not ok - fuzz $$n"; tail -40 build/fuzz/$$n.log; exit 1; fi; \
