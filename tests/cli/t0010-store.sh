@@ -15,8 +15,13 @@ check_fail "status on a missing database fails" $AED --db "$T/nope.db" status
 check_grep "and says how to create one" "aedcurate init" "$T/err"
 check_fail "unknown option is refused" $AED status --bogus
 check_grep "naming it" "unknown option --bogus" "$T/err"
-check "every command has --help" $AED run --help
-check_grep "help shows the synopsis" "usage: aedcurate run" "$T/out"
+check "the command list" $AED --help
+sed -n 's/^  \([a-z][a-z]*\( [a-z][a-z]*\)\?\)  .*/\1/p' "$T/out" >"$T/commands"
+check "it lists at least 20 commands" test "$(wc -l <"$T/commands")" -ge 20
+while read -r c; do
+	check "$c --help" $AED $c --help
+	check_grep "$c --help shows its synopsis" "^usage: aedcurate $c " "$T/out"
+done <"$T/commands"
 
 # A database from a newer aedcurate is refused, not modified.
 cp "$AEDCURATE_DB" "$T/newer.db"
