@@ -3,7 +3,15 @@
 #ifndef AEDCURATE_COMMANDS_H
 #define AEDCURATE_COMMANDS_H
 
+#include <stdint.h>
+
 #include "aedcurate/cli.h"
+
+struct aed_db;
+
+/* After a per-item stage: warn with the first few items the run failed and
+ * their reasons (common.c). */
+void cmd_warn_failures(struct aed_db *db, const char *stage, int64_t run_id, int64_t failed);
 
 int cmd_init(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_status(struct aed_ctx *ctx, int argc, char **argv);

@@ -43,24 +43,6 @@ static const struct aed_cmd_spec spec = {
 	.max_args = 0,
 };
 
-/* Name the first few segments this run failed, with their reasons. */
-static void warn_failures(struct aed_db *db, const char *stage, int64_t run_id, int64_t failed)
-{
-	sqlite3_stmt *st;
-	if (failed <= 0 || aed_db_prepare(db, "SELECT s.key, w.error FROM work w JOIN segment s ON "
-					      "s.id = w.item WHERE w.stage = ? AND w.run_id = ? AND "
-					      "w.state = 'failed' ORDER BY w.item LIMIT 5", &st))
-		return;
-	sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, run_id);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		aed_warn("%s: %s: %s", stage, (const char *)sqlite3_column_text(st, 0),
-			 (const char *)sqlite3_column_text(st, 1));
-	if (failed > 5)
-		aed_warn("%s: ... and %" PRId64 " more (the work table has every reason)", stage, failed - 5);
-	sqlite3_finalize(st);
-}
-
 int cmd_features(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct features_cli c = { 0 };
@@ -90,7 +72,7 @@ int cmd_features(struct aed_ctx *ctx, int argc, char **argv)
 	if (!ctx->g.json) {
 		char stage[32];
 		snprintf(stage, sizeof stage, "features_%s", aed_preset_name(o.preset));
-		warn_failures(ctx->db, stage, s.run_id, s.failed);
+		cmd_warn_failures(ctx->db, stage, s.run_id, s.failed);
 	}
 	if (ctx->g.json)
 		printf("{\"run_id\": %" PRId64 ", \"preset\": \"%s\", \"done\": %" PRId64

@@ -619,6 +619,29 @@ static int check_stored(struct ctx *c, size_t line, struct seg *s, int *bad)
 	return AED_OK;
 }
 
+/* A parsed row that passed its own checks: compare it with what is stored,
+ * then queue it, or report it as a bad row (its labels are dropped). */
+static int accept_row(struct ctx *c, size_t line, struct seg *s)
+{
+	size_t idx;
+	int bad = 0, dup = 0;
+	int rc = check_stored(c, line, s, &bad);
+	if (rc || bad) {
+		c->labels.n = s->lab_off;
+		return rc;
+	}
+	rc = add_seg(c, s, &idx, &dup);
+	if (!rc && dup) {
+		c->labels.n = s->lab_off;
+		return bad_row(c, line, AED_BAD_DUPLICATE, "segment %s appears twice in this file",
+			       s->key);
+	}
+	if (!rc)
+		c->r->ingested++;
+	return rc;
+}
+
+
 /* A tokenizer error: report the line and go on. */
 static int syntax_error(struct ctx *c, struct aed_csv *t, int rc)
 {
@@ -641,8 +664,7 @@ static int parse_csv(struct ctx *c, const char *data, size_t n)
 		struct seg s = { 0 };
 		const char *why;
 		int64_t start, end;
-		size_t idx;
-		int dup, bad;
+		int bad;
 
 		rc = aed_csv_next(&t, &got);
 		if (rc) {
@@ -701,20 +723,7 @@ static int parse_csv(struct ctx *c, const char *data, size_t n)
 		s.ytid_n = (uint32_t)t.f[0].n;
 		s.start_ms = start;
 		s.end_ms = end;
-		rc = check_stored(c, t.line, &s, &bad);
-		if (rc || bad) {
-			c->labels.n = s.lab_off;
-			goto next;
-		}
-		rc = add_seg(c, &s, &idx, &dup);
-		if (!rc && dup) {
-			c->labels.n = s.lab_off;
-			rc = bad_row(c, t.line, AED_BAD_DUPLICATE, "segment %s appears twice in this file",
-				     s.key);
-			goto next;
-		}
-		if (!rc)
-			c->r->ingested++;
+		rc = accept_row(c, t.line, &s);
 next:
 		if (rc || c->aborted)
 			goto out;
@@ -1084,8 +1093,8 @@ static int parse_manifest(struct ctx *c, const char *data, size_t n)
 		struct seg s = { 0 };
 		const struct aed_csv_field *f;
 		const char *why, *id, *stem, *slash, *dot;
-		size_t idn, idx;
-		int dup, bad, mrc = 0;
+		size_t idn;
+		int bad, mrc = 0;
 
 		rc = aed_csv_next(&t, &got);
 		if (rc) {
@@ -1224,20 +1233,7 @@ static int parse_manifest(struct ctx *c, const char *data, size_t n)
 			rc = aed_error(AED_ENOMEM, "out of memory");
 			goto out;
 		}
-		rc = check_stored(c, t.line, &s, &bad);
-		if (rc || bad) {
-			c->labels.n = s.lab_off;
-			goto next;
-		}
-		rc = add_seg(c, &s, &idx, &dup);
-		if (!rc && dup) {
-			c->labels.n = s.lab_off;
-			rc = bad_row(c, t.line, AED_BAD_DUPLICATE, "segment %s appears twice in this file",
-				     s.key);
-			goto next;
-		}
-		if (!rc)
-			c->r->ingested++;
+		rc = accept_row(c, t.line, &s);
 next:
 		if (rc || c->aborted)
 			break;
