@@ -37,6 +37,8 @@ for f in sorted(os.listdir(d)):
             n += sum(1 for m in t.getmembers() if m.name.endswith(".json"))
 assert n > 1000, n
 ' "$T/o/shards"
+check "every shard sample matches the database; per-class counts within min=20/max=200 where the corpus allows; no source group in two splits" \
+	$PY "$ROOT/tests/py/read_webdataset.py" "$AEDCURATE_DB" "$T/o/shards" --min 20 --max 200 --ffmpeg 5
 check "status lists every stage" $AED status
 for s in decode embed features_yamnet fetch; do check_grep "status: $s" "^$s " "$T/out"; done
 check "a rerun" $AED run "$ROOT/pipelines/demo.pipeline" --offline
