@@ -240,7 +240,7 @@ static void test_tiny_reads_back(void **state)
 	struct tiny k;
 	struct aed_tflite *m = NULL;
 	build_tiny(&f, &k);
-	write_seed("tiny_conv.tflite", &f);
+	write_seed("tiny_conv.fb", &f);
 	assert_int_equal(aed_tflite_parse(f.b, f.n, "tiny", &m), AED_OK);
 	assert_int_equal(m->version, 3);
 	assert_int_equal(m->ntensors, 4);
@@ -317,19 +317,19 @@ static void p_version(struct fbb *f, const struct tiny *k) { set32(f, k->root + 
 static void test_hostile_refused(void **state)
 {
 	(void)state;
-	hostile("bad_magic.tflite", p_magic, "TFL3");
-	hostile("bad_root.tflite", p_root, "table offset out of range");
-	hostile("bad_vtable.tflite", p_vtable, "vtable offset out of range");
-	hostile("huge_vector.tflite", p_vec_len, "vector longer than the file");
-	hostile("nine_dims.tflite", p_dims, "dimensions");
-	hostile("shape_vs_buffer.tflite", p_shape, "buffer holds 18 bytes, shape needs 27");
-	hostile("negative_dim.tflite", p_neg_dim, "dimension -7");
-	hostile("scale_count.tflite", p_scales, "2 scales but 1 zero points");
-	hostile("tensor_index.tflite", p_tensor_idx, "refers to tensor 99");
-	hostile("opcode_index.tflite", p_opcode, "opcode index 5");
-	hostile("buffer_index.tflite", p_buffer, "buffer that does not exist");
-	hostile("name_length.tflite", p_name, "vector longer than the file");
-	hostile("version.tflite", p_version, "schema version 2");
+	hostile("bad_magic.fb", p_magic, "TFL3");
+	hostile("bad_root.fb", p_root, "table offset out of range");
+	hostile("bad_vtable.fb", p_vtable, "vtable offset out of range");
+	hostile("huge_vector.fb", p_vec_len, "vector longer than the file");
+	hostile("nine_dims.fb", p_dims, "dimensions");
+	hostile("shape_vs_buffer.fb", p_shape, "buffer holds 18 bytes, shape needs 27");
+	hostile("negative_dim.fb", p_neg_dim, "dimension -7");
+	hostile("scale_count.fb", p_scales, "2 scales but 1 zero points");
+	hostile("tensor_index.fb", p_tensor_idx, "refers to tensor 99");
+	hostile("opcode_index.fb", p_opcode, "opcode index 5");
+	hostile("buffer_index.fb", p_buffer, "buffer that does not exist");
+	hostile("name_length.fb", p_name, "vector longer than the file");
+	hostile("version.fb", p_version, "schema version 2");
 }
 
 static void test_every_truncation_refused(void **state)
