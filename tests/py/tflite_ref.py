@@ -7,6 +7,7 @@ NumPy. It shares no code with the C side.
 
   tflite_ref.py MODEL list                 one line per tensor
   tflite_ref.py MODEL ops                  one line per operator
+  tflite_ref.py MODEL options              each operator's builtin options
   tflite_ref.py MODEL dump NAME OUT.npy    a tensor's values as float32
 """
 import struct
@@ -17,14 +18,41 @@ import numpy as np
 TYPES = {0: ("float32", np.float32), 1: ("float16", np.float16),
          2: ("int32", np.int32), 3: ("uint8", np.uint8), 4: ("int64", np.int64),
          6: ("bool", np.bool_), 7: ("int16", np.int16), 9: ("int8", np.int8)}
-OPS = {0: "ADD", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 6: "DEQUANTIZE",
-       9: "FULLY_CONNECTED", 14: "LOGISTIC", 22: "RESHAPE", 25: "SOFTMAX",
-       34: "PAD", 40: "MEAN", 45: "STRIDED_SLICE", 65: "SLICE", 18: "MUL",
-       41: "SUB", 47: "SQUEEZE", 73: "LOG", 75: "SQRT", 83: "PACK", 77: "SHAPE",
-       92: "SQUARE", 99: "SQUARED_DIFFERENCE", 32: "CUSTOM", 2: "CONCATENATION",
-       42: "DIV", 19: "RELU", 55: "MAXIMUM", 88: "UNPACK", 71: "RFFT2D",
-       108: "GATHER", 114: "BROADCAST_TO", 39: "TRANSPOSE", 38: "GATHER_OLD",
-       53: "CAST", 124: "RFFT2D"}
+OPS = {0: "ADD", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
+       6: "DEQUANTIZE", 9: "FULLY_CONNECTED", 14: "LOGISTIC", 18: "MUL",
+       19: "RELU", 22: "RESHAPE", 25: "SOFTMAX", 32: "CUSTOM", 34: "PAD",
+       36: "GATHER", 39: "TRANSPOSE", 40: "MEAN", 41: "SUB", 42: "DIV",
+       43: "SQUEEZE", 45: "STRIDED_SLICE", 47: "EXP", 53: "CAST", 55: "MAXIMUM",
+       65: "SLICE", 73: "LOG", 75: "SQRT", 77: "SHAPE", 83: "PACK",
+       88: "UNPACK", 92: "SQUARE", 99: "SQUARED_DIFFERENCE", 114: "QUANTIZE",
+       124: "RFFT2D", 130: "BROADCAST_TO"}
+
+# Builtin options, from tensorflow/lite/schema/schema.fbs: the BuiltinOptions
+# union member (1-based, 0 = none) and its fields in declaration order, each
+# (name, struct format or "[i" for a vector of int32, default).
+OPTIONS = {
+    1: ("Conv2DOptions", [("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
+                          ("fused_activation_function", "b", 0),
+                          ("dilation_w_factor", "i", 1), ("dilation_h_factor", "i", 1)]),
+    2: ("DepthwiseConv2DOptions", [("padding", "b", 0), ("stride_w", "i", 0),
+                                   ("stride_h", "i", 0), ("depth_multiplier", "i", 0),
+                                   ("fused_activation_function", "b", 0),
+                                   ("dilation_w_factor", "i", 1), ("dilation_h_factor", "i", 1)]),
+    8: ("FullyConnectedOptions", [("fused_activation_function", "b", 0),
+                                  ("weights_format", "b", 0), ("keep_num_dims", "?", False),
+                                  ("asymmetric_quantize_inputs", "?", False)]),
+    11: ("AddOptions", [("fused_activation_function", "b", 0), ("pot_scale_int16", "?", True)]),
+    17: ("ReshapeOptions", [("new_shape", "[i", None)]),
+    21: ("MulOptions", [("fused_activation_function", "b", 0)]),
+    22: ("PadOptions", []),
+    23: ("GatherOptions", [("axis", "i", 0), ("batch_dims", "i", 0)]),
+    27: ("ReducerOptions", [("keep_dims", "?", False)]),
+    32: ("StridedSliceOptions", [("begin_mask", "i", 0), ("end_mask", "i", 0),
+                                 ("ellipsis_mask", "i", 0), ("new_axis_mask", "i", 0),
+                                 ("shrink_axis_mask", "i", 0), ("offset", "?", False)]),
+    38: ("DequantizeOptions", []),
+    48: ("SliceOptions", []),
+}
 
 
 class Table:
@@ -121,6 +149,24 @@ class Model:
                              "outputs": op.vector(2, "i"),
                              "opts_type": op.scalar(3, "B"), "opts": opts})
 
+    def options(self, op):
+        """An operator's builtin options as a dict (schema defaults filled in),
+        with "_type" the union member's name; {} when the operator has none."""
+        kind = op["opts_type"]
+        if kind == 0 or op["opts"] is None:
+            return {}
+        if kind not in OPTIONS:
+            raise ValueError("builtin options type %d not known to this reader" % kind)
+        name, fields = OPTIONS[kind]
+        out = {"_type": name}
+        for i, (fname, fmt, default) in enumerate(fields):
+            if fmt == "[i":
+                v = op["opts"].vector(i, "i")
+                out[fname] = v if op["opts"]._off(i) else default
+            else:
+                out[fname] = op["opts"].scalar(i, fmt, default)
+        return out
+
     def raw(self, t):
         return self.buffers[t["buffer"]]
 
@@ -157,6 +203,9 @@ def main():
         for i, op in enumerate(m.ops):
             print(i, OPS.get(op["code"], op["code"]), op["inputs"], "->", op["outputs"],
                   [m.tensors[j]["name"] for j in op["outputs"]])
+    elif cmd == "options":
+        for i, op in enumerate(m.ops):
+            print(i, OPS.get(op["code"], op["code"]), m.options(op))
     elif cmd == "dump":
         np.save(sys.argv[4], m.values(m.find(sys.argv[3])))
     else:
