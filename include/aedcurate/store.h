@@ -89,10 +89,34 @@ int64_t aed_shard_hash(const char *key);
  * shard. Returns how many were added in *added (may be NULL). */
 int aed_work_seed(struct aed_db *db, const char *stage, const char *select_sql,
 		  const struct aed_shard *shard, int64_t *added);
+/* Which items a claim may take; a NULL filter (or a zeroed one) takes any.
+ * Items outside it are never claimed, in any state: a failed item of another
+ * selection or shard is left for the runs of that selection or shard. */
+struct aed_work_filter {
+	/* NULL, or the name of a TEMP table of this handle's connection with an
+	 * integer column id (e.g. "fetch_sel", made with CREATE TEMP TABLE
+	 * fetch_sel(id INTEGER PRIMARY KEY)): only items whose id is in it. The
+	 * name is letters, digits and '_'. Temp tables are per connection, so a
+	 * worker thread on its own handle needs its own table. */
+	const char *selection;
+	/* Only items that are segments with segment.shard % count == index.
+	 * segment.shard is aed_shard_hash(key), stored when the segment is
+	 * ingested (the column aed_work_seed() filters on), so a claim compares
+	 * integers and hashes nothing; an item with no segment row is not taken.
+	 * count 0 or 1: every shard. */
+	struct aed_shard shard;
+};
+
 /* Claim up to max items for run_id: pending ones, and failed ones with fewer
- * than max_attempts attempts. Returns the count in *n (0: nothing left). */
+ * than max_attempts attempts that run_id did not fail itself, restricted to
+ * filter (may be NULL). Items come in ascending item order, pending and
+ * failed together, each claim adding 1 to the item's attempts; the claim is
+ * one UPDATE under BEGIN IMMEDIATE. Returns the count in *n (0: nothing left
+ * for this filter). Cost per claim: a walk of the (stage, state) index from
+ * its first eligible item, skipping items outside the filter. */
 int aed_work_claim(struct aed_db *db, const char *stage, int64_t run_id, int max,
-		   int max_attempts, int64_t *items, int *n);
+		   int max_attempts, const struct aed_work_filter *filter,
+		   int64_t *items, int *n);
 /* Mark an item done / failed. Call inside the transaction that stores the
  * item's results (aed_db_begin ... aed_db_commit). */
 int aed_work_done(struct aed_db *db, const char *stage, int64_t item);

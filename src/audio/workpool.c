@@ -21,6 +21,7 @@ struct pool {
 	const struct aed_pool_ops *ops;
 	void *shared;
 	int batch, max_attempts;
+	struct aed_work_filter filter;  /* claims: this run's shard only */
 	int64_t run_id;
 	struct aed_progress *progress;
 	atomic_llong done, failed;
@@ -145,7 +146,8 @@ static void *worker_main(void *arg)
 		goto out;
 	while (!atomic_load(&p->stop)) {
 		int n = 0;
-		if ((rc = aed_work_claim(db, p->ops->stage, p->run_id, p->batch, p->max_attempts, items, &n)))
+		if ((rc = aed_work_claim(db, p->ops->stage, p->run_id, p->batch, p->max_attempts,
+					  &p->filter, items, &n)))
 			goto out;
 		if (n == 0)
 			break;
@@ -204,6 +206,7 @@ int aed_pool_run(struct aed_db *db, const struct aed_pool_ops *ops, void *shared
 	if (p.batch > MAX_BATCH)
 		p.batch = MAX_BATCH;
 	p.max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	p.filter.shard = cfg->shard;
 	if (cfg->redo && (rc = aed_work_reset(db, ops->stage)))
 		goto out;
 	if ((rc = aed_work_seed(db, ops->stage, ops->select_sql, &cfg->shard, NULL)))

@@ -246,6 +246,7 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	int rc, batch = o->batch > 0 ? o->batch : 32;
 	int max_attempts = o->max_attempts > 0 ? o->max_attempts : 3;
 	struct aed_shard shard = { o->shard_index, o->shard_count };
+	struct aed_work_filter only = { .shard = shard }; /* claims too, not just seeding */
 
 	memset(s, 0, sizeof *s);
 	if (!be)
@@ -287,7 +288,7 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 			want = (int)(o->limit - s->done - s->failed);
 		if (want <= 0)
 			break;
-		if ((rc = aed_work_claim(db, STAGE, run_id, want, max_attempts, ids, &n)))
+		if ((rc = aed_work_claim(db, STAGE, run_id, want, max_attempts, &only, ids, &n)))
 			goto end;
 		if (n == 0)
 			break;

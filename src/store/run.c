@@ -247,25 +247,67 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int aed_work_claim(struct aed_db *db, const char *stage, int64_t run_id, int max,
-		   int max_attempts, int64_t *items, int *n)
+/* The filter's conditions on candidate row w, appended to b (nothing for a
+ * NULL filter). EXISTS with a key look-up rather than IN (SELECT ...): SQLite
+ * then keeps walking the state index in item order and stops at the limit,
+ * instead of driving the walk from the selection from its start each time. */
+static int filter_sql(struct aed_buf *b, const struct aed_work_filter *f)
 {
+	int rc = AED_OK;
+
+	if (!f)
+		return AED_OK;
+	if (f->selection) {
+		const char *p = f->selection;
+		int ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_';
+		for (; ok && *p; p++)
+			ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			     (*p >= '0' && *p <= '9') || *p == '_';
+		if (!ok)
+			return aed_error(AED_EINTERNAL, "work claim: selection table name '%s' is "
+					 "not letters, digits and '_'", f->selection);
+		rc = aed_buf_printf(b, " AND EXISTS (SELECT 1 FROM temp.\"%s\" sel "
+				       "WHERE sel.id = w.item)", f->selection);
+	}
+	if (!rc && f->shard.count > 1) {
+		if (f->shard.index < 0 || f->shard.index >= f->shard.count)
+			return aed_error(AED_EINTERNAL, "work claim: shard %d/%d out of range",
+					 f->shard.index, f->shard.count);
+		rc = aed_buf_printf(b, " AND EXISTS (SELECT 1 FROM segment seg WHERE seg.id = "
+				       "w.item AND seg.shard %% %d = %d)", f->shard.count,
+				    f->shard.index);
+	}
+	return rc;
+}
+
+int aed_work_claim(struct aed_db *db, const char *stage, int64_t run_id, int max,
+		   int max_attempts, const struct aed_work_filter *filter,
+		   int64_t *items, int *n)
+{
+	struct aed_buf sql = { 0 };
 	char now[32];
 	sqlite3_stmt *st = NULL;
 	int rc, s;
+
 	*n = 0;
 	aed_utc_iso8601(now);
+	/* Pending and failed items merged in item order (each side walks the
+	 * (stage, state) index in item order). Failed items are retried by later
+	 * runs, not by the run that failed them. */
+	if ((rc = aed_buf_printf(&sql, "UPDATE work SET state = 'claimed', run_id = ?1, "
+				       "attempts = attempts + 1, updated_at = ?2 WHERE stage = ?3 "
+				       "AND item IN (SELECT w.item FROM work w WHERE w.stage = ?3 "
+				       "AND w.state = 'pending'")) ||
+	    (rc = filter_sql(&sql, filter)) ||
+	    (rc = aed_buf_printf(&sql, " UNION ALL SELECT w.item FROM work w WHERE w.stage = ?3 "
+				       "AND w.state = 'failed' AND w.attempts < ?4 "
+				       "AND w.run_id IS NOT ?1")) ||
+	    (rc = filter_sql(&sql, filter)) ||
+	    (rc = aed_buf_printf(&sql, " ORDER BY 1 LIMIT ?5) RETURNING item")))
+		goto out;
 	if ((rc = aed_db_begin(db)))
-		return rc;
-	/* Failed items are retried by later runs, not by the run that failed them. */
-	rc = aed_db_prepare(db,
-		"UPDATE work SET state = 'claimed', run_id = ?1, attempts = attempts + 1, "
-		"updated_at = ?2 WHERE stage = ?3 AND item IN ("
-		"  SELECT item FROM work WHERE stage = ?3 AND state = 'pending'"
-		"  UNION ALL SELECT item FROM work WHERE stage = ?3 AND state = 'failed'"
-		"    AND attempts < ?4 AND run_id IS NOT ?1"
-		"  ORDER BY 1 LIMIT ?5) RETURNING item", &st);
-	if (rc)
+		goto out;
+	if ((rc = aed_db_prepare(db, sql.data, &st)))
 		goto out;
 	sqlite3_bind_int64(st, 1, run_id);
 	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
@@ -288,6 +330,7 @@ out:
 		aed_db_rollback(db);
 		*n = 0;
 	}
+	aed_buf_release(&sql);
 	return rc;
 }
 

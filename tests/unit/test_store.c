@@ -97,9 +97,10 @@ static void test_shard(void **state)
 	assert_int_equal(aed_shard_hash(""), 2166136261u & 0x7fffffff);
 }
 
-/* One worker: claim batches, store an array of the item's id and a row in
- * processed(item, pid), mark done, all in one transaction per batch. */
-static int worker(int slow_us)
+/* One worker: claim batches (only items of filter, NULL: any), store an array
+ * of the item's id and a row in processed(item, pid), mark done, all in one
+ * transaction per batch. */
+static int worker_in(int slow_us, const struct aed_work_filter *filter)
 {
 	struct aed_db *db = NULL;
 	struct aed_array_writer *w = NULL;
@@ -109,7 +110,7 @@ static int worker(int slow_us)
 	    aed_array_writer_new(db, "testarr", run, 0, &w))
 		return 1;
 	for (;;) {
-		if (aed_work_claim(db, STAGE, run, 16, 3, items, &n))
+		if (aed_work_claim(db, STAGE, run, 16, 3, filter, items, &n))
 			return 2;
 		if (n == 0)
 			break;
@@ -141,6 +142,11 @@ static int worker(int slow_us)
 	aed_array_writer_free(&w);
 	aed_db_free(&db);
 	return 0;
+}
+
+static int worker(int slow_us)
+{
+	return worker_in(slow_us, NULL);
 }
 
 static void check_complete(struct aed_db *db)
@@ -243,7 +249,7 @@ static void test_failed_items_retry_later(void **state)
 	int64_t run, items[16];
 	int n;
 	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
-	assert_int_equal(aed_work_claim(db, STAGE, run, 4, 2, items, &n), AED_OK);
+	assert_int_equal(aed_work_claim(db, STAGE, run, 4, 2, NULL, items, &n), AED_OK);
 	assert_int_equal(n, 4);
 	assert_int_equal(items[0], 1);
 	assert_int_equal(aed_db_begin(db), AED_OK);
@@ -251,14 +257,225 @@ static void test_failed_items_retry_later(void **state)
 	assert_int_equal(aed_db_commit(db), AED_OK);
 	assert_int_equal(aed_work_release(db, STAGE, run), AED_OK);
 	/* The same run does not retry what it failed. */
-	assert_int_equal(aed_work_claim(db, STAGE, run, 1, 2, items, &n), AED_OK);
+	assert_int_equal(aed_work_claim(db, STAGE, run, 1, 2, NULL, items, &n), AED_OK);
 	assert_int_equal(items[0], 2);
 	aed_run_end(db, run, AED_RUN_OK, 0, 1, NULL);
 	/* A later run does, up to max_attempts. */
 	int64_t run2;
 	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run2), AED_OK);
-	assert_int_equal(aed_work_claim(db, STAGE, run2, 1, 2, items, &n), AED_OK);
+	assert_int_equal(aed_work_claim(db, STAGE, run2, 1, 2, NULL, items, &n), AED_OK);
 	assert_int_equal(items[0], 1);
+	aed_db_free(&db);
+}
+
+/* Claim everything left for run (batches of 16, done at once); returns how
+ * many, with the items in claim order in out[]. */
+static int claim_all(struct aed_db *db, int64_t run, const struct aed_work_filter *f,
+		     int64_t *out, int cap)
+{
+	int64_t items[16];
+	int n, total = 0;
+	for (;;) {
+		assert_int_equal(aed_work_claim(db, STAGE, run, 16, 3, f, items, &n), AED_OK);
+		if (n == 0)
+			break;
+		assert_int_equal(aed_db_begin(db), AED_OK);
+		for (int i = 0; i < n; i++) {
+			assert_true(total < cap);
+			out[total++] = items[i];
+			assert_int_equal(aed_work_done(db, STAGE, items[i]), AED_OK);
+		}
+		assert_int_equal(aed_db_commit(db), AED_OK);
+	}
+	return total;
+}
+
+static void test_claim_selection(void **state)
+{
+	(void)state;
+	struct aed_db *db = fresh_stage();
+	int64_t run, run2, items[16], got[N_ITEMS], v;
+	int n;
+	/* An earlier, unfiltered run fails items 1..10. */
+	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	assert_int_equal(aed_work_claim(db, STAGE, run, 10, 3, NULL, items, &n), AED_OK);
+	assert_int_equal(n, 10);
+	assert_int_equal(aed_db_begin(db), AED_OK);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(aed_work_fail(db, STAGE, items[i], "unreachable"), AED_OK);
+	assert_int_equal(aed_db_commit(db), AED_OK);
+	aed_run_end(db, run, AED_RUN_OK, 0, n, NULL);
+
+	/* The selection: multiples of 3 (200 items, 3 6 9 of them failed). */
+	assert_int_equal(aed_db_exec(db, "CREATE TEMP TABLE sel(id INTEGER PRIMARY KEY); "
+				     "INSERT INTO temp.sel SELECT x FROM (" ITEMS_SQL ") "
+				     "WHERE x % 3 = 0"), AED_OK);
+	struct aed_work_filter f = { .selection = "sel" };
+	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run2), AED_OK);
+	int total = claim_all(db, run2, &f, got, N_ITEMS);
+	/* Exactly the selection, in item order, its failed items retried with them. */
+	assert_int_equal(total, 200);
+	for (int i = 0; i < total; i++)
+		assert_int_equal(got[i], 3 * (i + 1));
+	assert_int_equal(aed_db_int(db, "SELECT attempts FROM work WHERE item = 9", &v), AED_OK);
+	assert_int_equal(v, 2);
+	assert_int_equal(aed_db_int(db, "SELECT attempts FROM work WHERE item = 12", &v), AED_OK);
+	assert_int_equal(v, 1);
+	/* Outside it nothing moved: the 7 failed items eligible for retry stay
+	 * failed with one attempt, and the other 393 stay pending. */
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM work WHERE item % 3 != 0 AND "
+				     "state = 'failed' AND attempts = 1 AND run_id = 1", &v), AED_OK);
+	assert_int_equal(v, 7);
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM work WHERE item % 3 != 0 AND "
+				     "state = 'pending' AND attempts = 0", &v), AED_OK);
+	assert_int_equal(v, 393);
+	/* Without the filter the same run takes the rest: the failed ones too. */
+	total = claim_all(db, run2, NULL, got, N_ITEMS);
+	assert_int_equal(total, 400);
+	assert_int_equal(got[0], 1);
+	assert_int_equal(got[total - 1], 599);
+
+	/* A table name that is not an identifier is refused, and a missing table
+	 * is an SQL error that leaves no transaction open. */
+	f.selection = "sel; DROP TABLE work";
+	assert_int_equal(aed_work_claim(db, STAGE, run2, 4, 3, &f, items, &n), AED_EINTERNAL);
+	assert_int_equal(n, 0);
+	f.selection = "no_such_table";
+	assert_int_equal(aed_work_claim(db, STAGE, run2, 4, 3, &f, items, &n), AED_EDB);
+	assert_int_equal(n, 0);
+	assert_int_equal(aed_db_begin(db), AED_OK);
+	assert_int_equal(aed_db_commit(db), AED_OK);
+	aed_run_end(db, run2, AED_RUN_OK, 0, 0, NULL);
+	aed_db_free(&db);
+}
+
+/* Segment rows for items 1..N_ITEMS, shard = aed_shard_hash(key). */
+static void add_segments(struct aed_db *db)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(aed_db_prepare(db, "INSERT INTO segment(id, key, ytid, start_ms, "
+				    "source_group, shard) VALUES(?1, ?2, ?3, 0, ?3, ?4)", &st),
+			 AED_OK);
+	for (int i = 1; i <= N_ITEMS; i++) {
+		char ytid[32], key[48];
+		snprintf(ytid, sizeof ytid, "vid%08dxyz", i * 7919);
+		snprintf(key, sizeof key, "%s_0", ytid);
+		sqlite3_bind_int(st, 1, i);
+		sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, ytid, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, aed_shard_hash(key));
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+}
+
+static void test_claim_shard(void **state)
+{
+	(void)state;
+	struct aed_db *db = fresh_stage();
+	add_segments(db);
+	/* Two --shard runs on one database, at the same time, each with two
+	 * workers; the work table holds every shard's items. */
+	struct aed_work_filter f[2] = { { .shard = { 0, 2 } }, { .shard = { 1, 2 } } };
+	pid_t kids[4];
+	for (int i = 0; i < 4; i++)
+		if ((kids[i] = fork()) == 0)
+			_exit(worker_in(0, &f[i % 2]));
+	for (int i = 0; i < 4; i++) {
+		int st;
+		waitpid(kids[i], &st, 0);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	/* Disjoint (no item twice), together everything, each in its own shard. */
+	check_complete(db);
+	int64_t per[2] = { 0, 0 };
+	for (int i = 0; i < 4; i++) {
+		char sql[256];
+		int64_t wrong, mine;
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM processed p JOIN segment s ON "
+			 "s.id = p.item WHERE p.pid = %d AND s.shard %% 2 != %d", (int)kids[i], i % 2);
+		assert_int_equal(aed_db_int(db, sql, &wrong), AED_OK);
+		assert_int_equal(wrong, 0);
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM processed WHERE pid = %d",
+			 (int)kids[i]);
+		assert_int_equal(aed_db_int(db, sql, &mine), AED_OK);
+		per[i % 2] += mine;
+	}
+	int64_t want0 = 0;
+	for (int i = 1; i <= N_ITEMS; i++) {
+		char key[48];
+		snprintf(key, sizeof key, "vid%08dxyz_0", i * 7919);
+		want0 += aed_shard_hash(key) % 2 == 0;
+	}
+	assert_true(want0 > 0 && want0 < N_ITEMS);
+	assert_int_equal(per[0], want0);
+	assert_int_equal(per[1], N_ITEMS - want0);
+
+	/* Failed items are retried by their own shard only, and an item with no
+	 * segment row belongs to no shard. */
+	int64_t run, items[16];
+	int n;
+	assert_int_equal(aed_db_exec(db, "INSERT INTO work(stage, item) VALUES('" STAGE "', 9999);"
+				     "UPDATE work SET state = 'failed' WHERE item IN (1, 2, 3, 4)"),
+			 AED_OK);
+	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	for (int s = 0; s < 2; s++) {
+		int64_t want[4];
+		int nwant = 0;
+		for (int i = 1; i <= 4; i++) {
+			char key[48];
+			snprintf(key, sizeof key, "vid%08dxyz_0", i * 7919);
+			if (aed_shard_hash(key) % 2 == s)
+				want[nwant++] = i;
+		}
+		assert_int_equal(aed_work_claim(db, STAGE, run, 16, 3, &f[s], items, &n), AED_OK);
+		assert_int_equal(n, nwant);
+		for (int i = 0; i < n; i++)
+			assert_int_equal(items[i], want[i]);
+	}
+	for (int s = 0; s < 2; s++) {
+		assert_int_equal(aed_work_claim(db, STAGE, run, 16, 3, &f[s], items, &n), AED_OK);
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(aed_work_claim(db, STAGE, run, 16, 3, NULL, items, &n), AED_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(items[0], 9999);
+	/* A shard out of range is refused. */
+	struct aed_work_filter bad = { .shard = { 2, 2 } };
+	assert_int_equal(aed_work_claim(db, STAGE, run, 16, 3, &bad, items, &n), AED_EINTERNAL);
+	aed_run_end(db, run, AED_RUN_OK, 0, 0, NULL);
+	aed_db_free(&db);
+}
+
+/* A zeroed filter, or shard 0/1, claims as no filter does: every item, pending
+ * and failed merged in item order. */
+static void test_claim_no_filter(void **state)
+{
+	(void)state;
+	struct aed_db *db = fresh_stage();
+	int64_t run, items[16], got[N_ITEMS];
+	int n;
+	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	struct aed_work_filter zero = { 0 }, one = { .shard = { 0, 1 } };
+	assert_int_equal(aed_work_claim(db, STAGE, run, 3, 2, &zero, items, &n), AED_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(items[0], 1);
+	assert_int_equal(items[2], 3);
+	assert_int_equal(aed_db_begin(db), AED_OK);
+	assert_int_equal(aed_work_fail(db, STAGE, 2, "x"), AED_OK);
+	assert_int_equal(aed_db_commit(db), AED_OK);
+	assert_int_equal(aed_work_release(db, STAGE, run), AED_OK);
+	aed_run_end(db, run, AED_RUN_OK, 0, 1, NULL);
+	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	int total = claim_all(db, run, &one, got, N_ITEMS);
+	assert_int_equal(total, N_ITEMS);
+	for (int i = 0; i < total; i++)
+		assert_int_equal(got[i], i + 1);
+	int64_t v;
+	assert_int_equal(aed_db_int(db, "SELECT attempts FROM work WHERE item = 2", &v), AED_OK);
+	assert_int_equal(v, 2);
+	aed_run_end(db, run, AED_RUN_OK, 0, 0, NULL);
 	aed_db_free(&db);
 }
 
@@ -270,6 +487,9 @@ int main(void)
 		cmocka_unit_test(test_parallel_workers),
 		cmocka_unit_test(test_kill_and_resume),
 		cmocka_unit_test(test_failed_items_retry_later),
+		cmocka_unit_test(test_claim_selection),
+		cmocka_unit_test(test_claim_shard),
+		cmocka_unit_test(test_claim_no_filter),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
