@@ -1368,69 +1368,15 @@ out:
 	return rc;
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* aed_work_claim() restricted to this run's selection (temp.fetch_sel): a
- * run for --split eval must not pick up another split's failed items and try
- * them against this run's sources. Same states and rules as the store's. */
+/* Claim the next items of this run's selection: temp.fetch_sel holds the
+ * segments of --split/--shard/--limit, so a run for --split eval never picks
+ * up another split's failed items and tries them against this run's sources. */
 static int claim(struct fetch *f)
 {
-	/* Pending items first, then failed ones of earlier runs; each query walks
-	 * the work_state index in item order and stops at the limit, so a claim
-	 * costs the same at item 10 and at item 2,000,000. */
-	static const char *const sql[2] = {
-		"UPDATE work SET state = 'claimed', run_id = ?1, attempts = attempts + 1, "
-		"updated_at = ?2 WHERE stage = ?3 AND item IN ("
-		"  SELECT item FROM work WHERE stage = ?3 AND state = 'pending'"
-		"    AND EXISTS (SELECT 1 FROM temp.fetch_sel WHERE id = item)"
-		"  ORDER BY item LIMIT ?5) RETURNING item",
-		"UPDATE work SET state = 'claimed', run_id = ?1, attempts = attempts + 1, "
-		"updated_at = ?2 WHERE stage = ?3 AND item IN ("
-		"  SELECT item FROM work WHERE stage = ?3 AND state = 'failed'"
-		"    AND attempts < ?4 AND run_id IS NOT ?1"
-		"    AND EXISTS (SELECT 1 FROM temp.fetch_sel WHERE id = item)"
-		"  ORDER BY item LIMIT ?5) RETURNING item",
-	};
-	char now[32];
-	sqlite3_stmt *st = NULL;
-	int rc, s;
+	static const struct aed_work_filter sel = { .selection = "fetch_sel" };
 
-	f->n_claimed = 0;
-	aed_utc_iso8601(now);
-	if ((rc = aed_db_begin(f->db)))
-		return rc;
-	for (int q = 0; q < 2 && f->n_claimed < f->claim_max; q++) {
-		if ((rc = aed_db_prepare(f->db, sql[q], &st)))
-			goto out;
-		sqlite3_bind_int64(st, 1, f->run_id);
-		sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, STAGE, -1, SQLITE_STATIC);
-		if (q == 1)
-			sqlite3_bind_int(st, 4, f->o.max_attempts);
-		sqlite3_bind_int(st, 5, f->claim_max - f->n_claimed);
-		while ((s = sqlite3_step(st)) == SQLITE_ROW && f->n_claimed < f->claim_max)
-			f->claimed[f->n_claimed++] = sqlite3_column_int64(st, 0);
-		if (s != SQLITE_DONE && s != SQLITE_ROW) {
-			rc = aed_db_error(f->db, "claiming fetch work");
-			goto out;
-		}
-		sqlite3_finalize(st);
-		st = NULL;
-	}
-	rc = aed_db_commit(f->db);
-	qsort(f->claimed, (size_t)f->n_claimed, sizeof *f->claimed, cmp_id);
-out:
-	sqlite3_finalize(st);
-	if (rc) {
-		aed_db_rollback(f->db);
-		f->n_claimed = 0;
-	}
-	return rc;
+	return aed_work_claim(f->db, STAGE, f->run_id, f->claim_max, f->o.max_attempts, &sel,
+			      f->claimed, &f->n_claimed);
 }
 
 /* A free job slot, or NULL. */

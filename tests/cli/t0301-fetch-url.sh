@@ -63,6 +63,9 @@ check_grep "reason: status and attempts" "/status/503/down1_10000: HTTP 503 \(3 
 check_eq "failed is retried by later runs (work failed)" "failed" \
 	"$(sql "SELECT w.state FROM work w JOIN segment s ON s.id = w.item WHERE s.key = 'down1_10000'")"
 check_eq "run counts" "ok|0|2" "$(sql "SELECT outcome, n_done, n_failed FROM run WHERE stage = 'fetch' ORDER BY id DESC LIMIT 1")"
+check "another split's run" $AED fetch --split ok $F --url "$U/status/503/{key}"
+check_grep "has nothing of its own to do" '"processed": 0' "$T/out"
+check_eq "and leaves this split's failed items alone" "3|failed|1" "$(reqs /status/503/down1_10000)|$(sql "SELECT w.state, w.attempts FROM work w JOIN segment s ON s.id = w.item WHERE s.key = 'down1_10000'")"
 
 check "503 again: a later run retries failed ones" $AED fetch --split down $F --url "$U/status/503/{key}"
 check "and a third" $AED fetch --split down $F --url "$U/status/503/{key}"
