@@ -96,6 +96,73 @@ size_t aed_consensus_frames(const uint8_t *kept, size_t n_patches, int hop, int 
 	return n_kept;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median of the n levels where frames[f] == keep (NULL: all n); buf
+ * has room for n. */
+static double median_level(const float *level, size_t n, const uint8_t *frames, int keep,
+			   float *buf)
+{
+	size_t m = 0;
+	for (size_t f = 0; f < n; f++)
+		if (!frames || (frames[f] != 0) == keep)
+			buf[m++] = level[f];
+	if (m == 0)
+		return 0;
+	qsort(buf, m, sizeof *buf, cmp_float);
+	return m % 2 ? buf[m / 2] : 0.5 * ((double)buf[m / 2 - 1] + buf[m / 2]);
+}
+
+size_t aed_energy_gate(const float *level, size_t n, uint8_t *frames, double margin_db,
+		       int max_gap)
+{
+	size_t outside = 0, kept = 0;
+	float *buf;
+	double bg;
+
+	for (size_t f = 0; f < n; f++)
+		outside += !frames[f];
+	if (outside == n || !(buf = malloc(n * sizeof *buf))) {
+		/* Nothing kept, or no memory for the median: the mask stays. */
+		for (size_t f = 0; f < n; f++)
+			kept += frames[f];
+		return kept;
+	}
+	bg = outside >= AED_GATE_MIN_BACKGROUND ? median_level(level, n, frames, 0, buf) :
+						  median_level(level, n, NULL, 0, buf);
+	free(buf);
+	for (size_t a = 0; a < n;) {
+		size_t b = a, last = SIZE_MAX;
+		if (!frames[a]) {
+			a++;
+			continue;
+		}
+		while (b < n && frames[b])
+			b++;
+		/* Run [a, b): keep its loud frames and the short gaps between. */
+		for (size_t f = a; f < b; f++) {
+			int loud = (double)level[f] >= bg + margin_db;
+			if (!loud)
+				continue;
+			if (last != SIZE_MAX && f - last - 1 < (size_t)max_gap)
+				for (size_t g = last + 1; g < f; g++)
+					frames[g] = 2;
+			frames[f] = 2;
+			last = f;
+		}
+		for (size_t f = a; f < b; f++)
+			frames[f] = last == SIZE_MAX ? 1 : frames[f] == 2;
+		a = b;
+	}
+	for (size_t f = 0; f < n; f++)
+		kept += frames[f];
+	return kept;
+}
+
 size_t aed_fine_patch_count(size_t frames, int hop)
 {
 	if (frames == 0)
@@ -593,6 +660,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 	void *state = NULL;
 	char *path = NULL;
 	float *patches = NULL, *emb = NULL, *ysc = NULL, *x = NULL, *p = NULL, *col = NULL;
+	float *level = NULL;
 	uint8_t *kept = NULL;
 	double *a = NULL, *b = NULL;
 	size_t cap = 0;
@@ -657,6 +725,24 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 			for (size_t v = have * AED_MEL_BANDS; v < PATCH_FLOATS; v++)
 				dst[v] = floor_v;
 		}
+		if (o->gate) {
+			float *q = realloc(level, (frames ? frames : 1) * sizeof *q);
+			if (!q) {
+				aed_array_release(&lm);
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				goto out;
+			}
+			level = q;
+			/* Frame levels for the energy gate: the log-mel holds
+			 * log(mel + offset), so exp() gives the mel magnitudes. */
+			for (size_t f = 0; f < frames; f++) {
+				const float *row = (const float *)lm.data + f * AED_MEL_BANDS;
+				double sum = 0;
+				for (int m = 0; m < AED_MEL_BANDS; m++)
+					sum += exp((double)row[m]);
+				level[f] = (float)(10.0 * log10(sum));
+			}
+		}
 		aed_array_release(&lm);
 		for (size_t j = 0; j < nf && !rc; j += FINE_BATCH) {
 			int n = nf - j < FINE_BATCH ? (int)(nf - j) : FINE_BATCH;
@@ -698,6 +784,8 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 			c->n_fine[at] = frames;
 			aed_consensus_frames(kept, nf, hop, AED_PATCH_FRAMES, o->consensus, c->fine[at],
 					     frames);
+			if (o->gate)
+				aed_energy_gate(level, frames, c->fine[at], o->gate_db, o->gate_gap);
 			/* Runs of kept frames as intervals, then patches by the
 			 * half-overlap rule. */
 			for (size_t f = 0; f <= frames; f++) {
@@ -724,6 +812,7 @@ out:
 	free(x);
 	free(p);
 	free(col);
+	free(level);
 	free(kept);
 	free(a);
 	free(b);
@@ -937,7 +1026,7 @@ static char *params_json(const struct aed_refine_opts *o)
 	for (int i = 0; i < o->n_alphas; i++)
 		json_array_append_new(a, json_real(o->alphas[i]));
 	json_t *j = json_pack("{s:s?, s:b, s:s?, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, "
-			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:i, s:o}", "class", o->class_name, "all", o->all, "split", o->split,
+			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:i, s:i, s:o}", "class", o->class_name, "all", o->all, "split", o->split,
 			      "scorer", aed_scorer_name(o->scorer), "method",
 			      aed_refine_method_name(o->method), "threshold", o->threshold, "low",
 			      o->low, "beta", o->beta, "heldout", o->heldout, "hidden", o->clf.hidden,
@@ -946,6 +1035,7 @@ static char *params_json(const struct aed_refine_opts *o)
 			      "with_scores", o->with_scores, "lr", o->clf.lr,
 			      "l2", o->clf.l2, "epochs", o->clf.max_epochs,
 			      "hop_frames", o->hop_frames, "consensus", o->consensus,
+			      "gate", o->gate, "gate_db", o->gate_db, "gate_gap", o->gate_gap,
 			      "fine_rounds", o->fine_rounds,
 			      "alphas", a);
 	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -988,12 +1078,13 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 	if (o.hop_frames <= 0)
 		o.hop_frames = 12;
 	if (o.consensus <= 0)
-		o.consensus = 0.75;
+		o.consensus = 0.625;
 	if (o.hop_frames > AED_PATCH_FRAMES / 2 /* 48 */ || o.consensus > 1 || o.fine_rounds < 0 ||
-	    o.fine_rounds > 20)
+	    o.fine_rounds > 20 || o.gate_gap < 0)
 		return aed_error(AED_EUSAGE, "refine: need 1 <= --hop-frames (%d) <= 48, 0 < "
-				 "--consensus (%g) <= 1 and --fine-rounds (%d) <= 20", o.hop_frames,
-				 o.consensus, o.fine_rounds);
+				 "--consensus (%g) <= 1, --fine-rounds (%d) <= 20 and a gate gap "
+				 "(%d frames) >= 0", o.hop_frames, o.consensus, o.fine_rounds,
+				 o.gate_gap);
 	if (o.threshold > 1 || o.low > o.threshold || o.heldout >= 1 || o.beta < 0)
 		return aed_error(AED_EUSAGE, "refine: need 0 < low (%g) <= threshold (%g) <= 1, "
 				 "0 < heldout (%g) < 1, beta (%g) >= 0", o.low, o.threshold,

@@ -5,19 +5,19 @@
 # decode, features, embed and refine, and scored against the placement.
 # The plain AudioSet rule (YAMNet scores, max-normalised, threshold 0.66) is
 # the baseline; the classifier's patch-level hysteresis is the coarse method;
-# the default (self-trained classifier, consensus of fine patches every 0.12 s)
-# must beat both: F1 over the baseline's, strict frame precision over the
-# coarse method's at recall >= 0.8, precision >= 0.85 at recall >= 0.8 with
-# the collar, and a better 10 ms frame F1 than the coarse method.
+# the default (self-trained classifier, consensus of fine patches every 0.12 s,
+# energy gate) must beat both: F1 over the baseline's, strict frame precision
+# over the coarse method's and over the ungated consensus at recall >= 0.8,
+# the goal (precision >= 0.85 at recall >= 0.8) strict and with the collar,
+# and a better 10 ms frame F1 than the coarse method.
 . "$(dirname "$0")/../lib/testlib.sh"
 US8K=$SHARED/data/audio/urbansound8k
 need_shared "$US8K/manifest.csv" "$AUDIOSET/ontology.json" "$SHARED/models/yamnet/yamnet.tflite"
 export AEDCURATE_SHARED=$SHARED
 W=$T/mix
 # Mixture set 2 (seed 2); AEDCURATE_MIX_SEED picks another. Strict frame
-# precision/recall of the default, measured on seeds 1-7 (see refine.h), reach
-# the goal (>= 0.85 at >= 0.8) for Bark on this set but not for Gunshot
-# (0.846 at 0.821): the assertions below are what the method reaches.
+# precision/recall of the default on seeds 1-7 are in refine.h: the goal
+# (>= 0.85 at >= 0.8) holds for both classes on this set, not on every set.
 SEED=${AEDCURATE_MIX_SEED:-2}
 mkdir -p "$W/wav"
 
@@ -63,6 +63,10 @@ for class in Gunshot Bark; do
 	check "$class: refine --method hysteresis" $AED refine --class "$class" --method hysteresis
 	check "$class: eval refine (coarse)" $AED eval refine --class "$class" --json
 	cp "$T/out" "$T/hys.json"
+	# 4b. the consensus without its energy gate
+	check "$class: refine --no-gate" $AED refine --class "$class" --no-gate
+	check "$class: eval refine (no gate)" $AED eval refine --class "$class" --json
+	cp "$T/out" "$T/nog.json"
 	# 5. the default: the same classifier, consensus of fine patches
 	check "$class: refine (default)" $AED refine --class "$class"
 	check_grep "$class: default scorer and method" 'scorer trained, method consensus' "$T/out"
@@ -83,16 +87,17 @@ for class in Gunshot Bark; do
 	hp=$(field "$T/hys.json" hysteresis frame precision); hr=$(field "$T/hys.json" hysteresis frame recall)
 	hf=$(field "$T/hys.json" hysteresis frame_10ms f1)
 	mp=$(field "$T/def.json" maxnorm frame precision); mr=$(field "$T/def.json" maxnorm frame recall)
+	np=$(field "$T/nog.json" consensus frame precision); nr=$(field "$T/nog.json" consensus frame recall)
 	echo "# $class baseline yamnet+maxnorm: frame P $bp R $br F1 $bf"
 	echo "# $class trained+maxnorm: frame P $mp R $mr"
 	echo "# $class trained+hysteresis: frame P $hp R $hr; 10 ms F1 $hf"
+	echo "# $class trained+consensus, no gate: frame P $np R $nr"
 	echo "# $class default trained+consensus: frame P $dp R $dr F1 $df; collar P $cp R $cr; 10 ms P $fp R $fr F1 $ff; 1 s ER $der (weak $wer)"
 	if ge "$bp" 0.75 && ! ge "$br" 0.5; then ok "$class: the plain rule is precise but misses most event patches"; else not_ok "$class: baseline P $bp R $br"; fi
 	if gt "$df" "$bf" && gt "$df" "$wf"; then ok "$class: default F1 $df beats the baseline $bf and the weak mask $wf"; else not_ok "$class: F1 $df vs $bf / $wf"; fi
 	if gt "$dp" "$hp" && ge "$dr" 0.8; then ok "$class: strict precision $dp above the coarse method's $hp at recall $dr >= 0.8"; else not_ok "$class: strict P $dp (coarse $hp) R $dr"; fi
-	if [ "$class" = Bark ]; then
-		if ge "$dp" 0.85 && ge "$dr" 0.8; then ok "$class: strict precision $dp >= 0.85 at recall $dr >= 0.8"; else not_ok "$class: strict P $dp R $dr"; fi
-	fi
+	if gt "$dp" "$np" && ge "$dr" 0.8; then ok "$class: the gate raises strict precision $np -> $dp at recall $dr"; else not_ok "$class: gate P $np -> $dp R $dr"; fi
+	if ge "$dp" 0.85 && ge "$dr" 0.8; then ok "$class: strict precision $dp >= 0.85 at recall $dr >= 0.8"; else not_ok "$class: strict P $dp R $dr"; fi
 	if ge "$cp" 0.85 && ge "$cr" 0.8; then ok "$class: collar precision $cp >= 0.85 at recall $cr >= 0.8"; else not_ok "$class: collar P $cp R $cr"; fi
 	if gt "$ff" "$hf"; then ok "$class: 10 ms F1 $ff beats the coarse method's $hf"; else not_ok "$class: 10 ms F1 $ff vs $hf"; fi
 	if gt "$wer" "$der"; then ok "$class: 1 s error rate falls ($wer -> $der)"; else not_ok "$class: ER $wer -> $der"; fi
@@ -106,7 +111,7 @@ check "Bark: eval refine after a fine round" $AED eval refine --class Bark --jso
 cp "$T/out" "$T/fine.json"
 check "Bark: Python recomputes it" $PY "$ROOT/tests/py/refine_eval_check.py" "$AEDCURATE_DB" /m/05tny_ "$T/fine.json"
 check_eq "trained frame scores for every segment" 90 "$(sql "SELECT count(*) FROM frame_score s JOIN class c ON c.id = s.class_id WHERE c.mid = '/m/05tny_' AND scorer = 'trained'")"
-check_eq "the run's parameters are recorded" "trained 0.66 12 0.75" "$(sql "SELECT json_extract(params, '$.scorer'), json_extract(params, '$.threshold'), json_extract(params, '$.hop_frames'), json_extract(params, '$.consensus') FROM run WHERE stage = 'refine' ORDER BY id DESC LIMIT 1" | tr '|' ' ')"
+check_eq "the run's parameters are recorded" "trained 0.66 12 0.625 1 0.0 30" "$(sql "SELECT json_extract(params, '$.scorer'), json_extract(params, '$.threshold'), json_extract(params, '$.hop_frames'), json_extract(params, '$.consensus'), json_extract(params, '$.gate'), json_extract(params, '$.gate_db'), json_extract(params, '$.gate_gap') FROM run WHERE stage = 'refine' ORDER BY id DESC LIMIT 1" | tr '|' ' ')"
 
 # The prevalence warning: background classes share their clips with louder
 # foreground events; the foreground classes are the most prevalent sound in
@@ -134,4 +139,6 @@ check_fail "--alpha without --secost" $AED refine --class Bark --alpha 0.3
 check_fail "eval refine of a class never refined" $AED eval refine --class Snoring
 check_fail "--hop-frames past a patch's half" $AED refine --class Bark --hop-frames 49
 check_grep "it names the range" 'hop-frames' "$T/err"
+check_fail "--gate-gap past 10 s" $AED refine --class Bark --gate-gap 11
+check_grep "it names the option" 'gate-gap' "$T/err"
 done_testing

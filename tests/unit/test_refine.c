@@ -88,6 +88,55 @@ static void test_consensus(void **state)
 	assert_string_equal(aed_refine_method_name(m), "consensus");
 }
 
+/* The energy gate on 100 frames: background at 10 dB (60 frames outside the
+ * mask, median 10), two mask runs. */
+static void test_energy_gate(void **state)
+{
+	enum { N = 100 };
+	float level[N];
+	uint8_t f[N], want[N];
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		level[i] = 10.0f + (i % 2 ? 0.5f : -0.5f); /* median 10 */
+	/* run 1, frames 10..39: loud at 15..17 and 30..32 (a 12-frame quiet
+	 * gap between), the rest background */
+	for (int i = 15; i <= 17; i++)
+		level[i] = 20;
+	for (int i = 30; i <= 32; i++)
+		level[i] = 18;
+	/* run 2, frames 70..79: no frame loud enough for a 5 dB margin */
+	memset(f, 0, N);
+	memset(f + 10, 1, 30);
+	memset(f + 70, 1, 10);
+	/* margin 5 dB, gaps under 20 frames bridged: run 1 becomes 15..32 (the
+	 * first to the last loud frame, the 12-frame gap bridged) */
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 20), 18 + 10);
+	memset(want, 0, N);
+	memset(want + 15, 1, 18);
+	memset(want + 70, 1, 10); /* nothing loud: the run stays whole */
+	assert_memory_equal(f, want, N);
+	/* gaps of 12 quiet frames not bridged when max_gap is 12 */
+	memset(f, 0, N);
+	memset(f + 10, 1, 30);
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 12), 6);
+	memset(want, 0, N);
+	memset(want + 15, 1, 3);
+	memset(want + 30, 1, 3);
+	assert_memory_equal(f, want, N);
+	/* margin 0: the background's upper half counts as loud too, so the
+	 * run keeps its odd frames 11..39 bridged: 11..39 */
+	memset(f, 0, N);
+	memset(f + 10, 1, 30);
+	assert_int_equal(aed_energy_gate(level, N, f, 0.0, 5), 29);
+	/* an empty mask stays empty; a full mask has no outside frames and
+	 * takes the median of all (10.5): 15..32 again */
+	memset(f, 0, N);
+	assert_int_equal(aed_energy_gate(level, N, f, 0.0, 30), 0);
+	memset(f, 1, N);
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 30), 18);
+}
+
 /* Two Gaussian classes 2 sd apart along a random direction in 32 dims. */
 static void test_logistic(void **state)
 {
@@ -386,6 +435,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_consensus),
+		cmocka_unit_test(test_energy_gate),
 		cmocka_unit_test(test_logistic),
 		cmocka_unit_test(test_mlp_xor),
 		cmocka_unit_test_setup_teardown(test_stage, setup, teardown),
