@@ -7,29 +7,22 @@ graph instead). The front end follows YAMNet's features.py: 16 kHz mono,
 25 ms periodic Hann, 10 ms hop, 512-point |FFT|, 64 HTK mel bands 125-7500 Hz,
 log(mel + 0.001), patches of 96 frames every 48.
 
-  yamnet_ref.py MODEL logmel AUDIO OUT.npy        patches [n,96,64] (ffmpeg CLI decode)
+  yamnet_ref.py MODEL logmel AUDIO OUT.npy        patches [n,96,64] (ffmpeg CLI decode, channels averaged)
   yamnet_ref.py MODEL forward PATCHES.npy EMB.npy SCORES.npy
   yamnet_ref.py MODEL melcheck                     our mel matrix vs the graph's
   yamnet_ref.py MODEL graphcheck AUDIO             our log-mel vs the graph's own front end
 """
 import os
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tflite_ref  # noqa: E402
+from tflite_run import decode  # noqa: E402,F401  (channels averaged, as YAMNet's inference)
 
 STRIDES = {1: 2, 2: 1, 3: 2, 4: 1, 5: 2, 6: 1, 7: 2, 8: 1, 9: 1, 10: 1,
            11: 1, 12: 1, 13: 2, 14: 1}
-
-
-def decode(path, rate=16000):
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-ac", "1", "-ar",
-                          str(rate), "-f", "f32le", "-"],
-                         check=True, stdout=subprocess.PIPE).stdout
-    return np.frombuffer(raw, np.float32).astype(np.float64)
 
 
 def hz_to_mel(f):
