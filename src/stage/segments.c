@@ -251,7 +251,9 @@ struct ctx {
 	struct arena arena;
 	struct strmap classes;     /* mid -> class id */
 	struct strmap names;       /* display name (case-folded) -> id, -1 ambiguous */
-	struct strmap keys;        /* key -> index in segs (this file) */
+	struct strmap keys;        /* key -> index in segs (this file), see keys_sorted */
+	int keys_sorted;           /* 1: segs are in strictly increasing key order
+				    * and keys is not filled yet (csv, manifest) */
 	struct strmap stored;      /* key -> index in stored_v (preloaded) */
 	struct vec stored_v;       /* struct existing */
 	int preloaded;             /* stored holds every stored key */
@@ -497,15 +499,40 @@ static int text_ok(const char *p, size_t n, size_t max)
 /* Make the key "{ytid}_{start_ms}" in the arena. */
 static char *make_key(struct ctx *c, const char *ytid, size_t n, int64_t start_ms)
 {
-	char num[24];
-	int k = snprintf(num, sizeof num, "_%lld", (long long)start_ms);
-	char *key = arena_alloc(&c->arena, n + (size_t)k + 1);
+	char num[24], *d = num + sizeof num;
+	uint64_t v = start_ms < 0 ? 0 - (uint64_t)start_ms : (uint64_t)start_ms;
+	size_t k;
+	char *key;
+
+	*--d = 0;
+	do
+		*--d = (char)('0' + v % 10);
+	while ((v /= 10));
+	if (start_ms < 0)
+		*--d = '-';
+	*--d = '_';
+	k = (size_t)(num + sizeof num - d) - 1;
+	key = arena_alloc(&c->arena, n + k + 1);
 
 	if (key) {
 		memcpy(key, ytid, n);
-		memcpy(key + n, num, (size_t)k + 1);
+		memcpy(key + n, d, k + 1);
 	}
 	return key;
+}
+
+/* Index every segment of this file so far in c->keys: the lists arrive
+ * sorted, so keys are only hashed once one arrives out of order. */
+static int index_keys(struct ctx *c)
+{
+	const struct seg *segs = c->segs.v;
+	struct strmap_ent *e;
+	int rc = strmap_grow(&c->keys, c->segs.n + 1);
+
+	c->keys_sorted = 0;
+	for (size_t i = 0; i < c->segs.n && !rc; i++)
+		rc = strmap_get(&c->keys, segs[i].key, segs[i].key_n, 0, 1, (int64_t)i, &e);
+	return rc;
 }
 
 /* Register a new segment of this file. Returns its index via *idx, or
@@ -514,8 +541,27 @@ static int add_seg(struct ctx *c, const struct seg *s, size_t *idx, int *dup)
 {
 	struct strmap_ent *e;
 	struct seg *ns;
-	int rc = strmap_get(&c->keys, s->key, s->key_n, 0, 1, (int64_t)c->segs.n, &e);
+	int rc;
 
+	if (c->keys_sorted) {
+		const struct seg *last = c->segs.n ? (const struct seg *)c->segs.v + c->segs.n - 1
+						   : NULL;
+
+		if (!last || strcmp(last->key, s->key) < 0) {
+			/* Above every key so far: new to this file. */
+			ns = vec_push(&c->segs);
+			if (!ns)
+				return aed_error(AED_ENOMEM, "out of memory (%zu segments)",
+						 c->segs.n);
+			*ns = *s;
+			*idx = c->segs.n - 1;
+			*dup = 0;
+			return AED_OK;
+		}
+		if ((rc = index_keys(c)))
+			return rc;
+	}
+	rc = strmap_get(&c->keys, s->key, s->key_n, 0, 1, (int64_t)c->segs.n, &e);
 	if (rc)
 		return rc;
 	*dup = e->v != (int64_t)c->segs.n;
@@ -1785,6 +1831,7 @@ int aed_segments_ingest(struct aed_db *db, const struct aed_segments_opts *o,
 		goto out;
 	if (o->progress && src.n >= PROGRESS_MIN_BYTES)
 		c.prog = aed_progress_new("segments: reading MiB", (int64_t)(src.n >> 20));
+	c.keys_sorted = fmt != AED_SEG_STRONG; /* parse_strong looks keys up itself */
 	switch (fmt) {
 	case AED_SEG_CSV: rc = parse_csv(&c, src.data, src.n); break;
 	case AED_SEG_STRONG: rc = parse_strong(&c, src.data, src.n); break;
