@@ -1548,11 +1548,44 @@ static int cmp_key(const void *a, const void *b)
 	return strcmp(sort_segs[*(const size_t *)a].key, sort_segs[*(const size_t *)b].key);
 }
 
+/* New segments per multi-row INSERT; each row has 9 parameters. */
+#define SEG_BATCH 16
+#define SEG_INSERT "INSERT INTO segment(id, key, ytid, start_ms, end_ms, path, source_group, " \
+		   "meta, shard) VALUES "
+
+/* Bind segment s to the 9 parameters from b on. */
+static void bind_seg(sqlite3_stmt *st, int b, const struct seg *s)
+{
+	sqlite3_bind_int64(st, b, s->id);
+	sqlite3_bind_text(st, b + 1, s->key, (int)s->key_n, SQLITE_STATIC);
+	sqlite3_bind_text(st, b + 2, s->key, (int)s->ytid_n, SQLITE_STATIC);
+	sqlite3_bind_int64(st, b + 3, s->start_ms);
+	if (s->end_ms >= 0)
+		sqlite3_bind_int64(st, b + 4, s->end_ms);
+	else
+		sqlite3_bind_null(st, b + 4);
+	if (s->path)
+		sqlite3_bind_text(st, b + 5, s->path, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, b + 5);
+	if (s->group)
+		sqlite3_bind_text(st, b + 6, s->group, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(st, b + 6, s->key, (int)s->ytid_n, SQLITE_STATIC);
+	if (s->meta)
+		sqlite3_bind_text(st, b + 7, s->meta, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, b + 7);
+	sqlite3_bind_int64(st, b + 8, aed_shard_hash(s->key));
+}
+
 static int write_all(struct ctx *c, int64_t *split_id)
 {
 	struct aed_db *db = c->db;
-	sqlite3_stmt *ins_seg = NULL, *upd_seg = NULL, *ins_strong = NULL, *st = NULL;
+	sqlite3_stmt *ins_seg = NULL, *ins_segs = NULL, *upd_seg = NULL, *ins_strong = NULL;
+	sqlite3_stmt *st = NULL;
 	struct batch labels = { 0 }, splits = { 0 };
+	struct aed_buf sql = { 0 };
 	struct seg *segs = c->segs.v;
 	const char *label_row = c->r->format == AED_SEG_CSV ? "'weak'"
 				: c->r->format == AED_SEG_STRONG ? "'strong'" : "'manifest'";
@@ -1609,9 +1642,15 @@ static int write_all(struct ctx *c, int64_t *split_id)
 			break;
 		}
 
-	if ((rc = aed_db_prepare(db, "INSERT INTO segment(id, key, ytid, start_ms, end_ms, path, "
-				 "source_group, meta, shard) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-				 &ins_seg)) ||
+	if ((rc = aed_buf_printf(&sql, "%s", SEG_INSERT)))
+		goto out;
+	for (int i = 0; i < SEG_BATCH && !rc; i++) {
+		rc = aed_buf_printf(&sql, "%s(", i ? ", " : "");
+		for (int j = 1; j <= 9 && !rc; j++)
+			rc = aed_buf_printf(&sql, "?%d%s", 9 * i + j, j < 9 ? ", " : ")");
+	}
+	if (rc || (rc = aed_db_prepare(db, sql.data, &ins_segs)) ||
+	    (rc = aed_db_prepare(db, SEG_INSERT "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &ins_seg)) ||
 	    (rc = aed_db_prepare(db, "UPDATE segment SET path = ?2, meta = COALESCE(meta, ?3) "
 				 "WHERE id = ?1", &upd_seg)) ||
 	    (rc = batch_init(db, &labels, "INSERT OR IGNORE INTO label(segment_id, class_id, source) "
@@ -1628,32 +1667,27 @@ static int write_all(struct ctx *c, int64_t *split_id)
 	for (k = 0; k < c->segs.n; k++) {
 		struct seg *s = &segs[order[k]];
 
-		if (!s->exists) {
-			s->id = ++next_id;
-			sqlite3_bind_int64(ins_seg, 1, s->id);
-			sqlite3_bind_text(ins_seg, 2, s->key, (int)s->key_n, SQLITE_STATIC);
-			sqlite3_bind_text(ins_seg, 3, s->key, (int)s->ytid_n, SQLITE_STATIC);
-			sqlite3_bind_int64(ins_seg, 4, s->start_ms);
-			if (s->end_ms >= 0)
-				sqlite3_bind_int64(ins_seg, 5, s->end_ms);
-			else
-				sqlite3_bind_null(ins_seg, 5);
-			if (s->path)
-				sqlite3_bind_text(ins_seg, 6, s->path, -1, SQLITE_STATIC);
-			else
-				sqlite3_bind_null(ins_seg, 6);
-			if (s->group)
-				sqlite3_bind_text(ins_seg, 7, s->group, -1, SQLITE_STATIC);
-			else
-				sqlite3_bind_text(ins_seg, 7, s->key, (int)s->ytid_n, SQLITE_STATIC);
-			if (s->meta)
-				sqlite3_bind_text(ins_seg, 8, s->meta, -1, SQLITE_STATIC);
-			else
-				sqlite3_bind_null(ins_seg, 8);
-			sqlite3_bind_int64(ins_seg, 9, aed_shard_hash(s->key));
-			if ((rc = step_done(db, ins_seg, "inserting a segment")))
-				goto out;
-			c->r->segments_new++;
+		if (k < n_new) {
+			/* New segments are order[0, n_new): insert them SEG_BATCH
+			 * at a time, each chunk before its labels and splits. */
+			if (k % SEG_BATCH == 0) {
+				size_t m = n_new - k < SEG_BATCH ? n_new - k : SEG_BATCH;
+				sqlite3_stmt *ins = m == SEG_BATCH ? ins_segs : ins_seg;
+
+				for (size_t i = 0; i < m; i++) {
+					struct seg *x = &segs[order[k + i]];
+
+					x->id = next_id + (int64_t)(k + i) + 1;
+					bind_seg(ins, m == SEG_BATCH ? (int)(9 * i) + 1 : 1, x);
+					if (m < SEG_BATCH &&
+					    (rc = step_done(db, ins, "inserting a segment")))
+						goto out;
+				}
+				if (m == SEG_BATCH &&
+				    (rc = step_done(db, ins, "inserting segments")))
+					goto out;
+				c->r->segments_new += (int64_t)m;
+			}
 		} else {
 			c->r->segments_seen++;
 			if (s->fill_path) {
@@ -1704,6 +1738,8 @@ out:
 	batch_release(&splits);
 	sqlite3_finalize(st);
 	sqlite3_finalize(ins_seg);
+	sqlite3_finalize(ins_segs);
+	aed_buf_release(&sql);
 	sqlite3_finalize(upd_seg);
 	sqlite3_finalize(ins_strong);
 	return rc;
