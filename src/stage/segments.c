@@ -1470,7 +1470,7 @@ static void json_field(struct aed_buf *b, const char *k, const char *v, int *rc)
 }
 
 /* Rows per multi-row INSERT: fewer statement executions per row. */
-#define BATCH 32
+#define BATCH 256
 
 /* A multi-row "INSERT OR IGNORE INTO table(cols) VALUES (..), (..)" with
  * BATCH rows of ncols parameters each, plus a one-row statement for the
@@ -1549,7 +1549,7 @@ static int cmp_key(const void *a, const void *b)
 }
 
 /* New segments per multi-row INSERT; each row has 9 parameters. */
-#define SEG_BATCH 16
+#define SEG_BATCH 64
 #define SEG_INSERT "INSERT INTO segment(id, key, ytid, start_ms, end_ms, path, source_group, " \
 		   "meta, shard) VALUES "
 
