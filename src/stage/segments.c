@@ -1550,7 +1550,7 @@ static int cmp_key(const void *a, const void *b)
 
 /* New segments per multi-row INSERT; each row has 9 parameters. */
 #define SEG_BATCH 64
-#define SEG_INSERT "INSERT INTO segment(id, key, ytid, start_ms, end_ms, path, source_group, " \
+#define SEG_INSERT "INSERT OR IGNORE INTO segment(id, key, ytid, start_ms, end_ms, path, source_group, " \
 		   "meta, shard) VALUES "
 
 /* Bind segment s to the 9 parameters from b on. */
@@ -1577,6 +1577,21 @@ static void bind_seg(sqlite3_stmt *st, int b, const struct seg *s)
 	else
 		sqlite3_bind_null(st, b + 7);
 	sqlite3_bind_int64(st, b + 8, aed_shard_hash(s->key));
+}
+
+/* Run a segment INSERT of n rows. It is "OR IGNORE" only so that SQLite
+ * needs no statement journal for it (a multi-row statement that may abort
+ * must be able to undo its first rows); every key was checked against the
+ * table before the transaction, so a row left out means the table changed
+ * meanwhile, and the ingest fails as a plain INSERT would. */
+static int insert_segs(struct ctx *c, sqlite3_stmt *st, int n)
+{
+	int rc = step_done(c->db, st, "inserting segments");
+
+	if (!rc && sqlite3_changes(aed_db_sqlite(c->db)) != n)
+		rc = aed_error(AED_ESTATE, "%s: a segment of this list was stored by another "
+			       "process during the ingest; nothing was written", c->name);
+	return rc;
 }
 
 static int write_all(struct ctx *c, int64_t *split_id)
@@ -1679,12 +1694,10 @@ static int write_all(struct ctx *c, int64_t *split_id)
 
 					x->id = next_id + (int64_t)(k + i) + 1;
 					bind_seg(ins, m == SEG_BATCH ? (int)(9 * i) + 1 : 1, x);
-					if (m < SEG_BATCH &&
-					    (rc = step_done(db, ins, "inserting a segment")))
+					if (m < SEG_BATCH && (rc = insert_segs(c, ins, 1)))
 						goto out;
 				}
-				if (m == SEG_BATCH &&
-				    (rc = step_done(db, ins, "inserting segments")))
+				if (m == SEG_BATCH && (rc = insert_segs(c, ins, SEG_BATCH)))
 					goto out;
 				c->r->segments_new += (int64_t)m;
 			}
