@@ -1650,7 +1650,7 @@ static int write_all(struct ctx *c, int64_t *split_id)
 	for (size_t i = 0; i < c->segs.n; i++)
 		if (segs[i].exists)
 			order[k++] = i;
-	for (size_t i = 1; i < n_new; i++)
+	for (size_t i = 1; i < n_new && !c->keys_sorted; i++) /* else sorted already */
 		if (strcmp(segs[order[i - 1]].key, segs[order[i]].key) > 0) {
 			sort_segs = segs;
 			qsort(order, n_new, sizeof *order, cmp_key);
