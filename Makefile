@@ -9,7 +9,7 @@
 #
 # Sources are picked up by wildcard: a new file in src/<dir>/ needs no edit here.
 
-PKGS    := sqlite3 libcurl libcrypto libavformat libavcodec libswresample libavutil fftw3 fftw3f jansson
+PKGS    := sqlite3 libcurl libcrypto libavformat libavcodec libswresample libavutil fftw3 jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CC      ?= cc

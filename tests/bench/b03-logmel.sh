@@ -10,7 +10,7 @@ US=$SHARED/data/audio/urbansound8k
 need_shared "$US/manifest.csv" "$SHARED/data/audio/audioset-eval"
 now() { date +%s.%N; }
 cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/include" -o "$T/logmel_bench" "$ROOT/tests/bench/logmel_bench.c" \
-	"$ROOT/build/obj/src/audio/logmel.o" "$ROOT/build/obj/src/util/error.o" -lfftw3f -lm -pthread || exit 1
+	"$ROOT/build/obj/src/audio/logmel.o" "$ROOT/build/obj/src/util/error.o" -lfftw3 -lm -pthread || exit 1
 
 mkdb() { # NAME MANIFEST
 	export AEDCURATE_DB=$T/$1.db
