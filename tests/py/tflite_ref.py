@@ -170,19 +170,29 @@ class Model:
     def raw(self, t):
         return self.buffers[t["buffer"]]
 
+    def quantised(self, t, dtype=np.float32):
+        """An int8/uint8 tensor with a scale as (q, scale, zero point) in dtype,
+        scale and zero point shaped to broadcast along the quantised axis;
+        None for any other tensor."""
+        name, dt = TYPES[t["type"]]
+        if name not in ("int8", "uint8") or not t["scale"]:
+            return None
+        a = np.frombuffer(self.raw(t), dtype=dt).reshape(t["shape"])
+        s = np.asarray(t["scale"], dtype)
+        z = np.asarray(t["zero_point"] or [0] * len(s), dtype)
+        if len(s) > 1:
+            shp = [1] * a.ndim
+            shp[t["qdim"]] = len(s)
+            s, z = s.reshape(shp), z.reshape(shp)
+        return a.astype(dtype), s, z
+
     def values(self, t):
         """The tensor as float32: int8/uint8 dequantised with NumPy."""
+        q = self.quantised(t)
+        if q is not None:
+            return ((q[0] - q[2]) * q[1]).astype(np.float32)
         name, dt = TYPES[t["type"]]
-        a = np.frombuffer(self.raw(t), dtype=dt).reshape(t["shape"])
-        if name in ("int8", "uint8") and t["scale"]:
-            s = np.asarray(t["scale"], np.float32)
-            z = np.asarray(t["zero_point"] or [0] * len(s), np.float32)
-            if len(s) > 1:
-                shp = [1] * a.ndim
-                shp[t["qdim"]] = len(s)
-                s, z = s.reshape(shp), z.reshape(shp)
-            return ((a.astype(np.float32) - z) * s).astype(np.float32)
-        return a.astype(np.float32)
+        return np.frombuffer(self.raw(t), dtype=dt).reshape(t["shape"]).astype(np.float32)
 
     def find(self, name):
         for t in self.tensors:

@@ -120,15 +120,10 @@ class Interpreter:
                 continue
             name, dt = tflite_ref.TYPES[t["type"]]
             a = np.frombuffer(self.m.raw(t), dtype=dt).reshape(t["shape"])
-            if name in ("int8", "uint8") and t["scale"]:
-                s = np.asarray(t["scale"], np.float64)
-                z = np.asarray(t["zero_point"] or [0] * len(s), np.float64)
-                if len(s) > 1:
-                    shp = [1] * a.ndim
-                    shp[t["qdim"]] = len(s)
-                    s, z = s.reshape(shp), z.reshape(shp)
-                self.qweights[i] = (a.astype(np.float64), s, z)
-                self.const[i] = (a.astype(np.float64) - z) * s
+            q = self.m.quantised(t, np.float64)
+            if q is not None:
+                self.qweights[i] = q
+                self.const[i] = (q[0] - q[2]) * q[1]
             elif name in ("float32", "float16"):
                 self.const[i] = a.astype(np.float64)
             else:
