@@ -14,7 +14,8 @@
  * 640 GB instead of 1.28 TB) and its quantisation noise (-96 dBFS) is far below
  * the log-mel offsets (log(mel + 0.001) floors at -6.9).
  *
- * Log-mel layout (kind "logmel_<preset>"): dtype f32, dims [frames, 64, 1].
+ * Log-mel layout (kind "logmel_<preset>"): dtype f32, dims [frames, 64, 1],
+ * over the clip's real samples only (aed_logmel_samples()), not its padding.
  */
 #ifndef AEDCURATE_AUDIO_H
 #define AEDCURATE_AUDIO_H
@@ -89,6 +90,16 @@ float aed_logmel_floor(enum aed_preset preset);
  * frames >= 96, 1 for 0 < frames < 96, 0 for frames == 0; frames past the end
  * read as silence (aed_logmel_floor). */
 size_t aed_patch_count(size_t frames, enum aed_preset preset);
+
+/* Samples of a stored clip that its log-mel covers: the n_real real samples
+ * padded as YAMNet's features.py pads a waveform (to at least 15600 samples,
+ * one 96-frame patch, then to whole 7680-sample patch hops; vggish: to at least
+ * 15600), but never past the n_stored samples the clip holds. A clip's stored
+ * samples past n_real are zeros, so its first aed_logmel_samples() samples are
+ * exactly that padded waveform and the log-mel has aed_patch_count() = 1 +
+ * ceil((n_real - 15600) / 7680) patches; a full-length clip keeps all its
+ * stored samples (10 s: 998 frames, 20 patches). */
+size_t aed_logmel_samples(size_t n_real, size_t n_stored, enum aed_preset preset);
 /* Copy patch i (0 <= i < aed_patch_count) into patch[96 * 64], row-major. */
 void aed_patch(const float *logmel, size_t frames, size_t i, enum aed_preset preset,
 	       float *patch /* 96*64 */);
@@ -139,7 +150,9 @@ int aed_stage_decode(struct aed_db *db, const struct aed_decode_opts *o,
 		     struct aed_stage_stats *st);
 
 /* features (work stage "features_<preset>"): every segment with a clip row
- * gets a "logmel_<preset>" array, f32 [frames, 64]. */
+ * gets a "logmel_<preset>" array, f32 [frames, 64], of the first
+ * aed_logmel_samples(clip.n_samples, stored length) samples of its clip: a
+ * 4 s clip in a 10 s corpus gives 432 frames (8 YAMNet patches), not 998. */
 struct aed_features_opts {
 	enum aed_preset preset;
 	int threads;            /* worker threads; 0 = all cores */

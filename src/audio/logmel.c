@@ -258,6 +258,17 @@ size_t aed_patch_count(size_t frames, enum aed_preset preset)
 	return 1 + (frames - AED_PATCH_FRAMES + hop - 1) / hop;
 }
 
+size_t aed_logmel_samples(size_t n_real, size_t n_stored, enum aed_preset preset)
+{
+	/* one patch: 96 frames of 400 samples every 160 */
+	const size_t one = (AED_PATCH_FRAMES - 1) * AED_STFT_HOP + AED_STFT_WINDOW;
+	const size_t hop = patch_hop(AED_PRESET_YAMNET) * AED_STFT_HOP; /* 7680 */
+	size_t n = n_real < one ? one : n_real;
+	if (preset == AED_PRESET_YAMNET)
+		n = one + (n - one + hop - 1) / hop * hop;
+	return n < n_stored ? n : n_stored;
+}
+
 void aed_patch(const float *logmel, size_t frames, size_t i, enum aed_preset preset, float *patch)
 {
 	size_t first = i * patch_hop(preset);

@@ -175,6 +175,35 @@ static void test_tone_band(void **state)
 	free(x);
 }
 
+/* A clip's log-mel covers its real samples padded as YAMNet pads them:
+ * 1 + ceil((n - 15600) / 7680) patches, never past the stored clip. */
+static void test_real_samples(void **state)
+{
+	(void)state;
+	static const struct { size_t real, stored, yamnet, vggish, patches; } cases[] = {
+		{ 0, 160000, 15600, 15600, 1 },        /* at least one patch */
+		{ 1000, 160000, 15600, 15600, 1 },
+		{ 15600, 160000, 15600, 15600, 1 },
+		{ 15601, 160000, 23280, 15601, 2 },
+		{ 64000, 160000, 69360, 64000, 8 },    /* a 4 s clip: 432 frames */
+		{ 144893, 160000, 146160, 144893, 18 },
+		{ 153840, 160000, 153840, 153840, 19 },
+		{ 153841, 160000, 160000, 153841, 20 }, /* padding would pass the clip */
+		{ 160000, 160000, 160000, 160000, 20 }, /* a full 10 s clip: 998 frames */
+		{ 64000, 64000, 64000, 64000, 8 },     /* a full 4 s clip */
+		{ 1000, 8000, 8000, 8000, 1 },         /* stored shorter than one patch */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		size_t y = aed_logmel_samples(cases[i].real, cases[i].stored, AED_PRESET_YAMNET);
+		assert_int_equal(y, cases[i].yamnet);
+		assert_int_equal(aed_logmel_samples(cases[i].real, cases[i].stored, AED_PRESET_VGGISH),
+				 cases[i].vggish);
+		size_t frames = y < 400 ? 0 : 1 + (y - 400) / 160;
+		assert_int_equal(aed_patch_count(frames, AED_PRESET_YAMNET), cases[i].patches);
+	}
+	assert_int_equal(1 + (aed_logmel_samples(64000, 160000, AED_PRESET_YAMNET) - 400) / 160, 432);
+}
+
 static void test_patches(void **state)
 {
 	(void)state;
@@ -263,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_silence_and_offsets),
 		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_tone_band),
+		cmocka_unit_test(test_real_samples),
 		cmocka_unit_test(test_patches),
 		cmocka_unit_test(test_threads_agree),
 		cmocka_unit_test(test_presets),
