@@ -1,6 +1,6 @@
-/* features.c - the features stage: the log-mel of every decoded clip, stored
- * as f32 [frames, 64] arrays of kind "logmel_<preset>" (frames = 998 for a
- * 10 s clip). Patches are cut from these by the embedding stage. */
+/* features.c - the features stage: the log-mel of every decoded clip's real
+ * audio, stored as f32 [frames, 64] arrays of kind "logmel_<preset>" (998
+ * frames for a full 10 s clip). Patches are cut from these by the embedding stage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 struct features_tls {
 	enum aed_preset preset;
 	sqlite3_stmt *del_ref;
+	sqlite3_stmt *real;     /* the clip's real length in samples */
 	char kind[32];
 };
 
@@ -20,6 +21,7 @@ static void features_tls_free(void *p)
 {
 	struct features_tls *t = p;
 	sqlite3_finalize(t->del_ref);
+	sqlite3_finalize(t->real);
 	free(t);
 }
 
@@ -31,6 +33,8 @@ static int features_tls_init(void *shared, struct aed_db *db, void **out)
 	t->preset = *(const enum aed_preset *)shared;
 	snprintf(t->kind, sizeof t->kind, "%s", aed_logmel_kind(t->preset));
 	int rc = aed_db_prepare(db, "DELETE FROM array_ref WHERE kind = ? AND item = ?", &t->del_ref);
+	if (!rc)
+		rc = aed_db_prepare(db, "SELECT n_samples FROM clip WHERE segment_id = ?", &t->real);
 	if (rc) {
 		features_tls_free(t);
 		return rc;
@@ -45,13 +49,26 @@ static int features_compute(void *tlsp, struct aed_db *db, int64_t item, struct 
 	struct aed_array a;
 	float *x = NULL, *mel = NULL;
 	size_t frames = 0;
-	int rc = aed_array_get(db, "clip", item, &a);
+	int64_t real = -1;
+	sqlite3_bind_int64(t->real, 1, item);
+	int rc = sqlite3_step(t->real);
+	if (rc == SQLITE_ROW)
+		real = sqlite3_column_int64(t->real, 0);
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? AED_OK : aed_db_error(db, "reading clip length");
+	sqlite3_reset(t->real);
+	if (rc)
+		return rc;
+	rc = aed_array_get(db, "clip", item, &a);
 	if (rc == AED_EDB)
 		return rc;
 	if (rc == AED_OK && a.dtype != AED_I16)
 		rc = aed_error(AED_EFORMAT, "clip of segment %lld is %s, expected i16", (long long)item,
 			       aed_dtype_name(a.dtype));
-	size_t n = rc == AED_OK ? (size_t)a.dims[0] : 0;
+	if (rc == AED_OK && real < 0)
+		rc = aed_error(AED_EFORMAT, "segment %lld has a clip array but no clip row "
+			       "(run decode --redo)", (long long)item);
+	/* the real samples, padded as YAMNet pads them, not the clip's zero padding */
+	size_t n = rc == AED_OK ? aed_logmel_samples((size_t)real, (size_t)a.dims[0], t->preset) : 0;
 	if (rc == AED_OK && !(x = malloc((n ? n : 1) * sizeof *x)))
 		rc = aed_error(AED_ENOMEM, "out of memory");
 	if (rc == AED_OK) {
@@ -109,7 +126,7 @@ int aed_stage_features(struct aed_db *db, const struct aed_features_opts *o, str
 	};
 	snprintf(params, sizeof params,
 		 "{\"preset\": \"%s\", \"window\": %d, \"hop\": %d, \"fft\": %d, \"bands\": %d, "
-		 "\"shard\": \"%d/%d\"}",
+		 "\"samples\": \"real\", \"shard\": \"%d/%d\"}",
 		 aed_preset_name(preset), AED_STFT_WINDOW, AED_STFT_HOP, AED_FFT_SIZE, AED_MEL_BANDS,
 		 o->shard.index, o->shard.count);
 	struct aed_pool_cfg cfg = {

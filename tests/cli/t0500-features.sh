@@ -1,6 +1,7 @@
 #!/bin/sh
-# t0500-features.sh - log-mel of decoded real clips: 998 x 64 per 10 s clip for
-# both presets; `dump features` matches an independent NumPy implementation of
+# t0500-features.sh - log-mel of decoded real clips over their real samples:
+# 998 x 64 per full 10 s clip for both presets, fewer frames for shorter clips
+# (not their zero padding); `dump features` matches an independent NumPy implementation of
 # the published VGGish front end (tests/py/vggish_ref.py) within 1e-3 in the
 # log domain, on the same waveform (the dumped clip); dump of other kinds.
 . "$(dirname "$0")/../lib/testlib.sh"
@@ -24,22 +25,35 @@ check "features (yamnet)" $AED features --json
 check_grep "all done" "\"preset\": \"yamnet\", \"done\": $N, \"failed\": 0" "$T/out"
 check "features (vggish)" $AED features --preset vggish --json
 check_grep "all done" "\"preset\": \"vggish\", \"done\": $N, \"failed\": 0" "$T/out"
-check_eq "998 x 64 f32 for every clip, both presets" "logmel_vggish|$N|f32|998|64|1
-logmel_yamnet|$N|f32|998|64|1" \
-	"$(sql "SELECT kind, count(*), dtype, dim0, dim1, dim2 FROM array_ref WHERE kind LIKE 'logmel%' GROUP BY kind ORDER BY kind")"
+FULL=$(sql "SELECT count(*) FROM clip WHERE n_samples = n_total")
+check_eq "998 x 64 f32 for every full 10 s clip, both presets" "logmel_vggish|$FULL|f32|998|64|1
+logmel_yamnet|$FULL|f32|998|64|1" \
+	"$(sql "SELECT kind, count(*), dtype, dim0, dim1, dim2 FROM array_ref r JOIN clip c ON c.segment_id = r.item WHERE kind LIKE 'logmel%' AND c.n_samples = c.n_total GROUP BY kind ORDER BY kind")"
+check "some clips are shorter than 10 s" test "$FULL" -lt "$N"
+# YAMNet pads the real samples to >= 15600 and then whole 7680-sample hops
+check_eq "shorter clips: frames of their real samples padded as YAMNet pads them" "0|0" \
+	"$(sql "SELECT sum(r.dim0 <> 1 + (min(15600 + (max(c.n_samples, 15600) - 15600 + 7679) / 7680 * 7680, c.n_total) - 400) / 160),
+		       sum(r2.dim0 <> 1 + (min(max(c.n_samples, 15600), c.n_total) - 400) / 160)
+		FROM clip c JOIN array_ref r ON r.item = c.segment_id AND r.kind = 'logmel_yamnet'
+		JOIN array_ref r2 ON r2.item = c.segment_id AND r2.kind = 'logmel_vggish'")"
+check_eq "a 4 s UrbanSound8K clip: 432 frames (8 patches), not 998" "432|398" \
+	"$(sql "SELECT max(r.dim0), max(r2.dim0) FROM clip c JOIN array_ref r ON r.item = c.segment_id AND r.kind = 'logmel_yamnet'
+		JOIN array_ref r2 ON r2.item = c.segment_id AND r2.kind = 'logmel_vggish' WHERE c.n_samples = 64000")"
 check "a rerun has nothing to do" $AED features --json
 check_grep "all already done" "\"done\": 0, \"failed\": 0, \"already_done\": $N" "$T/out"
 
 # Against the NumPy reference, every clip: AAC stereo 48 kHz and mono 44.1
 # kHz, Opus, MP3 (the same waveform: the stored clip, dumped as WAV).
 : >"$T/pairs.yamnet"; : >"$T/pairs.vggish"
-for key in $(sql "SELECT s.key FROM clip c JOIN segment s ON s.id = c.segment_id ORDER BY s.key"); do
+# The reference covers the real samples padded as YAMNet pads them (third column).
+sql "SELECT s.key, c.n_samples FROM clip c JOIN segment s ON s.id = c.segment_id ORDER BY s.key" | tr '|' ' ' >"$T/keys"
+while read -r key real; do
 	$AED dump clip "$key" -o "$T/$key.wav" -q || not_ok "dump clip $key"
 	for p in yamnet vggish; do
 		$AED dump features "$key" --preset $p -o "$T/$key.$p.npy" -q || not_ok "dump features $key --preset $p"
-		echo "$T/$key.wav $T/$key.$p.npy" >>"$T/pairs.$p"
+		echo "$T/$key.wav $T/$key.$p.npy $real" >>"$T/pairs.$p"
 	done
-done
+done <"$T/keys"
 check_eq "a WAV and two .npy per clip" "$N $N" "$(wc -l <"$T/pairs.yamnet") $(wc -l <"$T/pairs.vggish")"
 for p in yamnet vggish; do
 	check "$p: the NumPy VGGish front end agrees within 1e-3 on all $N clips" \
@@ -47,7 +61,7 @@ for p in yamnet vggish; do
 	echo "# $(cat "$T/out")"
 done
 # the check can fail: a different offset is caught
-key=$(sql "SELECT key FROM segment LIMIT 1")
+key=$(sql "SELECT s.key FROM segment s JOIN clip c ON c.segment_id = s.id WHERE c.n_samples = c.n_total ORDER BY s.id LIMIT 1")
 $AED dump clip "$key" -o "$T/a.wav" -q && $AED dump features "$key" -o "$T/a.npy" -q
 check_fail "the reference notices the wrong preset" "$PY" "$ROOT/tests/py/vggish_ref.py" compare --preset vggish "$T/a.wav" "$T/a.npy"
 

@@ -99,7 +99,7 @@ check_eq "weights from the priors run" "1" "$($PY -c 'import json,sys; print(int
 key=$(sql "SELECT s.key FROM export_sample e JOIN segment s ON s.id = e.segment_id JOIN label l ON l.segment_id = s.id JOIN class c ON c.id = l.class_id WHERE c.mid = '/m/05tny_' AND e.export_id = (SELECT max(id) FROM export) LIMIT 1")
 shard=$(sql "SELECT split || '-' || printf('%06d', shard) FROM export_sample WHERE key = '$key' AND export_id = (SELECT max(id) FROM export)")
 tar -xOf "$T/r/$shard.tar" "$key.json" >"$T/one.json"
-check_eq "a Bark clip's JSON: refined, 20 mask values, a soft label" "True 20 True" "$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); f=j["frames"]["/m/05tny_"]; print(j["refined"], len(f["mask"]), "/m/05tny_" in j["soft_labels"])' "$T/one.json")"
+check_eq "a Bark clip's JSON: refined, 8 mask values (its 4 s of real audio, not the 10 s clip's padding), a soft label" "True 8 True" "$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); f=j["frames"]["/m/05tny_"]; print(j["refined"], len(f["mask"]), "/m/05tny_" in j["soft_labels"])' "$T/one.json")"
 # the reader can fail: change a stored mask after the export
 sql "UPDATE frame_mask SET mask = zeroblob(n_patches) WHERE segment_id = (SELECT id FROM segment WHERE key = '$key')"
 check_fail "a mask changed in the database is noticed" $PY "$ROOT/tests/py/read_webdataset.py" "$AEDCURATE_DB" "$T/r" --ffmpeg 0

@@ -7,7 +7,10 @@ audioset), written from the published algorithm, to check aedcurate's log-mel.
       log-mel of the WAV's samples vs the .npy aedcurate wrote; prints the max
       absolute difference and exits 1 when it exceeds the tolerance.
   vggish_ref.py compare-list LIST [--preset yamnet|vggish] [--tol 1e-3]
-      the same for every "WAV NPY" line of LIST; prints the worst pair.
+      the same for every "WAV NPY [N_REAL]" line of LIST; prints the worst pair.
+      With N_REAL (the clip's real samples; the WAV is the zero-padded stored
+      clip), the reference covers only the first real_span() samples: the real
+      ones padded as YAMNet's features.py pads a waveform, within the WAV.
   vggish_ref.py bench WAV N
       computes the log-mel N times; prints seconds per clip.
   vggish_ref.py pipeline LIST
@@ -90,6 +93,19 @@ def log_mel_spectrogram(data, preset):
     return np.log(mel_spectrogram + LOG_OFFSET[preset])
 
 
+def real_span(n_real, n_stored, preset):
+    """Samples of a padded clip that its log-mel covers: YAMNet's
+    features.pad_waveform (at least patch + window - hop = 0.975 s, then whole
+    0.48 s patch hops); vggish_input has no padding, so only the 0.975 s
+    minimum. Never past the stored samples."""
+    min_n = int(round((0.96 + STFT_WINDOW_SECONDS - STFT_HOP_SECONDS) * SAMPLE_RATE))
+    hop = int(round(0.48 * SAMPLE_RATE))
+    n = max(n_real, min_n)
+    if preset == "yamnet":
+        n = min_n + -(-(n - min_n) // hop) * hop
+    return min(n, n_stored)
+
+
 def read_wave(path):
     """16-bit PCM WAV -> float64 in [-1, 1), as vggish_input.wavfile_to_examples."""
     if path.endswith(".f32") or path.endswith(".raw"):
@@ -143,8 +159,12 @@ def main(argv):
         for line in open(listfile):
             if not line.strip():
                 continue
-            wav, npy = line.split()
-            ref = log_mel_spectrogram(read_wave(wav), preset)
+            cols = line.split()
+            wav, npy = cols[:2]
+            x = read_wave(wav)
+            if len(cols) > 2:
+                x = x[:real_span(int(cols[2]), len(x), preset)]
+            ref = log_mel_spectrogram(x, preset)
             ours = np.load(npy)
             if ours.dtype != np.float32 or ours.shape != ref.shape:
                 print("%s: shape/dtype mismatch: ours %s %s, reference %s" % (npy, ours.dtype, ours.shape, ref.shape))
