@@ -1527,10 +1527,12 @@ static int prep_sample(const struct ex *x, struct aed_db *db, const struct xsamp
 		if (audio && (rc = aed_flac_encode_s16(mixpcm, n, AED_SAMPLE_RATE, &p->flac)))
 			goto out;
 		if (x->opt.payload & AED_PAYLOAD_LOGMEL) {
-			/* as the features stage: over the clip padded to the stored length */
+			/* as the features stage: over the mix's real samples, padded as
+			 * YAMNet pads them, within the stored clip length */
 			size_t total = (size_t)x->seg[m->a].n_total, frames = 0;
 			if (total < n)
 				total = n;
+			total = aed_logmel_samples(n, total, AED_PRESET_YAMNET);
 			mixf = calloc(total + 1, sizeof *mixf);
 			if (!mixf) {
 				rc = aed_error(AED_ENOMEM, "export: out of memory");
