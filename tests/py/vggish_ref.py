@@ -15,8 +15,9 @@ audioset), written from the published algorithm, to check aedcurate's log-mel.
       computes the log-mel N times; prints seconds per clip.
   vggish_ref.py pipeline LIST
       the peer of `aedcurate decode` + `features`: for each file named in LIST,
-      `ffmpeg -ac 1 -ar 16000 -t 10` to f32, zero-pad to 10 s, log-mel; prints
-      the number of clips and the seconds taken.
+      `ffmpeg -ac 1 -ar 16000 -t 10` to f32, zero-pad to 10 s, log-mel of the
+      real samples padded as YAMNet pads them (real_span()), as the features
+      stage does; prints the number of clips and the seconds taken.
   vggish_ref.py corr A B [--skip N] [--b-from N]
       Pearson correlation of two waveforms (.wav 16-bit or raw f32le), B read
       from its sample N on; exits 1 below 0.999.
@@ -195,7 +196,7 @@ def main(argv):
             x = np.zeros(10 * SAMPLE_RATE)
             y = np.frombuffer(raw, dtype="<f4")[:len(x)]
             x[:len(y)] = y
-            log_mel_spectrogram(x, "yamnet")
+            log_mel_spectrogram(x[:real_span(len(y), len(x), "yamnet")], "yamnet")
         print("%d %.3f" % (len(paths), time.perf_counter() - t0))
         return 0
     if cmd == "corr":
