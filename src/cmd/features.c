@@ -38,7 +38,11 @@ static const struct aed_cmd_spec spec = {
 		"padding: a 10 s clip gives 998 frames), 512-point FFT magnitude, 64 HTK-mel\n"
 		"bands 125-7500 Hz, log(mel + offset). Stored as f32 [frames, 64] arrays of\n"
 		"kind logmel_<preset>; `aedcurate dump features SEGMENT -o x.npy` reads one.\n"
-		"Run `features --redo` after `decode --redo`.",
+		"A clip shorter than `decode --clip-seconds` is covered over its real samples,\n"
+		"padded as YAMNet pads a waveform (at least 0.975 s, then whole 0.48 s hops):\n"
+		"a 4 s clip gives 432 frames and 8 patches, not 998 and 20 of mostly zeros.\n"
+		"Run `features --redo` after `decode --redo` (and on databases whose short\n"
+		"clips were featurised over their padding, then `embed --redo`).",
 	.opts = opts,
 	.max_args = 0,
 };

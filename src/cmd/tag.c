@@ -222,8 +222,24 @@ int cmd_tag(struct aed_ctx *ctx, int argc, char **argv)
 	}
 
 	if (access(what, R_OK) == 0) {
-		if ((rc = aed_decode_range(what, 0, 0, 16000, &x, &n)) ||
-		    (rc = aed_logmel(x, n, AED_PRESET_YAMNET, &lm, &frames)) ||
+		size_t m;
+		float *q;
+		if ((rc = aed_decode_range(what, 0, 0, 16000, &x, &n)))
+			goto out;
+		/* Zero-padded as YAMNet pads a waveform (and as the features
+		 * stage covers a stored clip), so the last patch holds the
+		 * same samples here as through the pipeline. */
+		m = aed_logmel_samples(n, SIZE_MAX, AED_PRESET_YAMNET);
+		if (m > n) {
+			if (!(q = realloc(x, m * sizeof *x))) {
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				goto out;
+			}
+			x = q;
+			memset(x + n, 0, (m - n) * sizeof *x);
+			n = m;
+		}
+		if ((rc = aed_logmel(x, n, AED_PRESET_YAMNET, &lm, &frames)) ||
 		    (rc = patches_of(lm, frames, &patches, &np)))
 			goto out;
 	} else {
