@@ -29,7 +29,9 @@ wait_for() {
 		_w=$((_w + 1)); [ $_w -gt 200 ] && return 1; sleep 0.1
 	done
 }
-has_part() { [ -n "$(find "$1" -name '*.part' -size +0 2>/dev/null | head -1)" ]; }
+# a .part under 6 KiB of its 12 KB: at least half a second of download left,
+# so on a loaded machine the kill still lands before it completes
+has_part() { [ -n "$(find "$1" -name '*.part' -size +0 -size -6k 2>/dev/null | head -1)" ]; }
 n_final() { [ "$(find "$1" -name '*.flac' 2>/dev/null | wc -l)" -ge "$2" ]; }
 table() { sql "SELECT s.key, m.status, m.whole_video, m.size, m.sha256, replace(m.path, rtrim(m.path, replace(m.path, '/', '')), '')
                FROM media m JOIN segment s ON s.id = m.segment_id ORDER BY s.key"; }
