@@ -1482,29 +1482,38 @@ struct batch {
 	int64_t *changes;       /* rows actually inserted are added here */
 };
 
-static int batch_init(struct aed_db *db, struct batch *b, const char *head, const char *row,
-		      int ncols, int64_t *changes)
+/* Prepare head followed by rows of "(?, ..., ?[, tail])": ncols numbered
+ * parameters per row, then the constant SQL tail (NULL: none). */
+static int prepare_rows(struct aed_db *db, const char *head, int rows, int ncols,
+			const char *tail, sqlite3_stmt **st)
 {
 	struct aed_buf sql = { 0 };
 	int rc = aed_buf_printf(&sql, "%s", head);
 
+	for (int i = 0; i < rows && !rc; i++) {
+		rc = aed_buf_printf(&sql, "%s(", i ? ", " : "");
+		for (int j = 1; j <= ncols && !rc; j++)
+			rc = aed_buf_printf(&sql, "?%d%s", ncols * i + j, j < ncols ? ", " : "");
+		if (!rc)
+			rc = aed_buf_printf(&sql, "%s%s)", tail ? ", " : "", tail ? tail : "");
+	}
+	if (!rc)
+		rc = aed_db_prepare(db, sql.data, st);
+	aed_buf_release(&sql);
+	return rc;
+}
+
+static int batch_init(struct aed_db *db, struct batch *b, const char *head, const char *row,
+		      int ncols, int64_t *changes)
+{
+	int rc;
+
 	memset(b, 0, sizeof *b);
 	b->ncols = ncols;
 	b->changes = changes;
-	for (int i = 0; i < BATCH && !rc; i++)
-		rc = ncols == 1 ? aed_buf_printf(&sql, "%s(?%d, %s)", i ? ", " : "", i + 1, row)
-				: aed_buf_printf(&sql, "%s(?%d, ?%d, %s)", i ? ", " : "", 2 * i + 1,
-						 2 * i + 2, row);
-	if (!rc)
-		rc = aed_db_prepare(db, sql.data, &b->many);
-	sql.len = 0;
-	if (!rc)
-		rc = ncols == 1 ? aed_buf_printf(&sql, "%s(?1, %s)", head, row)
-				: aed_buf_printf(&sql, "%s(?1, ?2, %s)", head, row);
-	if (!rc)
-		rc = aed_db_prepare(db, sql.data, &b->one);
-	aed_buf_release(&sql);
-	return rc;
+	if ((rc = prepare_rows(db, head, BATCH, ncols, row, &b->many)))
+		return rc;
+	return prepare_rows(db, head, 1, ncols, row, &b->one);
 }
 
 static int batch_flush(struct aed_db *db, struct batch *b, int all)
@@ -1600,7 +1609,6 @@ static int write_all(struct ctx *c, int64_t *split_id)
 	sqlite3_stmt *ins_seg = NULL, *ins_segs = NULL, *upd_seg = NULL, *ins_strong = NULL;
 	sqlite3_stmt *st = NULL;
 	struct batch labels = { 0 }, splits = { 0 };
-	struct aed_buf sql = { 0 };
 	struct seg *segs = c->segs.v;
 	const char *label_row = c->r->format == AED_SEG_CSV ? "'weak'"
 				: c->r->format == AED_SEG_STRONG ? "'strong'" : "'manifest'";
@@ -1657,15 +1665,8 @@ static int write_all(struct ctx *c, int64_t *split_id)
 			break;
 		}
 
-	if ((rc = aed_buf_printf(&sql, "%s", SEG_INSERT)))
-		goto out;
-	for (int i = 0; i < SEG_BATCH && !rc; i++) {
-		rc = aed_buf_printf(&sql, "%s(", i ? ", " : "");
-		for (int j = 1; j <= 9 && !rc; j++)
-			rc = aed_buf_printf(&sql, "?%d%s", 9 * i + j, j < 9 ? ", " : ")");
-	}
-	if (rc || (rc = aed_db_prepare(db, sql.data, &ins_segs)) ||
-	    (rc = aed_db_prepare(db, SEG_INSERT "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &ins_seg)) ||
+	if ((rc = prepare_rows(db, SEG_INSERT, SEG_BATCH, 9, NULL, &ins_segs)) ||
+	    (rc = prepare_rows(db, SEG_INSERT, 1, 9, NULL, &ins_seg)) ||
 	    (rc = aed_db_prepare(db, "UPDATE segment SET path = ?2, meta = COALESCE(meta, ?3) "
 				 "WHERE id = ?1", &upd_seg)) ||
 	    (rc = batch_init(db, &labels, "INSERT OR IGNORE INTO label(segment_id, class_id, source) "
@@ -1752,7 +1753,6 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(ins_seg);
 	sqlite3_finalize(ins_segs);
-	aed_buf_release(&sql);
 	sqlite3_finalize(upd_seg);
 	sqlite3_finalize(ins_strong);
 	return rc;
