@@ -187,14 +187,17 @@ size_t aed_consensus_frames(const uint8_t *kept, size_t n_patches, int hop, int 
  * bridging two events less than a patch apart. level[f] is frame f's level in
  * dB (10 log10 of its summed mel magnitudes); the clip's background level is
  * the median level of the frames outside the mask (of all frames when fewer
- * than 50, 0.5 s, are outside). Within each run of kept frames, the frames at
- * least margin_db above the background stay, quiet stretches of fewer than
- * max_gap frames between two of them are bridged, and the rest of the run is
- * dropped; a run without one such frame is kept whole (the gate sharpens
+ * than 50, 0.5 s, are outside). Within each run of kept frames, the frames
+ * loud enough stay: at least margin_db above the background and, with
+ * peak_db > 0, at most peak_db below the run's loudest frame (in a loud,
+ * changing background the median says little about the few hundred ms
+ * around an event; its own peak does). Quiet stretches of fewer than max_gap
+ * frames between two loud frames are bridged and the rest of the run is
+ * dropped; a run without one loud frame is kept whole (the gate sharpens
  * what the classifier found, it never removes a detection). Returns the
  * number of frames kept. */
 size_t aed_energy_gate(const float *level, size_t n, uint8_t *frames, double margin_db,
-		       int max_gap);
+		       double peak_db, int max_gap);
 #define AED_GATE_MIN_BACKGROUND 50
 
 /* Fine patches for frames log-mel frames at hop (as aed_patch_count, whose
@@ -230,6 +233,8 @@ struct aed_refine_opts {
 	int gate;                 /* consensus: aed_energy_gate() on the frame
 				   * masks (the command sets it unless --no-gate) */
 	double gate_db;           /* its margin over the background (command: 0) */
+	double gate_peak;         /* its limit below a run's peak, dB; 0: none
+				   * (command: 10) */
 	int gate_gap;             /* quiet frames it bridges, fewer than this
 				   * (command: 30, 0.3 s) */
 	int fine_rounds;          /* consensus, --scorer trained: rounds after the

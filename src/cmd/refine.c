@@ -29,7 +29,7 @@ struct refine_opts {
 	double consensus;
 	long fine_rounds;
 	int no_gate;
-	double gate_db, gate_gap;
+	double gate_db, gate_peak, gate_gap;
 	const char *model;
 	int embedding_only;
 	int drop;
@@ -55,6 +55,8 @@ static const struct aed_opt refine_table[] = {
 	  "consensus: a frame needs this share of the fine patches over it (default 0.625)" },
 	{ "gate-db", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, gate_db), "DB",
 	  "consensus: frames of a kept run stay when this many dB above the clip's background (default 0)" },
+	{ "gate-peak", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, gate_peak), "DB",
+	  "consensus: frames of a kept run must also be within DB of its loudest frame (default 10; 0: no limit)" },
 	{ "gate-gap", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, gate_gap), "S",
 	  "consensus: quieter stretches shorter than S seconds inside a run are bridged (default 0.3)" },
 	{ "no-gate", 0, AED_OPT_FLAG, offsetof(struct refine_opts, no_gate), NULL,
@@ -117,8 +119,9 @@ static const struct aed_cmd_spec refine_spec = {
 		"stored log-mel, scored the same way and kept by hysteresis; a 10 ms frame is\n"
 		"in the event when --consensus of the fine patches over it were kept. An energy\n"
 		"gate then sharpens each run of kept frames: only frames --gate-db above the\n"
-		"clip's background level (the median of the frames outside the mask) stay,\n"
-		"with quiet gaps under --gate-gap bridged; a run with no such frame stays whole.\n"
+		"clip's background level (the median of the frames outside the mask) and\n"
+		"within --gate-peak of the run's loudest frame stay, with quiet gaps under\n"
+		"--gate-gap bridged; a run with no such frame stays whole.\n"
 		"The 0.48 s patch mask follows from the frames by the half-overlap rule. Stored:\n"
 		"frame_score, frame_mask (maxnorm and the method), frame_mask_fine (consensus),\n"
 		"refine_class; with --secost, soft_label. A warning names classes\n"
@@ -134,7 +137,7 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 	struct refine_opts o = { .threshold = 0.66, .low = 0.4, .beta = 1.0, .heldout = 0.2,
 				 .lr = 1e-2, .l2 = 0.2, .stages = 2, .min_positives = 5,
 				 .iterations = 6, .relabel = 0.66, .hop_frames = 12, .consensus = 0.625,
-				 .gate_gap = 0.3 };
+				 .gate_peak = 10, .gate_gap = 0.3 };
 	struct aed_refine_opts ro = { 0 };
 	struct aed_refine_result r = { 0 };
 	double alphas[MAX_ALPHAS];
@@ -184,11 +187,13 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 	ro.hop_frames = (int)o.hop_frames;
 	ro.consensus = o.consensus;
 	ro.fine_rounds = (int)o.fine_rounds;
-	if (!(o.gate_db >= -60 && o.gate_db <= 60) || !(o.gate_gap >= 0 && o.gate_gap <= 10))
-		return aed_error(AED_EUSAGE, "refine: need -60 <= --gate-db <= 60 and 0 <= --gate-gap "
-				 "<= 10 (seconds)");
+	if (!(o.gate_db >= -60 && o.gate_db <= 60) || !(o.gate_peak >= 0 && o.gate_peak <= 120) ||
+	    !(o.gate_gap >= 0 && o.gate_gap <= 10))
+		return aed_error(AED_EUSAGE, "refine: need -60 <= --gate-db <= 60, 0 <= --gate-peak "
+				 "<= 120 and 0 <= --gate-gap <= 10 (seconds)");
 	ro.gate = !o.no_gate;
 	ro.gate_db = o.gate_db;
+	ro.gate_peak = o.gate_peak;
 	ro.gate_gap = (int)lround(o.gate_gap * 100);
 	ro.model_path = o.model;
 	ro.drop = o.drop;

@@ -118,7 +118,7 @@ static double median_level(const float *level, size_t n, const uint8_t *frames, 
 }
 
 size_t aed_energy_gate(const float *level, size_t n, uint8_t *frames, double margin_db,
-		       int max_gap)
+		       double peak_db, int max_gap)
 {
 	size_t outside = 0, kept = 0;
 	float *buf;
@@ -144,8 +144,16 @@ size_t aed_energy_gate(const float *level, size_t n, uint8_t *frames, double mar
 		while (b < n && frames[b])
 			b++;
 		/* Run [a, b): keep its loud frames and the short gaps between. */
+		double floor_db = bg + margin_db;
+		if (peak_db > 0) {
+			float peak = level[a];
+			for (size_t f = a + 1; f < b; f++)
+				peak = level[f] > peak ? level[f] : peak;
+			if ((double)peak - peak_db > floor_db)
+				floor_db = (double)peak - peak_db;
+		}
 		for (size_t f = a; f < b; f++) {
-			int loud = (double)level[f] >= bg + margin_db;
+			int loud = (double)level[f] >= floor_db;
 			if (!loud)
 				continue;
 			if (last != SIZE_MAX && f - last - 1 < (size_t)max_gap)
@@ -785,7 +793,8 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 			aed_consensus_frames(kept, nf, hop, AED_PATCH_FRAMES, o->consensus, c->fine[at],
 					     frames);
 			if (o->gate)
-				aed_energy_gate(level, frames, c->fine[at], o->gate_db, o->gate_gap);
+				aed_energy_gate(level, frames, c->fine[at], o->gate_db, o->gate_peak,
+						o->gate_gap);
 			/* Runs of kept frames as intervals, then patches by the
 			 * half-overlap rule. */
 			for (size_t f = 0; f <= frames; f++) {
@@ -1026,7 +1035,9 @@ static char *params_json(const struct aed_refine_opts *o)
 	for (int i = 0; i < o->n_alphas; i++)
 		json_array_append_new(a, json_real(o->alphas[i]));
 	json_t *j = json_pack("{s:s?, s:b, s:s?, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, "
-			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:i, s:i, s:o}", "class", o->class_name, "all", o->all, "split", o->split,
+			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:f, s:i, "
+			      "s:i, s:o}",
+			      "class", o->class_name, "all", o->all, "split", o->split,
 			      "scorer", aed_scorer_name(o->scorer), "method",
 			      aed_refine_method_name(o->method), "threshold", o->threshold, "low",
 			      o->low, "beta", o->beta, "heldout", o->heldout, "hidden", o->clf.hidden,
@@ -1035,7 +1046,8 @@ static char *params_json(const struct aed_refine_opts *o)
 			      "with_scores", o->with_scores, "lr", o->clf.lr,
 			      "l2", o->clf.l2, "epochs", o->clf.max_epochs,
 			      "hop_frames", o->hop_frames, "consensus", o->consensus,
-			      "gate", o->gate, "gate_db", o->gate_db, "gate_gap", o->gate_gap,
+			      "gate", o->gate, "gate_db", o->gate_db, "gate_peak", o->gate_peak,
+			      "gate_gap", o->gate_gap,
 			      "fine_rounds", o->fine_rounds,
 			      "alphas", a);
 	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

@@ -111,7 +111,7 @@ static void test_energy_gate(void **state)
 	memset(f + 70, 1, 10);
 	/* margin 5 dB, gaps under 20 frames bridged: run 1 becomes 15..32 (the
 	 * first to the last loud frame, the 12-frame gap bridged) */
-	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 20), 18 + 10);
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 0, 20), 18 + 10);
 	memset(want, 0, N);
 	memset(want + 15, 1, 18);
 	memset(want + 70, 1, 10); /* nothing loud: the run stays whole */
@@ -119,7 +119,7 @@ static void test_energy_gate(void **state)
 	/* gaps of 12 quiet frames not bridged when max_gap is 12 */
 	memset(f, 0, N);
 	memset(f + 10, 1, 30);
-	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 12), 6);
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 0, 12), 6);
 	memset(want, 0, N);
 	memset(want + 15, 1, 3);
 	memset(want + 30, 1, 3);
@@ -128,13 +128,39 @@ static void test_energy_gate(void **state)
 	 * run keeps its odd frames 11..39 bridged: 11..39 */
 	memset(f, 0, N);
 	memset(f + 10, 1, 30);
-	assert_int_equal(aed_energy_gate(level, N, f, 0.0, 5), 29);
+	assert_int_equal(aed_energy_gate(level, N, f, 0.0, 0, 5), 29);
 	/* an empty mask stays empty; a full mask has no outside frames and
 	 * takes the median of all (10.5): 15..32 again */
 	memset(f, 0, N);
-	assert_int_equal(aed_energy_gate(level, N, f, 0.0, 30), 0);
+	assert_int_equal(aed_energy_gate(level, N, f, 0.0, 0, 30), 0);
 	memset(f, 1, N);
-	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 30), 18);
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 0, 30), 18);
+	/* the peak limit: run 1 peaks at 20 dB; within 1.5 dB of it only
+	 * 15..17 stay (the 18 dB burst is 2 dB down: kept with a 3 dB limit,
+	 * bridged to the first over the 12-frame gap only when it is shorter
+	 * than max_gap); the background margin alone keeps 30..32 too */
+	memset(f, 0, N);
+	memset(f + 10, 1, 30);
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 1.5, 12), 3);
+	memset(want, 0, N);
+	memset(want + 15, 1, 3);
+	assert_memory_equal(f, want, N);
+	memset(f, 0, N);
+	memset(f + 10, 1, 30);
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 3.0, 12), 6);
+	/* a limit below the background margin changes nothing: 10 dB under
+	 * the peak is the background, the 5 dB margin still rules */
+	memset(f, 0, N);
+	memset(f + 10, 1, 30);
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 10.0, 20), 18);
+	/* each run has its own peak: run 2 (no loud frame for the margin) is
+	 * still kept whole, and a quieter run elsewhere keeps its own top */
+	memset(f, 0, N);
+	memset(f + 70, 1, 10);
+	for (int i = 74; i <= 75; i++)
+		level[i] = 16;
+	assert_int_equal(aed_energy_gate(level, N, f, 5.0, 1.5, 12), 2);
+	assert_true(f[74] && f[75] && !f[73] && !f[76]);
 }
 
 /* Two Gaussian classes 2 sd apart along a random direction in 32 dims. */
