@@ -205,6 +205,7 @@ size_t aed_energy_gate(const float *level, size_t n, uint8_t *frames, double mar
 size_t aed_fine_patch_count(size_t frames, int hop);
 
 /* --- the refine stage ------------------------------------------------------ */
+#define AED_REFINE_MAX_ENSEMBLE 32
 struct aed_refine_opts {
 	const char *class_name;   /* a class (name or mid); NULL with all */
 	int all;                  /* every class with labelled, embedded segments */
@@ -225,6 +226,10 @@ struct aed_refine_opts {
 	 * Negatives gave the better precision on the mixture sets, drop the
 	 * better recall on the largest one. */
 	int iterations;           /* default 6 */
+	int ensemble;             /* classifiers trained per round, each holding
+				   * out its own segments with its own seed;
+				   * their mean probability is the score
+				   * (1..AED_REFINE_MAX_ENSEMBLE; 0 = 1) */
 	int hop_frames;           /* consensus: fine patch hop in log-mel frames,
 				   * 1..48; default 12 (0.12 s) */
 	double consensus;         /* consensus: share of covering fine patches a

@@ -23,7 +23,7 @@ struct refine_opts {
 	const char *method;
 	double threshold, low, beta, heldout, lr, l2;
 	long hidden, epochs, patience, min_positives;
-	long iterations;
+	long iterations, ensemble, seed;
 	double relabel;
 	long hop_frames;
 	double consensus;
@@ -87,6 +87,10 @@ static const struct aed_opt refine_table[] = {
 	  "--all: skip classes with fewer labelled segments (default 5)" },
 	{ "iterations", 'n', AED_OPT_INT, offsetof(struct refine_opts, iterations), "N",
 	  "self-training rounds of the trained scorer (default 6; 1 = very weak labels only)" },
+	{ "ensemble", 0, AED_OPT_INT, offsetof(struct refine_opts, ensemble), "N",
+	  "trained scorer: the mean of N classifiers, each with its own held-out segments (default 1)" },
+	{ "seed", 0, AED_OPT_INT, offsetof(struct refine_opts, seed), "N",
+	  "trained scorer: initialisation and shuffling seed; member e of an ensemble uses N + e (default 1)" },
 	{ "relabel", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, relabel), "X",
 	  "between rounds a labelled clip's patches stay positive where n_i >= X (default 0.66)" },
 	{ "drop", 0, AED_OPT_FLAG, offsetof(struct refine_opts, drop), NULL,
@@ -136,7 +140,7 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct refine_opts o = { .threshold = 0.66, .low = 0.4, .beta = 1.0, .heldout = 0.2,
 				 .lr = 1e-2, .l2 = 0.2, .stages = 2, .min_positives = 5,
-				 .iterations = 6, .relabel = 0.66, .hop_frames = 12, .consensus = 0.625,
+				 .iterations = 6, .ensemble = 1, .seed = 1, .relabel = 0.66, .hop_frames = 12, .consensus = 0.625,
 				 .gate_peak = 10, .gate_gap = 0.3 };
 	struct aed_refine_opts ro = { 0 };
 	struct aed_refine_result r = { 0 };
@@ -178,6 +182,13 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 		return aed_error(AED_EUSAGE, "refine: need 1 <= --iterations <= 50 and 0 < --relabel "
 				 "<= 1");
 	ro.iterations = (int)o.iterations;
+	if (o.ensemble < 1 || o.ensemble > AED_REFINE_MAX_ENSEMBLE)
+		return aed_error(AED_EUSAGE, "refine: --ensemble must be 1..%d, not %ld",
+				 AED_REFINE_MAX_ENSEMBLE, o.ensemble);
+	ro.ensemble = (int)o.ensemble;
+	if (o.seed < 1)
+		return aed_error(AED_EUSAGE, "refine: --seed must be >= 1, not %ld", o.seed);
+	ro.clf.seed = (uint64_t)o.seed;
 	ro.relabel = o.relabel;
 	ro.with_scores = !o.embedding_only;
 	if (o.hop_frames < 1 || o.hop_frames > 48 || !(o.consensus > 0 && o.consensus <= 1) ||

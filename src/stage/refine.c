@@ -200,9 +200,11 @@ struct corpus {
 	struct target *t;       /* target classes */
 	size_t nt;
 	uint8_t *lab;           /* [nseg][nt] clip labels through the closure */
-	uint8_t *heldout;       /* [nseg] */
+	uint8_t *heldout;       /* [nseg] member 0's held-out segments */
+	double heldout_frac;
 	float *score;           /* [npatch][nt] frame scores P(L|x_i) */
-	struct aed_clf *model;  /* the last classifier trained, or NULL */
+	struct aed_clf *model[AED_REFINE_MAX_ENSEMBLE]; /* the last ensemble trained */
+	int n_model;
 	uint8_t **fine;         /* consensus: [nseg][nt] 10 ms frame masks of
 				 * labelled pairs, else NULL */
 	size_t *n_fine;         /* [nseg][nt] their frame counts */
@@ -232,7 +234,8 @@ static void corpus_release(struct corpus *c)
 	free(c->lab);
 	free(c->heldout);
 	free(c->score);
-	aed_clf_free(&c->model);
+	for (int e = 0; e < c->n_model; e++)
+		aed_clf_free(&c->model[e]);
 	fine_free(c);
 	memset(c, 0, sizeof *c);
 }
@@ -505,14 +508,16 @@ static int append_scores(struct corpus *c)
 	return AED_OK;
 }
 
-/* Held-out segments: a fixed hash of the segment id, so reruns agree. */
-static void choose_heldout(struct corpus *c, double frac)
+/* Held-out segments of ensemble member e: a fixed hash of the segment id
+ * and e, so reruns agree and members hold out different segments. */
+static void choose_heldout(const struct corpus *c, int member, uint8_t *ho)
 {
 	for (size_t i = 0; i < c->nseg; i++) {
-		uint64_t z = (uint64_t)c->seg[i] * 0x9e3779b97f4a7c15ull;
+		uint64_t z = (uint64_t)c->seg[i] * 0x9e3779b97f4a7c15ull +
+			     (uint64_t)member * 0xd1b54a32d192ed03ull;
 		z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
 		z ^= z >> 29;
-		c->heldout[i] = (double)(z % 10000) < frac * 10000;
+		ho[i] = (double)(z % 10000) < c->heldout_frac * 10000;
 	}
 }
 
@@ -524,25 +529,61 @@ static void yamnet_scores(struct corpus *c)
 			c->score[p * c->nt + k] = c->yam[p * AED_YAMNET_CLASSES + c->t[k].yam];
 }
 
-/* Train on targets y [npatch][nt] and predict every patch into c->score. */
+/* The ensemble's probabilities for n input rows x: the mean of its
+ * members'. tmp has room for n * nt floats. */
+static int ensemble_predict(const struct corpus *c, const float *x, size_t n, float *p,
+			    float *tmp)
+{
+	int rc = AED_OK;
+	size_t m = n * c->nt;
+
+	for (int e = 0; e < c->n_model && !rc; e++) {
+		rc = aed_clf_predict(c->model[e], x, n, e ? tmp : p);
+		for (size_t v = 0; e && !rc && v < m; v++)
+			p[v] += tmp[v];
+	}
+	for (size_t v = 0; c->n_model > 1 && v < m; v++)
+		p[v] /= (float)c->n_model;
+	return rc;
+}
+
+/* Train an ensemble of o->ensemble classifiers on targets y [npatch][nt],
+ * member e with its own held-out segments and seed, and score every patch
+ * with their mean into c->score. rep: member 0's report. */
 static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 			 const struct aed_refine_opts *o, struct aed_clf_report *rep)
 {
-	struct aed_clf *m = NULL;
+	int k = o->ensemble > 0 ? o->ensemble : 1, rc = AED_OK;
 	uint8_t *ho = malloc(c->npatch ? c->npatch : 1);
-	int rc;
+	float *tmp = k > 1 ? malloc((c->npatch ? c->npatch : 1) * c->nt * sizeof *tmp) : NULL;
 
-	if (!ho)
+	for (int e = 0; e < c->n_model; e++)
+		aed_clf_free(&c->model[e]);
+	c->n_model = 0;
+	if (!ho || (k > 1 && !tmp)) {
+		free(ho);
+		free(tmp);
 		return aed_error(AED_ENOMEM, "out of memory");
-	for (size_t i = 0; i < c->nseg; i++)
-		memset(ho + c->off[i], c->heldout[i], c->off[i + 1] - c->off[i]);
-	rc = aed_clf_train(c->emb, c->npatch, c->dim, y, (int)c->nt, pos_w, ho,
-			   &o->clf, &m, rep);
+	}
+	for (int e = 0; e < k && !rc; e++) {
+		struct aed_clf_opts co = o->clf;
+		struct aed_clf_report r1;
+		choose_heldout(c, e, c->heldout);
+		for (size_t i = 0; i < c->nseg; i++)
+			memset(ho + c->off[i], c->heldout[i], c->off[i + 1] - c->off[i]);
+		co.seed = (o->clf.seed ? o->clf.seed : 1) + (uint64_t)e;
+		rc = aed_clf_train(c->emb, c->npatch, c->dim, y, (int)c->nt, pos_w, ho, &co,
+				   &c->model[e], &r1);
+		if (!rc)
+			c->n_model = e + 1;
+		if (!rc && e == 0)
+			*rep = r1;
+	}
+	choose_heldout(c, 0, c->heldout);
 	if (!rc)
-		rc = aed_clf_predict(m, c->emb, c->npatch, c->score);
-	aed_clf_free(&c->model);
-	c->model = m;
+		rc = ensemble_predict(c, c->emb, c->npatch, c->score, tmp);
 	free(ho);
+	free(tmp);
 	return rc;
 }
 
@@ -668,6 +709,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 	void *state = NULL;
 	char *path = NULL;
 	float *patches = NULL, *emb = NULL, *ysc = NULL, *x = NULL, *p = NULL, *col = NULL;
+	float *ptmp = NULL;
 	float *level = NULL;
 	uint8_t *kept = NULL;
 	double *a = NULL, *b = NULL;
@@ -716,6 +758,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 			    !REGROW(emb, nf * AED_YAMNET_EMBED_DIM) ||
 			    !REGROW(ysc, nf * AED_YAMNET_CLASSES) ||
 			    !REGROW(x, nf * (size_t)c->dim) || !REGROW(p, nf * c->nt) ||
+			    !REGROW(ptmp, nf * c->nt) ||
 			    !REGROW(col, nf) || !(kept = realloc(kept, nf))) {
 #undef REGROW
 				aed_array_release(&lm);
@@ -759,7 +802,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 		}
 		if (rc)
 			goto out;
-		if (c->model) {
+		if (c->n_model) {
 			for (size_t j = 0; j < nf; j++) {
 				float *row = x + j * (size_t)c->dim;
 				memcpy(row, emb + j * AED_YAMNET_EMBED_DIM,
@@ -770,7 +813,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 					row[AED_YAMNET_EMBED_DIM + k] = logf(v / (1 - v));
 				}
 			}
-			if ((rc = aed_clf_predict(c->model, x, nf, p)))
+			if ((rc = ensemble_predict(c, x, nf, p, ptmp)))
 				goto out;
 		}
 		for (size_t k = 0; k < c->nt; k++) {
@@ -778,7 +821,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 			if (!c->lab[at])
 				continue;
 			for (size_t j = 0; j < nf; j++)
-				col[j] = c->model ? p[j * c->nt + k] :
+				col[j] = c->n_model ? p[j * c->nt + k] :
 					 c->t[k].yam >= 0 ? ysc[j * AED_YAMNET_CLASSES + c->t[k].yam] : 0;
 			aed_refine_mask(col, nf, AED_REFINE_HYSTERESIS, o->threshold, o->low, kept);
 			c->fine[at] = malloc(frames ? frames : 1);
@@ -821,6 +864,7 @@ out:
 	free(x);
 	free(p);
 	free(col);
+	free(ptmp);
 	free(level);
 	free(kept);
 	free(a);
@@ -1036,7 +1080,7 @@ static char *params_json(const struct aed_refine_opts *o)
 		json_array_append_new(a, json_real(o->alphas[i]));
 	json_t *j = json_pack("{s:s?, s:b, s:s?, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, "
 			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:f, s:i, "
-			      "s:i, s:o}",
+			      "s:i, s:I, s:i, s:o}",
 			      "class", o->class_name, "all", o->all, "split", o->split,
 			      "scorer", aed_scorer_name(o->scorer), "method",
 			      aed_refine_method_name(o->method), "threshold", o->threshold, "low",
@@ -1047,7 +1091,8 @@ static char *params_json(const struct aed_refine_opts *o)
 			      "l2", o->clf.l2, "epochs", o->clf.max_epochs,
 			      "hop_frames", o->hop_frames, "consensus", o->consensus,
 			      "gate", o->gate, "gate_db", o->gate_db, "gate_peak", o->gate_peak,
-			      "gate_gap", o->gate_gap,
+			      "gate_gap", o->gate_gap, "ensemble", o->ensemble,
+			      "seed", (json_int_t)(o->clf.seed ? o->clf.seed : 1),
 			      "fine_rounds", o->fine_rounds,
 			      "alphas", a);
 	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -1167,7 +1212,7 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 		aed_prior_weights(prior, c.nt, o.beta, wt, NULL);
 		for (size_t k = 0; k < c.nt; k++)
 			pos_w[k] = (float)wt[k];
-		choose_heldout(&c, o.heldout);
+		c.heldout_frac = o.heldout;
 		for (size_t i = 0; i < c.nseg; i++)
 			for (size_t p = c.off[i]; p < c.off[i + 1]; p++)
 				for (size_t k = 0; k < c.nt; k++)
