@@ -229,7 +229,10 @@ struct aed_refine_opts {
 	int ensemble;             /* classifiers trained per round, each holding
 				   * out its own segments with its own seed;
 				   * their mean probability is the score
-				   * (1..AED_REFINE_MAX_ENSEMBLE; 0 = 1) */
+				   * (1..AED_REFINE_MAX_ENSEMBLE; 0 = 1; the
+				   * command's default 5: one classifier's
+				   * masks depend on its seed as much as on
+				   * the method's settings) */
 	int hop_frames;           /* consensus: fine patch hop in log-mel frames,
 				   * 1..48; default 12 (0.12 s) */
 	double consensus;         /* consensus: share of covering fine patches a
@@ -239,7 +242,7 @@ struct aed_refine_opts {
 				   * masks (the command sets it unless --no-gate) */
 	double gate_db;           /* its margin over the background (command: 0) */
 	double gate_peak;         /* its limit below a run's peak, dB; 0: none
-				   * (command: 10) */
+				   * (command: 12) */
 	int gate_gap;             /* quiet frames it bridges, fewer than this
 				   * (command: 30, 0.3 s) */
 	int fine_rounds;          /* consensus, --scorer trained: rounds after the
@@ -252,7 +255,7 @@ struct aed_refine_opts {
 	const char *model_path;   /* consensus: yamnet.tflite; NULL: the usual search */
 	int with_scores;          /* inputs: the embedding and YAMNet's 521 scores as
 				   * log-odds (when every segment has them) */
-	double relabel;           /* default 0.66 */
+	double relabel;           /* default 0.6 */
 	int drop;                 /* unkept patches leave the loss */
 	/* SeCoST: stages > 0 trains a cascade of that many classifiers. */
 	int secost_stages;

@@ -56,7 +56,7 @@ static const struct aed_opt refine_table[] = {
 	{ "gate-db", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, gate_db), "DB",
 	  "consensus: frames of a kept run stay when this many dB above the clip's background (default 0)" },
 	{ "gate-peak", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, gate_peak), "DB",
-	  "consensus: frames of a kept run must also be within DB of its loudest frame (default 10; 0: no limit)" },
+	  "consensus: frames of a kept run must also be within DB of its loudest frame (default 12; 0: no limit)" },
 	{ "gate-gap", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, gate_gap), "S",
 	  "consensus: quieter stretches shorter than S seconds inside a run are bridged (default 0.3)" },
 	{ "no-gate", 0, AED_OPT_FLAG, offsetof(struct refine_opts, no_gate), NULL,
@@ -88,11 +88,11 @@ static const struct aed_opt refine_table[] = {
 	{ "iterations", 'n', AED_OPT_INT, offsetof(struct refine_opts, iterations), "N",
 	  "self-training rounds of the trained scorer (default 6; 1 = very weak labels only)" },
 	{ "ensemble", 0, AED_OPT_INT, offsetof(struct refine_opts, ensemble), "N",
-	  "trained scorer: the mean of N classifiers, each with its own held-out segments (default 1)" },
+	  "trained scorer: the mean of N classifiers, each with its own held-out segments (default 5)" },
 	{ "seed", 0, AED_OPT_INT, offsetof(struct refine_opts, seed), "N",
 	  "trained scorer: initialisation and shuffling seed; member e of an ensemble uses N + e (default 1)" },
 	{ "relabel", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, relabel), "X",
-	  "between rounds a labelled clip's patches stay positive where n_i >= X (default 0.66)" },
+	  "between rounds a labelled clip's patches stay positive where n_i >= X (default 0.6)" },
 	{ "drop", 0, AED_OPT_FLAG, offsetof(struct refine_opts, drop), NULL,
 	  "between rounds, unkept patches of labelled clips leave the loss (default: negatives)" },
 	{ "embedding-only", 0, AED_OPT_FLAG, offsetof(struct refine_opts, embedding_only), NULL,
@@ -115,22 +115,23 @@ static const struct aed_cmd_spec refine_spec = {
 		"or from a classifier trained on the corpus's patch embeddings and YAMNet's\n"
 		"scores (log-odds; --embedding-only leaves them out), every patch carrying its\n"
 		"clip's labels (--scorer trained: positives weighted as `priors`, held-out\n"
-		"segments stop training), then retrained for --iterations rounds on the patches\n"
-		"the previous round kept (self-training). n_i = score / max over the segment;\n"
-		"maxnorm keeps n_i >= threshold (the AudioSet rule); hysteresis also keeps\n"
-		"neighbours of kept patches with n_i >= low. consensus (the default) localises\n"
-		"finer: patches every --hop-frames log-mel frames (10 ms each) are cut from the\n"
-		"stored log-mel, scored the same way and kept by hysteresis; a 10 ms frame is\n"
-		"in the event when --consensus of the fine patches over it were kept. An energy\n"
-		"gate then sharpens each run of kept frames: only frames --gate-db above the\n"
-		"clip's background level (the median of the frames outside the mask) and\n"
-		"within --gate-peak of the run's loudest frame stay, with quiet gaps under\n"
-		"--gate-gap bridged; a run with no such frame stays whole.\n"
-		"The 0.48 s patch mask follows from the frames by the half-overlap rule. Stored:\n"
-		"frame_score, frame_mask (maxnorm and the method), frame_mask_fine (consensus),\n"
-		"refine_class; with --secost, soft_label. A warning names classes\n"
-		"whose segments gain more YAMNet score for an unrelated class than for L itself:\n"
-		"the method assumes L is the most prevalent sound in its own segments.",
+		"segments stop training; --ensemble classifiers, each holding out its own\n"
+		"segments, and their mean is the score), then retrained for --iterations rounds\n"
+		"on the patches the previous round kept (self-training). n_i = score / max over\n"
+		"the segment; maxnorm keeps n_i >= threshold (the AudioSet rule); hysteresis\n"
+		"also keeps neighbours of kept patches with n_i >= low. consensus (the default)\n"
+		"localises finer: patches every --hop-frames log-mel frames (10 ms each) are cut\n"
+		"from the stored log-mel, scored the same way and kept by hysteresis; a 10 ms\n"
+		"frame is in the event when --consensus of the fine patches over it were kept.\n"
+		"An energy gate then sharpens each run of kept frames: only frames --gate-db\n"
+		"above the clip's background level (the median of the frames outside the mask)\n"
+		"and within --gate-peak of the run's loudest frame stay, with quiet gaps under\n"
+		"--gate-gap bridged; a run with no such frame stays whole. The 0.48 s patch mask\n"
+		"follows from the frames by the half-overlap rule. Stored: frame_score,\n"
+		"frame_mask (maxnorm and the method), frame_mask_fine (consensus), refine_class;\n"
+		"with --secost, soft_label. A warning names classes whose segments gain more\n"
+		"YAMNet score for an unrelated class than for L itself: the method assumes L is\n"
+		"the most prevalent sound in its own segments.",
 	.opts = refine_table,
 	.min_args = 0,
 	.max_args = 0,
@@ -140,8 +141,9 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct refine_opts o = { .threshold = 0.66, .low = 0.4, .beta = 1.0, .heldout = 0.2,
 				 .lr = 1e-2, .l2 = 0.2, .stages = 2, .min_positives = 5,
-				 .iterations = 6, .ensemble = 1, .seed = 1, .relabel = 0.66, .hop_frames = 12, .consensus = 0.625,
-				 .gate_peak = 10, .gate_gap = 0.3 };
+				 .iterations = 6, .ensemble = 5, .seed = 1, .relabel = 0.6,
+				 .hop_frames = 12, .consensus = 0.625,
+				 .gate_peak = 12, .gate_gap = 0.3 };
 	struct aed_refine_opts ro = { 0 };
 	struct aed_refine_result r = { 0 };
 	double alphas[MAX_ALPHAS];

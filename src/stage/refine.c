@@ -1131,7 +1131,7 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 	if (o.iterations <= 0)
 		o.iterations = 6;
 	if (o.relabel <= 0)
-		o.relabel = 0.66;
+		o.relabel = 0.6;
 	if (o.hop_frames <= 0)
 		o.hop_frames = 12;
 	if (o.consensus <= 0)
