@@ -200,8 +200,7 @@ struct corpus {
 	struct target *t;       /* target classes */
 	size_t nt;
 	uint8_t *lab;           /* [nseg][nt] clip labels through the closure */
-	uint8_t *heldout;       /* [nseg] member 0's held-out segments */
-	double heldout_frac;
+	double heldout_frac;    /* share of segments each classifier holds out */
 	float *score;           /* [npatch][nt] frame scores P(L|x_i) */
 	struct aed_clf *model[AED_REFINE_MAX_ENSEMBLE]; /* the last ensemble trained */
 	int n_model;
@@ -232,7 +231,6 @@ static void corpus_release(struct corpus *c)
 	free(c->yam);
 	free(c->t);
 	free(c->lab);
-	free(c->heldout);
 	free(c->score);
 	for (int e = 0; e < c->n_model; e++)
 		aed_clf_free(&c->model[e]);
@@ -508,8 +506,9 @@ static int append_scores(struct corpus *c)
 	return AED_OK;
 }
 
-/* Held-out segments of ensemble member e: a fixed hash of the segment id
- * and e, so reruns agree and members hold out different segments. */
+/* Held-out patches of ensemble member e, [npatch]: whole segments, chosen by
+ * a fixed hash of the segment id and e, so reruns agree and members hold out
+ * different segments. */
 static void choose_heldout(const struct corpus *c, int member, uint8_t *ho)
 {
 	for (size_t i = 0; i < c->nseg; i++) {
@@ -517,7 +516,8 @@ static void choose_heldout(const struct corpus *c, int member, uint8_t *ho)
 			     (uint64_t)member * 0xd1b54a32d192ed03ull;
 		z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
 		z ^= z >> 29;
-		ho[i] = (double)(z % 10000) < c->heldout_frac * 10000;
+		memset(ho + c->off[i], (double)(z % 10000) < c->heldout_frac * 10000,
+		       c->off[i + 1] - c->off[i]);
 	}
 }
 
@@ -568,9 +568,7 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 	for (int e = 0; e < k && !rc; e++) {
 		struct aed_clf_opts co = o->clf;
 		struct aed_clf_report r1;
-		choose_heldout(c, e, c->heldout);
-		for (size_t i = 0; i < c->nseg; i++)
-			memset(ho + c->off[i], c->heldout[i], c->off[i + 1] - c->off[i]);
+		choose_heldout(c, e, ho);
 		co.seed = (o->clf.seed ? o->clf.seed : 1) + (uint64_t)e;
 		rc = aed_clf_train(c->emb, c->npatch, c->dim, y, (int)c->nt, pos_w, ho, &co,
 				   &c->model[e], &r1);
@@ -579,7 +577,6 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 		if (!rc && e == 0)
 			*rep = r1;
 	}
-	choose_heldout(c, 0, c->heldout);
 	if (!rc)
 		rc = ensemble_predict(c, c->emb, c->npatch, c->score, tmp);
 	free(ho);
@@ -1175,10 +1172,10 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 	c.dim = AED_YAMNET_EMBED_DIM;
 	if (o.scorer == AED_SCORER_TRAINED && o.with_scores && c.yam && (rc = append_scores(&c)))
 		goto out;
-	c.heldout = calloc(c.nseg, 1);
+	c.heldout_frac = o.heldout;
 	c.score = malloc((c.npatch ? c.npatch : 1) * c.nt * sizeof *c.score);
 	r->classes = calloc(c.nt, sizeof *r->classes);
-	if (!c.heldout || !c.score || !r->classes) {
+	if (!c.score || !r->classes) {
 		rc = aed_error(AED_ENOMEM, "out of memory for %zu patches x %zu classes", c.npatch, c.nt);
 		goto out;
 	}
@@ -1212,7 +1209,6 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 		aed_prior_weights(prior, c.nt, o.beta, wt, NULL);
 		for (size_t k = 0; k < c.nt; k++)
 			pos_w[k] = (float)wt[k];
-		c.heldout_frac = o.heldout;
 		for (size_t i = 0; i < c.nseg; i++)
 			for (size_t p = c.off[i]; p < c.off[i + 1]; p++)
 				for (size_t k = 0; k < c.nt; k++)
