@@ -484,6 +484,18 @@ out:
  * The scores are a linear map of the embedding, but as inputs of their own
  * they let a heavily regularised classifier use what YAMNet already knows
  * about a class at little cost in weight norm. */
+/* One classifier input row: the embedding, then (dim > the embedding's)
+ * YAMNet's scores as log-odds, clamped to [1e-4, 1 - 1e-4]. */
+static void input_row(float *row, int dim, const float *emb, const float *yam)
+{
+	memcpy(row, emb, AED_YAMNET_EMBED_DIM * sizeof *row);
+	for (int k = 0; dim > AED_YAMNET_EMBED_DIM && k < AED_YAMNET_CLASSES; k++) {
+		float v = yam[k];
+		v = v < 1e-4f ? 1e-4f : v > 1 - 1e-4f ? 1 - 1e-4f : v;
+		row[AED_YAMNET_EMBED_DIM + k] = logf(v / (1 - v));
+	}
+}
+
 static int append_scores(struct corpus *c)
 {
 	int d = AED_YAMNET_EMBED_DIM + AED_YAMNET_CLASSES;
@@ -491,15 +503,9 @@ static int append_scores(struct corpus *c)
 
 	if (!x)
 		return aed_error(AED_ENOMEM, "out of memory for %zu patches x %d inputs", c->npatch, d);
-	for (size_t p = 0; p < c->npatch; p++) {
-		float *row = x + p * d;
-		memcpy(row, c->emb + p * AED_YAMNET_EMBED_DIM, AED_YAMNET_EMBED_DIM * sizeof *row);
-		for (int k = 0; k < AED_YAMNET_CLASSES; k++) {
-			float v = c->yam[p * AED_YAMNET_CLASSES + k];
-			v = v < 1e-4f ? 1e-4f : v > 1 - 1e-4f ? 1 - 1e-4f : v;
-			row[AED_YAMNET_EMBED_DIM + k] = logf(v / (1 - v));
-		}
-	}
+	for (size_t p = 0; p < c->npatch; p++)
+		input_row(x + p * d, d, c->emb + p * AED_YAMNET_EMBED_DIM,
+			  c->yam + p * AED_YAMNET_CLASSES);
 	free(c->emb);
 	c->emb = x;
 	c->dim = d;
@@ -800,16 +806,9 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 		if (rc)
 			goto out;
 		if (c->n_model) {
-			for (size_t j = 0; j < nf; j++) {
-				float *row = x + j * (size_t)c->dim;
-				memcpy(row, emb + j * AED_YAMNET_EMBED_DIM,
-				       AED_YAMNET_EMBED_DIM * sizeof *row);
-				for (int k = 0; c->dim > AED_YAMNET_EMBED_DIM && k < AED_YAMNET_CLASSES; k++) {
-					float v = ysc[j * AED_YAMNET_CLASSES + k];
-					v = v < 1e-4f ? 1e-4f : v > 1 - 1e-4f ? 1 - 1e-4f : v;
-					row[AED_YAMNET_EMBED_DIM + k] = logf(v / (1 - v));
-				}
-			}
+			for (size_t j = 0; j < nf; j++)
+				input_row(x + j * (size_t)c->dim, c->dim, emb + j * AED_YAMNET_EMBED_DIM,
+					  ysc + j * AED_YAMNET_CLASSES);
 			if ((rc = ensemble_predict(c, x, nf, p, ptmp)))
 				goto out;
 		}
