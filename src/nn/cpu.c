@@ -1,16 +1,19 @@
-/* cpu.c - the CPU backend for YAMNet: pointwise convolutions and the dense
- * layer as OpenBLAS SGEMM over a batch of patches, layer1 as im2col + SGEMM,
- * depthwise 3x3 as a direct loop vectorised over channels; bias and ReLU are
- * fused into the pass that follows each product.
+/* cpu.c - the CPU backend for YAMNet: pointwise convolutions as OpenBLAS
+ * SGEMM, layer1 as im2col + SGEMM, depthwise 3x3 as a direct loop
+ * vectorised over channels, the dense layer as a fixed-order dot product;
+ * bias and ReLU are fused into the pass that follows each product.
  *
- * Activations are NHWC, patches of a batch back to back, so a pointwise conv
- * is one [B*H*W, Cin] x [Cin, Cout] product. The early layers (large maps,
- * few channels) run one patch at a time so that a patch stays in cache; the
- * later ones run on the whole sub-batch, which gives their products rows. The batch is split across worker
- * threads (each calling single-threaded SGEMM); every worker always runs a
- * full sub-batch (missing patches are zero) so that each SGEMM call has the
- * same shape whatever the batch holds: a patch's result then does not depend
- * on its neighbours, which makes resumed runs bit-identical to clean ones. */
+ * Activations are NHWC, so a pointwise conv is one [H*W, Cin] x [Cin, Cout]
+ * product. Every patch runs through the network on its own, through SGEMM
+ * calls of the same shapes whatever the batch, the thread count or the load:
+ * OpenBLAS computes an output row with different rounding depending on where
+ * the row falls in its M tiles (the Haswell kernels do; the tail tile of a
+ * product is summed in another order), so a patch that shared a product
+ * with its neighbours got results that depended on the batch it came in.
+ * Alone, a patch's embedding and scores are a function of the patch only:
+ * bit-identical across batch sizes, thread counts, kill -9 and rerun. The
+ * batch is split across worker threads, each calling single-threaded SGEMM;
+ * the cost is small because a patch's activations stay in cache. */
 #include "aedcurate/nn.h"
 #include "aedcurate/error.h"
 #include "aedcurate/util.h"
@@ -22,8 +25,6 @@
 #include <string.h>
 
 #define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
-#define CHUNK_FLOATS (64 * 1024) /* pointwise output per SGEMM call: 256 KiB */
-#define EARLY 11 /* layer1 .. layer6 pointwise run patch by patch */
 
 typedef float v8sf __attribute__((vector_size(32), aligned(4)));
 typedef int32_t v8si __attribute__((vector_size(32), aligned(4)));
@@ -31,12 +32,8 @@ typedef int32_t v8si __attribute__((vector_size(32), aligned(4)));
 struct worker {
 	struct cpu *cpu;
 	pthread_t thread;
-	float *a, *b;       /* activation ping-pong buffers, sub * max_act floats */
-	float *col;         /* layer1 im2col, sub * 48*32*9 floats */
-	float *pool;        /* sub * 1024 */
-	float *logits;      /* sub * 521 */
-	float *pa, *pb;     /* one patch's activations in the early layers */
-	float *zero;        /* a patch of zeros (padding of a short sub-batch) */
+	float *pa, *pb;     /* one patch's activations, ping-pong, max_act floats each */
+	float *col;         /* layer1 im2col, 48*32*9 floats */
 	/* job */
 	const float *in;    /* n patches */
 	int n;              /* patches in this job, <= sub */
@@ -155,82 +152,70 @@ HOT static void depthwise(const struct aed_yamnet_layer *L, const float *in, int
 	}
 }
 
-/* 1x1 conv as SGEMM, in chunks of whole patches so that each chunk's output
- * is still in cache when bias and ReLU are applied to it. */
-static void pointwise(const struct aed_yamnet_layer *L, const float *in, int nb, float *out)
+/* 1x1 conv as one SGEMM over the patch's pixels: [H*W, Cin] x [Cin, Cout]. */
+static void pointwise(const struct aed_yamnet_layer *L, const float *in, float *out)
 {
-	const size_t hw = (size_t)L->h_out * L->w_out;
-	int per = (int)(CHUNK_FLOATS / (hw * (size_t)L->cout));
-	if (per < 1)
-		per = 1;
-	for (int p0 = 0; p0 < nb; p0 += per) {
-		int np = nb - p0 < per ? nb - p0 : per;
-		const float *a = in + (size_t)p0 * hw * L->cin;
-		float *c = out + (size_t)p0 * hw * L->cout;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(np * hw), L->cout, L->cin,
-			    1.0f, a, L->cin, L->weight, L->cin, 0.0f, c, L->cout);
-		bias_relu(c, np * hw, L->cout, L->bias);
+	const int hw = L->h_out * L->w_out;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hw, L->cout, L->cin, 1.0f, in,
+		    L->cin, L->weight, L->cin, 0.0f, out, L->cout);
+	bias_relu(out, (size_t)hw, L->cout, L->bias);
+}
+
+/* Dense layer and sigmoid: logits as fixed-order dot products (8 partial
+ * sums, added pairwise), so they never depend on a library's choice of path
+ * for a one-row product. 0.5 M multiply-adds a patch: a rounding error next
+ * to the network's 69 M. */
+HOT static void dense(const struct aed_yamnet *m, const float *restrict e, float *restrict scores)
+{
+	const int c = AED_YAMNET_EMBED_DIM;
+	for (int j = 0; j < AED_YAMNET_CLASSES; j++) {
+		const float *restrict w = m->dense_w + (size_t)j * c;
+		v8sf acc = { 0 };
+		for (int k = 0; k < c; k += 8)
+			acc += *(const v8sf *)(e + k) * *(const v8sf *)(w + k);
+		float l = ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+			  ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+		scores[j] = 1.0f / (1.0f + expf(-(l + m->dense_b[j])));
 	}
 }
 
-static void run_layer(const struct aed_yamnet_layer *L, const float *in, int nb, float *col,
-		      float *out)
-{
-	if (L->kind == AED_YAMNET_CONV)
-		conv1(L, in, nb, col, out);
-	else if (L->kind == AED_YAMNET_DEPTHWISE)
-		depthwise(L, in, nb, out);
-	else
-		pointwise(L, in, nb, out);
-}
-
-/* The whole network for one worker's sub-batch (always cpu->sub patches).
- * Layers before EARLY (large maps, few channels) run one patch at a time so
- * that a patch's activations stay in cache; the rest run on the sub-batch,
- * where batching gives the 1x1 products enough rows. */
-static void forward(struct worker *w)
+/* The whole network for one patch: `in` [96 x 64] -> `emb` [1024] and
+ * `scores` [521]. */
+static void forward_patch(struct worker *w, const float *in, float *emb, float *scores)
 {
 	const struct aed_yamnet *m = w->cpu->m;
-	const int nb = w->cpu->sub;
-	float *a = w->a, *b = w->b, *t;
-	const struct aed_yamnet_layer *e = &m->layers[EARLY - 1];
-	const size_t early_out = (size_t)e->h_out * e->w_out * e->cout;
+	const float *src = in;
+	float *dst = w->pa;
 
-	for (int p = 0; p < nb; p++) {
-		const float *src = p < w->n ? w->in + (size_t)p * PATCH_FLOATS : w->zero;
-		for (int li = 0; li < EARLY; li++) {
-			float *dst = li == EARLY - 1 ? b + (size_t)p * early_out : li % 2 ? w->pb : w->pa;
-			run_layer(&m->layers[li], src, 1, w->col, dst);
-			src = dst;
-		}
+	for (int li = 0; li < AED_YAMNET_LAYERS; li++) {
+		const struct aed_yamnet_layer *L = &m->layers[li];
+		if (L->kind == AED_YAMNET_CONV)
+			conv1(L, src, 1, w->col, dst);
+		else if (L->kind == AED_YAMNET_DEPTHWISE)
+			depthwise(L, src, 1, dst);
+		else
+			pointwise(L, src, dst);
+		src = dst;
+		dst = dst == w->pa ? w->pb : w->pa;
 	}
-	for (int li = EARLY; li < AED_YAMNET_LAYERS; li++) {
-		run_layer(&m->layers[li], b, nb, w->col, a);
-		t = a; a = b; b = t;
-	}
-	/* b holds [nb][h*w][1024]: global average pooling. */
+	/* src holds [h*w][1024]: global average pooling. */
 	const struct aed_yamnet_layer *last = &m->layers[AED_YAMNET_LAYERS - 1];
 	const int hw = last->h_out * last->w_out, c = last->cout;
-	for (int p = 0; p < nb; p++) {
-		float *e = w->pool + (size_t)p * c;
-		const float *x = b + (size_t)p * hw * c;
+	for (int j = 0; j < c; j++)
+		emb[j] = src[j];
+	for (int k = 1; k < hw; k++)
 		for (int j = 0; j < c; j++)
-			e[j] = x[j];
-		for (int k = 1; k < hw; k++)
-			for (int j = 0; j < c; j++)
-				e[j] += x[(size_t)k * c + j];
-		for (int j = 0; j < c; j++)
-			e[j] /= (float)hw;
-	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, AED_YAMNET_CLASSES, c, 1.0f,
-		    w->pool, c, m->dense_w, c, 0.0f, w->logits, AED_YAMNET_CLASSES);
-	for (int p = 0; p < w->n; p++) {
-		const float *l = w->logits + (size_t)p * AED_YAMNET_CLASSES;
-		float *s = w->scores + (size_t)p * AED_YAMNET_CLASSES;
-		for (int j = 0; j < AED_YAMNET_CLASSES; j++)
-			s[j] = 1.0f / (1.0f + expf(-(l[j] + m->dense_b[j])));
-	}
-	memcpy(w->emb, w->pool, (size_t)w->n * c * sizeof *w->emb);
+			emb[j] += src[(size_t)k * c + j];
+	for (int j = 0; j < c; j++)
+		emb[j] /= (float)hw;
+	dense(m, emb, scores);
+}
+
+static void forward(struct worker *w)
+{
+	for (int p = 0; p < w->n; p++)
+		forward_patch(w, w->in + (size_t)p * PATCH_FLOATS, w->emb + (size_t)p * AED_YAMNET_EMBED_DIM,
+			      w->scores + (size_t)p * AED_YAMNET_CLASSES);
 }
 
 static void *worker_main(void *arg)
@@ -245,20 +230,22 @@ static void cpu_free(void **state)
 	if (!cpu)
 		return;
 	for (int i = 0; cpu->w && i < cpu->threads; i++) {
-		free(cpu->w[i].a);
-		free(cpu->w[i].b);
 		free(cpu->w[i].col);
-		free(cpu->w[i].pool);
-		free(cpu->w[i].logits);
 		free(cpu->w[i].pa);
 		free(cpu->w[i].pb);
-		free(cpu->w[i].zero);
 	}
 	free(cpu->w);
 	if (cpu->blas_threads > 0)
 		openblas_set_num_threads(cpu->blas_threads);
 	free(cpu);
 	*state = NULL;
+}
+
+/* 64-byte aligned floats, so every worker's buffers sit alike in memory. */
+static float *floats(size_t n)
+{
+	void *p = NULL;
+	return posix_memalign(&p, 64, n * sizeof(float)) ? NULL : p;
 }
 
 static int cpu_init(const struct aed_yamnet *m, const struct aed_nn_opts *opts, void **state)
@@ -274,10 +261,6 @@ static int cpu_init(const struct aed_yamnet *m, const struct aed_nn_opts *opts, 
 	if (cpu->threads > max_batch)
 		cpu->threads = max_batch;
 	cpu->sub = (max_batch + cpu->threads - 1) / cpu->threads;
-	/* SGEMM with one row takes a different path (GEMV) with other rounding:
-	 * two rows at least keep the results the same for every batch size. */
-	if (cpu->sub < 2)
-		cpu->sub = 2;
 	cpu->max_act = PATCH_FLOATS;
 	for (int i = 0; i < AED_YAMNET_LAYERS; i++) {
 		const struct aed_yamnet_layer *L = &m->layers[i];
@@ -297,16 +280,10 @@ static int cpu_init(const struct aed_yamnet *m, const struct aed_nn_opts *opts, 
 	for (int i = 0; i < cpu->threads; i++) {
 		struct worker *w = &cpu->w[i];
 		w->cpu = cpu;
-		w->a = malloc((size_t)cpu->sub * cpu->max_act * sizeof(float));
-		w->b = malloc((size_t)cpu->sub * cpu->max_act * sizeof(float));
-		w->col = malloc(col * sizeof(float));
-		w->pa = malloc(cpu->max_act * sizeof(float));
-		w->pb = malloc(cpu->max_act * sizeof(float));
-		w->zero = calloc(PATCH_FLOATS, sizeof(float));
-		w->pool = malloc((size_t)cpu->sub * AED_YAMNET_EMBED_DIM * sizeof(float));
-		w->logits = malloc((size_t)cpu->sub * AED_YAMNET_CLASSES * sizeof(float));
-		if (!w->a || !w->b || !w->col || !w->pool || !w->logits || !w->pa || !w->pb ||
-		    !w->zero)
+		w->col = floats(col);
+		w->pa = floats(cpu->max_act);
+		w->pb = floats(cpu->max_act);
+		if (!w->col || !w->pa || !w->pb)
 			goto nomem;
 	}
 	*state = cpu;
@@ -327,8 +304,8 @@ static int cpu_run_batch(void *state, const float *patches, int n, float *emb, f
 	if (n < 0 || n > cpu->sub * cpu->threads)
 		return aed_error(AED_EINTERNAL, "batch of %d patches (at most %d)", n,
 				 cpu->sub * cpu->threads);
-	/* Share the patches evenly; each worker still runs a full sub-batch, so
-	 * every SGEMM has the same shape whatever n is. */
+	/* Share the patches evenly; which worker runs a patch changes nothing in
+	 * its results. */
 	int per = (n + cpu->threads - 1) / cpu->threads;
 	for (int i = 0; i < cpu->threads && i * per < n; i++) {
 		struct worker *w = &cpu->w[i];

@@ -1,8 +1,9 @@
 #!/bin/sh
 # t0601-embed-kill.sh - kill -9 in the middle of embed, then rerun: every
 # stored embedding and score array is bit for bit the one a clean run on a
-# copy of the same database stores (same machine, same thread count). Two
-# processes embedding the same database at once also store exactly that.
+# copy of the same database stores. Two processes embedding the same database
+# at once, and a run with another thread count and batch size, also store
+# exactly that.
 . "$(dirname "$0")/../lib/testlib.sh"
 MODEL=$SHARED/models/yamnet/yamnet.tflite
 US=$SHARED/data/audio/urbansound8k
@@ -22,6 +23,8 @@ cp "$T/test.db" "$T/clean.db"
 cp -R "$T/test.db.arrays" "$T/clean.db.arrays"
 cp "$T/test.db" "$T/two.db"
 cp -R "$T/test.db.arrays" "$T/two.db.arrays"
+cp "$T/test.db" "$T/other.db"
+cp -R "$T/test.db.arrays" "$T/other.db.arrays"
 
 AEDCURATE_DB=$T/clean.db check "clean run" $AED embed --threads 2 --batch 8 --json
 check_grep "all done" "\"done\": $N, \"failed\": 0" "$T/out"
@@ -68,6 +71,13 @@ check_eq "each segment done once between them" "$N" \
 for k in embedding scores; do $PY "$ROOT/tests/py/array_digest.py" "$T/two.db" $k; done >"$T/two"
 if cmp -s "$T/expect" "$T/two"; then ok "two processes store what one clean run stores"
 else not_ok "two-process results differ"; diff "$T/expect" "$T/two" | head -10 | sed 's/^/#   /'; fi
+# Another thread count and batch size: the same bits (each patch runs
+# through the network on its own, whatever its batch).
+export AEDCURATE_DB=$T/other.db
+check "one thread, batches of 3" $AED embed --threads 1 --batch 3 --json
+for k in embedding scores; do $PY "$ROOT/tests/py/array_digest.py" "$T/other.db" $k; done >"$T/other"
+if cmp -s "$T/expect" "$T/other"; then ok "--threads 1 --batch 3 stores what --threads 2 --batch 8 stores"
+else not_ok "results depend on threads or batch size"; diff "$T/expect" "$T/other" | head -10 | sed 's/^/#   /'; fi
 check_fail "an unknown backend is refused" $AED embed --backend nosuch
 check_grep "naming it" "no backend named .nosuch." "$T/err"
 done_testing
