@@ -88,7 +88,8 @@ void aed_ms_to_seconds(int64_t ms, char buf[32]);
  * source failed on (timeouts, 5xx after the retries, a non-zero exit) is
  * 'failed' and is tried again by later runs, up to max_attempts runs.
  * Downloads go to <media>/<name>.part and are renamed when complete; a .part
- * left by an earlier run is resumed with an HTTP Range request. <name> is the
+ * left by an earlier run is resumed with an HTTP Range request (a server that
+ * ignores Range answers 200, and that whole body replaces the .part). <name> is the
  * segment key (or the ytid for whole-recording templates) made file-name safe,
  * plus the URL's extension; a complete file already there is recorded without
  * downloading again, which is what makes a rerun after kill -9 cheap.

@@ -645,21 +645,30 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (!j->checked) {
 		long code = 0;
+		curl_off_t len = -1;
 
 		j->checked = 1;
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 		/* A range from elsewhere than the end of our .part is no use. */
 		if (code == 206 && j->range_start != j->resume_from) {
 			j->range_bad = 1;
 			return 0;
 		}
-		/* Asked for a range but got the whole file: start the .part over. */
+		/* Asked for a range but got the whole file (a server that ignores
+		 * Range answers 200): start the .part over with this body. */
 		if (j->resume_from > 0 && code != 206) {
 			if (ftruncate(j->fd, 0) != 0 || lseek(j->fd, 0, SEEK_SET) != 0) {
 				j->io_errno = errno;
 				return 0;
 			}
 			j->have = 0;
+		}
+		/* The announced size against the cap, now that we know whether it
+		 * adds to the .part (206) or replaces it (200). */
+		if (len >= 0 && j->have + (int64_t)len > j->max_bytes) {
+			j->over_cap = 1;
+			return 0;
 		}
 	}
 	if (j->have + (int64_t)n > j->max_bytes) {
@@ -780,15 +789,24 @@ static int url_begin(struct fetch *f, struct job *j, struct source *s)
 	curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS, (long)(f->o.timeout_s * 1000));
 	curl_easy_setopt(j->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(j->easy, CURLOPT_LOW_SPEED_TIME, (long)(f->o.stall_s + 0.999));
-	/* The cap covers what is already in the .part plus what is announced. */
-	curl_easy_setopt(j->easy, CURLOPT_MAXFILESIZE_LARGE,
-			 (curl_off_t)(f->o.max_bytes - j->resume_from));
+	/* libcurl's own cap sees only the announced length, which for a 206 adds
+	 * to the .part and for a 200 replaces it: the whole cap here, the exact
+	 * check in on_body(). */
+	curl_easy_setopt(j->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->o.max_bytes);
 	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(j->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(j->easy, CURLOPT_HEADERDATA, j);
-	if (j->resume_from > 0)
-		curl_easy_setopt(j->easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->resume_from);
+	/* Range by hand, not CURLOPT_RESUME_FROM: with that, libcurl fails a 200
+	 * answer ("cannot resume") before any body arrives, and a server that
+	 * ignores Range would fail the item on every run while the .part stays.
+	 * on_body() starts the .part over on a 200 instead. */
+	if (j->resume_from > 0) {
+		char range[32];
+
+		snprintf(range, sizeof range, "%" PRId64 "-", j->resume_from);
+		curl_easy_setopt(j->easy, CURLOPT_RANGE, range);
+	}
 	if (curl_multi_add_handle(f->multi, j->easy) != CURLM_OK)
 		return aed_error(AED_ENET, "cannot add a transfer");
 	j->state = J_URL;
