@@ -97,7 +97,12 @@ void aed_ms_to_seconds(int64_t ms, char buf[32]);
  * (with no --from/--url/--cmd only manifest rows); a run claims work items of
  * its own selection only (the store's work rows, stage "fetch").
  * SIGINT/SIGTERM during the run: finished records are kept, claims released,
- * commands killed, the run marked interrupted and AED_ESTATE returned. */
+ * commands killed, the run marked interrupted and AED_ESTATE returned.
+ * A command is killed as a whole process group (the tools it started too),
+ * and when it exits whatever it left running is killed before its output is
+ * taken. After a kill -9 of the stage, the next run of any stage kills what
+ * the commands left running before their items can be retried (they carry
+ * the run's mark, aed_run_command_mark() in store.h). */
 struct aed_fetch_opts {
 	const char **from;     /* --from DIR, n_from of them */
 	int n_from;
