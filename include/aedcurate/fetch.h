@@ -88,7 +88,8 @@ void aed_ms_to_seconds(int64_t ms, char buf[32]);
  * source failed on (timeouts, 5xx after the retries, a non-zero exit) is
  * 'failed' and is tried again by later runs, up to max_attempts runs.
  * Downloads go to <media>/<name>.part and are renamed when complete; a .part
- * left by an earlier run is resumed with an HTTP Range request. <name> is the
+ * left by an earlier run is resumed with an HTTP Range request (a server that
+ * ignores Range answers 200, and that whole body replaces the .part). <name> is the
  * segment key (or the ytid for whole-recording templates) made file-name safe,
  * plus the URL's extension; a complete file already there is recorded without
  * downloading again, which is what makes a rerun after kill -9 cheap.
@@ -96,7 +97,12 @@ void aed_ms_to_seconds(int64_t ms, char buf[32]);
  * (with no --from/--url/--cmd only manifest rows); a run claims work items of
  * its own selection only (the store's work rows, stage "fetch").
  * SIGINT/SIGTERM during the run: finished records are kept, claims released,
- * commands killed, the run marked interrupted and AED_ESTATE returned. */
+ * commands killed, the run marked interrupted and AED_ESTATE returned.
+ * A command is killed as a whole process group (the tools it started too),
+ * and when it exits whatever it left running is killed before its output is
+ * taken. After a kill -9 of the stage, the next run of any stage kills what
+ * the commands left running before their items can be retried (they carry
+ * the run's mark, aed_run_command_mark() in store.h). */
 struct aed_fetch_opts {
 	const char **from;     /* --from DIR, n_from of them */
 	int n_from;

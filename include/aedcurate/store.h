@@ -55,7 +55,8 @@ int aed_db_meta_set(struct aed_db *db, const char *key, const char *value);
 
 /* --- runs ------------------------------------------------------------------
  * A run is one execution of a stage. aed_run_begin() first reaps runs whose
- * process is gone (marks them interrupted, releases their claims). */
+ * process is gone: kills what their external commands left running (see
+ * aed_run_command_mark()), marks them interrupted, releases their claims. */
 enum aed_run_outcome { AED_RUN_OK, AED_RUN_FAILED, AED_RUN_INTERRUPTED };
 
 int aed_run_begin(struct aed_db *db, const char *stage, const char *params_json,
@@ -64,6 +65,14 @@ int aed_run_progress(struct aed_db *db, int64_t run_id, int64_t n_done, int64_t 
 int aed_run_end(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome,
 		int64_t n_done, int64_t n_failed, const char *message);
 int aed_run_reap(struct aed_db *db);
+/* The environment entry "AEDCURATE_RUN=<pid>.<start>" naming this process as
+ * a run row does (pid, pid_start), written to buf (64 bytes are enough). A
+ * stage puts it in the environment of every external command it starts; every
+ * descendant inherits it, so when the run is reaped as dead the process groups
+ * of the processes still carrying it are killed before its claims go back to
+ * pending, and a leftover of a kill -9 cannot write into a rerun's output. */
+void aed_run_command_mark(char *buf, size_t n);
+#define AED_RUN_MARK_VAR "AEDCURATE_RUN"
 
 /* --- per-item work ---------------------------------------------------------
  * States: pending -> claimed -> done | failed. Claims are taken in batches

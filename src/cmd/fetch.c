@@ -64,9 +64,10 @@ static const struct aed_cmd_spec spec = {
 		"URL-encoded in URLs and single-quoted in commands (do not quote them\n"
 		"yourself). A template with a start variable names one file per segment;\n"
 		"without one the file is the whole recording and decode cuts the range.\n"
-		"Downloads go to a .part file, resumed with Range after an interruption, and\n"
-		"are renamed when complete. 404/410 mean unavailable (not retried); timeouts\n"
-		"and 5xx are retried with exponential backoff. Results: the media table.",
+		"Downloads go to a .part file, resumed with Range after an interruption (from\n"
+		"a server that ignores Range, downloaded whole again), and are renamed when\n"
+		"complete. 404/410 mean unavailable (not retried); timeouts and 5xx are\n"
+		"retried with exponential backoff. Results: the media table.",
 	.opts = opts,
 	.max_args = 0,
 };

@@ -1,7 +1,15 @@
 /* fetch.c - the fetch stage: find or download each segment's audio file and
  * record where it is (media table). One thread drives everything: local
  * look-ups inline, HTTP transfers on a libcurl multi handle, --cmd children
- * through pipes, so the database handle never crosses threads. */
+ * through pipes, so the database handle never crosses threads.
+ *
+ * A --cmd command runs in a process group of its own, and the group -- the
+ * tools the shell started, not just the shell -- is killed and waited for on
+ * every way a command ends: exit (before its output is taken), timeout, and
+ * the stage stopping (error, SIGINT/SIGTERM). A kill -9 of the stage runs no
+ * code: the shell dies with it (PR_SET_PDEATHSIG), and what it started is
+ * killed by the next run's reaping of the dead run, found by the mark every
+ * command carries in its environment (aed_run_command_mark(), store/run.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -311,6 +319,9 @@ struct fetch {
 	sqlite3_stmt *seg_st, *ins_st;
 	struct aed_progress *progress;
 	unsigned rng;
+	char **cmd_env;          /* environ plus the run mark, for --cmd children */
+	char cmd_mark[96];       /* "AEDCURATE_RUN=<pid>.<start>" */
+	int subreaper_was;       /* PR_GET_CHILD_SUBREAPER before the stage; -1: unset */
 };
 
 static char *xstrdup(const char *s)
@@ -645,21 +656,30 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (!j->checked) {
 		long code = 0;
+		curl_off_t len = -1;
 
 		j->checked = 1;
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 		/* A range from elsewhere than the end of our .part is no use. */
 		if (code == 206 && j->range_start != j->resume_from) {
 			j->range_bad = 1;
 			return 0;
 		}
-		/* Asked for a range but got the whole file: start the .part over. */
+		/* Asked for a range but got the whole file (a server that ignores
+		 * Range answers 200): start the .part over with this body. */
 		if (j->resume_from > 0 && code != 206) {
 			if (ftruncate(j->fd, 0) != 0 || lseek(j->fd, 0, SEEK_SET) != 0) {
 				j->io_errno = errno;
 				return 0;
 			}
 			j->have = 0;
+		}
+		/* The announced size against the cap, now that we know whether it
+		 * adds to the .part (206) or replaces it (200). */
+		if (len >= 0 && j->have + (int64_t)len > j->max_bytes) {
+			j->over_cap = 1;
+			return 0;
 		}
 	}
 	if (j->have + (int64_t)n > j->max_bytes) {
@@ -780,15 +800,24 @@ static int url_begin(struct fetch *f, struct job *j, struct source *s)
 	curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS, (long)(f->o.timeout_s * 1000));
 	curl_easy_setopt(j->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(j->easy, CURLOPT_LOW_SPEED_TIME, (long)(f->o.stall_s + 0.999));
-	/* The cap covers what is already in the .part plus what is announced. */
-	curl_easy_setopt(j->easy, CURLOPT_MAXFILESIZE_LARGE,
-			 (curl_off_t)(f->o.max_bytes - j->resume_from));
+	/* libcurl's own cap sees only the announced length, which for a 206 adds
+	 * to the .part and for a 200 replaces it: the whole cap here, the exact
+	 * check in on_body(). */
+	curl_easy_setopt(j->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->o.max_bytes);
 	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(j->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(j->easy, CURLOPT_HEADERDATA, j);
-	if (j->resume_from > 0)
-		curl_easy_setopt(j->easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->resume_from);
+	/* Range by hand, not CURLOPT_RESUME_FROM: with that, libcurl fails a 200
+	 * answer ("cannot resume") before any body arrives, and a server that
+	 * ignores Range would fail the item on every run while the .part stays.
+	 * on_body() starts the .part over on a 200 instead. */
+	if (j->resume_from > 0) {
+		char range[32];
+
+		snprintf(range, sizeof range, "%" PRId64 "-", j->resume_from);
+		curl_easy_setopt(j->easy, CURLOPT_RANGE, range);
+	}
 	if (curl_multi_add_handle(f->multi, j->easy) != CURLM_OK)
 		return aed_error(AED_ENET, "cannot add a transfer");
 	j->state = J_URL;
@@ -979,6 +1008,44 @@ static void rm_tree(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Kill a command's process group and wait until nothing of it is left, so no
+ * tool the command started can write after this returns. Call it while the
+ * leader (pid == pgid, the shell) is not yet reaped: until then the group's
+ * number cannot have been reused, so the SIGKILL reaches our group and nobody
+ * else's (the kill(-pgid, 0) calls after that only ask). One SIGKILL is
+ * enough: the kernel makes a fork racing a group signal deliver it to the new
+ * child too. The stage is the subreaper of its commands (cmd_setup()), so
+ * members whose parent died become our children and are reaped here rather
+ * than by init. The leader's wait status goes to *leader_status. The wait for
+ * the others is bounded (5 s): a member stuck in the kernel, or one whose
+ * parent outside the group never reaps it, is left. */
+static void group_kill(pid_t pgid, int *leader_status)
+{
+	double until = aed_now() + 5;
+	int st, leader_reaped = 0;
+	pid_t r;
+
+	kill(-pgid, SIGKILL);
+	kill(pgid, SIGKILL); /* the shell, even if it moved to another group */
+	for (;;) {
+		while ((r = waitpid(-pgid, &st, WNOHANG)) > 0)
+			if (r == pgid) {
+				leader_reaped = 1;
+				if (leader_status)
+					*leader_status = st;
+			}
+		if (kill(-pgid, 0) != 0 && errno == ESRCH)
+			break;
+		if (aed_now() > until) {
+			aed_warn("command process group %ld did not exit after SIGKILL", (long)pgid);
+			break;
+		}
+		usleep(1000);
+	}
+	if (!leader_reaped && waitpid(pgid, &st, 0) == pgid && leader_status)
+		*leader_status = st;
+}
+
 /* A --cmd output already in the media folder: "<name>" or "<name>.<ext>". */
 static const struct name_entry *media_lookup(struct fetch *f, const char *name)
 {
@@ -1007,6 +1074,7 @@ static int cmd_begin(struct fetch *f, struct job *j, struct source *s)
 	struct aed_buf cmd = { 0 }, out = { 0 };
 	const struct name_entry *e;
 	int pfd[2] = { -1, -1 }, devnull = -1, rc = AED_OK;
+	pid_t parent;
 
 	job_clear_transfer(j);
 	j->whole_video = !s->per_segment;
@@ -1059,6 +1127,7 @@ static int cmd_begin(struct fetch *f, struct job *j, struct source *s)
 		goto out;
 	}
 	fflush(NULL);
+	parent = getpid();
 	j->pid = fork();
 	if (j->pid < 0) {
 		rc = aed_error(AED_EIO, "fork: %s", strerror(errno));
@@ -1066,15 +1135,22 @@ static int cmd_begin(struct fetch *f, struct job *j, struct source *s)
 		goto out;
 	}
 	if (j->pid == 0) {
+		/* Only async-signal-safe calls here: libcurl may have threads. */
+		char *argv[] = { "sh", "-c", j->where, NULL };
+
 		setpgid(0, 0);
-		/* If we are killed (even -9) the command goes too. */
+		/* If we are killed (even -9) the shell goes too; what it starts is
+		 * left to the group kills and the dead run's reaping (see the top). */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127); /* the stage died before the line above */
 		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(pfd[1], 2);
-		execl("/bin/sh", "sh", "-c", j->where, (char *)NULL);
+		execve("/bin/sh", argv, f->cmd_env);
 		_exit(127);
 	}
+	/* Both sides set the group, so it exists before either goes on. */
 	setpgid(j->pid, j->pid);
 	close(pfd[1]);
 	pfd[1] = -1;
@@ -1235,19 +1311,22 @@ static int cmd_poll(struct fetch *f)
 
 	for (int i = 0; i < f->n_jobs && !rc; i++) {
 		struct job *j = &f->jobs[i];
+		siginfo_t si;
 		int wstatus = 0;
-		pid_t r;
 
 		if (j->state != J_CMD)
 			continue;
 		cmd_read_stderr(j);
-		r = waitpid(j->pid, &wstatus, WNOHANG);
-		if (r == j->pid) {
-			kill(-j->pid, SIGKILL); /* anything it left running in its group */
+		/* WNOWAIT: the shell stays a zombie, its pid (the group's number)
+		 * held, until group_kill() has killed what it left behind and reaps
+		 * it; its output is taken only after that. */
+		memset(&si, 0, sizeof si);
+		if (waitid(P_PID, (id_t)j->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == j->pid) {
+			group_kill(j->pid, &wstatus);
 			rc = cmd_done(f, j, wstatus, 0);
 		} else if (now - j->started > f->o.cmd_timeout_s) {
-			kill(-j->pid, SIGKILL);
-			waitpid(j->pid, &wstatus, 0);
+			group_kill(j->pid, &wstatus);
 			rc = cmd_done(f, j, wstatus, 1);
 		}
 	}
@@ -1539,6 +1618,33 @@ static int add_source(struct fetch *f, enum src_kind kind, const char *text, int
 	return AED_OK;
 }
 
+/* For --cmd: the children's environment (ours plus the run mark, built here
+ * because the child may only make async-signal-safe calls), and the stage as
+ * the subreaper of its commands, so group_kill() can reap all of a group. */
+static int cmd_setup(struct fetch *f)
+{
+	extern char **environ;
+	size_t n = 0, k = 0;
+	int was = 0;
+
+	aed_run_command_mark(f->cmd_mark, sizeof f->cmd_mark);
+	while (environ && environ[n])
+		n++;
+	f->cmd_env = calloc(n + 2, sizeof *f->cmd_env);
+	if (!f->cmd_env)
+		return aed_error(AED_ENOMEM, "out of memory");
+	/* An inherited mark (we run inside another run's command) is replaced:
+	 * ours are this run's commands. */
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], AED_RUN_MARK_VAR "=", sizeof AED_RUN_MARK_VAR))
+			f->cmd_env[k++] = environ[i];
+	f->cmd_env[k] = f->cmd_mark;
+	if (prctl(PR_GET_CHILD_SUBREAPER, &was) == 0 &&
+	    prctl(PR_SET_CHILD_SUBREAPER, 1L) == 0)
+		f->subreaper_was = was;
+	return AED_OK;
+}
+
 static int setup(struct fetch *f)
 {
 	const char **names = f->o.names;
@@ -1598,6 +1704,9 @@ static int setup(struct fetch *f)
 		if (f->o.n_cmds > 0 && (rc = index_build(&f->media_ix, f->media, 0)))
 			return rc;
 	}
+
+	if (f->o.n_cmds > 0 && (rc = cmd_setup(f)))
+		return rc;
 
 	f->n_jobs = f->o.jobs * 2 + 8;
 	f->jobs = calloc((size_t)f->n_jobs, sizeof *f->jobs);
@@ -1709,10 +1818,8 @@ static void teardown(struct fetch *f)
 			curl_easy_cleanup(j->easy);
 			j->easy = NULL;
 		}
-		if (j->state == J_CMD && j->pid > 0) {
-			kill(-j->pid, SIGKILL);
-			waitpid(j->pid, NULL, 0);
-		}
+		if (j->state == J_CMD && j->pid > 0)
+			group_kill(j->pid, NULL);
 		if (j->fd >= 0)
 			close(j->fd);
 		if (j->err_fd >= 0)
@@ -1743,6 +1850,9 @@ static void teardown(struct fetch *f)
 	if (f->media_fd >= 0)
 		close(f->media_fd);
 	aed_progress_free(&f->progress);
+	free(f->cmd_env);
+	if (f->subreaper_was >= 0)
+		prctl(PR_SET_CHILD_SUBREAPER, (long)f->subreaper_was);
 }
 
 /* SIGINT/SIGTERM while the stage runs: stop cleanly (records kept, claims
@@ -1792,6 +1902,7 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 	f.sum = summary;
 	f.rng = (unsigned)getpid();
 	f.media_fd = -1;
+	f.subreaper_was = -1;
 	apply_defaults(&f.o);
 	if ((rc = setup(&f)))
 		goto out;

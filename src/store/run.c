@@ -5,7 +5,10 @@
  * 'done' only in the transaction that stores its results. A process killed
  * with claims outstanding leaves its run 'running'; the next run on this host
  * sees that the pid is gone (or belongs to a newer process) and puts the
- * claims back to 'pending'. */
+ * claims back to 'pending' -- after killing what the dead run's external
+ * commands left running (kill_marked()), so nothing of the old run can still
+ * write while its items are retried. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,6 +59,122 @@ static int run_alive(long pid, int64_t start)
 	return proc_start_time(pid) == start;
 }
 
+void aed_run_command_mark(char *buf, size_t n)
+{
+	snprintf(buf, n, AED_RUN_MARK_VAR "=%ld.%lld", (long)getpid(),
+		 (long long)proc_start_time(getpid()));
+}
+
+/* Process group of pid (/proc/PID/stat field 5), or -1. */
+static long proc_pgrp(long pid)
+{
+	char path[64], buf[1024], *p;
+	FILE *f;
+	size_t n;
+	long pgrp = -1;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %ld", &pgrp) != 1)
+		return -1;
+	return pgrp;
+}
+
+/* 1 if the environment of pid holds the entry mark exactly. A process of
+ * another user is unreadable (and unkillable): 0. A zombie reads empty. */
+static int environ_has(long pid, const char *mark)
+{
+	char path[64], *buf = NULL;
+	size_t len = 0, cap = 0, m = strlen(mark);
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	for (;;) {
+		size_t got;
+
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap + 65536);
+
+			if (!nb)
+				break;
+			buf = nb;
+			cap += 65536;
+		}
+		got = fread(buf + len, 1, cap - len - 1, f);
+		if (got == 0)
+			break;
+		len += got;
+	}
+	fclose(f);
+	if (buf)
+		buf[len] = 0; /* entries are NUL-terminated; this ends a cut-off last one */
+	for (size_t i = 0; buf && i < len; i += strlen(buf + i) + 1) {
+		if (!strncmp(buf + i, mark, m) && buf[i + m] == 0) {
+			found = 1;
+			break;
+		}
+	}
+	free(buf);
+	return found;
+}
+
+/* Kill what the commands of a dead run left running: every process whose
+ * environment carries the run's mark (aed_run_command_mark()) and the whole
+ * process group of each (a command's group also holds children that cleared
+ * their environment). Why a mark and not recorded process-group ids: once a
+ * group is empty its number can be reused by anyone, so a stored pgid cannot
+ * tell our leftovers from a stranger's group, while the mark names the dead
+ * process exactly (pid and start time, as run rows do) and costs no write per
+ * command, with no window between fork and record. What it cannot reach: a
+ * descendant that both cleared its environment and left the group (setsid
+ * daemons) -- nor could a pgid. The direct children already died with the run
+ * (PR_SET_PDEATHSIG); this is for their children. Waits until the marked
+ * processes are gone (a killed process can finish the write it is in), at
+ * most about 5 s, and never touches its own process group: a reaper started
+ * from inside such a command would otherwise kill itself. */
+static void kill_marked(long pid, int64_t start)
+{
+	char mark[96];
+	long self = (long)getpid(), own_group = (long)getpgrp();
+
+	snprintf(mark, sizeof mark, AED_RUN_MARK_VAR "=%ld.%lld", pid, (long long)start);
+	for (int round = 0; round < 50; round++) {
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+		int found = 0;
+
+		if (!d)
+			return;
+		while ((de = readdir(d))) {
+			char *end;
+			long p = strtol(de->d_name, &end, 10), g;
+
+			if (*end || p <= 1 || p == self || !environ_has(p, mark))
+				continue;
+			g = proc_pgrp(p);
+			if (g == own_group)
+				continue;
+			found++;
+			if (g > 1)
+				kill((pid_t)-g, SIGKILL);
+			kill((pid_t)p, SIGKILL);
+		}
+		closedir(d);
+		if (!found)
+			return;
+		usleep(100000);
+	}
+	aed_warn("processes of a dead run (pid %ld) did not exit after SIGKILL", pid);
+}
+
 int aed_run_reap(struct aed_db *db)
 {
 	char host[256], now[32];
@@ -78,8 +197,13 @@ int aed_run_reap(struct aed_db *db)
 	sqlite3_bind_text(sel, 1, host, -1, SQLITE_STATIC);
 	while (sqlite3_step(sel) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(sel, 0);
-		if (run_alive((long)sqlite3_column_int64(sel, 1), sqlite3_column_int64(sel, 2)))
+		long pid = (long)sqlite3_column_int64(sel, 1);
+		int64_t start = sqlite3_column_int64(sel, 2);
+		if (run_alive(pid, start))
 			continue;
+		/* Before its claims are released, so no item is retried while a
+		 * command of the dead run can still write its output. */
+		kill_marked(pid, start);
 		sqlite3_bind_text(upd, 1, now, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(upd, 2, id);
 		sqlite3_bind_int64(rel, 1, id);
