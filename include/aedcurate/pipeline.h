@@ -17,6 +17,12 @@
  * argument. No shell is involved. A set value and each source alternative
  * are one string: expanded, never split.
  *
+ * A step may itself be `run OTHER.pipeline`. `aedcurate run` refuses a file
+ * already on the chain of runs that led to it (compared by real path: a
+ * pipeline may not run itself, directly or through others) and a chain more
+ * than 8 pipelines deep; the message names the chain, prefixed by the file,
+ * line and name of each step on it (src/cmd/run.c).
+ *
  * Ownership: aed_pipeline_parse() allocates *out; free with aed_pipeline_free().
  */
 #ifndef AEDCURATE_PIPELINE_H

@@ -1,10 +1,13 @@
 #!/bin/sh
 # t0011-pipeline.sh - pipeline files: a substituted value stays the one
 # argument its word was (a shared folder whose path has a space, an
-# environment value that looks like an option).
+# environment value that looks like an option), and `run` steps that would
+# run a pipeline again (itself, or through another) or nest too deep are
+# refused at once with the file and line, leaving no run 'running'.
 . "$(dirname "$0")/../lib/testlib.sh"
 D=$ROOT/tests/data/ontology
-RUN="$AED run"
+# A regression would recurse until memory runs out: stop it long before.
+RUN="timeout -s KILL 120 $AED run"
 
 # ${VAR:-default} whose default has a space, then {d}/file in a step.
 mkdir -p "$T/my data"
@@ -46,4 +49,58 @@ else
 	echo "# skip: the demo part ($AUDIOSET not present)"
 fi
 
+# A pipeline that runs itself, named by another path to the same file.
+mkdir -p "$T/sub"
+ln -s "$T/self.pipeline" "$T/sub/link.pipeline"
+cat >"$T/self.pipeline" <<PEOF
+pipeline self
+step first: status
+step again: run $T/sub/../sub/link.pipeline
+PEOF
+export AEDCURATE_DB="$T/self.db"
+check_fail "a pipeline that runs itself is refused" $RUN "$T/self.pipeline"
+check_grep "naming the step's file and line" "self.pipeline:3: step 'again' failed" "$T/err"
+check_grep "and the chain" "already running \($T/self.pipeline -> $T/sub/../sub/link.pipeline\)" "$T/err"
+check_eq "one pipeline run, failed" "failed" "$(sql "SELECT group_concat(outcome) FROM run WHERE stage = 'pipeline'")"
+check_eq "no run left running" 0 "$(sql "SELECT count(*) FROM run WHERE outcome = 'running'")"
+
+# A -> B -> A.
+cat >"$T/a.pipeline" <<PEOF
+pipeline a
+step first: status
+step b: run $T/b.pipeline
+PEOF
+cat >"$T/b.pipeline" <<PEOF
+pipeline b
+step back: run $T/a.pipeline
+PEOF
+export AEDCURATE_DB="$T/ab.db"
+check_fail "A -> B -> A is refused" $RUN "$T/a.pipeline"
+check_grep "naming both steps" "a.pipeline:3: step 'b' failed: $T/b.pipeline:2: step 'back' failed" "$T/err"
+check_grep "and the cycle" "already running \($T/a.pipeline -> $T/b.pipeline -> $T/a.pipeline\)" "$T/err"
+check_eq "two pipeline runs, both failed" "failed,failed" "$(sql "SELECT group_concat(outcome) FROM run WHERE stage = 'pipeline'")"
+check_eq "no run left running" 0 "$(sql "SELECT count(*) FROM run WHERE outcome = 'running'")"
+
+# The same pipeline twice in a row is no cycle; 8 deep is fine, 9 is not.
+cat >"$T/c.pipeline" <<PEOF
+pipeline c
+step s: status
+PEOF
+cat >"$T/twice.pipeline" <<PEOF
+pipeline twice
+step one: run $T/c.pipeline
+step two: run $T/c.pipeline --force
+PEOF
+export AEDCURATE_DB="$T/twice.db"
+check "a pipeline run twice from one pipeline" $RUN "$T/twice.pipeline"
+for i in 1 2 3 4 5 6 7 8; do
+	printf 'pipeline p%s\nstep next: run %s\n' "$i" "$T/p$((i + 1)).pipeline" >"$T/p$i.pipeline"
+done
+printf 'pipeline p9\nstep s: status\n' >"$T/p9.pipeline"
+export AEDCURATE_DB="$T/deep.db"
+check "8 pipelines deep" $RUN "$T/p2.pipeline"
+export AEDCURATE_DB="$T/deeper.db"
+check_fail "9 pipelines deep is refused" $RUN "$T/p1.pipeline"
+check_grep "naming the step" "p8.pipeline:2: step 'next' failed: run: $T/p9.pipeline: pipelines nested more than 8 deep" "$T/err"
+check_eq "no run left running" 0 "$(sql "SELECT count(*) FROM run WHERE outcome = 'running'")"
 done_testing
