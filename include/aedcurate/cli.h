@@ -47,10 +47,15 @@ struct aed_global {
 	long threads;    /* --threads N: worker threads, 0 = all cores */
 };
 
+struct aed_run_link;
+
 struct aed_ctx {
 	struct aed_global g;
 	const char *cmd_name;   /* "ontology ingest" */
 	struct aed_db *db;      /* open when the command has AED_CMD_DB */
+	/* The pipelines whose `run` steps led to this command, innermost first;
+	 * NULL from the command line. Private to src/cmd/run.c. */
+	const struct aed_run_link *run_chain;
 };
 
 struct aed_cmd_spec {

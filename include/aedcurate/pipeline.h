@@ -8,8 +8,20 @@
  *                                       that exists) becomes {VAR}
  *   step NAME: COMMAND ARGS...          an aedcurate command line
  * Values and steps expand ${ENV} and ${ENV:-default} from the environment and
- * {VAR} from earlier set/source lines. Step arguments split on blanks, with
- * '...' and "..." quoting; no shell is involved.
+ * {VAR} from earlier set/source lines. A step is split into words first, on
+ * blanks outside '...' / "..." quotes (references expand inside quotes too;
+ * blanks inside a reference such as ${DIR:-/my data} do not split), and each
+ * reference is then replaced within its word: a value never splits, joins,
+ * removes or quotes words, so `{d}/o.json` is one argument whatever d holds
+ * (blanks, quotes, a leading '-', newlines) and an empty value gives an empty
+ * argument. No shell is involved. A set value and each source alternative
+ * are one string: expanded, never split.
+ *
+ * A step may itself be `run OTHER.pipeline`. `aedcurate run` refuses a file
+ * already on the chain of runs that led to it (compared by real path: a
+ * pipeline may not run itself, directly or through others) and a chain more
+ * than 8 pipelines deep; the message names the chain, prefixed by the file,
+ * line and name of each step on it (src/cmd/run.c).
  *
  * Ownership: aed_pipeline_parse() allocates *out; free with aed_pipeline_free().
  */
@@ -20,7 +32,8 @@
 
 struct aed_pipeline_step {
 	char *name;
-	char *text;   /* the command line after expansion */
+	char *text;   /* argv as one line, words quoted as a shell would need;
+		       * `run` records finished steps under it */
 	char **argv;  /* NULL-terminated */
 	int argc;
 	int line;     /* in the pipeline file */

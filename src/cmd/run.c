@@ -3,6 +3,7 @@
  * are per-item stages resume by themselves, so a step cut short by a crash is
  * simply run again. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,21 @@
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
 #include "main.h"
+
+/* How many pipelines deep `run` steps may nest, the one run from the command
+ * line counting as the first: deep enough for a pipeline of pipelines of
+ * pipelines, shallow enough that a runaway chain stops at once. */
+#define RUN_MAX_DEPTH 8
+
+/* One pipeline on the chain of `run` steps now running. Steps run in-process
+ * through aed_dispatch, so the chain travels in each step's context
+ * (aed_ctx.run_chain) and lives on the stack of the cmd_run calls. */
+struct aed_run_link {
+	const char *real;  /* realpath() of the file: how files are compared */
+	const char *file;  /* as the command line or the step named it */
+	int depth;         /* 1 for the pipeline run from the command line */
+	const struct aed_run_link *parent;
+};
 
 struct run_opts {
 	const char *from;
@@ -140,11 +156,44 @@ static int record_step(struct aed_db *db, const char *pipeline,
 	return rc;
 }
 
+/* "a.pipeline -> b.pipeline -> FILE": the chain, outermost first. */
+static void chain_text(const struct aed_run_link *l, const char *file, char *buf, size_t n)
+{
+	const char *names[RUN_MAX_DEPTH + 1];
+	int k = 0;
+	for (; l && k < RUN_MAX_DEPTH; l = l->parent)
+		names[k++] = l->file;
+	buf[0] = 0;
+	while (k-- > 0)
+		snprintf(buf + strlen(buf), n - strlen(buf), "%s -> ", names[k]);
+	snprintf(buf + strlen(buf), n - strlen(buf), "%s", file);
+}
+
+/* Refuse a pipeline already on the chain (it would run itself without end)
+ * and a chain deeper than RUN_MAX_DEPTH. The parent's step prefixes the
+ * message with its file, line and name. */
+static int check_chain(const struct aed_run_link *up, const char *file, const char *real)
+{
+	char chain[2048];
+	for (const struct aed_run_link *l = up; l; l = l->parent)
+		if (!strcmp(l->real, real)) {
+			chain_text(up, file, chain, sizeof chain);
+			return aed_error(AED_EFORMAT, "run: %s is already running (%s): a pipeline "
+					 "may not run itself, directly or through others", file, chain);
+		}
+	if (up && up->depth >= RUN_MAX_DEPTH) {
+		chain_text(up, file, chain, sizeof chain);
+		return aed_error(AED_EFORMAT, "run: %s: pipelines nested more than %d deep (%s)", file,
+				 RUN_MAX_DEPTH, chain);
+	}
+	return AED_OK;
+}
+
 int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct run_opts o = { .probe_timeout = 8 };
 	struct aed_pipeline *p = NULL;
-	char *text = NULL;
+	char *text = NULL, *real = NULL;
 	size_t len;
 	int64_t run_id = 0;
 	int rc = aed_parse(ctx, &spec, argc, argv, &o, NULL), from = 0, n_run = 0, n_skip = 0;
@@ -154,6 +203,14 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	if ((rc = aed_read_file(file, 1 << 20, &text, &len)))
 		return rc;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (!(real = realpath(file, NULL))) {
+		rc = aed_error(AED_EIO, "run: %s: %s", file, strerror(errno));
+		goto out;
+	}
+	if ((rc = check_chain(ctx->run_chain, file, real)))
+		goto out;
+	struct aed_run_link link = { real, file, ctx->run_chain ? ctx->run_chain->depth + 1 : 1,
+				     ctx->run_chain };
 	if ((rc = aed_pipeline_parse(text, len, file, choose_source, &o, &p)))
 		goto out;
 	if (o.from) {
@@ -196,7 +253,7 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 		double t0 = aed_now();
 		/* Each step gets its own context on the same database and flags;
 		 * its argv is a copy because commands compact it in place. */
-		struct aed_ctx sub = { .g = ctx->g };
+		struct aed_ctx sub = { .g = ctx->g, .run_chain = &link };
 		sub.g.json = 0;
 		char **args = calloc((size_t)s->argc + 1, sizeof *args);
 		if (!args) {
@@ -227,6 +284,7 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	}
 out:
 	aed_pipeline_free(&p);
+	free(real);
 	free(text);
 	return rc;
 }

@@ -40,61 +40,65 @@ static int valid_name(const char *s, size_t n)
 	return 1;
 }
 
-/* Expand ${ENV}, ${ENV:-default} and {VAR} in s into a new string. */
+/* Append the value of the reference at *sp (${ENV}, ${ENV:-default} or {VAR})
+ * to b and move *sp past it. The value is appended as it is: nothing in it is
+ * read again, so it can neither split a word nor open a quote. */
+static int expand_ref(struct parser *ps, const char **sp, struct aed_buf *b)
+{
+	const char *s = *sp;
+	if (s[0] == '$') {
+		const char *end = strchr(s + 2, '}');
+		if (!end)
+			return aed_error(AED_EFORMAT, "%s:%d: '${' without '}'", ps->path, ps->line);
+		const char *name = s + 2, *dflt = NULL;
+		size_t len = (size_t)(end - name);
+		const char *colon = memchr(name, ':', len);
+		if (colon && colon + 1 < end && colon[1] == '-') {
+			dflt = colon + 2;
+			len = (size_t)(colon - name);
+		}
+		if (!valid_name(name, len))
+			return aed_error(AED_EFORMAT, "%s:%d: bad variable name in '%.*s'", ps->path,
+					 ps->line, (int)(end - s + 1), s);
+		char env[72];
+		snprintf(env, sizeof env, "%.*s", (int)len, name);
+		const char *v = getenv(env);
+		*sp = end + 1;
+		if (v && *v)
+			return aed_buf_append(b, v, strlen(v));
+		if (dflt)
+			return aed_buf_append(b, dflt, (size_t)(end - dflt));
+		return aed_error(AED_EFORMAT, "%s:%d: environment variable %s is not set "
+				 "(write ${%s:-default} for a default)", ps->path, ps->line, env, env);
+	}
+	const char *end = strchr(s + 1, '}');
+	size_t len = end ? (size_t)(end - s - 1) : 0;
+	const char *v = end && valid_name(s + 1, len) ? var_get(ps, s + 1, len) : NULL;
+	if (!v)
+		return aed_error(AED_EFORMAT, "%s:%d: unknown variable '%.*s' (define it with "
+				 "'set' or 'source' above)", ps->path, ps->line,
+				 end ? (int)(len + 2) : 1, s);
+	*sp = end + 1;
+	return aed_buf_append(b, v, strlen(v));
+}
+
+static int is_ref(const char *s)
+{
+	return s[0] == '{' || (s[0] == '$' && s[1] == '{');
+}
+
+/* Expand every reference in s (a set value or a source alternative, which
+ * are one string each, never split) into a new string. */
 static int expand(struct parser *ps, const char *s, char **out)
 {
 	struct aed_buf b = { 0 };
 	int rc = AED_OK;
 	*out = NULL;
 	while (*s) {
-		if (s[0] == '$' && s[1] == '{') {
-			const char *end = strchr(s + 2, '}');
-			if (!end) {
-				rc = aed_error(AED_EFORMAT, "%s:%d: '${' without '}'", ps->path, ps->line);
-				goto out;
-			}
-			const char *name = s + 2, *dflt = NULL;
-			size_t len = (size_t)(end - name);
-			const char *colon = memchr(name, ':', len);
-			if (colon && colon + 1 < end && colon[1] == '-') {
-				dflt = colon + 2;
-				len = (size_t)(colon - name);
-			}
-			if (!valid_name(name, len)) {
-				rc = aed_error(AED_EFORMAT, "%s:%d: bad variable name in '%.*s'", ps->path,
-					       ps->line, (int)(end - s + 1), s);
-				goto out;
-			}
-			char env[72];
-			snprintf(env, sizeof env, "%.*s", (int)len, name);
-			const char *v = getenv(env);
-			if (v && *v)
-				rc = aed_buf_append(&b, v, strlen(v));
-			else if (dflt)
-				rc = aed_buf_append(&b, dflt, (size_t)(end - dflt));
-			else {
-				rc = aed_error(AED_EFORMAT, "%s:%d: environment variable %s is not set "
-					       "(write ${%s:-default} for a default)", ps->path, ps->line,
-					       env, env);
-				goto out;
-			}
-			s = end + 1;
-		} else if (s[0] == '{') {
-			const char *end = strchr(s + 1, '}');
-			size_t len = end ? (size_t)(end - s - 1) : 0;
-			const char *v = end && valid_name(s + 1, len) ? var_get(ps, s + 1, len) : NULL;
-			if (!v) {
-				rc = aed_error(AED_EFORMAT, "%s:%d: unknown variable '%.*s' (define it with "
-					       "'set' or 'source' above)", ps->path, ps->line,
-					       end ? (int)(len + 2) : 1, s);
-				goto out;
-			}
-			rc = aed_buf_append(&b, v, strlen(v));
-			s = end + 1;
-		} else {
-			rc = aed_buf_append(&b, s, 1);
-			s++;
-		}
+		if (is_ref(s))
+			rc = expand_ref(ps, &s, &b);
+		else
+			rc = aed_buf_append(&b, s++, 1);
 		if (rc)
 			goto out;
 	}
@@ -107,7 +111,12 @@ out:
 	return rc;
 }
 
-/* Split a command line into words with '...' / "..." quoting. */
+/* Split a step's command line into words with '...' / "..." quoting, then
+ * expand references within each word as the scan reaches them. Words are
+ * found in the text as written, so a value never adds, removes or splits one:
+ * `{d}/o.json` is one argument whatever d holds (blanks, quotes, a leading
+ * '-', newlines), and an empty value is an empty argument. Blanks inside a
+ * reference (`${DIR:-/my data}`) belong to it and do not end the word. */
 static int split_words(struct parser *ps, const char *s, char ***argv_out, int *argc_out)
 {
 	char **argv = NULL;
@@ -118,33 +127,33 @@ static int split_words(struct parser *ps, const char *s, char ***argv_out, int *
 			s++;
 		if (!*s)
 			break;
-		int have = 0;
-		while (*s && *s != ' ' && *s != '\t') {
-			if (*s == '\'' || *s == '"') {
-				char q = *s++;
-				const char *end = strchr(s, q);
-				if (!end) {
-					rc = aed_error(AED_EFORMAT, "%s:%d: quote %c left open", ps->path,
-						       ps->line, q);
+		char q = 0;
+		while (*s && (q || (*s != ' ' && *s != '\t'))) {
+			if (q && *s == q) {
+				q = 0;
+				s++;
+			} else if (!q && (*s == '\'' || *s == '"')) {
+				q = *s++;
+			} else if (is_ref(s)) {
+				if ((rc = expand_ref(ps, &s, &w)))
 					goto out;
-				}
-				if ((rc = aed_buf_append(&w, s, (size_t)(end - s))))
-					goto out;
-				s = end + 1;
 			} else if ((rc = aed_buf_append(&w, s++, 1))) {
 				goto out;
 			}
-			have = 1;
 		}
-		if (!have)
-			continue;
+		if (q) {
+			rc = aed_error(AED_EFORMAT, "%s:%d: quote %c left open", ps->path, ps->line, q);
+			goto out;
+		}
+		if (!w.data && (rc = aed_buf_append(&w, "", 0)))
+			goto out;
 		char **nv = realloc(argv, (size_t)(argc + 2) * sizeof *nv);
 		if (!nv) {
 			rc = aed_error(AED_ENOMEM, "out of memory");
 			goto out;
 		}
 		argv = nv;
-		argv[argc++] = w.data ? w.data : strdup("");
+		argv[argc++] = w.data;
 		argv[argc] = NULL;
 		w.data = NULL;
 		w.len = w.cap = 0;
@@ -159,6 +168,41 @@ out:
 	}
 	*argv_out = argv;
 	*argc_out = argc;
+	return AED_OK;
+}
+
+/* The words as one line, each quoted as a shell would need it ('...' with
+ * ' written '\''), so the line reads back as the same words and two
+ * different argument lists never give the same line. */
+static int join_words(char **argv, int argc, char **out)
+{
+	struct aed_buf b = { 0 };
+	int rc = AED_OK;
+	*out = NULL;
+	for (int i = 0; i < argc && !rc; i++) {
+		const char *a = argv[i];
+		int plain = *a != 0;
+		for (const char *c = a; *c && plain; c++)
+			plain = isalnum((unsigned char)*c) || strchr("-_./:=,+@%", *c);
+		if (i && (rc = aed_buf_append(&b, " ", 1)))
+			break;
+		if (plain) {
+			rc = aed_buf_append(&b, a, strlen(a));
+			continue;
+		}
+		rc = aed_buf_append(&b, "'", 1);
+		for (const char *c = a; *c && !rc; c++)
+			rc = *c == '\'' ? aed_buf_append(&b, "'\\''", 4) : aed_buf_append(&b, c, 1);
+		if (!rc)
+			rc = aed_buf_append(&b, "'", 1);
+	}
+	if (!rc && !b.data)
+		rc = aed_buf_append(&b, "", 0);
+	if (rc) {
+		aed_buf_release(&b);
+		return rc;
+	}
+	*out = b.data;
 	return AED_OK;
 }
 
@@ -347,16 +391,15 @@ int aed_pipeline_parse(const char *text, size_t n, const char *path, aed_source_
 			p->n_steps++;
 			st->line = ps.line;
 			st->name = strndup(rest, nlen);
-			if ((rc = expand(&ps, colon + 1, &st->text)) ||
-			    (rc = split_words(&ps, st->text, &st->argv, &st->argc)))
+			if ((rc = split_words(&ps, colon + 1, &st->argv, &st->argc)))
 				goto out;
 			if (st->argc == 0) {
 				rc = aed_error(AED_EFORMAT, "%s:%d: step '%s' has no command", path, ps.line,
 					       st->name);
 				goto out;
 			}
-			char *t = trim_line(st->text);
-			memmove(st->text, t, strlen(t) + 1);
+			if ((rc = join_words(st->argv, st->argc, &st->text)))
+				goto out;
 		} else {
 			rc = aed_error(AED_EFORMAT, "%s:%d: unknown statement '%s' (expected pipeline, "
 				       "set, source or step)", path, ps.line, s);

@@ -49,6 +49,43 @@ static void test_expand(void **state)
 	assert_null(p);
 }
 
+/* A substituted value is part of the word it sits in and never splits it or
+ * starts a quote or an option of its own: the step is split into words first
+ * and each word is expanded afterwards. */
+static void test_substitution_stays_one_word(void **state)
+{
+	(void)state;
+	struct aed_pipeline *p;
+	setenv("AED_T_DB", "x.db --json", 1);
+	setenv("AED_T_ODD", "-a 'b\" c\nd #e", 1);
+	unsetenv("AED_T_UNSET");
+	const char *text =
+		"pipeline x\n"
+		"set d = ${AED_T_UNSET:-/x/my data}\n"
+		"set q = it's\n"
+		"set e =\n"
+		"step one: ontology ingest {d}/o.json --labels ${AED_T_DB}\n"
+		"step two: status --db {d}/{q}${AED_T_ODD} '{d} and {q}' ${AED_T_UNSET:-a b}\n"
+		"step three: status {e} --json\n";
+	assert_int_equal(aed_pipeline_parse(text, strlen(text), "t", NULL, NULL, &p), AED_OK);
+	assert_int_equal(p->steps[0].argc, 5);
+	assert_string_equal(p->steps[0].argv[2], "/x/my data/o.json");
+	assert_string_equal(p->steps[0].argv[3], "--labels");
+	assert_string_equal(p->steps[0].argv[4], "x.db --json");
+	assert_int_equal(p->steps[1].argc, 5);
+	assert_string_equal(p->steps[1].argv[2], "/x/my data/it's-a 'b\" c\nd #e");
+	assert_string_equal(p->steps[1].argv[3], "/x/my data and it's");
+	assert_string_equal(p->steps[1].argv[4], "a b");
+	/* An empty value is still the one (empty) argument its word was. */
+	assert_int_equal(p->steps[2].argc, 3);
+	assert_string_equal(p->steps[2].argv[1], "");
+	/* The recorded command line quotes what a shell would need quoted, so
+	 * two different argument lists never read the same. */
+	assert_string_equal(p->steps[0].text, "ontology ingest '/x/my data/o.json' --labels 'x.db --json'");
+	assert_string_equal(p->steps[2].text, "status '' --json");
+	aed_pipeline_free(&p);
+}
+
 static const struct {
 	const char *text, *message;
 } bad[] = {
@@ -109,6 +146,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_expand),
+		cmocka_unit_test(test_substitution_stays_one_word),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_and_binary_lines),
 	};
