@@ -1448,7 +1448,7 @@ out:
 static int add_npy(struct aed_tar *t, const char *key, const char *what, const struct aed_array *a)
 {
 	struct aed_buf b = { 0 };
-	char name[300];
+	char name[AED_TAR_NAME_MAX + 1];
 	int nd = a->dims[2] > 1 ? 3 : a->dims[1] > 1 ? 2 : 1;
 	int rc = aed_npy_encode(a->dtype, nd, a->dims, a->data, &b);
 	snprintf(name, sizeof name, "%s.%s.npy", key, what);
@@ -1460,7 +1460,7 @@ static int add_npy(struct aed_tar *t, const char *key, const char *what, const s
 
 static int add_json(struct aed_tar *t, const char *key, json_t *j)
 {
-	char name[300];
+	char name[AED_TAR_NAME_MAX + 1];
 	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	if (!s)
 		return aed_error(AED_ENOMEM, "export: JSON of %s", key);
@@ -1563,13 +1563,20 @@ static int wds_emit(struct ex *x, const struct xsample *sm, const struct prep *p
 	const char *key = sm->key;
 	int audio = !!(x->opt.payload & AED_PAYLOAD_AUDIO);
 	json_t *j = NULL;
-	char name[300];
-	int rc;
+	char name[AED_TAR_NAME_MAX + 1];
+	int rc = AED_OK;
 
+	/* Member names are KEY.EXT; a mix's key joins its two clips' keys, so a
+	 * long manifest id can make them long: the tar writer stores those in pax
+	 * records, and a key too long even for that is named here. */
+	if (strlen(key) + sizeof ".embedding.npy" > sizeof name)
+		return aed_error(AED_EFORMAT, "export: sample key of %zu bytes is too long for a tar "
+				 "member name (%d bytes at most): %.80s...", strlen(key),
+				 AED_TAR_NAME_MAX, key);
 	if (audio) {
 		snprintf(name, sizeof name, "%s.flac", key);
 		if ((rc = aed_tar_add(t, name, p->flac.data ? p->flac.data : "", p->flac.len)))
-			return rc;
+			goto out;
 	}
 	if (sm->seg >= 0)
 		rc = seg_json(x, &x->seg[sm->seg], split, audio, &j);
@@ -1582,6 +1589,12 @@ static int wds_emit(struct ex *x, const struct xsample *sm, const struct prep *p
 		rc = add_npy(t, key, "logmel", &p->logmel);
 	if (!rc && x->opt.payload & AED_PAYLOAD_EMBEDDING && sm->seg >= 0)
 		rc = add_npy(t, key, "embedding", &p->emb);
+out:
+	if (rc) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", aed_last_error());
+		rc = aed_error(rc, "export: sample %s: %s", key, msg);
+	}
 	return rc;
 }
 
