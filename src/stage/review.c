@@ -1535,22 +1535,25 @@ static int import_file(struct aed_db *db, const char *path, struct aed_review_im
 	if ((rc = find_export(db, rt->export_id, &x, &found)))
 		goto out;
 	if (!found || strcmp(x.checksum, rt->checksum) || strcmp(x.mid, rt->class_mid)) {
-		char ex[96], cx[96];
+		char ex[96], cx[96], mx[96];
 
 		excerpt(rt->export_id, ex);
-		excerpt(found ? rt->checksum : rt->class_mid, cx);
 		r->files_rejected++;
 		r->bad += (int64_t)rt->n;
-		if (!found)
+		if (!found) {
 			rc = add_msg(r, "%s: export id %s is not an export of this database (a file "
 				     "from another export): all %zu entries rejected", path, ex, rt->n);
-		else if (strcmp(x.checksum, rt->checksum))
+		} else if (strcmp(x.checksum, rt->checksum)) {
+			excerpt(rt->checksum, cx);
 			rc = add_msg(r, "%s: checksum %s does not match export %s's candidate set "
 				     "(tampered or edited): all %zu entries rejected", path, cx, ex,
 				     rt->n);
-		else
-			rc = add_msg(r, "%s: class %s is not the class of export %s: all %zu entries "
-				     "rejected", path, cx, ex, rt->n);
+		} else {
+			excerpt(rt->class_mid, cx);
+			excerpt(x.mid, mx);
+			rc = add_msg(r, "%s: class %s is not the class of export %s (%s): all %zu "
+				     "entries rejected", path, cx, ex, mx, rt->n);
+		}
 		goto out;
 	}
 	if (rt->n && !(g = calloc(rt->n, sizeof *g))) {

@@ -78,7 +78,7 @@ check_eq "a review-export run" "ok|6" "$(sql "SELECT outcome, n_done FROM run WH
 # --- ratings files -----------------------------------------------------------
 # mk FILE ANNOTATOR TIME ENTRY...: ENTRY is N=ANSWER[=MID+MID][=COMMENT], N the
 # 1-based candidate, or @ID for a literal id; ^TIME after it overrides TIME. Env: EXPORT_ID, CHECKSUM,
-# VERSION override the header; TRUNCATE=n cuts the file to n bytes.
+# CLASS, VERSION override the header; TRUNCATE=n cuts the file to n bytes.
 mk() {
 	$PY - "$T/page/candidates.js" "$@" <<'EOF'
 import json, os, sys
@@ -98,7 +98,8 @@ for spec in sys.argv[5:]:
     ratings.append(e)
 f = {"format": "aedcurate-ratings", "version": int(os.environ.get("VERSION", 1)),
      "export_id": os.environ.get("EXPORT_ID", d["export_id"]),
-     "checksum": os.environ.get("CHECKSUM", d["checksum"]), "class": d["class"]["mid"],
+     "checksum": os.environ.get("CHECKSUM", d["checksum"]),
+     "class": os.environ.get("CLASS", d["class"]["mid"]),
      "annotator": who, "exported_at": when, "ratings": ratings}
 s = json.dumps(f, indent=1)
 if "TRUNCATE" in os.environ:
@@ -178,6 +179,12 @@ check_grep "reason: not our export" 'other.json: export id 0123456789abcdef01234
 CHECKSUM=$(printf '%064d' 0) mk "$T/tampered.json" dave 2026-11-21T12:00:00.000Z "6=present"
 check_fail "a tampered checksum" $AED review import "$T/tampered.json"
 check_grep "reason: checksum" 'tampered.json: checksum 0+ does not match' "$T/err"
+CLASS=/m/0342h mk "$T/wrongclass.json" dave 2026-11-21T12:00:00.000Z "6=present" "5=present"
+check_fail "another class" $AED review import "$T/wrongclass.json"
+xid=$(sql "SELECT export_id FROM review_export ORDER BY id LIMIT 1")
+check_eq "reason: the file's class and the export's, then the summary" \
+	"rejected: $T/wrongclass.json: class /m/0342h is not the class of export $xid (/m/04rlf): all 2 entries rejected
+aedcurate: format error: 2 of 2 entries rejected; 1 file rejected whole" "$(cat "$T/err")"
 TRUNCATE=200 mk "$T/truncated.json" dave 2026-11-21T12:00:00.000Z "6=present" "5=present"
 check_fail "truncated JSON" $AED review import "$T/truncated.json"
 check_grep "reason: where it ends" 'truncated.json:[0-9]+:[0-9]+: .*file rejected' "$T/err"
@@ -205,6 +212,7 @@ check "the database is unchanged by all of them" cmp -s "$T/before" "$T/after"
 mk "$T/mixed.json" erin 2026-11-21T12:00:00.000Z "6=present" "@NOPE_0=present" "5=bogus"
 check_fail "a file with good and bad entries" $AED review import "$T/mixed.json"
 check_grep "the good one is stored" '3 entries: 1 new, .* 2 rejected' "$T/out"
+check_eq "the summary: entries rejected, no file" "aedcurate: format error: 2 of 3 entries rejected" "$(tail -n 1 "$T/err")"
 check_eq "only the good entry" "1|$(seg 6)" "$(sql "SELECT count(*), max(segment_id) FROM rating WHERE annotator = 'erin'")"
 
 # --- status ------------------------------------------------------------------
