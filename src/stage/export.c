@@ -18,6 +18,7 @@
 #include "aedcurate/error.h"
 #include "aedcurate/export.h"
 #include "aedcurate/npy.h"
+#include "aedcurate/outdir.h"
 #include "aedcurate/refine.h"
 #include "aedcurate/store.h"
 #include "aedcurate/tar.h"
@@ -1737,38 +1738,49 @@ out:
 	return rc;
 }
 
-/* Remove shards of earlier exports into the same directory that this one did
- * not write (a rerun with fewer shards must not leave stale ones behind), and
- * the .tmp files of an export that was killed while writing. */
-static void remove_stale(struct ex *x, const char *dir, const struct shard_info *si, size_t n)
+/* The files of this export, for the folder's file list (outdir.h): planned
+ * shards (si NULL) or those written, and the files beside them. A caller's
+ * names[] points into names_buf or at literals; free both. */
+static int export_files(const struct ex *x, const struct shard_info *si, size_t n_si,
+			const char ***names, size_t *n, char **names_buf)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[4096];
+	static const char *const beside[] = { "index.json", "manifest.json", "README.md",
+					      "class_counts.csv", "priors.csv" };
+	static const char *const pca[] = { "pca_mean.npy", "pca_components.npy", "pca.json" };
+	const char *ext = x->opt.format == AED_EXPORT_TFRECORD ? "tfrecord" : "tar";
+	size_t n_shards = 0, k = 0;
 
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		const char *nm = e->d_name, *dash = strrchr(nm, '-');
-		if (!dash)
-			continue;
-		size_t digits = strspn(dash + 1, "0123456789");
-		const char *ext = dash + 1 + digits;
-		int tmp = !strcmp(ext, ".tar.tmp") || !strcmp(ext, ".tfrecord.tmp");
-		if (digits != 6 || (strcmp(ext, ".tar") && strcmp(ext, ".tfrecord") && !tmp))
-			continue;
-		int ours = 0, kept = 0;
-		for (int s = 0; s < x->opt.n_splits; s++)
-			ours |= (size_t)(dash - nm) == strlen(x->opt.splits[s].name) &&
-				!strncmp(nm, x->opt.splits[s].name, (size_t)(dash - nm));
-		for (size_t i = 0; i < n && !kept; i++)
-			kept = !strcmp(si[i].name, nm);
-		if (ours && (!kept || tmp)) {
-			snprintf(path, sizeof path, "%s/%s", dir, nm);
-			unlink(path);
-		}
+	if (si)
+		n_shards = n_si;
+	else
+		for (size_t i = 0; i < x->n_smp; i++)
+			n_shards += x->smp[i].position == 0;
+	const char **v = malloc((n_shards + 8 + 1) * sizeof *v);
+	char *buf = malloc(n_shards * 64 + 1);
+	if (!v || !buf) {
+		free(v);
+		free(buf);
+		return aed_error(AED_ENOMEM, "export: out of memory");
 	}
-	closedir(d);
+	for (size_t i = 0, j = 0; i < (si ? n_si : x->n_smp); i++) {
+		if (si) {
+			v[k++] = si[i].name;
+			continue;
+		}
+		if (x->smp[i].position != 0)
+			continue;
+		snprintf(buf + 64 * j, 64, "%s-%06d.%s", x->opt.splits[x->smp[i].split].name,
+			 x->smp[i].shard, ext);
+		v[k++] = buf + 64 * j++;
+	}
+	for (size_t i = 0; i < sizeof beside / sizeof *beside; i++)
+		v[k++] = beside[i];
+	for (size_t i = 0; x->opt.format == AED_EXPORT_TFRECORD && i < sizeof pca / sizeof *pca; i++)
+		v[k++] = pca[i];
+	*names = v;
+	*n = k;
+	*names_buf = buf;
+	return AED_OK;
 }
 
 static const char *format_name(enum aed_export_format f)
@@ -2198,8 +2210,10 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 {
 	struct ex x = { .db = db, .o = o, .opt = *o };
 	struct shard_info *si = NULL;
-	size_t n_si = 0;
-	char *params = NULL, index_sha[65] = "";
+	struct aed_outdir od = { 0 };
+	const char **files = NULL;
+	size_t n_si = 0, n_files = 0;
+	char *params = NULL, *files_buf = NULL, index_sha[65] = "";
 	int64_t run_id = 0;
 	int rc;
 
@@ -2235,7 +2249,9 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	if (x.opt.max && x.opt.min > x.opt.max)
 		return aed_error(AED_EUSAGE, "export: min %lld is above max %lld", (long long)x.opt.min,
 				 (long long)x.opt.max);
-	if ((rc = aed_mkdir_p(o->out_dir)))
+	/* Only an empty or new folder or an earlier export is written into:
+	 * refused before anything else happens, so a refusal changes nothing. */
+	if ((rc = aed_outdir_claim(o->out_dir, "training-export", &od)))
 		return rc;
 	{
 		json_t *p = params_json(&x);
@@ -2262,6 +2278,9 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	if ((rc = plan_samples(&x, r)) || (rc = load_weights(&x)) || (rc = prepare_queries(&x)) ||
 	    (rc = count_refined(&x, r)))
 		goto fail;
+	if ((rc = export_files(&x, NULL, 0, &files, &n_files, &files_buf)) ||
+	    (rc = aed_outdir_begin(&od, files, n_files)))
+		goto fail;
 	if (x.opt.format == AED_EXPORT_TFRECORD &&
 	    ((rc = fit_pca(&x)) || (rc = write_pca(&x, o->out_dir))))
 		goto fail;
@@ -2269,9 +2288,16 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	if ((rc = write_shards(&x, o->out_dir, &si, &n_si, r)))
 		goto fail;
 	r->seconds = aed_now() - t0;
-	remove_stale(&x, o->out_dir, si, n_si);
 	if ((rc = write_index(&x, o->out_dir, si, n_si, index_sha)) || (rc = write_csvs(&x, o->out_dir)) ||
-	    (rc = write_manifest(&x, o->out_dir, r)) || (rc = write_readme(&x, o->out_dir, r)) ||
+	    (rc = write_manifest(&x, o->out_dir, r)) || (rc = write_readme(&x, o->out_dir, r)))
+		goto fail;
+	/* stale shards of the earlier export go, files it did not write stay */
+	free(files);
+	free(files_buf);
+	files = NULL;
+	files_buf = NULL;
+	if ((rc = export_files(&x, si, n_si, &files, &n_files, &files_buf)) ||
+	    (rc = aed_outdir_finish(&od, files, n_files)) ||
 	    (rc = record_export(&x, o->out_dir, index_sha, r)))
 		goto fail;
 	rc = aed_run_end(db, run_id, AED_RUN_OK, (int64_t)x.n_smp, 0, NULL);
@@ -2285,6 +2311,9 @@ fail: {
 out:
 	free(si);
 	free(params);
+	free(files);
+	free(files_buf);
+	aed_outdir_release(&od);
 	ex_release(&x);
 	return rc;
 }

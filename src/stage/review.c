@@ -18,6 +18,7 @@
 #include "aedcurate/audio.h"
 #include "aedcurate/error.h"
 #include "aedcurate/ontology.h"
+#include "aedcurate/outdir.h"
 #include "aedcurate/review.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
@@ -736,33 +737,33 @@ out:
 	return rc;
 }
 
-/* Remove media/NNNN.ogg and .png past the n written now: left by an earlier
- * export of more candidates into the same folder. */
-static int remove_stale_media(const char *media_dir, size_t n)
+/* The files of a page of n candidates, for the folder's file list
+ * (outdir.h): names[] points into *buf or at literals; free both. */
+static int page_file_names(size_t n, const char ***names, size_t *n_names, char **buf)
 {
-	DIR *d = opendir(media_dir);
-	struct dirent *e;
-	int rc = AED_OK;
+	const size_t np = sizeof page_files / sizeof *page_files;
+	const char **v = malloc((2 * n + np + 1) * sizeof *v);
+	char *b = malloc(2 * n * 32 + 1);
+	size_t k = 0;
 
-	if (!d)
-		return aed_error(AED_EIO, "%s: %s", media_dir, strerror(errno));
-	while ((e = readdir(d))) {
-		unsigned long k;
-		char ext[8], path[4400];
-		int used = 0;
-
-		if (strlen(e->d_name) != 8 ||
-		    sscanf(e->d_name, "%4lu.%3[a-z]%n", &k, ext, &used) != 2 || used != 8 ||
-		    (strcmp(ext, "ogg") && strcmp(ext, "png")) || k <= n)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", media_dir, e->d_name);
-		if (unlink(path) != 0 && errno != ENOENT) {
-			rc = aed_error(AED_EIO, "%s: %s", path, strerror(errno));
-			break;
-		}
+	if (!v || !b) {
+		free(v);
+		free(b);
+		return aed_error(AED_ENOMEM, "out of memory");
 	}
-	closedir(d);
-	return rc;
+	for (size_t i = 0; i < n; i++)
+		for (int t = 0; t < 2; t++) {
+			char *p = b + (2 * i + (size_t)t) * 32;
+			snprintf(p, 32, "media/%04zu.%s", i + 1, t ? "png" : "ogg");
+			v[k++] = p;
+		}
+	v[k++] = "candidates.js";
+	for (size_t i = 0; i < np; i++)
+		v[k++] = page_files[i];
+	*names = v;
+	*n_names = k;
+	*buf = b;
+	return AED_OK;
 }
 
 static int copy_file(const char *from, const char *to)
@@ -865,8 +866,11 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 	size_t n = 0, cap = 0, i;
 	json_t *root = NULL, *cls = NULL, *path = NULL, *arr = NULL, *onto = NULL, *mrun = NULL;
 	char *json = NULL, *safe = NULL, *params = NULL, now[32], file[4096];
-	const char **ids = NULL;
+	const char **ids = NULL, **files = NULL;
 	const char *web;
+	struct aed_outdir od = { 0 };
+	size_t n_files = 0;
+	char *files_buf = NULL;
 	struct aed_buf js = { 0 };
 	long limit = o->limit > 0 ? o->limit : DEFAULT_LIMIT;
 	int rc, step, run_open = 0;
@@ -1010,18 +1014,21 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 		params = p ? json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(p);
 	}
+	/* Only an empty or new folder or an earlier review page is written into;
+	 * a refusal comes before the run and changes nothing. */
+	if ((rc = aed_outdir_claim(o->out_dir, "review-page", &od)) ||
+	    (rc = page_file_names(n, &files, &n_files, &files_buf)))
+		goto out;
 	if ((rc = aed_run_begin(db, "review-export", params ? params : "{}", &r->run_id)))
 		goto out;
 	run_open = 1;
 	snprintf(file, sizeof file, "%s/media", o->out_dir);
-	if ((rc = aed_mkdir_p(file)))
+	if ((rc = aed_outdir_begin(&od, files, n_files)) || (rc = aed_mkdir_p(file)))
 		goto out;
 	for (i = 0; i < n; i++)
 		if ((rc = export_one(db, &c[i], i, o->out_dir,
 				     o->bitrate > 0 ? o->bitrate : DEFAULT_BITRATE, arr)))
 			goto out;
-	if ((rc = remove_stale_media(file, n)))
-		goto out;
 	aed_utc_iso8601(now);
 	root = json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:O, s:O, s:O}",
 			 "format", "aedcurate-review", "version", 1, "export_id", r->export_id,
@@ -1045,6 +1052,9 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 		if ((rc = copy_file(from, file)))
 			goto out;
 	}
+	/* media of an earlier, longer page go; files it did not write stay */
+	if ((rc = aed_outdir_finish(&od, files, n_files)))
+		goto out;
 	rc = record_export(db, r, o->out_dir, c, n);
 out:
 	sqlite3_finalize(st);
@@ -1061,6 +1071,9 @@ out:
 	}
 	if (c)
 		cands_release(c, n);
+	aed_outdir_release(&od);
+	free(files);
+	free(files_buf);
 	free(ids);
 	free(json);
 	free(safe);

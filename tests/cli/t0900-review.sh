@@ -237,10 +237,28 @@ check_eq "verified clips are its exemplars" "$(sql "SELECT group_concat(segment_
 	"$(sql "SELECT group_concat(segment_id) FROM (SELECT segment_id FROM mine_exemplar WHERE mine_run_id = 2 AND source = 'verified' ORDER BY segment_id)")"
 check_eq "reviewed clips are not candidates again" 0 "$(sql 'SELECT count(*) FROM candidate WHERE mine_run_id = 2 AND segment_id IN (SELECT segment_id FROM rating)')"
 
-# A new export into the same folder replaces the page and leaves no stale media.
+# A new export into the same folder replaces the page and leaves no stale media,
+# but files it did not write stay (a user's notes, media/9999.png).
+echo "my notes" >"$T/page/README.md"
+echo "my picture" >"$T/page/media/9999.png"
 check "export the latest Music run into the same folder, 2 candidates" $AED review export --class Music --out "$T/page" --limit 2
 check_grep "the latest run: mine run 2" 'exported 2 candidates of mine run 2 ' "$T/out"
-check_eq "2 clips and 2 images left" "2 2" "$(ls "$T/page/media/"*.ogg | wc -l) $(ls "$T/page/media/"*.png | wc -l)"
+check_eq "2 clips and 2 images of the page left, and the user's picture" "2 3" "$(ls "$T/page/media/"*.ogg | wc -l) $(ls "$T/page/media/"*.png | wc -l)"
+check_eq "the user's files are untouched" "my notes my picture" "$(cat "$T/page/README.md" "$T/page/media/9999.png" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "the page's file list names its own files only" "aedcurate-files 1 review-page
+app.js candidates.js index.html media/0001.ogg media/0001.png media/0002.ogg media/0002.png style.css" \
+	"$(head -n 1 "$T/page/.aedcurate-files")
+$(tail -n +2 "$T/page/.aedcurate-files" | sort | tr '\n' ' ' | sed 's/ $//')"
+
+# A folder of other files is refused untouched: no page, no run.
+mkdir -p "$T/mine/media"
+echo "train" >"$T/mine/train-000099.tar"; echo "notes" >"$T/mine/README.md"; echo "pic" >"$T/mine/media/9999.png"
+(cd "$T/mine" && find . -type f | sort | xargs sha256sum) >"$T/mine.before"
+runs=$(sql "SELECT count(*) FROM run")
+check_fail "review export into a folder of other files" $AED review export --class Music --out "$T/mine" --limit 2
+check_grep "it names the folder and says why" "^aedcurate: .*--out $T/mine is not empty \(it holds .*\) and is not an earlier review-page" "$T/err"
+check_eq "the folder is untouched" "$(cat "$T/mine.before")" "$(cd "$T/mine" && find . -type f | sort | xargs sha256sum)"
+check_eq "no run recorded" "$runs" "$(sql "SELECT count(*) FROM run")"
 
 # --- a hostile class name stays data -----------------------------------------
 check "mine the hostile class" $AED mine --class /t/hostile1 --exemplar YIkaXXmw8ME_0 --min-exemplars 1 -k 3

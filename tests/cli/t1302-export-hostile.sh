@@ -4,8 +4,9 @@
 # log-mel and as the source of mixes, its tar members named in full (pax path
 # records) for Python's tarfile and GNU tar; --out never deletes or overwrites
 # files the tool did not write: a non-empty folder that holds no earlier
-# export is refused untouched, and a rerun into an earlier export's folder
-# removes only that export's stale files.
+# export (or one of a review page, or a list naming files outside) is refused
+# untouched, and a rerun into an earlier export's folder removes only that
+# export's stale files.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 cat >"$T/onto.json" <<'J'
@@ -50,4 +51,39 @@ check_eq "its members named in full" "$mix.flac $mix.json $mix.logmel.npy" \
 	"$($PY -c 'import sys, tarfile; print(" ".join(m.name for m in tarfile.open(sys.argv[1]) if m.name.startswith(sys.argv[2])))' "$T/m/train-000000.tar" "$mix")"
 check "python reads the shards back against the database" $PY "$ROOT/tests/py/read_webdataset.py" "$AEDCURATE_DB" "$T/m" --ffmpeg 2
 check_grep "one mix among them" '\(1 augmented' "$T/out"
+
+# --- --out: only the tool's own files are deleted or overwritten -------------------
+tree() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
+mkdir -p "$T/foreign/media"
+echo "mine" >"$T/foreign/train-000099.tar"; echo "my notes" >"$T/foreign/README.md"; echo "pic" >"$T/foreign/media/9999.png"
+tree "$T/foreign" >"$T/foreign.before"
+runs=$(sql "SELECT count(*) FROM run")
+check_fail "export into a folder of other files" $AED export --out "$T/foreign" --split train=1
+check_eq "refused, naming the folder" "aedcurate: refused: --out $T/foreign is not empty (it holds README.md) and is not an earlier training-export (no .aedcurate-files): aedcurate writes only into an empty or new folder or one of its own exports; nothing was changed" \
+	"$(sed "s/(it holds [^)]*)/(it holds README.md)/" "$T/err")"
+check_eq "the folder is untouched" "$(cat "$T/foreign.before")" "$(tree "$T/foreign")"
+check_eq "no run recorded" "$runs" "$(sql "SELECT count(*) FROM run")"
+check_fail "a review page's folder is not a training export's" $AED export --out "$T/foreign" --split train=1
+printf 'aedcurate-files 1 review-page\nindex.html\n' >"$T/page-list"
+mkdir -p "$T/page" && cp "$T/page-list" "$T/page/.aedcurate-files" && echo x >"$T/page/index.html"
+check_fail "export into a review page's folder" $AED export --out "$T/page" --split train=1
+check_grep "it says which kind the folder holds" "^aedcurate: .*--out $T/page holds a review-page, not a training-export" "$T/err"
+check_eq "the page is untouched" "x" "$(cat "$T/page/index.html")"
+# a damaged or hostile list: refused, nothing outside deleted
+mkdir -p "$T/evil" && echo victim >"$T/victim"
+printf 'aedcurate-files 1 training-export\n../victim\n' >"$T/evil/.aedcurate-files"
+check_fail "a list naming a file outside the folder" $AED export --out "$T/evil" --split train=1
+check_grep "it names the line" "evil/.aedcurate-files: line 2: not a file name an export writes" "$T/err"
+check_eq "the file outside stays" "victim" "$(cat "$T/victim")"
+
+# a rerun into an earlier export: stale shards go, the user's files stay
+check "export, shards of 1" $AED export --out "$T/re" --split train=1 --shard-size 1
+check_eq "five shards" "5" "$(ls "$T/re" | grep -c '^train-.*\.tar$')"
+echo "mine" >"$T/re/train-000099.tar"; echo "notes" >"$T/re/notes.txt"; echo "half" >"$T/re/train-000042.tar.tmp"
+check "rerun into it, one shard" $AED export --out "$T/re" --split train=1 --shard-size 1000
+check_eq "its own stale shards are gone, the user's files stay" "notes.txt train-000000.tar train-000042.tar.tmp train-000099.tar" \
+	"$(ls "$T/re" | grep -v -e json -e csv -e README | tr '\n' ' ' | sed 's/ $//')"
+check_eq "the user's shard is untouched" "mine" "$(cat "$T/re/train-000099.tar")"
+check_eq "the list names this export's files" "README.md class_counts.csv index.json manifest.json priors.csv train-000000.tar" \
+	"$(tail -n +2 "$T/re/.aedcurate-files" | sort | tr '\n' ' ' | sed 's/ $//')"
 done_testing
