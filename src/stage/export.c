@@ -4,7 +4,6 @@
  * AudioSet-layout TFRecord shards with their index, manifest, priors and
  * README (layouts in include/aedcurate/export.h). Every choice is a function
  * of the database and the seed, so two runs write identical shards. */
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
