@@ -2,7 +2,6 @@
  * context clips and spectrograms, parse and import the ratings files the page
  * produces, derive decisions and verified labels, and report review status.
  * Formats are documented in include/aedcurate/review.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
