@@ -26,12 +26,14 @@
 #include <stdint.h>
 
 #define AED_TAR_BLOCK 512
+/* Longest member name written or read (pax path records; ustar alone holds 100). */
+#define AED_TAR_NAME_MAX 4095
 
 struct aed_tar;
 
 int aed_tar_open(const char *path, int64_t mtime /* s since the epoch */,
 		 struct aed_tar **out);
-/* Append one regular file member. name: 1..255 bytes, no NUL. */
+/* Append one regular file member. name: 1..AED_TAR_NAME_MAX bytes, no NUL. */
 int aed_tar_add(struct aed_tar *t, const char *name, const void *data, size_t n);
 /* Bytes written so far (headers, data, padding). */
 uint64_t aed_tar_bytes(const struct aed_tar *t);
@@ -46,7 +48,7 @@ int aed_tar_header(uint8_t hdr[AED_TAR_BLOCK], const char *name, uint64_t size,
 
 /* Reader: iterate over the members of a tar image held in memory. */
 struct aed_tar_member {
-	char name[256];        /* pax path if one preceded the header */
+	char name[AED_TAR_NAME_MAX + 1]; /* pax path if one preceded the header */
 	const uint8_t *data;   /* points into the image */
 	uint64_t size;         /* bytes */
 	int64_t mtime;

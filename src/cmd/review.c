@@ -184,11 +184,15 @@ int cmd_review_import(struct aed_ctx *ctx, int argc, char **argv)
 			       (long long)r.decisions, (long long)r.labels_verified,
 			       (long long)r.multi_rated, r.mean_agreement, (long long)r.ties);
 	}
-	if (r.files_rejected || r.bad)
-		rc = aed_error(AED_EFORMAT, "%lld of %lld entries rejected%s%lld file%s rejected whole",
-			       (long long)r.bad, (long long)r.entries,
-			       r.files_rejected ? "; " : "", (long long)r.files_rejected,
-			       r.files_rejected == 1 ? "" : "s");
+	if (r.files_rejected || r.bad) {
+		char files[64] = "";
+
+		if (r.files_rejected)
+			snprintf(files, sizeof files, "; %lld file%s rejected whole",
+				 (long long)r.files_rejected, r.files_rejected == 1 ? "" : "s");
+		rc = aed_error(AED_EFORMAT, "%lld of %lld entries rejected%s", (long long)r.bad,
+			       (long long)r.entries, files);
+	}
 out:
 	aed_review_import_result_release(&r);
 	return rc;

@@ -116,13 +116,16 @@ int aed_tar_add(struct aed_tar *t, const char *name, const void *data, size_t n)
 {
 	size_t len = strlen(name);
 
-	if (len == 0 || len > 255)
-		return aed_error(AED_EFORMAT, "tar: member name of %zu bytes (1..255)", len);
+	if (len == 0 || len > AED_TAR_NAME_MAX)
+		return aed_error(AED_EFORMAT, "tar: member name of %zu bytes (1..%d)", len,
+				 AED_TAR_NAME_MAX);
 	if (len > 100) {
-		/* pax record "LEN path=NAME\n": LEN counts its own digits. */
-		char rec[300];
+		/* pax record "LEN path=NAME\n": LEN counts its own digits. The
+		 * ustar name field only holds 100 bytes, and a reader that knows
+		 * pax (GNU tar, Python's tarfile) takes the full name from here. */
+		char rec[AED_TAR_NAME_MAX + 32];
 		size_t body = len + 7, total = body + 1;
-		while (snprintf(NULL, 0, "%zu", total) + body != total)
+		while ((size_t)snprintf(NULL, 0, "%zu", total) + body != total)
 			total++;
 		int k = snprintf(rec, sizeof rec, "%zu path=%s\n", total, name);
 		int rc = put_member(t, "PaxHeader", rec, (size_t)k, 'x');
@@ -206,7 +209,7 @@ static int parse_octal(const uint8_t *p, size_t w, uint64_t *v)
 int aed_tar_next(const char *name, const uint8_t *buf, size_t n, size_t *off,
 		 struct aed_tar_member *m, int *done)
 {
-	char pax_path[256] = "";
+	char pax_path[AED_TAR_NAME_MAX + 1] = "";
 
 	*done = 0;
 	for (;;) {

@@ -4,7 +4,6 @@
  * AudioSet-layout TFRecord shards with their index, manifest, priors and
  * README (layouts in include/aedcurate/export.h). Every choice is a function
  * of the database and the seed, so two runs write identical shards. */
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -18,6 +17,7 @@
 #include "aedcurate/error.h"
 #include "aedcurate/export.h"
 #include "aedcurate/npy.h"
+#include "aedcurate/outdir.h"
 #include "aedcurate/refine.h"
 #include "aedcurate/store.h"
 #include "aedcurate/tar.h"
@@ -1448,7 +1448,7 @@ out:
 static int add_npy(struct aed_tar *t, const char *key, const char *what, const struct aed_array *a)
 {
 	struct aed_buf b = { 0 };
-	char name[300];
+	char name[AED_TAR_NAME_MAX + 1];
 	int nd = a->dims[2] > 1 ? 3 : a->dims[1] > 1 ? 2 : 1;
 	int rc = aed_npy_encode(a->dtype, nd, a->dims, a->data, &b);
 	snprintf(name, sizeof name, "%s.%s.npy", key, what);
@@ -1460,7 +1460,7 @@ static int add_npy(struct aed_tar *t, const char *key, const char *what, const s
 
 static int add_json(struct aed_tar *t, const char *key, json_t *j)
 {
-	char name[300];
+	char name[AED_TAR_NAME_MAX + 1];
 	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	if (!s)
 		return aed_error(AED_ENOMEM, "export: JSON of %s", key);
@@ -1563,13 +1563,20 @@ static int wds_emit(struct ex *x, const struct xsample *sm, const struct prep *p
 	const char *key = sm->key;
 	int audio = !!(x->opt.payload & AED_PAYLOAD_AUDIO);
 	json_t *j = NULL;
-	char name[300];
-	int rc;
+	char name[AED_TAR_NAME_MAX + 1];
+	int rc = AED_OK;
 
+	/* Member names are KEY.EXT; a mix's key joins its two clips' keys, so a
+	 * long manifest id can make them long: the tar writer stores those in pax
+	 * records, and a key too long even for that is named here. */
+	if (strlen(key) + sizeof ".embedding.npy" > sizeof name)
+		return aed_error(AED_EFORMAT, "export: sample key of %zu bytes is too long for a tar "
+				 "member name (%d bytes at most): %.80s...", strlen(key),
+				 AED_TAR_NAME_MAX, key);
 	if (audio) {
 		snprintf(name, sizeof name, "%s.flac", key);
 		if ((rc = aed_tar_add(t, name, p->flac.data ? p->flac.data : "", p->flac.len)))
-			return rc;
+			goto out;
 	}
 	if (sm->seg >= 0)
 		rc = seg_json(x, &x->seg[sm->seg], split, audio, &j);
@@ -1582,6 +1589,12 @@ static int wds_emit(struct ex *x, const struct xsample *sm, const struct prep *p
 		rc = add_npy(t, key, "logmel", &p->logmel);
 	if (!rc && x->opt.payload & AED_PAYLOAD_EMBEDDING && sm->seg >= 0)
 		rc = add_npy(t, key, "embedding", &p->emb);
+out:
+	if (rc) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", aed_last_error());
+		rc = aed_error(rc, "export: sample %s: %s", key, msg);
+	}
 	return rc;
 }
 
@@ -1724,38 +1737,49 @@ out:
 	return rc;
 }
 
-/* Remove shards of earlier exports into the same directory that this one did
- * not write (a rerun with fewer shards must not leave stale ones behind), and
- * the .tmp files of an export that was killed while writing. */
-static void remove_stale(struct ex *x, const char *dir, const struct shard_info *si, size_t n)
+/* The files of this export, for the folder's file list (outdir.h): planned
+ * shards (si NULL) or those written, and the files beside them. A caller's
+ * names[] points into names_buf or at literals; free both. */
+static int export_files(const struct ex *x, const struct shard_info *si, size_t n_si,
+			const char ***names, size_t *n, char **names_buf)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[4096];
+	static const char *const beside[] = { "index.json", "manifest.json", "README.md",
+					      "class_counts.csv", "priors.csv" };
+	static const char *const pca[] = { "pca_mean.npy", "pca_components.npy", "pca.json" };
+	const char *ext = x->opt.format == AED_EXPORT_TFRECORD ? "tfrecord" : "tar";
+	size_t n_shards = 0, k = 0;
 
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		const char *nm = e->d_name, *dash = strrchr(nm, '-');
-		if (!dash)
-			continue;
-		size_t digits = strspn(dash + 1, "0123456789");
-		const char *ext = dash + 1 + digits;
-		int tmp = !strcmp(ext, ".tar.tmp") || !strcmp(ext, ".tfrecord.tmp");
-		if (digits != 6 || (strcmp(ext, ".tar") && strcmp(ext, ".tfrecord") && !tmp))
-			continue;
-		int ours = 0, kept = 0;
-		for (int s = 0; s < x->opt.n_splits; s++)
-			ours |= (size_t)(dash - nm) == strlen(x->opt.splits[s].name) &&
-				!strncmp(nm, x->opt.splits[s].name, (size_t)(dash - nm));
-		for (size_t i = 0; i < n && !kept; i++)
-			kept = !strcmp(si[i].name, nm);
-		if (ours && (!kept || tmp)) {
-			snprintf(path, sizeof path, "%s/%s", dir, nm);
-			unlink(path);
-		}
+	if (si)
+		n_shards = n_si;
+	else
+		for (size_t i = 0; i < x->n_smp; i++)
+			n_shards += x->smp[i].position == 0;
+	const char **v = malloc((n_shards + 8 + 1) * sizeof *v);
+	char *buf = malloc(n_shards * 64 + 1);
+	if (!v || !buf) {
+		free(v);
+		free(buf);
+		return aed_error(AED_ENOMEM, "export: out of memory");
 	}
-	closedir(d);
+	for (size_t i = 0, j = 0; i < (si ? n_si : x->n_smp); i++) {
+		if (si) {
+			v[k++] = si[i].name;
+			continue;
+		}
+		if (x->smp[i].position != 0)
+			continue;
+		snprintf(buf + 64 * j, 64, "%s-%06d.%s", x->opt.splits[x->smp[i].split].name,
+			 x->smp[i].shard, ext);
+		v[k++] = buf + 64 * j++;
+	}
+	for (size_t i = 0; i < sizeof beside / sizeof *beside; i++)
+		v[k++] = beside[i];
+	for (size_t i = 0; x->opt.format == AED_EXPORT_TFRECORD && i < sizeof pca / sizeof *pca; i++)
+		v[k++] = pca[i];
+	*names = v;
+	*n = k;
+	*names_buf = buf;
+	return AED_OK;
 }
 
 static const char *format_name(enum aed_export_format f)
@@ -2185,8 +2209,10 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 {
 	struct ex x = { .db = db, .o = o, .opt = *o };
 	struct shard_info *si = NULL;
-	size_t n_si = 0;
-	char *params = NULL, index_sha[65] = "";
+	struct aed_outdir od = { 0 };
+	const char **files = NULL;
+	size_t n_si = 0, n_files = 0;
+	char *params = NULL, *files_buf = NULL, index_sha[65] = "";
 	int64_t run_id = 0;
 	int rc;
 
@@ -2222,7 +2248,9 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	if (x.opt.max && x.opt.min > x.opt.max)
 		return aed_error(AED_EUSAGE, "export: min %lld is above max %lld", (long long)x.opt.min,
 				 (long long)x.opt.max);
-	if ((rc = aed_mkdir_p(o->out_dir)))
+	/* Only an empty or new folder or an earlier export is written into:
+	 * refused before anything else happens, so a refusal changes nothing. */
+	if ((rc = aed_outdir_claim(o->out_dir, "training-export", &od)))
 		return rc;
 	{
 		json_t *p = params_json(&x);
@@ -2249,6 +2277,9 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	if ((rc = plan_samples(&x, r)) || (rc = load_weights(&x)) || (rc = prepare_queries(&x)) ||
 	    (rc = count_refined(&x, r)))
 		goto fail;
+	if ((rc = export_files(&x, NULL, 0, &files, &n_files, &files_buf)) ||
+	    (rc = aed_outdir_begin(&od, files, n_files)))
+		goto fail;
 	if (x.opt.format == AED_EXPORT_TFRECORD &&
 	    ((rc = fit_pca(&x)) || (rc = write_pca(&x, o->out_dir))))
 		goto fail;
@@ -2256,9 +2287,16 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	if ((rc = write_shards(&x, o->out_dir, &si, &n_si, r)))
 		goto fail;
 	r->seconds = aed_now() - t0;
-	remove_stale(&x, o->out_dir, si, n_si);
 	if ((rc = write_index(&x, o->out_dir, si, n_si, index_sha)) || (rc = write_csvs(&x, o->out_dir)) ||
-	    (rc = write_manifest(&x, o->out_dir, r)) || (rc = write_readme(&x, o->out_dir, r)) ||
+	    (rc = write_manifest(&x, o->out_dir, r)) || (rc = write_readme(&x, o->out_dir, r)))
+		goto fail;
+	/* stale shards of the earlier export go, files it did not write stay */
+	free(files);
+	free(files_buf);
+	files = NULL;
+	files_buf = NULL;
+	if ((rc = export_files(&x, si, n_si, &files, &n_files, &files_buf)) ||
+	    (rc = aed_outdir_finish(&od, files, n_files)) ||
 	    (rc = record_export(&x, o->out_dir, index_sha, r)))
 		goto fail;
 	rc = aed_run_end(db, run_id, AED_RUN_OK, (int64_t)x.n_smp, 0, NULL);
@@ -2272,6 +2310,9 @@ fail: {
 out:
 	free(si);
 	free(params);
+	free(files);
+	free(files_buf);
+	aed_outdir_release(&od);
 	ex_release(&x);
 	return rc;
 }

@@ -3,11 +3,13 @@
  * id -> (segment, patch) map in SQLite (sql/0005_mine.sql); and the checks
  * that refuse a stale index before anything searches it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "aedcurate/error.h"
@@ -457,8 +459,57 @@ out:
 	return rc;
 }
 
+/* Builds of one database's indexes take turns: two at once would both see
+ * no index and insert two rows, or both add the same new segments (and both
+ * write the same file). An exclusive flock on <db>.index/build.lock, held
+ * for the whole build and dropped by the kernel if the process dies. */
+static int lock_builds(struct aed_db *db, int *fd_out)
+{
+	char path[8192];
+	int fd;
+
+	*fd_out = -1;
+	snprintf(path, sizeof path, "%s.index", aed_db_path(db));
+	if (aed_mkdir_p(path))
+		return aed_error(AED_EIO, "%s: cannot create the folder", path);
+	snprintf(path, sizeof path, "%s.index/build.lock", aed_db_path(db));
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return aed_error(AED_EIO, "%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK) {
+			close(fd);
+			return aed_error(AED_EIO, "%s: lock: %s", path, strerror(errno));
+		}
+		aed_info("index: another index build of this database is running; waiting for it "
+			 "to finish");
+		while (flock(fd, LOCK_EX) != 0)
+			if (errno != EINTR) {
+				close(fd);
+				return aed_error(AED_EIO, "%s: lock: %s", path, strerror(errno));
+			}
+	}
+	*fd_out = fd;
+	return AED_OK;
+}
+
+static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
+			struct aed_index_build_result *r);
+
 int aed_index_build(struct aed_db *db, const struct aed_index_build_opts *o,
 		    struct aed_index_build_result *r)
+{
+	int fd, rc;
+
+	memset(r, 0, sizeof *r);
+	if ((rc = lock_builds(db, &fd)))
+		return rc;
+	rc = build_locked(db, o, r);
+	close(fd); /* drops the lock */
+	return rc;
+}
+
+static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
+			struct aed_index_build_result *r)
 {
 	struct model_row m;
 	struct aed_index_status old;

@@ -2,7 +2,6 @@
  * context clips and spectrograms, parse and import the ratings files the page
  * produces, derive decisions and verified labels, and report review status.
  * Formats are documented in include/aedcurate/review.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -18,6 +17,7 @@
 #include "aedcurate/audio.h"
 #include "aedcurate/error.h"
 #include "aedcurate/ontology.h"
+#include "aedcurate/outdir.h"
 #include "aedcurate/review.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
@@ -736,33 +736,33 @@ out:
 	return rc;
 }
 
-/* Remove media/NNNN.ogg and .png past the n written now: left by an earlier
- * export of more candidates into the same folder. */
-static int remove_stale_media(const char *media_dir, size_t n)
+/* The files of a page of n candidates, for the folder's file list
+ * (outdir.h): names[] points into *buf or at literals; free both. */
+static int page_file_names(size_t n, const char ***names, size_t *n_names, char **buf)
 {
-	DIR *d = opendir(media_dir);
-	struct dirent *e;
-	int rc = AED_OK;
+	const size_t np = sizeof page_files / sizeof *page_files;
+	const char **v = malloc((2 * n + np + 1) * sizeof *v);
+	char *b = malloc(2 * n * 32 + 1);
+	size_t k = 0;
 
-	if (!d)
-		return aed_error(AED_EIO, "%s: %s", media_dir, strerror(errno));
-	while ((e = readdir(d))) {
-		unsigned long k;
-		char ext[8], path[4400];
-		int used = 0;
-
-		if (strlen(e->d_name) != 8 ||
-		    sscanf(e->d_name, "%4lu.%3[a-z]%n", &k, ext, &used) != 2 || used != 8 ||
-		    (strcmp(ext, "ogg") && strcmp(ext, "png")) || k <= n)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", media_dir, e->d_name);
-		if (unlink(path) != 0 && errno != ENOENT) {
-			rc = aed_error(AED_EIO, "%s: %s", path, strerror(errno));
-			break;
-		}
+	if (!v || !b) {
+		free(v);
+		free(b);
+		return aed_error(AED_ENOMEM, "out of memory");
 	}
-	closedir(d);
-	return rc;
+	for (size_t i = 0; i < n; i++)
+		for (int t = 0; t < 2; t++) {
+			char *p = b + (2 * i + (size_t)t) * 32;
+			snprintf(p, 32, "media/%04zu.%s", i + 1, t ? "png" : "ogg");
+			v[k++] = p;
+		}
+	v[k++] = "candidates.js";
+	for (size_t i = 0; i < np; i++)
+		v[k++] = page_files[i];
+	*names = v;
+	*n_names = k;
+	*buf = b;
+	return AED_OK;
 }
 
 static int copy_file(const char *from, const char *to)
@@ -865,8 +865,11 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 	size_t n = 0, cap = 0, i;
 	json_t *root = NULL, *cls = NULL, *path = NULL, *arr = NULL, *onto = NULL, *mrun = NULL;
 	char *json = NULL, *safe = NULL, *params = NULL, now[32], file[4096];
-	const char **ids = NULL;
+	const char **ids = NULL, **files = NULL;
 	const char *web;
+	struct aed_outdir od = { 0 };
+	size_t n_files = 0;
+	char *files_buf = NULL;
 	struct aed_buf js = { 0 };
 	long limit = o->limit > 0 ? o->limit : DEFAULT_LIMIT;
 	int rc, step, run_open = 0;
@@ -1010,18 +1013,21 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 		params = p ? json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(p);
 	}
+	/* Only an empty or new folder or an earlier review page is written into;
+	 * a refusal comes before the run and changes nothing. */
+	if ((rc = aed_outdir_claim(o->out_dir, "review-page", &od)) ||
+	    (rc = page_file_names(n, &files, &n_files, &files_buf)))
+		goto out;
 	if ((rc = aed_run_begin(db, "review-export", params ? params : "{}", &r->run_id)))
 		goto out;
 	run_open = 1;
 	snprintf(file, sizeof file, "%s/media", o->out_dir);
-	if ((rc = aed_mkdir_p(file)))
+	if ((rc = aed_outdir_begin(&od, files, n_files)) || (rc = aed_mkdir_p(file)))
 		goto out;
 	for (i = 0; i < n; i++)
 		if ((rc = export_one(db, &c[i], i, o->out_dir,
 				     o->bitrate > 0 ? o->bitrate : DEFAULT_BITRATE, arr)))
 			goto out;
-	if ((rc = remove_stale_media(file, n)))
-		goto out;
 	aed_utc_iso8601(now);
 	root = json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:O, s:O, s:O}",
 			 "format", "aedcurate-review", "version", 1, "export_id", r->export_id,
@@ -1045,6 +1051,9 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 		if ((rc = copy_file(from, file)))
 			goto out;
 	}
+	/* media of an earlier, longer page go; files it did not write stay */
+	if ((rc = aed_outdir_finish(&od, files, n_files)))
+		goto out;
 	rc = record_export(db, r, o->out_dir, c, n);
 out:
 	sqlite3_finalize(st);
@@ -1061,6 +1070,9 @@ out:
 	}
 	if (c)
 		cands_release(c, n);
+	aed_outdir_release(&od);
+	free(files);
+	free(files_buf);
 	free(ids);
 	free(json);
 	free(safe);
@@ -1156,29 +1168,96 @@ static int find_export(struct aed_db *db, const char *export_id, struct export_r
 	return rc;
 }
 
-/* The stored rating's labels, sorted. */
-static int stored_labels(struct aed_db *db, int64_t rating_id, int64_t **ids, size_t *n)
+/* The statements of an import, prepared once and reset after each use: a
+ * file of 100 k entries would otherwise parse a dozen statements per entry,
+ * which cost more than running them. */
+struct imp {
+	struct aed_db *db;
+	sqlite3_stmt *cand, *mid, *rating, *labels;       /* classify */
+	sqlite3_stmt *ins, *upd, *del_labels, *ins_label; /* store_rating */
+	sqlite3_stmt *counts, *decision, *verify, *unverify; /* decide_pair */
+};
+
+static void imp_release(struct imp *im)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = aed_db_prepare(db, "SELECT class_id FROM rating_label WHERE rating_id = ?1 "
-				"ORDER BY class_id", &st);
+	sqlite3_stmt **v[] = { &im->cand, &im->mid, &im->rating, &im->labels, &im->ins, &im->upd,
+			       &im->del_labels, &im->ins_label, &im->counts, &im->decision,
+			       &im->verify, &im->unverify };
+
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		sqlite3_finalize(*v[i]);
+		*v[i] = NULL;
+	}
+}
+
+static int imp_prepare(struct aed_db *db, struct imp *im)
+{
+	const struct {
+		sqlite3_stmt **st;
+		const char *sql;
+	} s[] = {
+		{ &im->cand, "SELECT i.segment_id FROM review_item i JOIN segment s ON s.id = "
+			     "i.segment_id WHERE i.export_id = ?1 AND s.key = ?2" },
+		{ &im->mid, "SELECT id FROM class WHERE mid = ?1" },
+		{ &im->rating, "SELECT id, answer, comment, rated_at FROM rating WHERE class_id = ?1 "
+			       "AND segment_id = ?2 AND annotator = ?3" },
+		{ &im->labels, "SELECT class_id FROM rating_label WHERE rating_id = ?1 ORDER BY "
+			       "class_id" },
+		{ &im->ins, "INSERT INTO rating(class_id, segment_id, annotator, answer, comment, "
+			    "rated_at, export_id, import_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" },
+		{ &im->upd, "UPDATE rating SET answer = ?4, comment = ?5, rated_at = ?6, export_id = "
+			    "?7, import_id = ?8 WHERE class_id = ?1 AND segment_id = ?2 AND "
+			    "annotator = ?3" },
+		{ &im->del_labels, "DELETE FROM rating_label WHERE rating_id = ?1" },
+		{ &im->ins_label, "INSERT OR IGNORE INTO rating_label(rating_id, class_id) "
+				  "VALUES(?1, ?2)" },
+		{ &im->counts, "SELECT answer, count(*) FROM rating WHERE class_id = ?1 AND "
+			       "segment_id = ?2 GROUP BY answer" },
+		{ &im->decision, "INSERT OR REPLACE INTO review_decision(class_id, segment_id, "
+				 "decision, n_ratings, n_present, n_not_present, n_unsure, "
+				 "n_not_acoustic, agreement, updated_at) "
+				 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" },
+		{ &im->verify, "INSERT OR IGNORE INTO label(segment_id, class_id, source) "
+			       "VALUES(?1, ?2, 'verified')" },
+		{ &im->unverify, "DELETE FROM label WHERE segment_id = ?1 AND class_id = ?2 AND "
+				 "source = 'verified'" },
+	};
+	int rc = AED_OK;
+
+	memset(im, 0, sizeof *im);
+	im->db = db;
+	for (size_t i = 0; i < sizeof s / sizeof *s && !rc; i++)
+		rc = aed_db_prepare(db, s[i].sql, s[i].st);
+	if (rc)
+		imp_release(im);
+	return rc;
+}
+
+/* The stored rating's labels, sorted. */
+static int stored_labels(struct imp *im, int64_t rating_id, int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *st = im->labels;
 	int64_t *v = NULL, *nv;
-	size_t k = 0;
+	size_t k = 0, cap = 0;
+	int rc = AED_OK, step;
 
 	*ids = NULL;
 	*n = 0;
-	if (rc)
-		return rc;
 	sqlite3_bind_int64(st, 1, rating_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!(nv = realloc(v, (k + 1) * sizeof *v))) {
-			rc = aed_error(AED_ENOMEM, "out of memory");
-			break;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k == cap) {
+			cap = cap ? 2 * cap : 8;
+			if (!(nv = realloc(v, cap * sizeof *v))) {
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				break;
+			}
+			v = nv;
 		}
-		v = nv;
 		v[k++] = sqlite3_column_int64(st, 0);
 	}
-	sqlite3_finalize(st);
+	if (!rc && step != SQLITE_DONE)
+		rc = aed_db_error(im->db, "reading stored labels");
+	sqlite3_reset(st);
 	if (rc) {
 		free(v);
 		return rc;
@@ -1190,56 +1269,52 @@ static int stored_labels(struct aed_db *db, int64_t rating_id, int64_t **ids, si
 
 /* Check one well-formed entry against the export and the stored ratings:
  * sets g->state (ENTRY_BAD with a message). Reads only. */
-static int classify(struct aed_db *db, const char *path, const struct export_row *x,
+static int classify(struct imp *im, const char *path, const struct export_row *x,
 		    const char *annotator, struct good *g, struct aed_review_import_result *r)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = im->cand;
 	struct aed_rating_entry *e = g->e;
 	char ex[96];
 	int64_t *old = NULL;
 	size_t n_old = 0, i;
-	int rc, step;
+	int rc = AED_OK, step;
 
 	excerpt(e->candidate, ex);
 	g->state = ENTRY_BAD;
-	if ((rc = aed_db_prepare(db, "SELECT i.segment_id FROM review_item i JOIN segment s "
-				 "ON s.id = i.segment_id WHERE i.export_id = ?1 AND s.key = ?2", &st)))
-		return rc;
 	sqlite3_bind_int64(st, 1, x->id);
 	sqlite3_bind_text(st, 2, e->candidate, -1, SQLITE_STATIC);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
 		g->segment_id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
+	sqlite3_reset(st);
 	if (step != SQLITE_ROW) {
 		if (step != SQLITE_DONE)
-			return aed_db_error(db, "looking up a candidate");
+			return aed_db_error(im->db, "looking up a candidate");
 		return add_msg(r, "%s: entry %zu (%s): unknown candidate: not in this export", path,
 			       e->index, ex);
 	}
 	if (e->n_labels && !(g->labels = calloc(e->n_labels, sizeof *g->labels)))
 		return aed_error(AED_ENOMEM, "out of memory");
 	for (i = 0; i < e->n_labels; i++) {
-		int64_t cid;
-
-		rc = aed_class_id_by_mid(db, e->labels[i], &cid);
-		if (rc == AED_ENOTFOUND) {
+		st = im->mid;
+		sqlite3_bind_text(st, 1, e->labels[i], -1, SQLITE_STATIC);
+		step = sqlite3_step(st);
+		if (step == SQLITE_ROW)
+			g->labels[g->n_labels++] = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (step == SQLITE_DONE) {
 			char lx[96];
 
 			excerpt(e->labels[i], lx);
 			return add_msg(r, "%s: entry %zu (%s): unknown mid \"%s\" in labels", path,
 				       e->index, ex, lx);
 		}
-		if (rc)
-			return rc;
-		g->labels[g->n_labels++] = cid;
+		if (step != SQLITE_ROW)
+			return aed_db_error(im->db, "looking up a mid");
 	}
 	if (g->n_labels > 1)
 		qsort(g->labels, g->n_labels, sizeof *g->labels, cmp_i64);
-	if ((rc = aed_db_prepare(db, "SELECT id, answer, comment, rated_at FROM rating "
-				 "WHERE class_id = ?1 AND segment_id = ?2 AND annotator = ?3", &st)))
-		return rc;
+	st = im->rating;
 	sqlite3_bind_int64(st, 1, x->class_id);
 	sqlite3_bind_int64(st, 2, g->segment_id);
 	sqlite3_bind_text(st, 3, annotator, -1, SQLITE_STATIC);
@@ -1251,7 +1326,7 @@ static int classify(struct aed_db *db, const char *path, const struct export_row
 		int same;
 
 		g->rating_id = sqlite3_column_int64(st, 0);
-		if ((rc = stored_labels(db, g->rating_id, &old, &n_old)))
+		if ((rc = stored_labels(im, g->rating_id, &old, &n_old)))
 			goto out;
 		same = !strcmp(col(st, 1), aed_answer_name(e->answer)) &&
 		       !strcmp(col(st, 2), e->comment) && !strcmp(col(st, 3), e->time) &&
@@ -1259,31 +1334,21 @@ static int classify(struct aed_db *db, const char *path, const struct export_row
 		       (n_old == 0 || !memcmp(old, g->labels, n_old * sizeof *old));
 		g->state = same ? ENTRY_SAME : t_new >= t_old ? ENTRY_UPDATE : ENTRY_OLDER;
 	} else {
-		rc = aed_db_error(db, "reading stored ratings");
+		rc = aed_db_error(im->db, "reading stored ratings");
 	}
 out:
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	free(old);
 	return rc;
 }
 
 /* Write one new or updated rating (inside the import's transaction). */
-static int store_rating(struct aed_db *db, const struct export_row *x, const char *annotator,
+static int store_rating(struct imp *im, const struct export_row *x, const char *annotator,
 			int64_t import_id, struct good *g)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
+	sqlite3_stmt *st = g->state == ENTRY_NEW ? im->ins : im->upd;
+	int rc = AED_OK;
 
-	if (g->state == ENTRY_NEW)
-		rc = aed_db_prepare(db, "INSERT INTO rating(class_id, segment_id, annotator, answer, "
-				    "comment, rated_at, export_id, import_id) "
-				    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st);
-	else
-		rc = aed_db_prepare(db, "UPDATE rating SET answer = ?4, comment = ?5, rated_at = ?6, "
-				    "export_id = ?7, import_id = ?8 WHERE class_id = ?1 AND "
-				    "segment_id = ?2 AND annotator = ?3", &st);
-	if (rc)
-		return rc;
 	sqlite3_bind_int64(st, 1, x->class_id);
 	sqlite3_bind_int64(st, 2, g->segment_id);
 	sqlite3_bind_text(st, 3, annotator, -1, SQLITE_STATIC);
@@ -1293,64 +1358,59 @@ static int store_rating(struct aed_db *db, const struct export_row *x, const cha
 	sqlite3_bind_int64(st, 7, x->id);
 	sqlite3_bind_int64(st, 8, import_id);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = aed_db_error(db, "storing a rating");
+		rc = aed_db_error(im->db, "storing a rating");
 		goto out;
 	}
 	if (g->state == ENTRY_NEW)
-		g->rating_id = sqlite3_last_insert_rowid(aed_db_sqlite(db));
-	sqlite3_finalize(st);
-	st = NULL;
-	if ((rc = aed_db_prepare(db, "DELETE FROM rating_label WHERE rating_id = ?1", &st)))
-		goto out;
-	sqlite3_bind_int64(st, 1, g->rating_id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = aed_db_error(db, "replacing labels");
-		goto out;
+		g->rating_id = sqlite3_last_insert_rowid(aed_db_sqlite(im->db));
+	sqlite3_reset(st);
+	/* a new rating has no labels yet: nothing to replace */
+	if (g->state != ENTRY_NEW) {
+		st = im->del_labels;
+		sqlite3_bind_int64(st, 1, g->rating_id);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = aed_db_error(im->db, "replacing labels");
+			goto out;
+		}
+		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if ((rc = aed_db_prepare(db, "INSERT OR IGNORE INTO rating_label(rating_id, class_id) "
-				 "VALUES(?1, ?2)", &st)))
-		goto out;
+	st = im->ins_label;
 	for (size_t i = 0; i < g->n_labels; i++) {
 		sqlite3_bind_int64(st, 1, g->rating_id);
 		sqlite3_bind_int64(st, 2, g->labels[i]);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = aed_db_error(db, "storing a label");
+			rc = aed_db_error(im->db, "storing a label");
 			goto out;
 		}
 		sqlite3_reset(st);
 	}
 out:
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
 /* Recompute the decision of (class, segment) from all its ratings, and the
  * verified label that follows from it. */
-static int decide_pair(struct aed_db *db, int64_t class_id, int64_t segment_id,
+static int decide_pair(struct imp *im, int64_t class_id, int64_t segment_id, const char *now,
 		       struct aed_review_import_result *r, double *agreement_sum)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = im->counts;
 	int64_t counts[AED_ANSWER_COUNT] = { 0 }, total = 0, best = 0;
 	enum aed_answer d;
 	double agreement;
-	char now[32];
-	int rc, n_best = 0, i;
+	int rc = AED_OK, n_best = 0, i, step;
 
-	if ((rc = aed_db_prepare(db, "SELECT answer, count(*) FROM rating WHERE class_id = ?1 "
-				 "AND segment_id = ?2 GROUP BY answer", &st)))
-		return rc;
 	sqlite3_bind_int64(st, 1, class_id);
 	sqlite3_bind_int64(st, 2, segment_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		enum aed_answer a = AED_ANSWER_UNSURE;
 
 		if (aed_answer_parse(col(st, 0), &a) == AED_OK)
 			counts[a] += sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
-	st = NULL;
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE)
+		return aed_db_error(im->db, "counting ratings");
 	for (i = 0; i < AED_ANSWER_COUNT; i++) {
 		total += counts[i];
 		if (counts[i] > best) {
@@ -1363,12 +1423,7 @@ static int decide_pair(struct aed_db *db, int64_t class_id, int64_t segment_id,
 	if (!total)
 		return AED_OK;
 	d = aed_review_decide(counts, &agreement);
-	aed_utc_iso8601(now);
-	if ((rc = aed_db_prepare(db, "INSERT OR REPLACE INTO review_decision(class_id, segment_id, "
-				 "decision, n_ratings, n_present, n_not_present, n_unsure, "
-				 "n_not_acoustic, agreement, updated_at) "
-				 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &st)))
-		return rc;
+	st = im->decision;
 	sqlite3_bind_int64(st, 1, class_id);
 	sqlite3_bind_int64(st, 2, segment_id);
 	sqlite3_bind_text(st, 3, aed_answer_name(d), -1, SQLITE_STATIC);
@@ -1378,24 +1433,18 @@ static int decide_pair(struct aed_db *db, int64_t class_id, int64_t segment_id,
 	sqlite3_bind_double(st, 9, agreement);
 	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = aed_db_error(db, "storing a decision");
-	sqlite3_finalize(st);
-	st = NULL;
+		rc = aed_db_error(im->db, "storing a decision");
+	sqlite3_reset(st);
 	if (rc)
 		return rc;
 	/* A verified positive is a label and an exemplar for the next round;
 	 * anything else takes a verified label back. */
-	if ((rc = aed_db_prepare(db, d == AED_ANSWER_PRESENT
-				 ? "INSERT OR IGNORE INTO label(segment_id, class_id, source) "
-				   "VALUES(?1, ?2, 'verified')"
-				 : "DELETE FROM label WHERE segment_id = ?1 AND class_id = ?2 "
-				   "AND source = 'verified'", &st)))
-		return rc;
+	st = d == AED_ANSWER_PRESENT ? im->verify : im->unverify;
 	sqlite3_bind_int64(st, 1, segment_id);
 	sqlite3_bind_int64(st, 2, class_id);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = aed_db_error(db, "updating verified labels");
-	sqlite3_finalize(st);
+		rc = aed_db_error(im->db, "updating verified labels");
+	sqlite3_reset(st);
 	r->decisions++;
 	if (d == AED_ANSWER_PRESENT)
 		r->labels_verified++;
@@ -1417,11 +1466,12 @@ static void goods_release(struct good *g, size_t n)
 
 /* Write the changed ratings of one file and its import row: one transaction,
  * one run. */
-static int write_file(struct aed_db *db, const char *path, const struct aed_ratings *rt,
+static int write_file(struct imp *im, const char *path, const struct aed_ratings *rt,
 		      const struct export_row *x, struct good *g, size_t n_good,
 		      int64_t *counts, struct aed_review_import_result *r,
 		      double *agreement_sum)
 {
+	struct aed_db *db = im->db;
 	int64_t parse_bad = 0;
 	sqlite3_stmt *st = NULL;
 	int64_t run_id = 0, import_id;
@@ -1452,7 +1502,7 @@ static int write_file(struct aed_db *db, const char *path, const struct aed_rati
 		g[i].labels = NULL;
 		g[i].n_labels = 0;
 		g[i].rating_id = g[i].segment_id = 0;
-		if ((rc = classify(db, path, x, rt->annotator, &g[i], NULL)))
+		if ((rc = classify(im, path, x, rt->annotator, &g[i], NULL)))
 			goto out;
 		counts[g[i].state]++;
 	}
@@ -1481,11 +1531,11 @@ static int write_file(struct aed_db *db, const char *path, const struct aed_rati
 	import_id = sqlite3_last_insert_rowid(aed_db_sqlite(db));
 	for (i = 0; i < n_good; i++)
 		if ((g[i].state == ENTRY_NEW || g[i].state == ENTRY_UPDATE) &&
-		    (rc = store_rating(db, x, rt->annotator, import_id, &g[i])))
+		    (rc = store_rating(im, x, rt->annotator, import_id, &g[i])))
 			goto out;
 	for (i = 0; i < n_good; i++)
 		if ((g[i].state == ENTRY_NEW || g[i].state == ENTRY_UPDATE) &&
-		    (rc = decide_pair(db, x->class_id, g[i].segment_id, r, agreement_sum)))
+		    (rc = decide_pair(im, x->class_id, g[i].segment_id, now, r, agreement_sum)))
 			goto out;
 	rc = aed_db_commit(db);
 	in_tx = 0;
@@ -1516,10 +1566,11 @@ static int import_file(struct aed_db *db, const char *path, struct aed_review_im
 	struct aed_ratings *rt = NULL;
 	struct export_row x = { 0 };
 	struct good *g = NULL;
+	struct imp im = { 0 };
 	int64_t counts[ENTRY_OLDER + 1] = { 0 };
 	char *data = NULL;
 	size_t n = 0, i, n_good = 0;
-	int rc, found;
+	int rc, found, in_read = 0;
 
 	r->files++;
 	rc = aed_read_file(path, AED_RATINGS_MAX_SOURCE, &data, &n);
@@ -1535,28 +1586,36 @@ static int import_file(struct aed_db *db, const char *path, struct aed_review_im
 	if ((rc = find_export(db, rt->export_id, &x, &found)))
 		goto out;
 	if (!found || strcmp(x.checksum, rt->checksum) || strcmp(x.mid, rt->class_mid)) {
-		char ex[96], cx[96];
+		char ex[96], cx[96], mx[96];
 
 		excerpt(rt->export_id, ex);
-		excerpt(found ? rt->checksum : rt->class_mid, cx);
 		r->files_rejected++;
 		r->bad += (int64_t)rt->n;
-		if (!found)
+		if (!found) {
 			rc = add_msg(r, "%s: export id %s is not an export of this database (a file "
 				     "from another export): all %zu entries rejected", path, ex, rt->n);
-		else if (strcmp(x.checksum, rt->checksum))
+		} else if (strcmp(x.checksum, rt->checksum)) {
+			excerpt(rt->checksum, cx);
 			rc = add_msg(r, "%s: checksum %s does not match export %s's candidate set "
 				     "(tampered or edited): all %zu entries rejected", path, cx, ex,
 				     rt->n);
-		else
-			rc = add_msg(r, "%s: class %s is not the class of export %s: all %zu entries "
-				     "rejected", path, cx, ex, rt->n);
+		} else {
+			excerpt(rt->class_mid, cx);
+			excerpt(x.mid, mx);
+			rc = add_msg(r, "%s: class %s is not the class of export %s (%s): all %zu "
+				     "entries rejected", path, cx, ex, mx, rt->n);
+		}
 		goto out;
 	}
 	if (rt->n && !(g = calloc(rt->n, sizeof *g))) {
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* The first look reads in one transaction: statement by statement,
+	 * SQLite would take and drop its file locks for every lookup. */
+	if ((rc = imp_prepare(db, &im)) || (rc = aed_db_exec(db, "BEGIN DEFERRED")))
+		goto out;
+	in_read = 1;
 	for (i = 0; i < rt->n; i++) {
 		struct aed_rating_entry *e = &rt->entries[i];
 
@@ -1571,14 +1630,17 @@ static int import_file(struct aed_db *db, const char *path, struct aed_review_im
 			continue;
 		}
 		g[n_good].e = e;
-		if ((rc = classify(db, path, &x, rt->annotator, &g[n_good], r)))
+		if ((rc = classify(&im, path, &x, rt->annotator, &g[n_good], r)))
 			goto out;
 		counts[g[n_good].state]++;
 		n_good++;
 	}
+	in_read = 0;
+	if ((rc = aed_db_exec(db, "COMMIT")))
+		goto out;
 	/* Nothing changes: nothing is written, not even a run. */
 	if (counts[ENTRY_NEW] + counts[ENTRY_UPDATE] > 0 &&
-	    (rc = write_file(db, path, rt, &x, g, n_good, counts, r, agreement_sum)))
+	    (rc = write_file(&im, path, rt, &x, g, n_good, counts, r, agreement_sum)))
 		goto out;
 	r->bad += counts[ENTRY_BAD];
 	r->same += counts[ENTRY_SAME];
@@ -1586,6 +1648,9 @@ static int import_file(struct aed_db *db, const char *path, struct aed_review_im
 	r->new_ratings += counts[ENTRY_NEW];
 	r->updated += counts[ENTRY_UPDATE];
 out:
+	if (in_read)
+		sqlite3_exec(aed_db_sqlite(db), "ROLLBACK", NULL, NULL, NULL);
+	imp_release(&im);
 	goods_release(g, n_good);
 	aed_ratings_free(&rt);
 	free(data);

@@ -3,7 +3,7 @@
 # a small UrbanSound8K corpus embedded with YAMNet, plus real AudioSet
 # backgrounds and one clip mixed from a 1-second dog bark in 10 s of stream
 # noise. Covers: the index (incremental add, up to date, stale and foreign
-# model refused, factory strings), mining (precision against the labels, the
+# model refused, factory strings, concurrent builds taking turns), mining (precision against the labels, the
 # mixed clip found at its event, exclusions, the review queue rows, file
 # exemplars, --method mean), and the refusals of the issue (unknown class,
 # class without exemplars, index of another model, empty corpus).
@@ -177,6 +177,24 @@ check_grep "the verified clip is an exemplar" '"source": "verified"' "$T/out"
 check_eq "and not a candidate" 0 "$(sql "SELECT count(*) FROM candidate WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND segment_id = $TOP")"
 check "--candidates SPLIT" $AED mine --class Bark $EX --k 5 --candidates long --json
 check_eq "only that split's clips" 0 "$(sql "SELECT count(*) FROM candidate c WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND NOT EXISTS (SELECT 1 FROM segment_split ss JOIN split p ON p.id = ss.split_id WHERE ss.segment_id = c.segment_id AND p.name = 'long')")"
+
+# --- concurrent builds take turns: one row, no raw SQLite error ----------------
+patches=$(sql 'SELECT sum(n_patches) FROM embedding')
+for round in 1 2 3 4; do
+	sql "DELETE FROM vec_map; DELETE FROM vec_segment; DELETE FROM vec_index"
+	pids=
+	for k in 1 2 3; do
+		$AED index build >"$T/cc$k.out" 2>"$T/cc$k.err" &
+		pids="$pids $!"
+	done
+	rcs=
+	for p in $pids; do wait "$p"; rcs="$rcs $?"; done
+	check_eq "round $round: three concurrent first builds all succeed" " 0 0 0" "$rcs"
+	check_eq "round $round: one index row holding every patch once" "1 $patches $patches" \
+		"$(sql "SELECT count(*), max(n_vectors), (SELECT count(*) FROM vec_map) FROM vec_index" | tr '|' ' ')"
+	check_eq "round $round: no SQLite message" "" "$(cat "$T"/cc?.err | grep -v 'waiting for it')"
+done
+check "mine on the index they built" $AED mine --class Bark $EX --k 5
 
 # --- stale and foreign indexes -------------------------------------------------
 sql "UPDATE embedding SET run_id = run_id + 1000 WHERE segment_id = (SELECT min(segment_id) FROM embedding)"

@@ -78,7 +78,7 @@ check_eq "a review-export run" "ok|6" "$(sql "SELECT outcome, n_done FROM run WH
 # --- ratings files -----------------------------------------------------------
 # mk FILE ANNOTATOR TIME ENTRY...: ENTRY is N=ANSWER[=MID+MID][=COMMENT], N the
 # 1-based candidate, or @ID for a literal id; ^TIME after it overrides TIME. Env: EXPORT_ID, CHECKSUM,
-# VERSION override the header; TRUNCATE=n cuts the file to n bytes.
+# CLASS, VERSION override the header; TRUNCATE=n cuts the file to n bytes.
 mk() {
 	$PY - "$T/page/candidates.js" "$@" <<'EOF'
 import json, os, sys
@@ -98,7 +98,8 @@ for spec in sys.argv[5:]:
     ratings.append(e)
 f = {"format": "aedcurate-ratings", "version": int(os.environ.get("VERSION", 1)),
      "export_id": os.environ.get("EXPORT_ID", d["export_id"]),
-     "checksum": os.environ.get("CHECKSUM", d["checksum"]), "class": d["class"]["mid"],
+     "checksum": os.environ.get("CHECKSUM", d["checksum"]),
+     "class": os.environ.get("CLASS", d["class"]["mid"]),
      "annotator": who, "exported_at": when, "ratings": ratings}
 s = json.dumps(f, indent=1)
 if "TRUNCATE" in os.environ:
@@ -178,6 +179,12 @@ check_grep "reason: not our export" 'other.json: export id 0123456789abcdef01234
 CHECKSUM=$(printf '%064d' 0) mk "$T/tampered.json" dave 2026-11-21T12:00:00.000Z "6=present"
 check_fail "a tampered checksum" $AED review import "$T/tampered.json"
 check_grep "reason: checksum" 'tampered.json: checksum 0+ does not match' "$T/err"
+CLASS=/m/0342h mk "$T/wrongclass.json" dave 2026-11-21T12:00:00.000Z "6=present" "5=present"
+check_fail "another class" $AED review import "$T/wrongclass.json"
+xid=$(sql "SELECT export_id FROM review_export ORDER BY id LIMIT 1")
+check_eq "reason: the file's class and the export's, then the summary" \
+	"rejected: $T/wrongclass.json: class /m/0342h is not the class of export $xid (/m/04rlf): all 2 entries rejected
+aedcurate: format error: 2 of 2 entries rejected; 1 file rejected whole" "$(cat "$T/err")"
 TRUNCATE=200 mk "$T/truncated.json" dave 2026-11-21T12:00:00.000Z "6=present" "5=present"
 check_fail "truncated JSON" $AED review import "$T/truncated.json"
 check_grep "reason: where it ends" 'truncated.json:[0-9]+:[0-9]+: .*file rejected' "$T/err"
@@ -205,6 +212,7 @@ check "the database is unchanged by all of them" cmp -s "$T/before" "$T/after"
 mk "$T/mixed.json" erin 2026-11-21T12:00:00.000Z "6=present" "@NOPE_0=present" "5=bogus"
 check_fail "a file with good and bad entries" $AED review import "$T/mixed.json"
 check_grep "the good one is stored" '3 entries: 1 new, .* 2 rejected' "$T/out"
+check_eq "the summary: entries rejected, no file" "aedcurate: format error: 2 of 3 entries rejected" "$(tail -n 1 "$T/err")"
 check_eq "only the good entry" "1|$(seg 6)" "$(sql "SELECT count(*), max(segment_id) FROM rating WHERE annotator = 'erin'")"
 
 # --- status ------------------------------------------------------------------
@@ -229,10 +237,28 @@ check_eq "verified clips are its exemplars" "$(sql "SELECT group_concat(segment_
 	"$(sql "SELECT group_concat(segment_id) FROM (SELECT segment_id FROM mine_exemplar WHERE mine_run_id = 2 AND source = 'verified' ORDER BY segment_id)")"
 check_eq "reviewed clips are not candidates again" 0 "$(sql 'SELECT count(*) FROM candidate WHERE mine_run_id = 2 AND segment_id IN (SELECT segment_id FROM rating)')"
 
-# A new export into the same folder replaces the page and leaves no stale media.
+# A new export into the same folder replaces the page and leaves no stale media,
+# but files it did not write stay (a user's notes, media/9999.png).
+echo "my notes" >"$T/page/README.md"
+echo "my picture" >"$T/page/media/9999.png"
 check "export the latest Music run into the same folder, 2 candidates" $AED review export --class Music --out "$T/page" --limit 2
 check_grep "the latest run: mine run 2" 'exported 2 candidates of mine run 2 ' "$T/out"
-check_eq "2 clips and 2 images left" "2 2" "$(ls "$T/page/media/"*.ogg | wc -l) $(ls "$T/page/media/"*.png | wc -l)"
+check_eq "2 clips and 2 images of the page left, and the user's picture" "2 3" "$(ls "$T/page/media/"*.ogg | wc -l) $(ls "$T/page/media/"*.png | wc -l)"
+check_eq "the user's files are untouched" "my notes my picture" "$(cat "$T/page/README.md" "$T/page/media/9999.png" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "the page's file list names its own files only" "aedcurate-files 1 review-page
+app.js candidates.js index.html media/0001.ogg media/0001.png media/0002.ogg media/0002.png style.css" \
+	"$(head -n 1 "$T/page/.aedcurate-files")
+$(tail -n +2 "$T/page/.aedcurate-files" | sort | tr '\n' ' ' | sed 's/ $//')"
+
+# A folder of other files is refused untouched: no page, no run.
+mkdir -p "$T/mine/media"
+echo "train" >"$T/mine/train-000099.tar"; echo "notes" >"$T/mine/README.md"; echo "pic" >"$T/mine/media/9999.png"
+(cd "$T/mine" && find . -type f | sort | xargs sha256sum) >"$T/mine.before"
+runs=$(sql "SELECT count(*) FROM run")
+check_fail "review export into a folder of other files" $AED review export --class Music --out "$T/mine" --limit 2
+check_grep "it names the folder and says why" "^aedcurate: .*--out $T/mine is not empty \(it holds .*\) and is not an earlier review-page" "$T/err"
+check_eq "the folder is untouched" "$(cat "$T/mine.before")" "$(cd "$T/mine" && find . -type f | sort | xargs sha256sum)"
+check_eq "no run recorded" "$runs" "$(sql "SELECT count(*) FROM run")"
 
 # --- a hostile class name stays data -----------------------------------------
 check "mine the hostile class" $AED mine --class /t/hostile1 --exemplar YIkaXXmw8ME_0 --min-exemplars 1 -k 3

@@ -1,5 +1,6 @@
 /* test_tar.c - the shard tar writer: header fields and checksum by hand,
- * members read back (long names through pax records, empty members), equal
+ * members read back (long names through pax records, up to 4095 bytes, also
+ * by GNU tar and Python's tarfile; empty members), equal
  * inputs give equal bytes, GNU tar lists what we wrote, and the reader
  * refuses bad checksums, bad numbers and members running past the end. */
 #include <setjmp.h>
@@ -183,13 +184,66 @@ static void test_reader_refuses(void **state)
 	free(buf);
 }
 
+/* Names past ustar's 255 bytes (a 255-byte manifest id makes a longer
+ * KEY.logmel.npy, a mix key joins two ids): the full names come back from our
+ * reader, GNU tar and Python's tarfile. */
+static void test_long_names(void **state)
+{
+	(void)state;
+	static const size_t lens[] = { 100, 101, 255, 256, 272, 600, 993, 994, AED_TAR_NAME_MAX };
+	const size_t nl = sizeof lens / sizeof *lens;
+	static char names[9][AED_TAR_NAME_MAX + 1];
+	struct aed_tar *t = NULL;
+	struct aed_tar_member m;
+	char *buf = NULL, cmd[1024];
+	size_t n = 0, off = 0;
+	int done = 0;
+
+	assert_int_equal(aed_tar_open(tmp("l.tar"), 0, &t), AED_OK);
+	for (size_t i = 0; i < nl; i++) {
+		/* distinct names with digits, so a truncated or shifted name shows */
+		for (size_t k = 0; k < lens[i] - 4; k++)
+			names[i][k] = (char)('0' + (k * 7 + i) % 10);
+		memcpy(names[i] + lens[i] - 4, ".npy", 5);
+		assert_int_equal(strlen(names[i]), lens[i]);
+		assert_int_equal(aed_tar_add(t, names[i], names[i], 3), AED_OK);
+	}
+	assert_int_equal(aed_tar_close(&t), AED_OK);
+	assert_int_equal(aed_read_file(tmp("l.tar"), 1 << 20, &buf, &n), AED_OK);
+	for (size_t i = 0; i < nl; i++) {
+		assert_int_equal(aed_tar_next("l.tar", (uint8_t *)buf, n, &off, &m, &done), AED_OK);
+		assert_int_equal(done, 0);
+		assert_string_equal(m.name, names[i]);
+		assert_memory_equal(m.data, names[i], 3);
+	}
+	assert_int_equal(aed_tar_next("l.tar", (uint8_t *)buf, n, &off, &m, &done), AED_OK);
+	assert_int_equal(done, 1);
+	free(buf);
+	/* the expected listing, one name a line */
+	FILE *f = fopen(tmp("want"), "w");
+	assert_non_null(f);
+	for (size_t i = 0; i < nl; i++)
+		fprintf(f, "%s\n", names[i]);
+	fclose(f);
+	/* tmp() keeps two paths at a time: the command reads files by cd */
+	snprintf(cmd, sizeof cmd, "cd '%s' && tar -tf l.tar > gnu && cmp -s gnu want", dir);
+	if (system(cmd) != 0)
+		fail_msg("GNU tar lists other names");
+	snprintf(cmd, sizeof cmd,
+		 "cd '%s' && python3 -c 'import tarfile; t = tarfile.open(\"l.tar\"); "
+		 "print(\"\\n\".join(m.name for m in t.getmembers() if m.isfile()))' > py "
+		 "&& cmp -s py want", dir);
+	if (system(cmd) != 0)
+		fail_msg("Python's tarfile lists other names");
+}
+
 static void test_bad_names(void **state)
 {
 	(void)state;
 	struct aed_tar *t = NULL;
-	char name[300];
-	memset(name, 'a', 299);
-	name[299] = '\0';
+	char name[AED_TAR_NAME_MAX + 2];
+	memset(name, 'a', AED_TAR_NAME_MAX + 1);
+	name[AED_TAR_NAME_MAX + 1] = '\0';
 	assert_int_equal(aed_tar_open(tmp("n.tar"), 0, &t), AED_OK);
 	assert_int_equal(aed_tar_add(t, "", "x", 1), AED_EFORMAT);
 	assert_int_equal(aed_tar_add(t, name, "x", 1), AED_EFORMAT);
@@ -207,6 +261,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_gnu_tar_reads_it),
 		cmocka_unit_test(test_reader_refuses),
+		cmocka_unit_test(test_long_names),
 		cmocka_unit_test(test_bad_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
