@@ -256,6 +256,33 @@ static void test_batch_independent(void **state)
 	free(p);
 }
 
+/* The kernels without FMA (for CPUs that lack it): the same network within
+ * rounding, and just as independent of the batch. */
+static void test_plain_kernels(void **state)
+{
+	(void)state;
+	if (!Y)
+		skip();
+	int n;
+	float *p = make_patches(&n);
+	float *e0 = malloc((size_t)n * 1024 * sizeof *e0), *s0 = malloc((size_t)n * 521 * sizeof *s0);
+	float *e1 = malloc((size_t)n * 1024 * sizeof *e1), *s1 = malloc((size_t)n * 521 * sizeof *s1);
+	float *e2 = malloc((size_t)n * 1024 * sizeof *e2), *s2 = malloc((size_t)n * 521 * sizeof *s2);
+	run_cpu(p, n, 32, 2, e0, s0);
+	setenv("AEDCURATE_NN_KERNEL", "plain", 1);
+	run_cpu(p, n, 32, 2, e1, s1);
+	run_cpu(p, n, 5, 1, e2, s2);
+	unsetenv("AEDCURATE_NN_KERNEL");
+	assert_memory_equal(e1, e2, (size_t)n * 1024 * sizeof *e1);
+	assert_memory_equal(s1, s2, (size_t)n * 521 * sizeof *s1);
+	for (size_t i = 0; i < (size_t)n * 1024; i++)
+		assert_true(fabsf(e1[i] - e0[i]) <= 1e-4f + 1e-4f * fabsf(e0[i]));
+	for (size_t i = 0; i < (size_t)n * 521; i++)
+		assert_true(fabsf(s1[i] - s0[i]) <= 1e-5f);
+	free(e0); free(s0); free(e1); free(s1); free(e2); free(s2);
+	free(p);
+}
+
 static void test_class_map(void **state)
 {
 	(void)state;
@@ -319,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_weights_match_file),
 		cmocka_unit_test(test_matches_numpy),
 		cmocka_unit_test(test_batch_independent),
+		cmocka_unit_test(test_plain_kernels),
 		cmocka_unit_test(test_class_map),
 		cmocka_unit_test(test_model_search),
 	};
