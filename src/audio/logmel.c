@@ -22,7 +22,6 @@
 #include "aedcurate/error.h"
 
 #define N_BINS (AED_FFT_SIZE / 2 + 1) /* 257 spectrogram bins, 0..8000 Hz */
-#define PLAN_SECONDS 0.1              /* FFTW's measuring budget per process */
 
 /* Double precision: in single precision the FFT's rounding scales with the
  * whole frame, which moved loud frames' near-empty bands by up to 1.8e-3 in
@@ -108,10 +107,11 @@ static void make_key(void)
 	pthread_key_create(&fft_key, fft_ctx_free);
 }
 
-/* This thread's plan, made on first use. FFTW_MEASURE times the candidates
- * once per process (within PLAN_SECONDS: unbounded it takes most of a second,
- * too long for one-file commands); later threads plan from the wisdom it
- * leaves. */
+/* This thread's plan, made on first use. FFTW_ESTIMATE, not FFTW_MEASURE:
+ * a measured plan is whichever algorithm ran fastest while planning, which
+ * changes with the machine's load, and another algorithm rounds differently,
+ * so log-mels (and all that follows) would depend on load. An estimated
+ * plan is a function of the size and the CPU only. */
 static int thread_fft(struct fft_ctx **out)
 {
 	pthread_once(&fft_key_once, make_key);
@@ -127,8 +127,7 @@ static int thread_fft(struct fft_ctx **out)
 	c->out = fftw_malloc(N_BINS * sizeof *c->out);
 	if (c->in && c->out) {
 		pthread_mutex_lock(&plan_lock);
-		fftw_set_timelimit(PLAN_SECONDS);
-		c->plan = fftw_plan_dft_r2c_1d(AED_FFT_SIZE, c->in, c->out, FFTW_MEASURE);
+		c->plan = fftw_plan_dft_r2c_1d(AED_FFT_SIZE, c->in, c->out, FFTW_ESTIMATE);
 		pthread_mutex_unlock(&plan_lock);
 	}
 	if (!c->plan) {
