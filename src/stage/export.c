@@ -2227,6 +2227,15 @@ out:
 	return rc;
 }
 
+/* "eval=test,...": the keep rules as given on the command line */
+static void keep_str(const struct ex *x, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	for (int k = 0; k < x->opt.n_keep; k++)
+		snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s=%s", k ? "," : "", x->opt.keep[k].from,
+			 x->opt.keep[k].to);
+}
+
 /* classes.json and pos_weight.npy: what a model head and its loss need. */
 static int write_classes(struct ex *x, const char *dir)
 {
@@ -2338,9 +2347,7 @@ static int write_manifest(struct ex *x, const char *dir, const struct aed_export
 			 (long long)x->beta_run);
 	else
 		snprintf(beta_src, sizeof beta_src, "beta %g (no priors run: the default)", x->opt.beta);
-	for (int k = 0; k < x->opt.n_keep; k++)
-		snprintf(keep + strlen(keep), sizeof keep - strlen(keep), "%s%s=%s", k ? "," : "",
-			 x->opt.keep[k].from, x->opt.keep[k].to);
+	keep_str(x, keep, sizeof keep);
 	const char *train = x->opt.splits[0].name;
 	json_t *src = json_object();
 	json_object_set_new(src, "columns", json_string(
@@ -2386,9 +2393,10 @@ out:
 static int write_readme(struct ex *x, const char *dir, const struct aed_export_result *r)
 {
 	struct aed_buf b = { 0 };
-	char path[4096];
+	char path[4096], keep[AED_EXPORT_MAX_KEEP * 70 + 8];
 	int rc;
 
+	keep_str(x, keep, sizeof keep);
 	aed_buf_printf(&b, "# Training shards (%s)\n\n", format_name(x->opt.format));
 	aed_buf_printf(&b, "%lld samples (%lld clips, %lld mixes) of %lld classes in %lld shards; "
 		       "seed %llu.\n\n", (long long)x->n_smp, (long long)r->n_selected,
@@ -2434,7 +2442,7 @@ static int write_readme(struct ex *x, const char *dir, const struct aed_export_r
 			"- `KEY.soft.npy`: f32 [columns], where SeCoST soft labels exist: labels.npy\n"
 			"  with the soft targets in place.\n"
 			"- `KEY.mask.npy`: u8 [patches, columns], where refinement stored frame masks:\n"
-			"  a refined column's mask (patch i: i * 480 ms + 960 ms); other columns repeat\n"
+			"  a refined column's mask (patch i as in `frames`); other columns repeat\n"
 			"  labels.npy.\n"
 			"- `KEY.logmel.npy`: f32 [frames, 64] YAMNet log-mel (with payload logmel).\n"
 			"- `KEY.embedding.npy`: f32 [patches, 1024] YAMNet embeddings (payload embedding).\n",
@@ -2460,8 +2468,9 @@ static int write_readme(struct ex *x, const char *dir, const struct aed_export_r
 		"Every class gets at least min (%lld) and at most max (%lld, 0 = no cap) clips\n"
 		"where the corpus allows; a clip counts for all its labels. Classes are served\n"
 		"rarest first. Splits keep each source group (video or recording) whole and\n"
-		"follow each class's fractions.%s\n",
-		(long long)x->opt.min, (long long)x->opt.max,
+		"follow each class's fractions. Clips ingested into a split named in\n"
+		"keep_split (here: %s) go to the export split it names.%s\n",
+		(long long)x->opt.min, (long long)x->opt.max, *keep ? keep : "none",
 		x->opt.mix_augment ? "\nMixes of two same-class clips of one split (random delay,\n"
 				     "gain and peaking EQ) top up classes below min; their JSON says\n"
 				     "augmented: true." : "");

@@ -87,7 +87,7 @@ if $PY -c 'import torch' 2>/dev/null; then
 	check_grep "it prints the test mAP" '^test mAP [0-9.]+ over [1-9]' "$T/out"
 	grep '^test mAP' "$T/out" | sed 's/^/# /'
 else
-	echo "# skip: python3-torch not installed (make deps)"
+	not_ok "python3-torch is not installed (make deps)"
 fi
 
 check "same seed again, one thread" $AED export --out "$T/w2" --balance $B --split train=0.7,val=0.2,test=0.1 \
