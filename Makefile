@@ -103,7 +103,7 @@ DEB_PKGS := build-essential pkg-config git ca-certificates curl \
             libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg \
             libfftw3-dev libopenblas-dev libfaiss-dev libjansson-dev libcmocka-dev \
             clang libclang-rt-14-dev dpkg-dev \
-            python3 python3-numpy chromium
+            python3 python3-numpy python3-torch chromium
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

@@ -10,11 +10,22 @@
  *
  * Export directory (written by aed_export()):
  *   {split}-{NNNNNN}.tar | .tfrecord  the shards, NNNNNN from 000000 per split
- *   index.json      {"format", "splits": {split: {"samples", "shards": [{"name",
- *                   "samples", "bytes", "sha256"}]}}}; deterministic bytes
+ *   index.json      {"format", "splits": {split: {"samples", "pattern" (brace
+ *                   form, e.g. "train-{000000..000003}.tar"), "wids", "shards":
+ *                   [{"name", "samples", "bytes", "sha256"}]}}}; deterministic bytes
+ *   {split}.wids.json  {"__kind__": "wids-shard-index-v1", "wids_version": 1,
+ *                   "name", "shardlist": [{"url", "nsamples"}]} (wids' descriptor)
+ *   classes.json    {"columns": [{"column", "index", "mid", "name", "ancestors"
+ *                   (columns), "positives": {split: n}, "pos_weight"}], ...}:
+ *                   the column order of labels.npy and pos_weight.npy
+ *   pos_weight.npy  f32 [columns]: (mean prior / prior_c)^beta over the train
+ *                   split's targets (1 where train has no positive), the
+ *                   pos_weight of a BCE loss whose negatives weigh 1
  *   manifest.json   the parameters, counts per class and split, the runs and
- *                   models the data came from, the export's own run id and time
- *   priors.csv      index,mid,display_name,n_pos,n_total,prior,weight
+ *                   models the data came from, where each number came from,
+ *                   the export's own run id and time
+ *   priors.csv      column,index,mid,display_name,n_pos,n_total,prior,pos_weight
+ *                   (the train split's targets, as pos_weight.npy)
  *   class_counts.csv index,mid,display_name,available,selected,augmented,{split}...
  *   pca.json, pca_mean.npy (f32 [1024]), pca_components.npy (f32 [128, 1024])
  *                   (tfrecord only) the fitted PCA
@@ -24,8 +35,15 @@
  *   KEY.flac        the clip's real samples (clip.n_samples), 16 kHz mono
  *                   16-bit FLAC: "fLaC", one STREAMINFO block (total samples
  *                   filled in), frames. Written only with payload audio.
- *   KEY.json        labels, soft labels, refined frames, weight, provenance
- *                   (fields listed in README.md and src/stage/export.c)
+ *   KEY.json        labels, soft labels, refined frames, ingest splits,
+ *                   provenance (fields listed in README.md and src/stage/export.c)
+ *   KEY.labels.npy  f32 [columns] multi-hot target over classes.json's columns:
+ *                   the stored labels and (unless no_ancestors) every
+ *                   ancestor of them that is a column
+ *   KEY.soft.npy    f32 [columns], only where SeCoST soft labels exist: labels.npy
+ *                   with each soft-labelled column's target in place
+ *   KEY.mask.npy    u8 [patches, columns], only where refinement stored frame
+ *                   masks: a refined column's mask; other columns repeat labels.npy
  *   KEY.logmel.npy  f32 [frames, 64] ("logmel_yamnet"), payload logmel
  *   KEY.embedding.npy f32 [patches, 1024], payload embedding
  * KEY is the segment key "{ytid}_{start_ms}" with any '.' replaced by '_'
@@ -107,6 +125,13 @@ struct aed_export_split {
 	double fraction;         /* > 0; fractions are normalised to sum 1 */
 };
 
+/* Clips ingested into split `from` (segments ingest --split) all go to the
+ * export's split `to`: an evaluation list stays out of train. */
+#define AED_EXPORT_MAX_KEEP 8
+struct aed_export_keep {
+	char from[32], to[32];
+};
+
 struct aed_export_opts {
 	const char *out_dir;     /* created; existing shards of the same names replaced */
 	enum aed_export_format format;
@@ -120,6 +145,14 @@ struct aed_export_opts {
 	int64_t mtime;           /* tar member mtime, s since the epoch */
 	int threads;             /* threads preparing audio and arrays; 0 = all cores.
 	                          * The bytes written do not depend on it. */
+	struct aed_export_keep keep[AED_EXPORT_MAX_KEEP];
+	int n_keep;
+	int keep_set;            /* 0: eval=test where the export has a split test */
+	int no_ancestors;        /* 1: targets are the stored labels only */
+	int64_t shards_per_split; /* at least this many shards per split (fewer only
+	                          * where it has fewer samples); 0 = 2 */
+	int beta_set;            /* 0: beta of the last priors run, else 1 */
+	double beta;             /* pos_weight = (mean prior / prior)^beta */
 };
 
 struct aed_export_result {
@@ -136,6 +169,11 @@ struct aed_export_result {
 	struct aed_export_split splits[AED_EXPORT_MAX_SPLITS]; /* as used (defaults filled in) */
 	int n_splits;
 	int64_t per_split[AED_EXPORT_MAX_SPLITS]; /* samples per split, in that order */
+	int64_t n_columns;       /* classes.json's columns */
+	int64_t n_kept;          /* clips placed by their ingest split (opts.keep) */
+	int64_t no_positive[AED_EXPORT_MAX_SPLITS]; /* columns without a positive, per split */
+	char no_positive_names[AED_EXPORT_MAX_SPLITS][256]; /* the first few, "; "-separated */
+	double beta;             /* as used */
 	int64_t bytes;           /* of the shards */
 	double seconds;          /* wall time of writing the shards */
 };
@@ -145,6 +183,8 @@ struct aed_export_result {
 int aed_export_parse_splits(const char *s, struct aed_export_opts *o);
 int aed_export_parse_balance(const char *s, int64_t *min, int64_t *max);
 int aed_export_parse_payload(const char *s, unsigned *payload);
+/* "eval=test,other=val", or "none" (no split kept). */
+int aed_export_parse_keep(const char *s, struct aed_export_opts *o);
 
 int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_export_result *r);
 

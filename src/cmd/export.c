@@ -12,9 +12,10 @@
 #include "cmd/commands.h"
 
 struct export_cli {
-	const char *out, *format, *balance, *split, *payload;
-	long shard_size, seed, mtime;
-	int mix_augment;
+	const char *out, *format, *balance, *split, *payload, *keep_split;
+	long shard_size, seed, mtime, shards_per_split;
+	int mix_augment, no_ancestors;
+	double beta;
 };
 
 #define O(f) offsetof(struct export_cli, f)
@@ -26,6 +27,14 @@ static const struct aed_opt opts[] = {
 	{ "split", 's', AED_OPT_STR, O(split), "NAME=F,...",
 	  "split fractions (default train=0.8,val=0.1,test=0.1)" },
 	{ "shard-size", 'n', AED_OPT_INT, O(shard_size), "N", "samples per shard at most (default 1000)" },
+	{ "shards-per-split", 0, AED_OPT_INT, O(shards_per_split), "N",
+	  "at least N shards per split, where it has N samples (default 2)" },
+	{ "keep-split", 0, AED_OPT_STR, O(keep_split), "IN=OUT,...",
+	  "clips ingested into split IN go to export split OUT, or none (default eval=test)" },
+	{ "no-ancestors", 0, AED_OPT_FLAG, O(no_ancestors), NULL,
+	  "labels.npy holds the stored labels only, not their ancestors" },
+	{ "beta", 0, AED_OPT_DOUBLE, O(beta), "B",
+	  "pos_weight = (mean prior / prior)^B (default: the priors run's beta, else 1)" },
 	{ "payload", 'p', AED_OPT_STR, O(payload), "LIST",
 	  "webdataset members besides .json: audio,logmel,embedding (default audio)" },
 	{ "mix-augment", 0, AED_OPT_FLAG, O(mix_augment), NULL,
@@ -46,13 +55,18 @@ static const struct aed_cmd_spec spec = {
 		"each class's fractions; all of it is seeded, so equal inputs and seed give\n"
 		"byte-identical shards. Labels that annotators decided are absent (review\n"
 		"import) are left out; the JSON lists them as negatives.\n"
+		"Clips ingested into an evaluation split (AudioSet's eval list) go to test\n"
+		"(--keep-split). Targets: classes.json's columns, a label's ontology ancestors\n"
+		"set too; pos_weight.npy from this export's train split.\n"
 		"webdataset: SPLIT-NNNNNN.tar with KEY.flac (16 kHz clip), KEY.json (labels,\n"
-		"soft labels, refined frames, weight, provenance) and KEY.logmel.npy /\n"
-		"KEY.embedding.npy on request; KEY = {ytid}_{start_ms}.\n"
+		"soft labels, refined frames, ingest splits, provenance), KEY.labels.npy\n"
+		"(multi-hot target), KEY.soft.npy / KEY.mask.npy where refinement ran, and\n"
+		"KEY.logmel.npy / KEY.embedding.npy on request; KEY = {ytid}_{start_ms}.\n"
 		"tfrecord: SPLIT-NNNNNN.tfrecord of AudioSet-layout SequenceExamples with one\n"
 		"128-byte PCA-quantised embedding per second (the PCA is fitted on the corpus\n"
 		"and written beside the shards).\n"
-		"Beside the shards: index.json (samples, bytes, sha256 per shard), manifest.json,\n"
+		"Beside the shards: index.json (samples, bytes, sha256 per shard, brace\n"
+		"patterns), SPLIT.wids.json, classes.json, pos_weight.npy, manifest.json,\n"
 		"class_counts.csv, priors.csv and README.md. Recorded in tables export and\n"
 		"export_sample.",
 	.opts = opts,
@@ -61,7 +75,7 @@ static const struct aed_cmd_spec spec = {
 
 int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct export_cli c = { .seed = 1 };
+	struct export_cli c = { .seed = 1, .beta = -1 };
 	struct aed_export_opts o = { 0 };
 	struct aed_export_result r;
 	int rc = aed_parse(ctx, &spec, argc, argv, &c, NULL);
@@ -83,8 +97,17 @@ int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (c.payload && (rc = aed_export_parse_payload(c.payload, &o.payload)))
 		return rc;
-	if (c.shard_size < 0 || c.mtime < 0 || c.seed < 0)
-		return aed_error(AED_EUSAGE, "export: --shard-size, --seed and --mtime must be >= 0");
+	if (c.keep_split && (rc = aed_export_parse_keep(c.keep_split, &o)))
+		return rc;
+	if (c.shard_size < 0 || c.mtime < 0 || c.seed < 0 || c.shards_per_split < 0)
+		return aed_error(AED_EUSAGE, "export: --shard-size, --shards-per-split, --seed and --mtime "
+				 "must be >= 0");
+	if (c.beta != -1) {
+		o.beta_set = 1;
+		o.beta = c.beta;
+	}
+	o.no_ancestors = c.no_ancestors;
+	o.shards_per_split = c.shards_per_split;
 	o.shard_size = c.shard_size;
 	o.seed = (uint64_t)c.seed;
 	o.mtime = c.mtime;
@@ -103,13 +126,21 @@ int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 				      (json_int_t)r.n_below_min, "classes_short", (json_int_t)r.n_short,
 				      "shards", (json_int_t)r.n_shards, "bytes",
 				      (json_int_t)r.bytes, "seconds", r.seconds, "samples_per_second", rate);
-		json_t *sp = json_object();
-		for (int i = 0; i < r.n_splits; i++)
+		json_t *sp = json_object(), *np = json_object();
+		for (int i = 0; i < r.n_splits; i++) {
 			json_object_set_new(sp, r.splits[i].name, json_integer(r.per_split[i]));
-		if (j)
+			json_object_set_new(np, r.splits[i].name, json_integer(r.no_positive[i]));
+		}
+		if (j) {
 			json_object_set_new(j, "splits", sp);
-		else
+			json_object_set_new(j, "columns", json_integer(r.n_columns));
+			json_object_set_new(j, "kept_by_ingest_split", json_integer(r.n_kept));
+			json_object_set_new(j, "columns_without_positive", np);
+			json_object_set_new(j, "beta", json_real(r.beta));
+		} else {
 			json_decref(sp);
+			json_decref(np);
+		}
 		if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
 			rc = aed_error(AED_EIO, "writing JSON to stdout failed");
 		else
@@ -127,7 +158,17 @@ int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 	for (int i = 0; i < r.n_splits; i++)
 		printf(" %s %lld", r.splits[i].name, (long long)r.per_split[i]);
 	printf("\n");
+	printf("targets: %lld columns (classes.json), %s; pos_weight.npy from split %s, beta %g; "
+	       "%lld clips placed by their ingest split\n", (long long)r.n_columns,
+	       o.no_ancestors ? "stored labels only" : "ancestors set", r.splits[0].name, r.beta,
+	       (long long)r.n_kept);
 	printf("wrote %lld shards, %lld bytes to %s in %.2f s (%.1f samples/s)\n", (long long)r.n_shards,
 	       (long long)r.bytes, c.out, r.seconds, rate);
+	/* a split without a positive of a class cannot measure it: say so */
+	for (int i = 1; i < r.n_splits; i++)
+		if (r.no_positive[i])
+			aed_warn("export: %lld of %lld classes have no positive in %s (%s%s)",
+				 (long long)r.no_positive[i], (long long)r.n_columns, r.splits[i].name,
+				 r.no_positive_names[i], r.no_positive[i] > 6 ? "; ..." : "");
 	return AED_OK;
 }

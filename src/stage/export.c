@@ -137,6 +137,36 @@ int aed_export_parse_payload(const char *s, unsigned *payload)
 	return AED_OK;
 }
 
+int aed_export_parse_keep(const char *s, struct aed_export_opts *o)
+{
+	const char *p = s;
+
+	o->n_keep = 0;
+	o->keep_set = 1;
+	if (!strcmp(s, "none"))
+		return AED_OK;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		const char *eq = memchr(p, '=', n);
+		if (!eq || !valid_split_name(p, (size_t)(eq - p)) ||
+		    !valid_split_name(eq + 1, (size_t)(p + n - eq - 1)))
+			return aed_error(AED_EUSAGE, "--keep-split '%s': expected INGEST=EXPORT,... (split "
+					 "names) or none", s);
+		if (o->n_keep == AED_EXPORT_MAX_KEEP)
+			return aed_error(AED_EUSAGE, "--keep-split '%s': at most %d rules", s,
+					 AED_EXPORT_MAX_KEEP);
+		struct aed_export_keep *k = &o->keep[o->n_keep++];
+		snprintf(k->from, sizeof k->from, "%.*s", (int)(eq - p), p);
+		snprintf(k->to, sizeof k->to, "%.*s", (int)(p + n - eq - 1), eq + 1);
+		p += n;
+		if (*p)
+			p++;
+	}
+	if (!o->n_keep)
+		return aed_error(AED_EUSAGE, "--keep-split: empty (say none to keep no split)");
+	return AED_OK;
+}
+
 /* --- deterministic randomness -------------------------------------------------- */
 
 static uint64_t mix64(uint64_t z)
@@ -172,13 +202,20 @@ struct xclass {
 	int64_t label_index;          /* -1: none */
 	int64_t avail, sel, aug;      /* candidates, selected real clips, mixes carrying it */
 	int64_t split_n[AED_EXPORT_MAX_SPLITS]; /* samples (real + mixes) per split */
-	double weight;                /* positive-example weight, 0 if none */
+	double weight;                /* pos_weight of its column (1 without a train positive) */
+	double prior;                 /* train positives / train samples (targets) */
 	int rank;                     /* position in rarest-first order */
+	int col;                      /* column in classes.json, -1: no exported sample has it */
+	int *anc;                     /* ancestor class indexes (ontology closure, depth > 0) */
+	int n_anc;
+	int64_t pos_n[AED_EXPORT_MAX_SPLITS]; /* samples whose target has it, per split */
 };
 
 struct xseg {
 	int64_t id;
 	char *key, *ytid, *group;
+	char *ingest;                 /* the splits it was ingested into, ","-joined, sorted */
+	int keep;                     /* export split its ingest split sends it to, -1: free */
 	int64_t start_ms, end_ms;     /* end -1: open */
 	int64_t n_samples, n_total;   /* clip table: real, stored (16 kHz) */
 	int has_emb;
@@ -219,8 +256,10 @@ struct ex {
 	size_t n_mix, cap_mix;
 	struct xsample *smp;
 	size_t n_smp;
-	int weights_from_table;
-	int64_t weights_run;
+	int *col_cls;                 /* column -> class index */
+	int n_cols;
+	int64_t split_total[AED_EXPORT_MAX_SPLITS]; /* samples per split */
+	int64_t beta_run;             /* priors run the beta came from, 0: none */
 	struct aed_pca pca;
 	int have_pca;
 	sqlite3_stmt *st_info, *st_src, *st_soft, *st_mask, *st_neg;
@@ -307,7 +346,9 @@ static int load(struct ex *x, struct aed_export_result *r)
 				 "SELECT s.id, s.key, s.ytid, s.start_ms, s.end_ms, s.source_group, "
 				 "c.n_samples, c.n_total, "
 				 "EXISTS (SELECT 1 FROM array_ref a WHERE a.kind = 'embedding' AND a.item = s.id), "
-				 "EXISTS (SELECT 1 FROM label l WHERE l.segment_id = s.id AND" NOT_REJECTED("l") ") "
+				 "EXISTS (SELECT 1 FROM label l WHERE l.segment_id = s.id AND" NOT_REJECTED("l") "), "
+				 "(SELECT group_concat(name, ',') FROM (SELECT p.name FROM segment_split ss "
+				 "JOIN split p ON p.id = ss.split_id WHERE ss.segment_id = s.id ORDER BY p.name)) "
 				 "FROM segment s JOIN clip c ON c.segment_id = s.id ORDER BY s.id", &st)))
 		return rc;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -333,9 +374,10 @@ static int load(struct ex *x, struct aed_export_result *r)
 		x->n_seg++;
 		g->id = sqlite3_column_int64(st, 0);
 		if ((rc = col_text(st, 1, &g->key)) || (rc = col_text(st, 2, &g->ytid)) ||
-		    (rc = col_text(st, 5, &g->group)))
+		    (rc = col_text(st, 5, &g->group)) || (rc = col_text(st, 10, &g->ingest)))
 			goto out;
 		sanitize_key(g->key);
+		g->keep = -1;
 		g->start_ms = sqlite3_column_int64(st, 3);
 		g->end_ms = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
 		g->n_samples = sqlite3_column_int64(st, 6);
@@ -574,6 +616,7 @@ out:
 
 struct grp {
 	int first, n;      /* into the group-sorted index array */
+	int keep;          /* split a member's ingest split sends the group to, -1: free */
 	int rarest;        /* class index with the fewest selected clips */
 	uint64_t h;
 };
@@ -626,8 +669,11 @@ static int assign_splits(struct ex *x)
 		struct grp *gr = &g[ng++];
 		gr->first = (int)i;
 		gr->rarest = -1;
+		gr->keep = -1;
 		while (j < n && !strcmp(x->seg[idx[j]].group, x->seg[idx[i]].group)) {
 			const struct xseg *s = &x->seg[idx[j]];
+			if (gr->keep < 0)
+				gr->keep = s->keep;
 			for (int k = 0; k < s->n_cls; k++) {
 				int c = s->cls[k];
 				if (gr->rarest < 0 || x->cls[c].sel < x->cls[gr->rarest].sel ||
@@ -642,8 +688,20 @@ static int assign_splits(struct ex *x)
 		i = j;
 	}
 	qsort(g, ng, sizeof *g, cmp_grp);
+	/* groups an ingest split sends somewhere go there first, so the others
+	 * fill the splits around them */
+	for (size_t gi = 0; gi < ng; gi++)
+		for (int k = 0; g[gi].keep >= 0 && k < g[gi].n; k++) {
+			struct xseg *s = &x->seg[idx[g[gi].first + k]];
+			s->split = g[gi].keep;
+			have_n[s->split]++;
+			for (int c = 0; c < s->n_cls; c++)
+				have[(size_t)s->split * x->n_cls + (size_t)s->cls[c]]++;
+		}
 	for (size_t gi = 0; gi < ng; gi++) {
 		int r = g[gi].rarest, best = 0;
+		if (g[gi].keep >= 0)
+			continue;
 		double best_d = -INFINITY, best_dn = -INFINITY;
 		/* splits already at their share of all clips are used only when all are */
 		int open_any = 0;
@@ -674,6 +732,36 @@ out:
 	free(g);
 	free(have);
 	return rc;
+}
+
+/* Which clips their ingest split sends to one export split (opts.keep; by
+ * default AudioSet's eval list to test): those stay out of train. */
+static int apply_keep(struct ex *x, struct aed_export_result *r)
+{
+	for (int k = 0; k < x->opt.n_keep; k++) {
+		int to = -1;
+		for (int j = 0; j < x->opt.n_splits; j++)
+			if (!strcmp(x->opt.splits[j].name, x->opt.keep[k].to))
+				to = j;
+		if (to < 0)
+			return aed_error(AED_EUSAGE, "export: --keep-split %s=%s: the export has no split %s",
+					 x->opt.keep[k].from, x->opt.keep[k].to, x->opt.keep[k].to);
+		size_t fl = strlen(x->opt.keep[k].from);
+		for (size_t i = 0; i < x->n_seg; i++) {
+			struct xseg *g = &x->seg[i];
+			for (const char *p = g->ingest; *p && g->keep < 0;) {
+				size_t n = strcspn(p, ",");
+				if (n == fl && !strncmp(p, x->opt.keep[k].from, n))
+					g->keep = to;
+				p += n;
+				if (*p)
+					p++;
+			}
+		}
+	}
+	for (size_t i = 0; i < x->n_seg; i++)
+		r->n_kept += x->seg[i].sel && x->seg[i].keep >= 0;
+	return AED_OK;
 }
 
 /* --- mixes ----------------------------------------------------------------------- */
@@ -881,60 +969,128 @@ out:
 	return rc;
 }
 
-/* --- weights ---------------------------------------------------------------------- */
+/* --- targets, columns and loss weights ------------------------------------------------ */
 
-/* Positive weights from class_prior when a priors run stored them; otherwise
- * from the export's first split (the training split), beta 1. */
-static int load_weights(struct ex *x)
+static int cmp_col(const void *a, const void *b)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t n = 0;
-	int rc;
-
-	if ((rc = aed_db_int(x->db, "SELECT count(*) FROM class_prior", &n)))
-		return rc;
-	if (n) {
-		x->weights_from_table = 1;
-		if ((rc = aed_db_int(x->db, "SELECT coalesce(max(run_id), 0) FROM class_prior",
-				     &x->weights_run)))
-			return rc;
-		if ((rc = aed_db_prepare(x->db, "SELECT weight FROM class_prior WHERE class_id = ?1", &st)))
-			return rc;
-		for (size_t i = 0; i < x->n_cls; i++) {
-			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, x->cls[i].id);
-			x->cls[i].weight = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_double(st, 0) : 0;
-		}
-		sqlite3_finalize(st);
-		return AED_OK;
-	}
-	double *prior = calloc(x->n_cls + 1, sizeof *prior), *w = calloc(x->n_cls + 1, sizeof *w);
-	if (!prior || !w) {
-		free(prior);
-		free(w);
-		return aed_error(AED_ENOMEM, "export: out of memory");
-	}
-	int64_t total = 0;
-	for (size_t i = 0; i < x->n_smp; i++)
-		total += x->smp[i].split == 0;
-	for (size_t i = 0; i < x->n_cls; i++)
-		prior[i] = total ? (double)x->cls[i].split_n[0] / (double)total : 0;
-	aed_prior_weights(prior, x->n_cls, 1.0, w, NULL);
-	for (size_t i = 0; i < x->n_cls; i++)
-		x->cls[i].weight = w[i];
-	free(prior);
-	free(w);
-	return AED_OK;
+	const struct xclass *x = &sort_ctx->cls[*(const int *)a], *y = &sort_ctx->cls[*(const int *)b];
+	int64_t lx = x->label_index < 0 ? INT64_MAX : x->label_index;
+	int64_t ly = y->label_index < 0 ? INT64_MAX : y->label_index;
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return strcmp(x->mid, y->mid);
 }
 
-/* max positive weight over the labels; 1 when none has one */
-static double example_weight(const struct ex *x, const int *cls, int n)
+/* Each class's ancestors among the export's classes (ontology closure). */
+static int load_ancestors(struct ex *x)
 {
-	double w = 0;
-	for (int k = 0; k < n; k++)
-		if (x->cls[cls[k]].weight > w)
-			w = x->cls[cls[k]].weight;
-	return w > 0 ? w : 1.0;
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+
+	if ((rc = aed_db_prepare(x->db, "SELECT descendant_id, ancestor_id FROM class_closure "
+				 "WHERE depth > 0 ORDER BY descendant_id, ancestor_id", &st)))
+		return rc;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		int d = find_class(x, sqlite3_column_int64(st, 0)), a = find_class(x, sqlite3_column_int64(st, 1));
+		if (d < 0 || a < 0)
+			continue;
+		struct xclass *c = &x->cls[d];
+		int *n = realloc(c->anc, (size_t)(c->n_anc + 1) * sizeof *n);
+		if (!n) {
+			rc = aed_error(AED_ENOMEM, "export: out of memory");
+			goto out;
+		}
+		c->anc = n;
+		c->anc[c->n_anc++] = a;
+	}
+	if (s != SQLITE_DONE)
+		rc = aed_db_error(x->db, "export: reading the ontology closure");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* A sample's target as a multi-hot vector over the columns: its labels and,
+ * unless no_ancestors, every ancestor of them that is a column (a Bark clip is
+ * a positive for Dog and Animal, as the priors stage counts it). */
+static void target_row(const struct ex *x, const int *cls, int n, float *row)
+{
+	memset(row, 0, (size_t)x->n_cols * sizeof *row);
+	for (int k = 0; k < n; k++) {
+		const struct xclass *c = &x->cls[cls[k]];
+		if (c->col >= 0)
+			row[c->col] = 1;
+		for (int j = 0; !x->opt.no_ancestors && j < c->n_anc; j++)
+			if (x->cls[c->anc[j]].col >= 0)
+				row[x->cls[c->anc[j]].col] = 1;
+	}
+}
+
+/* Columns (the classes of the exported samples, in class_labels_indices
+ * order), positives per split over the targets, and pos_weight from the
+ * first (training) split: (mean prior / prior_c)^beta, the mean over the
+ * columns with a train positive; 1 for a column train has no positive of. */
+static int build_targets(struct ex *x, struct aed_export_result *r)
+{
+	float *row = NULL;
+	double *prior = NULL, *w = NULL;
+	int rc = AED_OK;
+
+	x->col_cls = malloc((x->n_cls + 1) * sizeof *x->col_cls);
+	if (!x->col_cls)
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	for (size_t i = 0; i < x->n_cls; i++) {
+		x->cls[i].col = -1;
+		if (x->cls[i].sel + x->cls[i].aug > 0)
+			x->col_cls[x->n_cols++] = (int)i;
+	}
+	sort_ctx = x;
+	qsort(x->col_cls, (size_t)x->n_cols, sizeof *x->col_cls, cmp_col);
+	for (int c = 0; c < x->n_cols; c++)
+		x->cls[x->col_cls[c]].col = c;
+	r->n_columns = x->n_cols;
+	row = malloc(((size_t)x->n_cols + 1) * sizeof *row);
+	prior = calloc((size_t)x->n_cols + 1, sizeof *prior);
+	w = calloc((size_t)x->n_cols + 1, sizeof *w);
+	if (!row || !prior || !w) {
+		rc = aed_error(AED_ENOMEM, "export: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < x->n_smp; i++) {
+		const struct xsample *sm = &x->smp[i];
+		if (sm->seg >= 0)
+			target_row(x, x->seg[sm->seg].cls, x->seg[sm->seg].n_cls, row);
+		else
+			target_row(x, x->mix[sm->mix].cls_union, x->mix[sm->mix].n_cls, row);
+		x->split_total[sm->split]++;
+		for (int c = 0; c < x->n_cols; c++)
+			x->cls[x->col_cls[c]].pos_n[sm->split] += row[c] > 0;
+	}
+	for (int c = 0; c < x->n_cols; c++) {
+		struct xclass *k = &x->cls[x->col_cls[c]];
+		prior[c] = x->split_total[0] ? (double)k->pos_n[0] / (double)x->split_total[0] : 0;
+		k->prior = prior[c];
+	}
+	aed_prior_weights(prior, (size_t)x->n_cols, x->opt.beta, w, NULL);
+	for (int c = 0; c < x->n_cols; c++)
+		x->cls[x->col_cls[c]].weight = prior[c] > 0 ? w[c] : 1.0;
+	/* the columns a split cannot evaluate: no positive there */
+	for (int s = 0; s < x->opt.n_splits; s++) {
+		char *names = r->no_positive_names[s];
+		size_t cap = sizeof r->no_positive_names[s], len = 0;
+		for (int c = 0; c < x->n_cols; c++) {
+			const struct xclass *k = &x->cls[x->col_cls[c]];
+			if (k->pos_n[s])
+				continue;
+			if (r->no_positive[s]++ < 6 && len + strlen(k->name) + 3 < cap)
+				len += (size_t)snprintf(names + len, cap - len, "%s%s", len ? "; " : "", k->name);
+		}
+	}
+out:
+	free(row);
+	free(prior);
+	free(w);
+	return rc;
 }
 
 /* --- samples and shards ------------------------------------------------------------ */
@@ -977,6 +1133,10 @@ static int plan_samples(struct ex *x, struct aed_export_result *r)
 		while (j < x->n_smp && x->smp[j].split == x->smp[i].split)
 			j++;
 		int64_t cnt = (int64_t)(j - i), ns = (cnt + shard_size(x) - 1) / shard_size(x);
+		/* enough shards for that many DataLoader workers, where there are
+		 * as many samples */
+		if (ns < x->opt.shards_per_split)
+			ns = cnt < x->opt.shards_per_split ? cnt : x->opt.shards_per_split;
 		for (size_t k = i; k < j; k++) {
 			int64_t pos = (int64_t)(k - i);
 			x->smp[k].shard = (int)(pos * ns / cnt);
@@ -1005,6 +1165,42 @@ static int plan_samples(struct ex *x, struct aed_export_result *r)
 }
 
 /* --- per-sample JSON ------------------------------------------------------------------ */
+
+/* A clip's end: the segment's, or (open segments: manifest files) its start
+ * plus the real samples, to the millisecond; the TFRecord's end_time_seconds
+ * is this over 1000, so the two agree. */
+static int64_t seg_end_ms(const struct xseg *g)
+{
+	return g->end_ms >= 0 ? g->end_ms : g->start_ms + (g->n_samples * 1000 + AED_SAMPLE_RATE / 2) /
+								 AED_SAMPLE_RATE;
+}
+
+static json_t *ingest_json(const char *list)
+{
+	json_t *a = json_array();
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		json_array_append_new(a, json_stringn(p, n));
+		p += n;
+		if (*p)
+			p++;
+	}
+	return a;
+}
+
+static json_t *columns_json(const struct ex *x, const int *cls, int n)
+{
+	float *row = malloc(((size_t)x->n_cols + 1) * sizeof *row);
+	json_t *a = json_array();
+	if (!row)
+		return a;
+	target_row(x, cls, n, row);
+	for (int c = 0; c < x->n_cols; c++)
+		if (row[c] > 0)
+			json_array_append_new(a, json_integer(c));
+	free(row);
+	return a;
+}
 
 static json_t *jstr_or_null(sqlite3_stmt *st, int i)
 {
@@ -1084,9 +1280,11 @@ static int seg_json(struct ex *x, const struct xseg *g, const char *split, int a
 	json_object_set_new(o, "key", json_string(g->key));
 	json_object_set_new(o, "ytid", json_string(g->ytid));
 	json_object_set_new(o, "start_ms", json_integer(g->start_ms));
-	json_object_set_new(o, "end_ms", g->end_ms < 0 ? json_null() : json_integer(g->end_ms));
+	json_object_set_new(o, "end_ms", json_integer(seg_end_ms(g)));
 	json_object_set_new(o, "split", json_string(split));
+	json_object_set_new(o, "ingest_splits", ingest_json(g->ingest));
 	put_labels(x, o, g->cls, g->n_cls);
+	json_object_set_new(o, "columns", columns_json(x, g->cls, g->n_cls));
 	/* label sources */
 	sqlite3_reset(x->st_src);
 	sqlite3_bind_int64(x->st_src, 1, g->id);
@@ -1176,7 +1374,6 @@ static int seg_json(struct ex *x, const struct xseg *g, const char *split, int a
 	json_object_set_new(o, "soft_labels", soft);
 	json_object_set_new(o, "frames", frames);
 	soft = frames = NULL;
-	json_object_set_new(o, "weight", json_real(example_weight(x, g->cls, g->n_cls)));
 	json_object_set_new(o, "audio",
 			    json_pack("{s:i, s:I, s:s*}", "sample_rate", AED_SAMPLE_RATE, "n_samples",
 				      (json_int_t)g->n_samples, "member", audio ? "flac" : NULL));
@@ -1232,15 +1429,17 @@ static int mix_json(struct ex *x, const struct xmix *m, const char *split, size_
 	json_object_set_new(o, "key", json_string(m->key));
 	json_object_set_new(o, "ytid", json_string(a->ytid));
 	json_object_set_new(o, "start_ms", json_integer(a->start_ms));
-	json_object_set_new(o, "end_ms", a->end_ms < 0 ? json_null() : json_integer(a->end_ms));
+	json_object_set_new(o, "end_ms", json_integer(a->start_ms + ((int64_t)n_samples * 1000 +
+								      AED_SAMPLE_RATE / 2) / AED_SAMPLE_RATE));
 	json_object_set_new(o, "split", json_string(split));
+	json_object_set_new(o, "ingest_splits", json_array());
 	put_labels(x, o, m->cls_union, m->n_cls);
+	json_object_set_new(o, "columns", columns_json(x, m->cls_union, m->n_cls));
 	json_object_set_new(o, "label_sources", json_object());
 	json_object_set_new(o, "negatives", json_array());
 	json_object_set_new(o, "refined", json_false());
 	json_object_set_new(o, "soft_labels", json_object());
 	json_object_set_new(o, "frames", json_object());
-	json_object_set_new(o, "weight", json_real(example_weight(x, m->cls_union, m->n_cls)));
 	json_object_set_new(o, "audio",
 			    json_pack("{s:i, s:I, s:s*}", "sample_rate", AED_SAMPLE_RATE, "n_samples",
 				      (json_int_t)n_samples, "member", audio ? "flac" : NULL));
@@ -1430,8 +1629,7 @@ static int tfrecord_sample(struct ex *x, const struct xseg *g, struct aed_buf *o
 			labels[nl++] = x->cls[g->cls[k]].label_index;
 	qsort(labels, nl, sizeof *labels, cmp_i64);
 	double start = (double)g->start_ms / 1000.0;
-	double end = g->end_ms >= 0 ? (double)g->end_ms / 1000.0
-				    : start + (double)g->n_samples / AED_SAMPLE_RATE;
+	double end = (double)seg_end_ms(g) / 1000.0;
 	if ((rc = aed_seqex_encode(g->ytid, start, end, labels, nl, q, sec, &pb)) ||
 	    (rc = aed_tfrecord_append(out, pb.data, pb.len)))
 		goto out;
@@ -1467,6 +1665,91 @@ static int add_json(struct aed_tar *t, const char *key, json_t *j)
 	snprintf(name, sizeof name, "%s.json", key);
 	int rc = aed_tar_add(t, name, s, strlen(s));
 	free(s);
+	return rc;
+}
+
+static int add_npy_nd(struct aed_tar *t, const char *key, const char *what, enum aed_dtype dt,
+		      int nd, const int64_t *dims, const void *data)
+{
+	struct aed_buf b = { 0 };
+	char name[300];
+	int rc = aed_npy_encode(dt, nd, dims, data, &b);
+	snprintf(name, sizeof name, "%s.%s.npy", key, what);
+	if (!rc)
+		rc = aed_tar_add(t, name, b.data, b.len);
+	aed_buf_release(&b);
+	return rc;
+}
+
+static int col_of_mid(const struct ex *x, const char *mid)
+{
+	for (int c = 0; c < x->n_cols; c++)
+		if (!strcmp(x->cls[x->col_cls[c]].mid, mid))
+			return c;
+	return -1;
+}
+
+/* The trainer's arrays of a sample, from its classes and its JSON's soft
+ * labels and frames: KEY.labels.npy; KEY.soft.npy where a soft label exists;
+ * KEY.mask.npy [patches, columns] where a frame mask exists. */
+static int add_targets(const struct ex *x, struct aed_tar *t, const char *key, const int *cls,
+		       int n, json_t *j)
+{
+	size_t nc = (size_t)x->n_cols;
+	float *row = malloc((nc + 1) * sizeof *row), *soft = NULL;
+	uint8_t *mask = NULL;
+	json_t *sl = json_object_get(j, "soft_labels"), *fr = json_object_get(j, "frames"), *v;
+	const char *mid;
+	int rc;
+
+	if (!row)
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	target_row(x, cls, n, row);
+	int64_t d1[1] = { (int64_t)nc };
+	if ((rc = add_npy_nd(t, key, "labels", AED_F32, 1, d1, row)))
+		goto out;
+	if (json_object_size(sl)) {
+		if (!(soft = malloc((nc + 1) * sizeof *soft))) {
+			rc = aed_error(AED_ENOMEM, "export: out of memory");
+			goto out;
+		}
+		memcpy(soft, row, nc * sizeof *soft);
+		json_object_foreach(sl, mid, v) {
+			int c = col_of_mid(x, mid);
+			if (c >= 0)
+				soft[c] = (float)json_real_value(json_object_get(v, "target"));
+		}
+		if ((rc = add_npy_nd(t, key, "soft", AED_F32, 1, d1, soft)))
+			goto out;
+	}
+	if (json_object_size(fr)) {
+		size_t np = 0;
+		json_object_foreach(fr, mid, v) {
+			size_t m = json_array_size(json_object_get(v, "mask"));
+			np = m > np ? m : np;
+		}
+		if (!(mask = malloc(np * nc + 1))) {
+			rc = aed_error(AED_ENOMEM, "export: out of memory");
+			goto out;
+		}
+		for (size_t p = 0; p < np; p++)
+			for (size_t c = 0; c < nc; c++)
+				mask[p * nc + c] = row[c] > 0;
+		json_object_foreach(fr, mid, v) {
+			int c = col_of_mid(x, mid);
+			json_t *ma = json_object_get(v, "mask");
+			for (size_t p = 0; c >= 0 && p < np; p++)
+				mask[p * nc + (size_t)c] = p < json_array_size(ma) &&
+							   json_integer_value(json_array_get(ma, p)) != 0;
+		}
+		int64_t d2[2] = { (int64_t)np, (int64_t)nc };
+		if (np && (rc = add_npy_nd(t, key, "mask", AED_U8, 2, d2, mask)))
+			goto out;
+	}
+out:
+	free(row);
+	free(soft);
+	free(mask);
 	return rc;
 }
 
@@ -1584,6 +1867,10 @@ static int wds_emit(struct ex *x, const struct xsample *sm, const struct prep *p
 		rc = mix_json(x, &x->mix[sm->mix], split, p->n_audio, audio, &j);
 	if (!rc)
 		rc = add_json(t, key, j);
+	if (!rc && sm->seg >= 0)
+		rc = add_targets(x, t, key, x->seg[sm->seg].cls, x->seg[sm->seg].n_cls, j);
+	else if (!rc)
+		rc = add_targets(x, t, key, x->mix[sm->mix].cls_union, x->mix[sm->mix].n_cls, j);
 	json_decref(j);
 	if (!rc && x->opt.payload & AED_PAYLOAD_LOGMEL)
 		rc = add_npy(t, key, "logmel", &p->logmel);
@@ -1744,7 +2031,8 @@ static int export_files(const struct ex *x, const struct shard_info *si, size_t 
 			const char ***names, size_t *n, char **names_buf)
 {
 	static const char *const beside[] = { "index.json", "manifest.json", "README.md",
-					      "class_counts.csv", "priors.csv" };
+					      "class_counts.csv", "priors.csv", "classes.json",
+					      "pos_weight.npy" };
 	static const char *const pca[] = { "pca_mean.npy", "pca_components.npy", "pca.json" };
 	const char *ext = x->opt.format == AED_EXPORT_TFRECORD ? "tfrecord" : "tar";
 	size_t n_shards = 0, k = 0;
@@ -1754,8 +2042,9 @@ static int export_files(const struct ex *x, const struct shard_info *si, size_t 
 	else
 		for (size_t i = 0; i < x->n_smp; i++)
 			n_shards += x->smp[i].position == 0;
-	const char **v = malloc((n_shards + 8 + 1) * sizeof *v);
-	char *buf = malloc(n_shards * 64 + 1);
+	size_t n_named = n_shards + (size_t)x->opt.n_splits; /* shards, SPLIT.wids.json */
+	const char **v = malloc((n_named + 16) * sizeof *v);
+	char *buf = malloc(n_named * 64 + 1);
 	if (!v || !buf) {
 		free(v);
 		free(buf);
@@ -1771,6 +2060,10 @@ static int export_files(const struct ex *x, const struct shard_info *si, size_t 
 		snprintf(buf + 64 * j, 64, "%s-%06d.%s", x->opt.splits[x->smp[i].split].name,
 			 x->smp[i].shard, ext);
 		v[k++] = buf + 64 * j++;
+	}
+	for (int s = 0; s < x->opt.n_splits; s++) {
+		snprintf(buf + 64 * (n_shards + (size_t)s), 64, "%s.wids.json", x->opt.splits[s].name);
+		v[k++] = buf + 64 * (n_shards + (size_t)s);
 	}
 	for (size_t i = 0; i < sizeof beside / sizeof *beside; i++)
 		v[k++] = beside[i];
@@ -1804,12 +2097,17 @@ static json_t *params_json(const struct ex *x)
 	json_t *sp = json_object();
 	for (int i = 0; i < x->opt.n_splits; i++)
 		json_object_set_new(sp, x->opt.splits[i].name, json_real(x->opt.splits[i].fraction));
-	return json_pack("{s:s, s:{s:I, s:I}, s:o, s:I, s:o, s:b, s:I, s:I}", "format",
-			 format_name(x->opt.format), "balance", "min", (json_int_t)x->opt.min, "max",
-			 (json_int_t)x->opt.max, "splits", sp, "shard_size",
-			 (json_int_t)x->opt.shard_size, "payload", payload_json(x->opt.payload),
+	json_t *keep = json_object();
+	for (int k = 0; k < x->opt.n_keep; k++)
+		json_object_set_new(keep, x->opt.keep[k].from, json_string(x->opt.keep[k].to));
+	return json_pack("{s:s, s:{s:I, s:I}, s:o, s:I, s:I, s:o, s:b, s:I, s:I, s:o, s:b, s:f}",
+			 "format", format_name(x->opt.format), "balance", "min", (json_int_t)x->opt.min,
+			 "max", (json_int_t)x->opt.max, "splits", sp, "shard_size",
+			 (json_int_t)x->opt.shard_size, "shards_per_split",
+			 (json_int_t)x->opt.shards_per_split, "payload", payload_json(x->opt.payload),
 			 "mix_augment", x->opt.mix_augment, "seed", (json_int_t)x->opt.seed, "mtime",
-			 (json_int_t)x->opt.mtime);
+			 (json_int_t)x->opt.mtime, "keep_split", keep, "ancestors", !x->opt.no_ancestors,
+			 "beta", x->opt.beta);
 }
 
 static int write_json_file(const char *dir, const char *name, json_t *j, char sha[65])
@@ -1840,34 +2138,64 @@ static int write_json_file(const char *dir, const char *name, json_t *j, char sh
 static int write_index(struct ex *x, const char *dir, const struct shard_info *si, size_t n,
 		       char sha[65])
 {
+	const char *ext = x->opt.format == AED_EXPORT_TFRECORD ? "tfrecord" : "tar";
 	json_t *splits = json_object();
-	for (int s = 0; s < x->opt.n_splits; s++) {
-		json_t *arr = json_array();
-		int64_t cnt = 0;
+	int rc = AED_OK;
+	for (int s = 0; s < x->opt.n_splits && !rc; s++) {
+		const char *sn = x->opt.splits[s].name;
+		json_t *arr = json_array(), *wl = json_array();
+		int64_t cnt = 0, nsh = 0;
 		for (size_t i = 0; i < n; i++)
 			if (si[i].split == s) {
 				json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:s}", "name", si[i].name,
 								     "samples", (json_int_t)si[i].samples,
 								     "bytes", (json_int_t)si[i].bytes,
 								     "sha256", si[i].sha256));
+				json_array_append_new(wl, json_pack("{s:s, s:I}", "url", si[i].name, "nsamples",
+								    (json_int_t)si[i].samples));
 				cnt += si[i].samples;
+				nsh++;
 			}
-		json_object_set_new(splits, x->opt.splits[s].name,
-				    json_pack("{s:I, s:o}", "samples", (json_int_t)cnt, "shards", arr));
+		/* the brace pattern webdataset and tf.data users expand; shards are
+		 * numbered from 0 without gaps */
+		char pat[128], wname[64];
+		if (nsh > 1)
+			snprintf(pat, sizeof pat, "%s-{000000..%06lld}.%s", sn, (long long)(nsh - 1), ext);
+		else
+			snprintf(pat, sizeof pat, "%s-000000.%s", sn, ext);
+		snprintf(wname, sizeof wname, "%s.wids.json", sn);
+		json_t *w = json_pack("{s:s, s:i, s:s, s:o}", "__kind__", "wids-shard-index-v1",
+				      "wids_version", 1, "name", sn, "shardlist", wl);
+		rc = write_json_file(dir, wname, w, NULL);
+		json_decref(w);
+		json_object_set_new(splits, sn,
+				    json_pack("{s:I, s:s, s:s, s:o}", "samples", (json_int_t)cnt, "pattern",
+					      nsh ? pat : "", "wids", wname, "shards", arr));
+	}
+	if (rc) {
+		json_decref(splits);
+		return rc;
 	}
 	json_t *members = json_array();
 	if (x->opt.format == AED_EXPORT_WEBDATASET) {
 		if (x->opt.payload & AED_PAYLOAD_AUDIO)
 			json_array_append_new(members, json_string("flac"));
 		json_array_append_new(members, json_string("json"));
+		json_array_append_new(members, json_string("labels.npy"));
 		if (x->opt.payload & AED_PAYLOAD_LOGMEL)
 			json_array_append_new(members, json_string("logmel.npy"));
 		if (x->opt.payload & AED_PAYLOAD_EMBEDDING)
 			json_array_append_new(members, json_string("embedding.npy"));
 	}
-	json_t *j = json_pack("{s:s, s:s, s:o, s:o}", "format", format_name(x->opt.format),
-			      "key", "{ytid}_{start_ms}", "members", members, "splits", splits);
-	int rc = write_json_file(dir, "index.json", j, sha);
+	json_t *opt = json_array();
+	if (x->opt.format == AED_EXPORT_WEBDATASET) {
+		json_array_append_new(opt, json_string("soft.npy"));
+		json_array_append_new(opt, json_string("mask.npy"));
+	}
+	json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:o}", "format", format_name(x->opt.format),
+			      "key", "{ytid}_{start_ms}", "members", members, "optional_members", opt,
+			      "classes", "classes.json", "pos_weight", "pos_weight.npy", "splits", splits);
+	rc = write_json_file(dir, "index.json", j, sha);
 	json_decref(j);
 	return rc;
 }
@@ -1877,7 +2205,6 @@ static int write_csvs(struct ex *x, const char *dir)
 	struct aed_buf b = { 0 };
 	char path[4096];
 	int rc = AED_OK;
-	sqlite3_stmt *st = NULL;
 
 	/* class_counts.csv */
 	aed_buf_printf(&b, "index,mid,display_name,available,selected,augmented");
@@ -1908,51 +2235,86 @@ static int write_csvs(struct ex *x, const char *dir)
 	snprintf(path, sizeof path, "%s/class_counts.csv", dir);
 	if ((rc = aed_write_file_atomic(path, b.data, b.len)))
 		goto out;
-	/* priors.csv */
+	/* priors.csv: the columns' train priors and pos_weight, as pos_weight.npy */
 	b.len = 0;
-	aed_buf_printf(&b, "index,mid,display_name,n_pos,n_total,prior,weight\n");
-	if (x->weights_from_table) {
-		if ((rc = aed_db_prepare(x->db,
-					 "SELECT c.label_index, c.mid, c.name, p.n_pos, p.n_total, p.prior, "
-					 "p.weight FROM class_prior p JOIN class c ON c.id = p.class_id "
-					 "ORDER BY c.label_index IS NULL, c.label_index, c.mid", &st)))
-			goto out;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *nm = (const char *)sqlite3_column_text(st, 2);
-			int quote = nm && (strchr(nm, ',') || strchr(nm, '"'));
-			if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-				aed_buf_printf(&b, "%lld", (long long)sqlite3_column_int64(st, 0));
-			aed_buf_printf(&b, ",%s,%s", sqlite3_column_text(st, 1), quote ? "\"" : "");
-			for (const char *p = nm ? nm : ""; *p; p++)
-				aed_buf_printf(&b, *p == '"' ? "\"\"" : "%c", *p);
-			aed_buf_printf(&b, "%s,%lld,%lld,%.9g,%.9g\n", quote ? "\"" : "",
-				       (long long)sqlite3_column_int64(st, 3),
-				       (long long)sqlite3_column_int64(st, 4), sqlite3_column_double(st, 5),
-				       sqlite3_column_double(st, 6));
-		}
-	} else {
-		int64_t total = 0;
-		for (size_t i = 0; i < x->n_smp; i++)
-			total += x->smp[i].split == 0;
-		for (size_t i = 0; i < x->n_cls; i++) {
-			const struct xclass *c = &x->cls[i];
-			char idx[24] = "";
-			if (c->label_index >= 0)
-				snprintf(idx, sizeof idx, "%lld", (long long)c->label_index);
-			int quote = strchr(c->name, ',') || strchr(c->name, '"');
-			aed_buf_printf(&b, "%s,%s,%s", idx, c->mid, quote ? "\"" : "");
-			for (const char *p = c->name; *p; p++)
-				aed_buf_printf(&b, *p == '"' ? "\"\"" : "%c", *p);
-			aed_buf_printf(&b, "%s,%lld,%lld,%.9g,%.9g\n", quote ? "\"" : "",
-				       (long long)c->split_n[0], (long long)total,
-				       total ? (double)c->split_n[0] / (double)total : 0.0, c->weight);
-		}
+	aed_buf_printf(&b, "column,index,mid,display_name,n_pos,n_total,prior,pos_weight\n");
+	for (int k = 0; k < x->n_cols; k++) {
+		const struct xclass *c = &x->cls[x->col_cls[k]];
+		char idx[24] = "";
+		if (c->label_index >= 0)
+			snprintf(idx, sizeof idx, "%lld", (long long)c->label_index);
+		int quote = strchr(c->name, ',') || strchr(c->name, '"');
+		aed_buf_printf(&b, "%d,%s,%s,%s", k, idx, c->mid, quote ? "\"" : "");
+		for (const char *p = c->name; *p; p++)
+			aed_buf_printf(&b, *p == '"' ? "\"\"" : "%c", *p);
+		aed_buf_printf(&b, "%s,%lld,%lld,%.9g,%.9g\n", quote ? "\"" : "",
+			       (long long)c->pos_n[0], (long long)x->split_total[0], c->prior, c->weight);
 	}
 	snprintf(path, sizeof path, "%s/priors.csv", dir);
 	rc = aed_write_file_atomic(path, b.data ? b.data : "", b.len);
 out:
-	sqlite3_finalize(st);
 	aed_buf_release(&b);
+	return rc;
+}
+
+/* "eval=test,...": the keep rules as given on the command line */
+static void keep_str(const struct ex *x, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	for (int k = 0; k < x->opt.n_keep; k++)
+		snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s=%s", k ? "," : "", x->opt.keep[k].from,
+			 x->opt.keep[k].to);
+}
+
+/* classes.json and pos_weight.npy: what a model head and its loss need. */
+static int write_classes(struct ex *x, const char *dir)
+{
+	char path[4096];
+	float *pw = malloc(((size_t)x->n_cols + 1) * sizeof *pw);
+	json_t *cols = json_array(), *tot = json_object();
+	int rc;
+
+	if (!pw) {
+		json_decref(cols);
+		json_decref(tot);
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	}
+	for (int s = 0; s < x->opt.n_splits; s++)
+		json_object_set_new(tot, x->opt.splits[s].name, json_integer(x->split_total[s]));
+	for (int k = 0; k < x->n_cols; k++) {
+		const struct xclass *c = &x->cls[x->col_cls[k]];
+		json_t *anc = json_array(), *pos = json_object();
+		int *ac = malloc(((size_t)c->n_anc + 1) * sizeof *ac), na = 0;
+		for (int j = 0; ac && j < c->n_anc; j++)
+			if (x->cls[c->anc[j]].col >= 0)
+				ac[na++] = x->cls[c->anc[j]].col;
+		qsort(ac, (size_t)na, sizeof *ac, cmp_int);
+		for (int j = 0; j < na; j++)
+			json_array_append_new(anc, json_integer(ac[j]));
+		free(ac);
+		for (int s = 0; s < x->opt.n_splits; s++)
+			json_object_set_new(pos, x->opt.splits[s].name, json_integer(c->pos_n[s]));
+		json_array_append_new(cols, json_pack("{s:i, s:o, s:s, s:s, s:o, s:o, s:f, s:f}", "column", k,
+						      "index", c->label_index >= 0 ? json_integer(c->label_index)
+										   : json_null(),
+						      "mid", c->mid, "name", c->name, "ancestors", anc,
+						      "positives", pos, "prior", c->prior, "pos_weight",
+						      c->weight));
+		pw[k] = (float)c->weight;
+	}
+	json_t *j = json_pack("{s:i, s:o, s:s, s:b, s:f, s:s, s:o}", "n_columns", x->n_cols, "samples", tot,
+			      "train_split", x->opt.splits[0].name, "ancestors", !x->opt.no_ancestors,
+			      "beta", x->opt.beta, "pos_weight",
+			      "torch.nn.BCEWithLogitsLoss(pos_weight=torch.from_numpy(np.load("
+			      "'pos_weight.npy'))): positives of column c weigh pos_weight[c], negatives 1",
+			      "columns", cols);
+	rc = write_json_file(dir, "classes.json", j, NULL);
+	json_decref(j);
+	int64_t d[1] = { x->n_cols };
+	snprintf(path, sizeof path, "%s/pos_weight.npy", dir);
+	if (!rc)
+		rc = aed_npy_write(path, AED_F32, 1, d, pw);
+	free(pw);
 	return rc;
 }
 
@@ -1973,11 +2335,13 @@ static int write_manifest(struct ex *x, const char *dir, const struct aed_export
 			why = c->avail < x->opt.min ? "fewer candidates than min"
 						    : "remaining candidates carry a class already at max";
 		json_array_append_new(classes,
-				      json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:f, s:o, s:s*}", "index",
+				      json_pack("{s:o, s:o, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:s*}", "column",
+						c->col >= 0 ? json_integer(c->col) : json_null(), "index",
 						c->label_index >= 0 ? json_integer(c->label_index) : json_null(),
 						"mid", c->mid, "name", c->name, "available", (json_int_t)c->avail,
 						"selected", (json_int_t)c->sel, "augmented", (json_int_t)c->aug,
-						"weight", c->weight, "per_split", per, "below_min", why));
+						"pos_weight", c->col >= 0 ? json_real(c->weight) : json_null(),
+						"per_split", per, "below_min", why));
 	}
 	if ((rc = aed_db_prepare(x->db,
 				 "SELECT stage, group_concat(id) FROM (SELECT stage, id FROM run "
@@ -2005,15 +2369,45 @@ static int write_manifest(struct ex *x, const char *dir, const struct aed_export
 				   "classes", (json_int_t)r->n_classes, "classes_below_min",
 				   (json_int_t)r->n_below_min, "classes_short_of_candidates",
 				   (json_int_t)r->n_short);
-	char wf[64];
-	if (x->weights_from_table)
-		snprintf(wf, sizeof wf, "class_prior (priors run %lld)", (long long)x->weights_run);
+	char beta_src[96], keep[AED_EXPORT_MAX_KEEP * 70 + 8] = "";
+	if (x->opt.beta_set)
+		snprintf(beta_src, sizeof beta_src, "beta %g (--beta)", x->opt.beta);
+	else if (x->beta_run)
+		snprintf(beta_src, sizeof beta_src, "beta %g, as the priors run %lld", x->opt.beta,
+			 (long long)x->beta_run);
 	else
-		snprintf(wf, sizeof wf, "split %s of this export, beta 1", x->opt.splits[0].name);
-	json_t *j = json_pack("{s:s, s:I, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o}", "created_at", now,
-			      "run_id", (json_int_t)r->run_id, "database", aed_db_path(x->db),
-			      "params", params_json(x), "counts", counts, "weights_from", wf,
-			      "example_weight", "max positive weight over the sample's classes (1 if none)",
+		snprintf(beta_src, sizeof beta_src, "beta %g (no priors run: the default)", x->opt.beta);
+	keep_str(x, keep, sizeof keep);
+	const char *train = x->opt.splits[0].name;
+	json_t *src = json_object();
+	json_object_set_new(src, "columns", json_string(
+		"classes.json: every class carried by an exported sample, ordered by "
+		"class_labels_indices index (classes without one last, by mid)"));
+	json_object_set_new(src, "labels.npy", json_string(x->opt.no_ancestors
+		? "the sample's stored labels (table label, less review rejections); no ancestors (--no-ancestors)"
+		: "the sample's stored labels (table label, less review rejections) and every "
+		  "ontology ancestor of them (class_closure) that is a column"));
+	json_object_set_new(src, "positives", json_string(
+		"classes.json positives: per split, samples whose labels.npy has the column set"));
+	json_object_set_new(src, "prior", json_pack("s++", "priors.csv prior: positives in split ", train,
+		" / samples in that split, over labels.npy targets"));
+	json_object_set_new(src, "pos_weight", json_pack("s+++", "pos_weight.npy, classes.json, priors.csv: "
+		"(mean prior / prior)^beta, the mean over the columns with a positive in split ", train,
+		", 1 for a column without one; ", beta_src));
+	json_object_set_new(src, "per_split", json_string(
+		"manifest classes per_split and class_counts.csv: samples with the class among "
+		"their stored labels (no ancestors), as --balance counts them"));
+	json_object_set_new(src, "split", json_pack("s+", "each group of one source in one split, "
+		"stratified by class; clips of an ingest split (segment_split, segments ingest --split) "
+		"named in keep_split go to that export split: ", *keep ? keep : "none"));
+	json_object_set_new(src, "end_ms", json_string(
+		"the segment's end, or (open segments) start + real samples / 16 kHz, rounded to the ms"));
+	json_t *j = json_pack("{s:s, s:I, s:s, s:o, s:o, s:o, s:s, s:f, s:b, s:s, s:o, s:o, s:o}",
+			      "created_at", now, "run_id", (json_int_t)r->run_id, "database",
+			      aed_db_path(x->db), "params", params_json(x), "counts", counts, "sources",
+			      src, "keep_split", keep, "beta", x->opt.beta, "ancestors",
+			      !x->opt.no_ancestors, "sample_weight",
+			      "none: loss weights are pos_weight.npy (per column), negatives weigh 1",
 			      "classes", classes, "runs", runs, "models", models);
 	classes = runs = models = NULL;
 	rc = write_json_file(dir, "manifest.json", j, NULL);
@@ -2029,9 +2423,10 @@ out:
 static int write_readme(struct ex *x, const char *dir, const struct aed_export_result *r)
 {
 	struct aed_buf b = { 0 };
-	char path[4096];
+	char path[4096], keep[AED_EXPORT_MAX_KEEP * 70 + 8];
 	int rc;
 
+	keep_str(x, keep, sizeof keep);
 	aed_buf_printf(&b, "# Training shards (%s)\n\n", format_name(x->opt.format));
 	aed_buf_printf(&b, "%lld samples (%lld clips, %lld mixes) of %lld classes in %lld shards; "
 		       "seed %llu.\n\n", (long long)x->n_smp, (long long)r->n_selected,
@@ -2039,29 +2434,49 @@ static int write_readme(struct ex *x, const char *dir, const struct aed_export_r
 		       (unsigned long long)x->opt.seed);
 	aed_buf_printf(&b,
 		"## Files\n"
-		"- `SPLIT-NNNNNN.%s`: shards of each split, at most %lld samples each, of equal size.\n"
-		"- `index.json`: per split, each shard's name, sample count, bytes and sha256.\n"
-		"- `manifest.json`: the export's parameters, per-class counts, runs and models.\n"
+		"- `SPLIT-NNNNNN.%s`: shards of each split, at most %lld samples each, of equal size,\n"
+		"  at least %lld per split where it has as many samples (one per DataLoader worker).\n"
+		"- `index.json`: per split, the brace pattern of its shards, each shard's name,\n"
+		"  sample count, bytes and sha256.\n"
+		"- `SPLIT.wids.json`: the split's shard list in wids' format (url, nsamples).\n"
+		"- `classes.json`: the %d columns of the targets: index (class_labels_indices),\n"
+		"  mid, name, ancestors (columns), positives per split, prior, pos_weight.\n"
+		"- `pos_weight.npy`: f32 [%d], the `pos_weight` of a BCE loss whose negatives\n"
+		"  weigh 1: (mean prior / prior)^%g over split %s's targets (1 where it has\n"
+		"  no positive). No per-sample weight is given: it would count twice.\n"
+		"- `manifest.json`: the export's parameters, per-class counts, runs, models and\n"
+		"  where each number came from (`sources`).\n"
 		"- `class_counts.csv`: per class: candidates, selected clips, mixes, samples per split.\n"
-		"- `priors.csv`: class priors and positive-example weights (%s).\n",
+		"- `priors.csv`: per column: train positives, prior and pos_weight.\n",
 		x->opt.format == AED_EXPORT_TFRECORD ? "tfrecord" : "tar", (long long)x->opt.shard_size,
-		x->weights_from_table ? "from the priors stage" : "of the first split");
+		(long long)x->opt.shards_per_split, x->n_cols, x->n_cols, x->opt.beta,
+		x->opt.splits[0].name);
 	if (x->opt.format == AED_EXPORT_WEBDATASET)
 		aed_buf_printf(&b,
 			"\n## WebDataset samples\n"
 			"POSIX tar files; every member of a sample is named `KEY.EXT` with KEY =\n"
 			"`{ytid}_{start_ms}` (no dots). Members, in this order:\n"
 			"- `KEY.flac`: the clip's real samples, 16 kHz mono 16-bit FLAC.\n"
-			"- `KEY.json`: `mids`, `names`, `labels` (class_labels_indices indices),\n"
+			"- `KEY.json`: `start_ms`, `end_ms`, `split`, `ingest_splits` (the splits it\n"
+			"  was ingested into), `mids`, `names`, `labels` (class_labels_indices\n"
+			"  indices) of its stored labels, `columns` (set in labels.npy),\n"
 			"  `label_sources`, `negatives` (classes annotators decided are absent; such\n"
 			"  labels are left out), `refined` (false when no refinement result exists),\n"
 			"  `soft_labels` {mid: {target, prediction, stages}}, `frames` {mid: {method,\n"
 			"  scorer, hop_ms, n_patches, n_kept, mask, scores}} (patch i starts at\n"
-			"  i * hop_ms and lasts 960 ms), `weight` (max positive weight of its classes),\n"
-			"  `audio` {sample_rate, n_samples}, `provenance` {augmented, source_group,\n"
-			"  source, fetch_kind, sha256 (of the fetched file), model, runs, mix}.\n"
+			"  i * hop_ms and lasts 960 ms), `audio` {sample_rate, n_samples},\n"
+			"  `provenance` {augmented, source_group, source, fetch_kind, sha256 (of the\n"
+			"  fetched file), model, runs, mix}.\n"
+			"- `KEY.labels.npy`: f32 [columns], the multi-hot target over classes.json's\n"
+			"  columns: the stored labels%s.\n"
+			"- `KEY.soft.npy`: f32 [columns], where SeCoST soft labels exist: labels.npy\n"
+			"  with the soft targets in place.\n"
+			"- `KEY.mask.npy`: u8 [patches, columns], where refinement stored frame masks:\n"
+			"  a refined column's mask (patch i as in `frames`); other columns repeat\n"
+			"  labels.npy.\n"
 			"- `KEY.logmel.npy`: f32 [frames, 64] YAMNet log-mel (with payload logmel).\n"
-			"- `KEY.embedding.npy`: f32 [patches, 1024] YAMNet embeddings (payload embedding).\n");
+			"- `KEY.embedding.npy`: f32 [patches, 1024] YAMNet embeddings (payload embedding).\n",
+			x->opt.no_ancestors ? " only" : " and every ancestor of them that is a column");
 	else
 		aed_buf_printf(&b,
 			"\n## TFRecord samples\n"
@@ -2073,14 +2488,19 @@ static int write_readme(struct ex *x, const char *dir, const struct aed_export_r
 			"YAMNet patch embeddings overlapping [s, s+1) (patches of 0.96 s every 0.48 s),\n"
 			"projected with the PCA in pca_mean.npy / pca_components.npy and whitened by\n"
 			"the eigenvalues in pca.json, clipped to [-2, 2] and quantised as\n"
-			"floor((x + 2) * 255 / 4).\n");
+			"floor((x + 2) * 255 / 4). These are YAMNet embeddings, not the VGGish\n"
+			"features of the AudioSet release: a model trained on those will not read\n"
+			"them. Back to floats: y = (byte + 0.5) * 4 / 255 - 2 (whitened units), and\n"
+			"the 1024-d embedding is about mean + sum_k y_k sqrt(eigenvalue_k) components[k].\n"
+			"end_time_seconds is the JSON end_ms / 1000 of the same clip.\n");
 	aed_buf_printf(&b,
 		"\n## Selection\n"
 		"Every class gets at least min (%lld) and at most max (%lld, 0 = no cap) clips\n"
 		"where the corpus allows; a clip counts for all its labels. Classes are served\n"
 		"rarest first. Splits keep each source group (video or recording) whole and\n"
-		"follow each class's fractions.%s\n",
-		(long long)x->opt.min, (long long)x->opt.max,
+		"follow each class's fractions. Clips ingested into a split named in\n"
+		"keep_split (here: %s) go to the export split it names.%s\n",
+		(long long)x->opt.min, (long long)x->opt.max, *keep ? keep : "none",
 		x->opt.mix_augment ? "\nMixes of two same-class clips of one split (random delay,\n"
 				     "gain and peaking EQ) top up classes below min; their JSON says\n"
 				     "augmented: true." : "");
@@ -2182,8 +2602,12 @@ static void ex_release(struct ex *x)
 		free(x->cls[i].mid);
 		free(x->cls[i].name);
 	}
+	for (size_t i = 0; i < x->n_cls; i++)
+		free(x->cls[i].anc);
 	free(x->cls);
+	free(x->col_cls);
 	for (size_t i = 0; i < x->n_seg; i++) {
+		free(x->seg[i].ingest);
 		free(x->seg[i].key);
 		free(x->seg[i].ytid);
 		free(x->seg[i].group);
@@ -2229,6 +2653,32 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	r->n_splits = x.opt.n_splits;
 	if (!x.opt.shard_size)
 		x.opt.shard_size = 1000;
+	if (!x.opt.shards_per_split)
+		x.opt.shards_per_split = 2;
+	if (x.opt.shards_per_split < 0)
+		return aed_error(AED_EUSAGE, "export: --shards-per-split must be >= 1");
+	if (x.opt.beta_set && !(x.opt.beta >= 0 && isfinite(x.opt.beta)))
+		return aed_error(AED_EUSAGE, "export: --beta must be a number >= 0, not %g", x.opt.beta);
+	if (!x.opt.keep_set) {
+		/* an evaluation list (AudioSet's eval_segments.csv) stays out of train */
+		for (int i = 0; i < x.opt.n_splits; i++)
+			if (!strcmp(x.opt.splits[i].name, "test")) {
+				x.opt.keep[0] = (struct aed_export_keep){ "eval", "test" };
+				x.opt.n_keep = 1;
+			}
+	}
+	if (!x.opt.beta_set) {
+		/* as the priors stage weighed its classes; 1 (fully balanced) without one */
+		sqlite3_stmt *bs = NULL;
+		x.opt.beta = 1.0;
+		if (!aed_db_prepare(db, "SELECT beta, run_id FROM class_prior ORDER BY run_id DESC LIMIT 1",
+				    &bs) && sqlite3_step(bs) == SQLITE_ROW) {
+			x.opt.beta = sqlite3_column_double(bs, 0);
+			x.beta_run = sqlite3_column_int64(bs, 1);
+		}
+		sqlite3_finalize(bs);
+	}
+	r->beta = x.opt.beta;
 	if (x.opt.shard_size < 0)
 		return aed_error(AED_EUSAGE, "export: --shard-size must be >= 1");
 	if (!x.opt.payload)
@@ -2269,12 +2719,13 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 			       x.opt.format == AED_EXPORT_TFRECORD ? " and embed" : "");
 		goto fail;
 	}
-	if ((rc = select_clips(&x, r)) || (rc = assign_splits(&x)))
+	if ((rc = select_clips(&x, r)) || (rc = apply_keep(&x, r)) || (rc = assign_splits(&x)))
 		goto fail;
 	if (x.opt.mix_augment && (rc = make_mixes(&x)))
 		goto fail;
 	r->n_augmented = (int64_t)x.n_mix;
-	if ((rc = plan_samples(&x, r)) || (rc = load_weights(&x)) || (rc = prepare_queries(&x)) ||
+	if ((rc = plan_samples(&x, r)) || (rc = load_ancestors(&x)) ||
+	    (rc = build_targets(&x, r)) || (rc = prepare_queries(&x)) ||
 	    (rc = count_refined(&x, r)))
 		goto fail;
 	if ((rc = export_files(&x, NULL, 0, &files, &n_files, &files_buf)) ||
@@ -2288,6 +2739,7 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 		goto fail;
 	r->seconds = aed_now() - t0;
 	if ((rc = write_index(&x, o->out_dir, si, n_si, index_sha)) || (rc = write_csvs(&x, o->out_dir)) ||
+	    (rc = write_classes(&x, o->out_dir)) ||
 	    (rc = write_manifest(&x, o->out_dir, r)) || (rc = write_readme(&x, o->out_dir, r)))
 		goto fail;
 	/* stale shards of the earlier export go, files it did not write stay */

@@ -14,7 +14,7 @@ need_shared "$AUDIOSET/ontology.json" "$US/manifest.csv" "$EV/labels.csv" "$MODE
 check "init" $AED init
 check "ontology" $AED ontology ingest "$AUDIOSET/ontology.json" --labels "$AUDIOSET/class_labels_indices.csv"
 check "eval clips" $AED segments ingest "$EV/labels.csv" \
-	--columns path=file,labels=positive_labels,id=ytid,start=start_seconds,end=end_seconds
+	--columns path=file,labels=positive_labels,id=ytid,start=start_seconds,end=end_seconds --split eval
 # every 16th UrbanSound8K row (all ten classes, several clips per Freesound recording);
 # every 48th under the sanitizers, where embedding is slow
 step=16
@@ -60,7 +60,35 @@ check "an independent tar lists the shards" tar -tf "$T/w1/train-000000.tar"
 check_grep "member names: key.flac" '^[A-Za-z0-9_-]+_[0-9]+\.flac$' "$T/out"
 check_grep "member names: key.logmel.npy" '^[A-Za-z0-9_-]+_[0-9]+\.logmel\.npy$' "$T/out"
 check "README, manifest, priors, class counts beside the shards" test -s "$T/w1/README.md" -a -s "$T/w1/manifest.json" -a -s "$T/w1/priors.csv" -a -s "$T/w1/class_counts.csv"
-check_eq "priors.csv header" "index,mid,display_name,n_pos,n_total,prior,weight" "$(head -1 "$T/w1/priors.csv")"
+check_eq "priors.csv header" "column,index,mid,display_name,n_pos,n_total,prior,pos_weight" "$(head -1 "$T/w1/priors.csv")"
+
+# --- what a trainer takes: targets, loss weights, splits, shard lists ------------
+ONTO=$AUDIOSET/ontology.json
+check "labels.npy: stored labels and every exported ancestor; pos_weight recomputed; eval clips in test; shard lists" \
+	$PY "$ROOT/tests/py/trainer_check.py" "$AEDCURATE_DB" "$T/w1" "$ONTO" --keep eval=test --shards-per-split 2
+check_grep "no problems, ancestors set on some samples" 'with an ancestor column set, [1-9][0-9]* clips kept .*, 0 problems$' "$T/out"
+check_eq "the eval clips are in no train shard" "0" "$(sql "SELECT count(*) FROM export_sample e JOIN segment_split ss ON ss.segment_id = e.segment_id JOIN split p ON p.id = ss.split_id WHERE p.name = 'eval' AND e.split = 'train' AND e.export_id = (SELECT max(id) FROM export)")"
+check "--no-ancestors, --keep-split none, --beta 0.5, 3 shards per split" $AED export --out "$T/na" --balance $B \
+	--split train=0.7,val=0.2,test=0.1 --payload embedding --seed 7 --no-ancestors --keep-split none --beta 0.5 --shards-per-split 3
+check "labels.npy holds the stored labels only; pos_weight with beta 0.5" \
+	$PY "$ROOT/tests/py/trainer_check.py" "$AEDCURATE_DB" "$T/na" "$ONTO" --no-ancestors --beta 0.5 --shards-per-split 3
+check_fail "the checker notices labels.npy without the ancestors" \
+	$PY "$ROOT/tests/py/trainer_check.py" "$AEDCURATE_DB" "$T/na" "$ONTO" --beta 0.5 --shards-per-split 3
+check_grep "it names labels.npy" 'labels.npy sets' "$T/out"
+check_fail "a bad --keep-split" $AED export --out "$T/x" --keep-split eval
+check_fail "--keep-split to a split the export lacks" $AED export --out "$T/x" --keep-split eval=holdout
+check_grep "it names the split" 'no split holdout' "$T/err"
+check "the summary warns about classes without a val or test positive" $AED export --out "$T/na" --balance $B \
+	--split train=0.7,val=0.2,test=0.1 --payload embedding --seed 7
+check_grep "warning names val" '^warning: export: [0-9]+ of [0-9]+ classes have no positive in val' "$T/err"
+if $PY -c 'import torch' 2>/dev/null; then
+	check "a torch DataLoader with 2 workers trains a linear probe from labels.npy and pos_weight.npy" \
+		$PY "$ROOT/tests/py/torch_probe.py" "$T/w1" --workers 2 --epochs 3
+	check_grep "it prints the test mAP" '^test mAP [0-9.]+ over [1-9]' "$T/out"
+	grep '^test mAP' "$T/out" | sed 's/^/# /'
+else
+	not_ok "python3-torch is not installed (make deps)"
+fi
 
 check "same seed again, one thread" $AED export --out "$T/w2" --balance $B --split train=0.7,val=0.2,test=0.1 \
 	--shard-size 16 --payload audio,logmel,embedding --seed 7 --threads 1
@@ -85,7 +113,7 @@ for f in "$T"/w1/*.tar "$T/w1/index.json"; do cmp -s "$f" "$T/k/$(basename "$f")
 check_eq "identical to the clean run, nothing left over" "1 0" "$same $(ls "$T/k" | grep -c tmp)"
 
 # a rerun into the same directory with bigger shards leaves no stale shard
-check "rerun with bigger shards" $AED export --out "$T/w3" --balance $B --split train=0.7,val=0.2,test=0.1 --shard-size 1000 --seed 8
+check "rerun with bigger shards" $AED export --out "$T/w3" --balance $B --split train=0.7,val=0.2,test=0.1 --shard-size 1000 --shards-per-split 1 --seed 8
 check_eq "one shard per split, nothing stale" "test-000000.tar train-000000.tar val-000000.tar" "$(ls "$T/w3" | grep tar | tr '\n' ' ' | sed 's/ $//')"
 
 # --- refinement results go into the JSON ----------------------------------------
@@ -95,7 +123,9 @@ check "export after refinement" $AED export --out "$T/r" --balance $B --shard-si
 check "python finds the masks, scores and soft labels the database holds" \
 	$PY "$ROOT/tests/py/read_webdataset.py" "$AEDCURATE_DB" "$T/r" --min 4 --max 10 --ffmpeg 3
 check_grep "some samples refined" 'samples \(0 augmented, [1-9][0-9]* refined\)' "$T/out"
-check_eq "weights from the priors run" "1" "$($PY -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["weights_from"].startswith("class_prior")))' "$T/r/manifest.json")"
+check_eq "pos_weight from this export's train split, beta as the priors run" "1 1" "$($PY -c 'import json,sys; m=json.load(open(sys.argv[1])); print(int("split train" in m["sources"]["pos_weight"]), int("priors run" in m["sources"]["pos_weight"]))' "$T/r/manifest.json")"
+check "refined samples: soft.npy and mask.npy agree with the JSON" \
+	$PY "$ROOT/tests/py/trainer_check.py" "$AEDCURATE_DB" "$T/r" "$ONTO" --keep eval=test
 key=$(sql "SELECT s.key FROM export_sample e JOIN segment s ON s.id = e.segment_id JOIN label l ON l.segment_id = s.id JOIN class c ON c.id = l.class_id WHERE c.mid = '/m/05tny_' AND e.export_id = (SELECT max(id) FROM export) LIMIT 1")
 shard=$(sql "SELECT split || '-' || printf('%06d', shard) FROM export_sample WHERE key = '$key' AND export_id = (SELECT max(id) FROM export)")
 tar -xOf "$T/r/$shard.tar" "$key.json" >"$T/one.json"

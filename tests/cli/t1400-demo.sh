@@ -39,6 +39,18 @@ assert n > 1000, n
 ' "$T/o/shards"
 check "every shard sample matches the database; per-class counts within min=20/max=200 where the corpus allows; no source group in two splits" \
 	$PY "$ROOT/tests/py/read_webdataset.py" "$AEDCURATE_DB" "$T/o/shards" --min 20 --max 200 --ffmpeg 5
+check "a trainer's view: labels.npy with every exported ancestor, pos_weight recomputed, eval clips in test, >= 2 shards per split" \
+	$PY "$ROOT/tests/py/trainer_check.py" "$AEDCURATE_DB" "$T/o/shards" "$AUDIOSET/ontology.json" --keep eval=test --shards-per-split 2
+check_grep "no problems; the 41 eval clips kept in test" 'with an ancestor column set, 41 clips kept .*, 0 problems$' "$T/out"
+check_eq "the AudioSet eval clips are in no train shard" "0" "$(sql "SELECT count(*) FROM export_sample e JOIN segment_split ss ON ss.segment_id = e.segment_id JOIN split p ON p.id = ss.split_id WHERE p.name = 'eval' AND e.split = 'train'")"
+if $PY -c 'import torch' 2>/dev/null; then
+	check "a torch DataLoader with 2 workers trains a linear probe on the demo's shards" \
+		$PY "$ROOT/tests/py/torch_probe.py" "$T/o/shards" --workers 2 --epochs 4
+	check_grep "it prints the test mAP" '^test mAP [0-9.]+ over [1-9]' "$T/out"
+	grep -E '^(epoch|test mAP)' "$T/out" | sed 's/^/# /'
+else
+	not_ok "python3-torch is not installed (make deps)"
+fi
 check "status lists every stage" $AED status
 for s in decode embed features_yamnet fetch; do check_grep "status: $s" "^$s " "$T/out"; done
 check "a rerun" $AED run "$ROOT/pipelines/demo.pipeline" --offline

@@ -183,8 +183,10 @@ def main():
                 sid, end_ms, group, ns, nt = r
                 if group_split.setdefault(group, split) != split:
                     bad("%s: group %s in two splits" % (key, group))
-                want_end = end_ms / 1000 if end_ms is not None else start + ns / 16000
-                if abs(end - want_end) > 1e-3:
+                # as the WebDataset JSON's end_ms: open segments end at start + real samples, to the ms
+                start_ms = round(start * 1000)
+                want_end = (end_ms if end_ms is not None else start_ms + (ns * 1000 + 8000) // 16000) / 1000
+                if abs(end - want_end) > max(1e-4, 1e-6 * want_end):
                     bad("%s: end %g, database %g" % (key, end, want_end))
                 want = sorted(x for (x,) in db.execute(
                     "SELECT DISTINCT c.label_index FROM label l JOIN class c ON c.id = l.class_id "

@@ -107,7 +107,8 @@ def main():
                 seen_keys.add(key)
                 if "." in key:
                     bad("key %s has a dot" % key)
-                if sorted(s) != sorted(members_expected):
+                optional = index.get("optional_members", [])
+                if sorted(e for e in s if e not in optional) != sorted(members_expected):
                     bad("%s: members %s, index says %s" % (key, sorted(s), sorted(members_expected)))
                     continue
                 j = json.loads(s["json"])
@@ -196,13 +197,13 @@ def check_sample(db, array, key, j, s, split, opts, bad, group_split, counts):
         bad("%s: label indices %s differ" % (key, j["labels"]))
     for m in j["mids"]:
         counts.setdefault(m, [0, 0])[0] += 1
-    # example weight: the largest positive weight of its classes (class_prior), else 1
-    w = [r[0] for r in db.execute("SELECT p.weight FROM class_prior p JOIN class c ON c.id = p.class_id "
-                                  "WHERE c.mid IN (%s)" % ",".join("?" * len(j["mids"])), j["mids"])]
-    if db.execute("SELECT count(*) FROM class_prior").fetchone()[0]:
-        want_w = max([x for x in w if x > 0], default=1.0)
-        if abs(j["weight"] - want_w) > 1e-6 * max(1.0, want_w):
-            bad("%s: weight %g, class_prior says %g" % (key, j["weight"], want_w))
+    # no per-sample weight: pos_weight.npy carries the loss weights (it would count twice)
+    if "weight" in j:
+        bad("%s: a per-sample weight besides pos_weight.npy" % key)
+    end = db.execute("SELECT end_ms FROM segment WHERE id = ?", (sid,)).fetchone()[0]
+    want_end = end if end is not None else start_ms + (n_db * 1000 + 8000) // 16000
+    if j["end_ms"] != want_end:
+        bad("%s: end_ms %s, want %s" % (key, j["end_ms"], want_end))
     # refinement: the preferred mask per class, its scorer's scores
     masks = {}
     for mid, method, scorer, mask in db.execute(
