@@ -187,16 +187,21 @@ static int migrate(struct aed_db *db, int readonly)
 	return AED_OK;
 }
 
-/* The folder holding path ("." for a bare file name), malloc'd. */
+/* The folder holding path ("." for a bare file name), malloc'd; that of the
+ * file a symbolic link points to, where SQLite puts -wal and -shm. */
 static char *dir_of(const char *path)
 {
-	const char *slash = strrchr(path, '/');
+	char *real = realpath(path, NULL), *dir = NULL;
+	const char *p = real ? real : path, *slash = strrchr(p, '/');
 
 	if (!slash)
-		return strdup(".");
-	if (slash == path)
-		return strdup("/");
-	return strndup(path, (size_t)(slash - path));
+		dir = strdup(".");
+	else if (slash == p)
+		dir = strdup("/");
+	else
+		dir = strndup(p, (size_t)(slash - p));
+	free(real);
+	return dir;
 }
 
 int aed_db_path_writable(const char *path)
