@@ -360,8 +360,11 @@ int aed_db_open(const char *path, int flags, struct aed_db **out)
 		/* An older database opened by a reading command: migrate it once
 		 * (a writable open), then read as asked. */
 		struct aed_db *rw = NULL;
-		if ((rc = aed_db_open(path, 0, &rw)))
+		if ((rc = aed_db_open(path, 0, &rw))) {
+			aed_error_prefix(rc, "the database's schema is older than this aedcurate's "
+					 "(%d) and must be migrated once, which writes it", aed_db_schema_version());
 			goto fail;
+		}
 		aed_db_free(&rw);
 		rc = migrate(db, 1);
 		if (rc == AED_ESTATE_MIGRATE)

@@ -21,8 +21,13 @@ sql "INSERT INTO segment(id, key, ytid, start_ms, end_ms, source_group, shard) V
      INSERT INTO run(id, stage, started_at, host, pid, pid_start) VALUES(7, 'decode', '2026-01-01T00:00:00Z', '$(uname -n)', $dead, 1);
      INSERT INTO work(stage, item, state, run_id) VALUES('decode', 1, 'claimed', 7)"
 cp "$D/x.db" "$T/copy.db"
-chmod 755 "$D"; chmod 644 "$D/x.db"
+mkdir "$T/old"
+cp "$D/x.db" "$T/old/old.db"
+sqlite3 "$T/old/old.db" "PRAGMA user_version = $(($(sql 'PRAGMA user_version') - 1))"
+chmod 755 "$D" "$T/old"; chmod 644 "$D/x.db" "$T/old/old.db"
 check_eq "no -wal, no -shm left" "x.db" "$(ls "$D")"
+check_fail "an older schema cannot be migrated there" as_nobody $AED --db "$T/old/old.db" status
+check_grep "says why it must write" "schema is older than this aedcurate's .* must be migrated once, which writes it: .*folder $T/old is not writable" "$T/err"
 
 check "status as a user who cannot write the folder" as_nobody $AED status
 check_grep "shows the killed run as dead, not running" "^7 +decode +dead \(not yet reaped\)" "$T/out"
