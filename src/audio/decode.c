@@ -444,8 +444,9 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 	}
 
 	int action = FEED_MORE, eof = 0;
-	int open_end = av_get_exact_bits_per_sample(s->codecpar->codec_id) > 0 && S_ISREG(st0.st_mode) &&
-		  !strcmp(d.fmt->iformat->name, "wav") && wav_length_unknown(path);
+	int open_end = av_get_exact_bits_per_sample(s->codecpar->codec_id) > 0 &&
+		       S_ISREG(st0.st_mode) && !strcmp(d.fmt->iformat->name, "wav") &&
+		       wav_length_unknown(path);
 	int had_short = 0;       /* a short packet was fed: it must be the last */
 	int64_t short_pos = -1;
 	while (action != FEED_STOP) {
@@ -494,8 +495,10 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 		}
 		if ((rc = drain_decoder(&d, &action)))
 			goto out;
-		if (action == FEED_REWOUND)
+		if (action == FEED_REWOUND) { /* read again from the start */
 			action = FEED_MORE;
+			had_short = 0;
+		}
 	}
 	if (eof) {
 		avcodec_send_packet(d.cc, NULL);
