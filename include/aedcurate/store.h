@@ -28,6 +28,12 @@ int aed_db_schema_version(void);
  * schema is newer than this binary's, or a file that is not a database. */
 int aed_db_open(const char *path, int flags, struct aed_db **out);
 void aed_db_free(struct aed_db **db);
+/* 1 when this process can write the database at path and create files in
+ * its folder (SQLite's -wal and -shm): what any writing command needs. A
+ * writing open of a database that is not writable says so, naming the folder.
+ * A read-only open in a folder this user cannot write reads the file as
+ * immutable when it must (no -shm to share, no -wal holding changes). */
+int aed_db_path_writable(const char *path);
 
 sqlite3 *aed_db_sqlite(struct aed_db *db);
 const char *aed_db_path(const struct aed_db *db);
@@ -73,6 +79,11 @@ int aed_run_reap(struct aed_db *db);
  * pending, and a leftover of a kill -9 cannot write into a rerun's output. */
 void aed_run_command_mark(char *buf, size_t n);
 #define AED_RUN_MARK_VAR "AEDCURATE_RUN"
+
+/* Whether the process of a run recorded as running, on host with pid and
+ * pid_start (its start time), is still there: 1 yes, 0 no (a reap would mark
+ * the run interrupted), -1 cannot tell (another host). Reads nothing. */
+int aed_run_alive(const char *host, int64_t pid, int64_t pid_start);
 
 /* --- per-item work ---------------------------------------------------------
  * States: pending -> claimed -> done | failed. Claims are taken in batches

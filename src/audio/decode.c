@@ -356,6 +356,36 @@ static int open_input(struct dec *d)
 	return AED_OK;
 }
 
+/* 1 when path is a RIFF/WAVE file whose data chunk states 0xFFFFFFFF bytes:
+ * the length a writer that cannot seek back puts there (`ffmpeg -f wav -`),
+ * meaning "until the end of the file". RF64 is not this: it states its real
+ * sizes in a ds64 chunk. */
+static int wav_length_unknown(const char *path)
+{
+	unsigned char b[12];
+	int found = 0;
+	FILE *f = fopen(path, "rb");
+
+	if (!f)
+		return 0;
+	if (fread(b, 1, 12, f) != 12 || memcmp(b, "RIFF", 4) || memcmp(b + 8, "WAVE", 4))
+		goto out;
+	for (int i = 0; i < 64 && fread(b, 1, 8, f) == 8; i++) { /* chunks before the data */
+		uint32_t size = (uint32_t)b[4] | (uint32_t)b[5] << 8 | (uint32_t)b[6] << 16 |
+				(uint32_t)b[7] << 24;
+
+		if (!memcmp(b, "data", 4)) {
+			found = size == 0xFFFFFFFFu;
+			break;
+		}
+		if (fseek(f, (long)size + (size & 1), SEEK_CUR) != 0)
+			break;
+	}
+out:
+	fclose(f);
+	return found;
+}
+
 static int same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
@@ -414,6 +444,11 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 	}
 
 	int action = FEED_MORE, eof = 0;
+	int open_end = av_get_exact_bits_per_sample(s->codecpar->codec_id) > 0 &&
+		       S_ISREG(st0.st_mode) && !strcmp(d.fmt->iformat->name, "wav") &&
+		       wav_length_unknown(path);
+	int had_short = 0;       /* a short packet was fed: it must be the last */
+	int64_t short_pos = -1;
 	while (action != FEED_STOP) {
 		ret = av_read_frame(d.fmt, d.pkt);
 		if (ret == AVERROR_EOF) {
@@ -428,9 +463,29 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 			av_packet_unref(d.pkt);
 			continue;
 		}
-		if (d.pkt->flags & AV_PKT_FLAG_CORRUPT) {
-			rc = aed_error(AED_EMEDIA, "%s: corrupt or truncated packet at byte %lld", path, (long long)d.pkt->pos);
+		/* The demuxer flags a packet corrupt when the read came up short. A
+		 * WAV written to a pipe (`ffmpeg -f wav -`) states 0xFFFFFFFF bytes,
+		 * "until the end", so its last packet is always short and FFmpeg
+		 * decodes it with a warning: it is fed, less a partial sample frame
+		 * at its end. A packet after it is damage, and so is a short packet
+		 * anywhere else: a WAV that states its length and is cut short of it
+		 * is truncated (FFmpeg would decode what is there). */
+		if (had_short || ((d.pkt->flags & AV_PKT_FLAG_CORRUPT) && !open_end)) {
+			rc = aed_error(AED_EMEDIA, "%s: corrupt or truncated packet at byte %lld", path,
+				       (long long)(had_short ? short_pos : d.pkt->pos));
 			goto out;
+		}
+		if (d.pkt->flags & AV_PKT_FLAG_CORRUPT) {
+			int align = s->codecpar->block_align;
+
+			had_short = 1;
+			short_pos = d.pkt->pos;
+			if (align > 0) /* the decoder refuses less than one sample frame */
+				d.pkt->size -= d.pkt->size % align;
+			if (d.pkt->size == 0) {
+				av_packet_unref(d.pkt);
+				continue;
+			}
 		}
 		ret = avcodec_send_packet(d.cc, d.pkt);
 		av_packet_unref(d.pkt);
@@ -440,8 +495,10 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 		}
 		if ((rc = drain_decoder(&d, &action)))
 			goto out;
-		if (action == FEED_REWOUND)
+		if (action == FEED_REWOUND) { /* read again from the start */
 			action = FEED_MORE;
+			had_short = 0;
+		}
 	}
 	if (eof) {
 		avcodec_send_packet(d.cc, NULL);

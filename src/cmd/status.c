@@ -7,6 +7,7 @@
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
+#include "aedcurate/util.h"
 #include "cmd/commands.h"
 
 struct status_opts {
@@ -43,6 +44,24 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return s ? s : "";
 }
 
+/* A killed run stays 'running' until something reaps it: status does, as
+ * every stage does before it starts, when it can write the database (briefly:
+ * a writer holding the lock only delays that to a later command). Otherwise
+ * the runs listed below are judged without writing. */
+static void reap(const char *path)
+{
+	struct aed_db *rw = NULL;
+
+	if (!aed_db_path_writable(path))
+		return;
+	if (aed_db_open(path, 0, &rw) == AED_OK) {
+		sqlite3_busy_timeout(aed_db_sqlite(rw), 2000);
+		if (aed_run_reap(rw) != AED_OK)
+			aed_warn("dead runs not reaped: %s", aed_last_error());
+	}
+	aed_db_free(&rw);
+}
+
 int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct status_opts o = { .runs = 10 };
@@ -53,6 +72,7 @@ int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)))
 		return rc;
+	reap(aed_db_path(ctx->db));
 	root = json_object();
 	json_object_set_new(root, "db", json_string(aed_db_path(ctx->db)));
 	json_object_set_new(root, "schema_version", json_integer(aed_db_schema_version()));
@@ -96,16 +116,25 @@ int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 	j = json_array();
 	if ((rc = aed_db_prepare(ctx->db, "SELECT id, stage, outcome, started_at, "
 					  "coalesce(ended_at, ''), n_done, n_failed, "
-					  "coalesce(message, '') FROM run ORDER BY id DESC LIMIT ?", &st)))
+					  "coalesce(message, ''), host, pid, pid_start FROM run "
+					  "ORDER BY id DESC LIMIT ?", &st)))
 		goto out;
 	sqlite3_bind_int64(st, 1, o.runs);
-	while (sqlite3_step(st) == SQLITE_ROW)
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *outcome = col_text(st, 2);
+
+		/* not reaped above (read-only): its process is gone all the same */
+		if (!strcmp(outcome, "running") &&
+		    aed_run_alive(col_text(st, 8), sqlite3_column_int64(st, 9),
+				  sqlite3_column_int64(st, 10)) == 0)
+			outcome = "dead";
 		json_array_append_new(j, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:s}",
 			"id", (json_int_t)sqlite3_column_int64(st, 0), "stage", col_text(st, 1),
-			"outcome", col_text(st, 2), "started_at", col_text(st, 3),
+			"outcome", outcome, "started_at", col_text(st, 3),
 			"ended_at", col_text(st, 4), "done", (json_int_t)sqlite3_column_int64(st, 5),
 			"failed", (json_int_t)sqlite3_column_int64(st, 6),
 			"message", col_text(st, 7)));
+	}
 	sqlite3_finalize(st);
 	st = NULL;
 	json_object_set_new(root, "recent_runs", j);
@@ -140,7 +169,8 @@ int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 		printf("%-5lld %-20s %-12s %-20s %8lld %8lld%s%s\n",
 		       (long long)json_integer_value(json_object_get(r, "id")),
 		       json_string_value(json_object_get(r, "stage")),
-		       json_string_value(json_object_get(r, "outcome")),
+		       !strcmp(json_string_value(json_object_get(r, "outcome")), "dead")
+			       ? "dead (not yet reaped)" : json_string_value(json_object_get(r, "outcome")),
 		       json_string_value(json_object_get(r, "started_at")),
 		       (long long)json_integer_value(json_object_get(r, "done")),
 		       (long long)json_integer_value(json_object_get(r, "failed")),

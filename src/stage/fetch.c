@@ -335,8 +335,32 @@ static void set_error(struct job *j, const char *msg)
 	j->error = strdup(msg);
 }
 
-/* A name safe in any folder: [A-Za-z0-9._-] kept, others '_'; when anything
- * changed, a hash of the original keeps distinct ids distinct. */
+/* 1 when s ends in "-" and 8 lowercase hex digits, as safe_name's hash. */
+static int ends_like_hash(const char *s, size_t n)
+{
+	if (n < 9 || s[n - 9] != '-')
+		return 0;
+	for (size_t i = n - 8; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* A file name for an id, safe in any folder and distinct for distinct ids:
+ * [A-Za-z0-9._-] kept, others '_', and "-" plus 8 hex digits of the id's
+ * hash added whenever the plain id could be mistaken for another id's name:
+ * - a character was replaced, or the id is empty or over 180 bytes;
+ * - the id itself ends like such a hash ("a_b-10a3f9f2" is the name of "a b");
+ * - no extension follows (ext "": --cmd, or a URL without one) and the id has
+ *   a '.': "x.wav" would be the name of "x" fetched from ".../x.wav", and
+ *   --cmd outputs are found again as "<name>.<ext>".
+ * So a plain name never ends in a hash, hashed ones always do, and an
+ * extension (a '.' and letters or digits, url_ext) never holds a '-'.
+ * Ordinary ids (YouTube ids, {ytid}_{start_ms} keys) keep the names media
+ * folders already hold; an id of the last two kinds gets a new name, so a
+ * media file fetched under its old name is not found again by a later run
+ * (fetched rows keep their recorded path; a re-fetch writes the new name
+ * and leaves the old file, which other ids may have been given, alone). */
 static char *safe_name(const char *s, const char *ext)
 {
 	size_t n = strlen(s);
@@ -354,7 +378,7 @@ static char *safe_name(const char *s, const char *ext)
 		changed |= !ok;
 	}
 	out[n < 180 ? n : 180] = '\0';
-	if (n == 0 || n > 180 || changed)
+	if (n == 0 || n > 180 || changed || ends_like_hash(s, n) || (!ext[0] && strchr(s, '.')))
 		sprintf(out + strlen(out), "-%08" PRIx64, (uint64_t)aed_shard_hash(s));
 	strcat(out, ext);
 	return out;
@@ -1046,26 +1070,33 @@ static void group_kill(pid_t pgid, int *leader_status)
 		*leader_status = st;
 }
 
-/* A --cmd output already in the media folder: "<name>" or "<name>.<ext>". */
+/* A --cmd output already in the media folder: "<name>", or "<name>.<ext>"
+ * where ext is letters and digits only: "abc.x-1f2e3d4c.m4a" starts with
+ * "abc." but is another id's file (safe_name). */
 static const struct name_entry *media_lookup(struct fetch *f, const char *name)
 {
-	struct aed_buf pat = { 0 };
-	const struct name_entry *e = NULL;
+	const struct name_index *ix = &f->media_ix;
+	size_t n = strlen(name), lo = 0, hi = ix->n;
 
-	for (const char *p = name; *p; p++) {
-		if (strchr("*?[]\\", *p) && aed_buf_append(&pat, "\\", 1))
-			goto out;
-		if (aed_buf_append(&pat, p, 1))
-			goto out;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (strcmp(ix->e[mid].base, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	if (!pat.data)
-		goto out;
-	e = index_match(&f->media_ix, pat.data);
-	if (!e && aed_buf_append(&pat, ".*", 2) == AED_OK)
-		e = index_match(&f->media_ix, pat.data);
-out:
-	aed_buf_release(&pat);
-	return e;
+	/* In name order "<name>" itself comes first. */
+	for (size_t i = lo; i < ix->n && !strncmp(ix->e[i].base, name, n); i++) {
+		const char *rest = ix->e[i].base + n;
+		size_t m = strlen(rest);
+
+		if (m == 0 || (rest[0] == '.' && m > 1 &&
+			       strspn(rest + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						"0123456789") == m - 1))
+			return &ix->e[i];
+	}
+	return NULL;
 }
 
 static int cmd_begin(struct fetch *f, struct job *j, struct source *s)
@@ -1269,7 +1300,8 @@ static int cmd_done(struct fetch *f, struct job *j, int wstatus, int timed_out)
 			snprintf(msg, sizeof msg, "command exited with status 0 but wrote no file "
 				 "at {out}%s%s", tail[0] ? ": " : "", tail);
 		} else {
-			const char *dot = strchr(produced, '.');
+			/* {out} itself has no extension, whatever dots the name holds */
+			const char *dot = strcmp(produced, j->name) ? strchr(produced, '.') : NULL;
 			char ext[16] = "", src[PATH_MAX], dst[PATH_MAX];
 
 			if (dot && strlen(dot) < sizeof ext)

@@ -187,6 +187,139 @@ static int migrate(struct aed_db *db, int readonly)
 	return AED_OK;
 }
 
+/* The folder holding path ("." for a bare file name), malloc'd; that of the
+ * file a symbolic link points to, where SQLite puts -wal and -shm. */
+static char *dir_of(const char *path)
+{
+	char *real = realpath(path, NULL), *dir = NULL;
+	const char *p = real ? real : path, *slash = strrchr(p, '/');
+
+	if (!slash)
+		dir = strdup(".");
+	else if (slash == p)
+		dir = strdup("/");
+	else
+		dir = strndup(p, (size_t)(slash - p));
+	free(real);
+	return dir;
+}
+
+int aed_db_path_writable(const char *path)
+{
+	char *dir = dir_of(path);
+	int ok = dir && access(dir, W_OK) == 0;
+
+	if (ok && access(path, W_OK) != 0 && errno != ENOENT)
+		ok = 0;
+	free(dir);
+	return ok;
+}
+
+/* Writing needs the file and its folder: SQLite creates <db>-wal and
+ * <db>-shm beside the database (WAL mode) while any connection has it open.
+ * Said up front, as "attempt to write a readonly database" does not say it. */
+static int check_writable(const char *path)
+{
+	char *dir = dir_of(path);
+	int rc = AED_OK;
+
+	if (!dir)
+		return aed_error(AED_ENOMEM, "out of memory");
+	if (access(dir, W_OK) != 0 && errno != ENOENT)
+		rc = aed_error(AED_EIO, "%s: this command writes the database, and its folder %s is not "
+			       "writable: SQLite keeps %s-wal and %s-shm there while writing (make the "
+			       "folder writable; status, show and dump only read)", path, dir, path, path);
+	else if (access(path, W_OK) != 0 && errno != ENOENT)
+		rc = aed_error(AED_EIO, "%s: this command writes the database, and the file is not "
+			       "writable: %s", path, strerror(errno));
+	free(dir);
+	return rc;
+}
+
+/* "file:" URI of path with query (SQLite URIs percent-decode the path). */
+static char *file_uri(const char *path, const char *query)
+{
+	size_t n = strlen(path);
+	char *u = malloc(5 + 3 * n + strlen(query) + 1), *o = u;
+
+	if (!u)
+		return NULL;
+	o += sprintf(o, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    strchr("/._~-", *p))
+			*o++ = (char)*p;
+		else
+			o += sprintf(o, "%%%02X", *p);
+	}
+	strcpy(o, query);
+	return u;
+}
+
+static int open_handle(struct aed_db *db, int flags, int immutable)
+{
+	int oflags = (flags & AED_DB_READONLY) ? SQLITE_OPEN_READONLY
+					       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	char *uri = NULL;
+	int rc = AED_OK;
+
+	if (immutable && !(uri = file_uri(db->path, "?immutable=1")))
+		return aed_error(AED_ENOMEM, "out of memory");
+	if (sqlite3_open_v2(uri ? uri : db->path, &db->h,
+			    oflags | SQLITE_OPEN_NOMUTEX | (uri ? SQLITE_OPEN_URI : 0), NULL) != SQLITE_OK) {
+		rc = aed_error(AED_EDB, "%s: %s", db->path,
+			       db->h ? sqlite3_errmsg(db->h) : "cannot open");
+		goto out;
+	}
+	sqlite3_busy_timeout(db->h, 60000);
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_create_function(db->h, "aed_shard", 1,
+				SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_shard, NULL, NULL);
+out:
+	free(uri);
+	return rc;
+}
+
+/* A read-only handle. A WAL database is read through its -shm index, which
+ * the first reader creates: in a folder this user cannot write that fails
+ * ("attempt to write a readonly database") unless a writer has it open. Then,
+ * with no -wal holding changes, the file itself is the whole database and is
+ * opened immutable=1 (no locks, no -shm). Caveat: a process that can write
+ * the folder and writes while this one reads is not seen, and may make this
+ * read inconsistent; read-only commands are short and report, never decide.
+ * With a -wal and no -shm (a writer died), reading needs the folder writable. */
+static int open_readonly(struct aed_db *db, int flags)
+{
+	struct stat st;
+	char *wal = NULL;
+	int rc, ec;
+
+	if ((rc = open_handle(db, flags, 0)))
+		return rc;
+	/* Also: SQLITE_NOTADB on a file that is not a database. */
+	if (!(rc = aed_db_exec(db, "SELECT count(*) FROM sqlite_schema")))
+		return AED_OK;
+	ec = sqlite3_extended_errcode(db->h) & 0xff;
+	if ((ec != SQLITE_READONLY && ec != SQLITE_CANTOPEN) || aed_db_path_writable(db->path))
+		return rc;
+	if (asprintf(&wal, "%s-wal", db->path) < 0)
+		return aed_error(AED_ENOMEM, "out of memory");
+	if (stat(wal, &st) == 0 && st.st_size > 0) {
+		rc = aed_error(AED_EDB, "%s: cannot read: %s holds changes, and SQLite needs %s-shm to "
+			       "read them, which it cannot create in a folder this user cannot write "
+			       "(make the folder writable, or open the database once as its owner)",
+			       db->path, wal, db->path);
+		free(wal);
+		return rc;
+	}
+	free(wal);
+	sqlite3_close_v2(db->h);
+	db->h = NULL;
+	if ((rc = open_handle(db, flags, 1)))
+		return rc;
+	return aed_db_exec(db, "SELECT count(*) FROM sqlite_schema");
+}
+
 int aed_db_open(const char *path, int flags, struct aed_db **out)
 {
 	int rc = AED_OK;
@@ -210,25 +343,15 @@ int aed_db_open(const char *path, int flags, struct aed_db **out)
 			       "(or point --db / AEDCURATE_DB at an existing one)", path);
 		goto fail;
 	}
-	int oflags = (flags & AED_DB_READONLY) ? SQLITE_OPEN_READONLY
-					       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	if (sqlite3_open_v2(path, &db->h, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		rc = aed_error(AED_EDB, "%s: %s", path,
-			       db->h ? sqlite3_errmsg(db->h) : "cannot open");
-		goto fail;
-	}
-	sqlite3_busy_timeout(db->h, 60000);
-	sqlite3_extended_result_codes(db->h, 1);
-	sqlite3_create_function(db->h, "aed_shard", 1,
-				SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_shard, NULL, NULL);
-	/* journal_mode fails with SQLITE_NOTADB on a file that is not a database. */
-	if (!(flags & AED_DB_READONLY)) {
-		if ((rc = aed_db_exec(db, "PRAGMA journal_mode = WAL")))
+	if (flags & AED_DB_READONLY) {
+		if ((rc = open_readonly(db, flags)))
 			goto fail;
-		if ((rc = aed_db_exec(db, "PRAGMA synchronous = NORMAL")))
+	} else {
+		/* journal_mode fails with SQLITE_NOTADB on a file that is not a database. */
+		if ((rc = check_writable(path)) || (rc = open_handle(db, flags, 0)) ||
+		    (rc = aed_db_exec(db, "PRAGMA journal_mode = WAL")) ||
+		    (rc = aed_db_exec(db, "PRAGMA synchronous = NORMAL")))
 			goto fail;
-	} else if ((rc = aed_db_exec(db, "SELECT count(*) FROM sqlite_schema"))) {
-		goto fail;
 	}
 	if ((rc = aed_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; "
 				  "PRAGMA temp_store = MEMORY")))
@@ -237,8 +360,11 @@ int aed_db_open(const char *path, int flags, struct aed_db **out)
 		/* An older database opened by a reading command: migrate it once
 		 * (a writable open), then read as asked. */
 		struct aed_db *rw = NULL;
-		if ((rc = aed_db_open(path, 0, &rw)))
+		if ((rc = aed_db_open(path, 0, &rw))) {
+			aed_error_prefix(rc, "the database's schema is older than this aedcurate's "
+					 "(%d) and must be migrated once, which writes it", aed_db_schema_version());
 			goto fail;
+		}
 		aed_db_free(&rw);
 		rc = migrate(db, 1);
 		if (rc == AED_ESTATE_MIGRATE)

@@ -175,6 +175,16 @@ static void kill_marked(long pid, int64_t start)
 	aed_warn("processes of a dead run (pid %ld) did not exit after SIGKILL", pid);
 }
 
+int aed_run_alive(const char *host, int64_t pid, int64_t pid_start)
+{
+	char here[256];
+
+	host_name(here, sizeof here);
+	if (!host || strcmp(host, here) != 0)
+		return -1;
+	return run_alive((long)pid, pid_start);
+}
+
 int aed_run_reap(struct aed_db *db)
 {
 	char host[256], now[32];

@@ -48,10 +48,26 @@ printf '[{"id": "/x/a b", "name": "A"}]' >"$T/space.json"
 refuse "$T/space.json" 'id "/x/a b" contains a space' "a mid with a space"
 $PY -c 'import sys; sys.stdout.write("[" + ",".join("{\"id\": \"/c/%d\", \"name\": \"C%d\", \"child_ids\": [\"/c/%d\"]}" % (i, i, i + 1) for i in range(4000)) + ", {\"id\": \"/c/4000\", \"name\": \"last\"}]")' >"$T/chain.json"
 refuse "$T/chain.json" 'closure has more than [0-9]+' "a 4000-deep chain (closure over the cap)"
+# Deep but under the cap: 3,000 deep is 4,501,500 (ancestor, descendant) rows.
+$PY -c 'import sys; sys.stdout.write("[" + ",".join("{\"id\": \"/c/%d\", \"name\": \"C%d\", \"child_ids\": [\"/c/%d\"]}" % (i, i, i + 1) for i in range(2999)) + ", {\"id\": \"/c/2999\", \"name\": \"last\"}]")' >"$T/chain3k.json"
+check "a 3000-deep chain is stored" $AED --db "$T/chain.db" ontology ingest "$T/chain3k.json"
+check_eq "every closure row, the deepest class under 2999 ancestors, 2999 steps below the top" \
+	"4501500|2999|2999" "$(sqlite3 "$T/chain.db" "SELECT (SELECT count(*) FROM class_closure),
+	(SELECT count(*) FROM class_closure cc JOIN class c ON c.id = cc.descendant_id WHERE c.mid = '/c/2999' AND cc.depth > 0),
+	(SELECT cc.depth FROM class_closure cc JOIN class a ON a.id = cc.ancestor_id JOIN class d ON d.id = cc.descendant_id
+	 WHERE a.mid = '/c/0' AND d.mid = '/c/2999')")"
+check_eq "and the index on descendants is there" 1 \
+	"$(sqlite3 "$T/chain.db" "SELECT count(*) FROM sqlite_schema WHERE name = 'class_closure_desc'")"
 truncate -s 65M "$T/huge.json"
 refuse "$T/huge.json" 'huge\.json' "a file over the 64 MiB cap"
 check_fail "a missing file is refused" $AED ontology ingest "$T/nonexistent.json"
 check_grep "missing file named" 'nonexistent\.json' "$T/err"
+
+# A UTF-8 byte order mark (some editors save one) is skipped, as in CSV files.
+printf '\357\273\277' >"$T/bom.json"
+cat "$D/small.json" >>"$T/bom.json"
+check "an ontology starting with a UTF-8 byte order mark" $AED --db "$T/bom.db" ontology ingest "$T/bom.json"
+check_eq "all its classes" 5 "$(sqlite3 "$T/bom.db" 'SELECT count(*) FROM class')"
 
 # label files
 check_fail "labels with unknown mids are refused" $AED ontology ingest "$D/small.json" --labels "$D/labels_unknown.csv"
