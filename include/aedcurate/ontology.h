@@ -157,11 +157,18 @@ int aed_ontology_store(struct aed_db *db, const struct aed_ontology *o,
 		       struct aed_ontology_ingest_result *res);
 
 /* --- look-ups ------------------------------------------------------------- */
-/* Resolve what a user typed to a class id: an exact mid; else a
- * case-insensitive mid; else a case-insensitive exact name ("toothbrush" ->
- * /m/012xff, never "Electric toothbrush"); else the only class whose name
- * contains the text (case-insensitive). Several candidates: AED_ENOTFOUND with
- * a message listing them ("mid name", up to 20). No ontology: AED_ESTATE. */
+/* Resolve what a user typed to a class id. Every command taking a class
+ * (--class of mine, refine, eval refine, review export/status, segments
+ * list; ontology show and tree) calls this and nothing else, so a mid, a
+ * name and a name in another case reach the same class everywhere. Blanks
+ * around the text are ignored; then, first match wins: an exact mid
+ * ("/m/01b_21"); a mid in any case ("/M/01B_21"); a whole name in any case
+ * ("cough", and "toothbrush" -> /m/012xff, never "Electric toothbrush"); the
+ * only class whose name contains the text in any case ("ic toothbr").
+ * Several candidates at a step: AED_ENOTFOUND, the message listing them
+ * ("mid  name", up to 10). No match: AED_ENOTFOUND naming the text and
+ * pointing to `aedcurate ontology search`. Empty text: AED_EUSAGE. No
+ * ontology: AED_ESTATE. */
 int aed_class_resolve(struct aed_db *db, const char *name_or_mid, int64_t *class_id);
 
 int aed_class_id_by_mid(struct aed_db *db, const char *mid, int64_t *class_id);

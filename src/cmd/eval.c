@@ -159,8 +159,8 @@ struct erefine_opts {
 };
 
 static const struct aed_opt erefine_table[] = {
-	{ "class", 'c', AED_OPT_STR, offsetof(struct erefine_opts, class_name), "NAME",
-	  "the refined class (required)" },
+	{ "class", 'c', AED_OPT_STR, offsetof(struct erefine_opts, class_name), "NAME|MID",
+	  "the refined class: name or mid, any case (required)" },
 	{ "split", 's', AED_OPT_STR, offsetof(struct erefine_opts, split), "NAME",
 	  "only this split's segments" },
 	{ 0 }
@@ -194,7 +194,7 @@ int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv)
 	if ((rc = aed_parse(ctx, &erefine_spec, argc, argv, &o, &nargs)))
 		return rc;
 	if (!o.class_name)
-		return aed_error(AED_EUSAGE, "eval refine: --class NAME is required");
+		return aed_error(AED_EUSAGE, "eval refine: --class NAME|MID is required");
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)) ||
 	    (rc = aed_eval_refine(ctx->db, o.class_name, o.split, &r)))
 		return rc;

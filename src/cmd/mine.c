@@ -23,7 +23,7 @@ struct mine_cli {
 
 static const struct aed_opt table[] = {
 	{ "class", 'c', AED_OPT_STR, offsetof(struct mine_cli, class_name), "NAME|MID",
-	  "the class to mine for (required)" },
+	  "the class to mine for: name or mid, any case (required)" },
 	{ "exemplar", 'e', AED_OPT_LIST, offsetof(struct mine_cli, exemplars), "SEGMENT|FILE",
 	  "an example clip: a segment (key, id, manifest path) or an audio file (repeatable)" },
 	{ "k", 'k', AED_OPT_INT, offsetof(struct mine_cli, k), "N",

@@ -145,8 +145,9 @@ static const struct aed_cmd_spec show_spec = {
 	.name = "ontology show",
 	.args = "NAME|MID",
 	.summary = "Show one class: mid, name, restrictions, parents, children, examples.",
-	.details = "NAME is matched case-insensitively: an exact name first, else the only name\n"
-		   "containing it. An ambiguous name lists the candidates.",
+	.details = "A mid or a name, any case: the mid first, then the whole name, else the\n"
+		   "only name containing the text. An ambiguous name lists the candidates.\n"
+		   "Every command taking a class resolves it this way.",
 	.min_args = 1,
 	.max_args = 1,
 };
@@ -294,7 +295,8 @@ static const struct aed_cmd_spec tree_spec = {
 	.name = "ontology tree",
 	.args = "[ROOT]",
 	.summary = "Print the class hierarchy, indented, from ROOT or from every top class.",
-	.details = "A class with several parents appears under each of them.",
+	.details = "ROOT: a class, name or mid, any case (as `ontology show`). A class with\n"
+		   "several parents appears under each of them.",
 	.opts = tree_table,
 	.min_args = 0,
 	.max_args = 1,

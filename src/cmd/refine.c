@@ -39,8 +39,8 @@ struct refine_opts {
 };
 
 static const struct aed_opt refine_table[] = {
-	{ "class", 'c', AED_OPT_STR, offsetof(struct refine_opts, class_name), "NAME",
-	  "refine this class (name or mid)" },
+	{ "class", 'c', AED_OPT_STR, offsetof(struct refine_opts, class_name), "NAME|MID",
+	  "refine this class (name or mid, any case)" },
 	{ "all", 'a', AED_OPT_FLAG, offsetof(struct refine_opts, all), NULL,
 	  "refine every trainable class with --min-positives labelled segments" },
 	{ "split", 's', AED_OPT_STR, offsetof(struct refine_opts, split), "NAME",

@@ -44,8 +44,8 @@ struct export_opts {
 };
 
 static const struct aed_opt export_table[] = {
-	{ "class", 'c', AED_OPT_STR, offsetof(struct export_opts, class_name), "NAME",
-	  "the latest mine run of this class (name or mid)" },
+	{ "class", 'c', AED_OPT_STR, offsetof(struct export_opts, class_name), "NAME|MID",
+	  "the latest mine run of this class (name or mid, any case)" },
 	{ "run", 'r', AED_OPT_INT, offsetof(struct export_opts, run), "ID",
 	  "this mine run (the id `review status` lists)" },
 	{ "out", 'o', AED_OPT_STR, offsetof(struct export_opts, out), "DIR",
@@ -86,7 +86,7 @@ int cmd_review_export(struct aed_ctx *ctx, int argc, char **argv)
 	if (!o.out)
 		return aed_error(AED_EUSAGE, "review export: --out DIR is required");
 	if (!o.class_name == !o.run)
-		return aed_error(AED_EUSAGE, "review export: give one of --class NAME or --run ID");
+		return aed_error(AED_EUSAGE, "review export: give one of --class NAME|MID or --run ID");
 	if (o.run < 0 || o.limit < 0 || o.bitrate < 0 || o.bitrate > 512000)
 		return aed_error(AED_EUSAGE, "review export: --run, --limit and --bitrate must be "
 				 "positive (bitrate up to 512000)");
@@ -205,8 +205,8 @@ struct status_opts {
 };
 
 static const struct aed_opt status_table[] = {
-	{ "class", 'c', AED_OPT_STR, offsetof(struct status_opts, class_name), "NAME",
-	  "only the runs of this class" },
+	{ "class", 'c', AED_OPT_STR, offsetof(struct status_opts, class_name), "NAME|MID",
+	  "only the runs of this class (name or mid, any case)" },
 	{ 0 }
 };
 

@@ -8,6 +8,7 @@
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
+#include "aedcurate/ontology.h"
 #include "aedcurate/segments.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
@@ -177,8 +178,8 @@ struct list_opts {
 static const struct aed_opt list_table[] = {
 	{ "split", 's', AED_OPT_STR, offsetof(struct list_opts, split), "NAME",
 	  "only segments of this split" },
-	{ "class", 'c', AED_OPT_STR, offsetof(struct list_opts, klass), "CLASS",
-	  "only segments labelled with this class (mid or name) or a descendant of it" },
+	{ "class", 'c', AED_OPT_STR, offsetof(struct list_opts, klass), "NAME|MID",
+	  "only segments labelled with this class (name or mid, any case) or a descendant of it" },
 	{ "limit", 'n', AED_OPT_INT, offsetof(struct list_opts, limit), "N",
 	  "print at most N segments (default: all)" },
 	{ 0 }
@@ -193,29 +194,6 @@ static const struct aed_cmd_spec list_spec = {
 	.min_args = 0,
 	.max_args = 0,
 };
-
-static int resolve_class(struct aed_db *db, const char *name, int64_t *id)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, n = 0;
-
-	rc = aed_db_prepare(db, "SELECT id FROM class WHERE mid = ?1 UNION "
-			    "SELECT id FROM class WHERE name = ?1 COLLATE NOCASE "
-			    "AND NOT EXISTS (SELECT 1 FROM class WHERE mid = ?1)", &st);
-	if (rc)
-		return rc;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		n++;
-	}
-	sqlite3_finalize(st);
-	if (n == 0)
-		return aed_error(AED_ENOTFOUND, "no class '%s' (give a mid or a display name)", name);
-	if (n > 1)
-		return aed_error(AED_EUSAGE, "class name '%s' is ambiguous; give its mid", name);
-	return AED_OK;
-}
 
 static void put_text(FILE *f, const char *s)
 {
@@ -244,7 +222,7 @@ int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
 		return aed_error(AED_EUSAGE, "segments list: --limit must be >= 0");
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)))
 		return rc;
-	if (o.klass && (rc = resolve_class(ctx->db, o.klass, &class_id)))
+	if (o.klass && (rc = aed_class_resolve(ctx->db, o.klass, &class_id)))
 		return rc;
 	rc = aed_db_prepare(ctx->db,
 		"SELECT s.key, s.start_ms, s.end_ms, s.path, "

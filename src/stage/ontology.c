@@ -1461,8 +1461,8 @@ int aed_class_mid_name(struct aed_db *db, int64_t class_id, char **mid, char **n
 	return rc;
 }
 
-/* Run a query binding ?1 = text; count rows, keep the first id, list up to 20
- * candidates as " mid "name"" in msg. */
+/* Run a query binding ?1 = text; count rows, keep the first id, list up to
+ * MAX_LISTED candidates as "\n  mid  name" in msg. */
 static int candidates(struct aed_db *db, const char *sql, const char *text, int64_t *first,
 		      size_t *count, char *msg, size_t cap)
 {
@@ -1472,11 +1472,11 @@ static int candidates(struct aed_db *db, const char *sql, const char *text, int6
 	*count = 0;
 	if ((rc = aed_db_prepare(db, sql, &st)))
 		return rc;
-	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*count == 0)
 			*first = sqlite3_column_int64(st, 0);
-		if (++*count <= 20)
+		if (++*count <= MAX_LISTED)
 			msg_add(msg, cap, "\n  %s  %s", (const char *)sqlite3_column_text(st, 1),
 				clip((const char *)sqlite3_column_text(st, 2)));
 	}
@@ -1486,6 +1486,10 @@ static int candidates(struct aed_db *db, const char *sql, const char *text, int6
 	return rc;
 }
 
+/* The one resolver of every command's class argument (--class, ontology
+ * show/tree): a user may paste a mid from a CSV row (", /m/01b_21"), type
+ * a name in any case, or a part of a long name; all of them must reach the
+ * same class whichever command they are given to. */
 int aed_class_resolve(struct aed_db *db, const char *text, int64_t *class_id)
 {
 	static const char *const queries[] = {
@@ -1495,13 +1499,25 @@ int aed_class_resolve(struct aed_db *db, const char *text, int64_t *class_id)
 		("SELECT id, mid, name FROM class WHERE instr(lower(name), lower(?1)) > 0 "
 		 "ORDER BY name COLLATE NOCASE, id"),
 	};
-	char msg[3072];
-	size_t q, count;
+	char msg[2048], want[AED_ONTO_MAX_NAME + 1];
+	size_t q, count, len;
 	int64_t first = 0, n_classes = 0;
 	int rc;
 
-	if (!text || !*text)
-		return aed_error(AED_EUSAGE, "an empty class name");
+	/* Surrounding blanks are never part of a mid or name. */
+	while (text && (*text == ' ' || *text == '\t'))
+		text++;
+	len = text ? strlen(text) : 0;
+	while (len && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\n' ||
+		       text[len - 1] == '\r'))
+		len--;
+	if (!len)
+		return aed_error(AED_EUSAGE, "an empty class: give its name or its mid");
+	if (len > AED_ONTO_MAX_NAME)
+		return aed_error(AED_ENOTFOUND, "no class matches \"%s\": longer than any name or "
+				 "mid", clip(text));
+	memcpy(want, text, len);
+	want[len] = '\0';
 	if ((rc = aed_db_int(db, "SELECT count(*) FROM class", &n_classes)))
 		return rc;
 	if (n_classes == 0)
@@ -1509,19 +1525,22 @@ int aed_class_resolve(struct aed_db *db, const char *text, int64_t *class_id)
 				 "ingest` first", aed_db_path(db));
 	for (q = 0; q < sizeof queries / sizeof *queries; q++) {
 		msg[0] = '\0';
-		if ((rc = candidates(db, queries[q], text, &first, &count, msg, sizeof msg)))
+		if ((rc = candidates(db, queries[q], want, &first, &count, msg, sizeof msg)))
 			return rc;
 		if (count == 1) {
 			*class_id = first;
 			return AED_OK;
 		}
-		if (count > 1)
-			return aed_error(AED_ENOTFOUND, "class \"%s\" is ambiguous; %zu "
-					 "candidates:%s%s", clip(text), count, msg,
-					 count > 20 ? "\n  ..." : "");
+		if (count > 1) {
+			if (count > MAX_LISTED)
+				msg_add(msg, sizeof msg, "\n  ... and %zu more", count - MAX_LISTED);
+			return aed_error(AED_ENOTFOUND, "class \"%s\" is ambiguous: %zu classes "
+					 "match; give a mid or a whole name:%s", clip(want), count,
+					 msg);
+		}
 	}
-	return aed_error(AED_ENOTFOUND, "no class matches \"%s\" (by mid or name; try "
-			 "`aedcurate ontology search`)", clip(text));
+	return aed_error(AED_ENOTFOUND, "no class matches \"%s\" by mid or name (any case); "
+			 "look for it with `aedcurate ontology search WORD`", clip(want));
 }
 
 static int id_list(struct aed_db *db, const char *sql, int64_t class_id, int64_t **ids,

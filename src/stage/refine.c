@@ -1108,7 +1108,7 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 
 	memset(r, 0, sizeof *r);
 	if (!o.class_name == !o.all)
-		return aed_error(AED_EUSAGE, "refine: give --class NAME or --all");
+		return aed_error(AED_EUSAGE, "refine: give --class NAME|MID or --all");
 	if (o.threshold <= 0)
 		o.threshold = 0.66;
 	if (o.low <= 0)

@@ -898,11 +898,21 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 			r->mine_run_id = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 		st = NULL;
-		if (!r->mine_run_id)
-			return aed_error(AED_ENOTFOUND, "class \"%s\" has no mine run: run `aedcurate "
-					 "mine --class ...` first", o->class_name);
+		if (!r->mine_run_id) {
+			char *mid = NULL, *name = NULL;
+
+			/* Name the class resolved, not the text typed: "cough" and
+			 * "/m/01b_21" are the same class. */
+			if ((rc = aed_class_mid_name(db, cid, &mid, &name)))
+				return rc;
+			rc = aed_error(AED_ENOTFOUND, "%s (%s) has no mine run: run `aedcurate "
+				       "mine --class %s` first", mid, name, mid);
+			free(mid);
+			free(name);
+			return rc;
+		}
 	} else {
-		return aed_error(AED_EUSAGE, "review export: give --class NAME or --run ID");
+		return aed_error(AED_EUSAGE, "review export: give --class NAME|MID or --run ID");
 	}
 	if ((rc = aed_db_prepare(db, "SELECT m.class_id, c.mid, c.name, c.description, m.method, "
 				 "m.created_at FROM mine_run m JOIN class c ON c.id = m.class_id "

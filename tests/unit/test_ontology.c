@@ -311,7 +311,17 @@ static void test_store_and_resolve(void **state)
 	assert_non_null(strstr(aed_last_error(), "ambiguous"));
 	assert_non_null(strstr(aed_last_error(), "/b  Motor"));
 	assert_int_equal(aed_class_resolve(db, "nothing like it", &id), AED_ENOTFOUND);
+	assert_non_null(strstr(aed_last_error(), "no class matches \"nothing like it\""));
+	assert_non_null(strstr(aed_last_error(), "ontology search"));
 	assert_int_equal(aed_class_resolve(db, "", &id), AED_EUSAGE);
+	assert_int_equal(aed_class_resolve(db, " \t ", &id), AED_EUSAGE);
+	/* a mid in another case, and blanks around a pasted mid or name */
+	assert_int_equal(aed_class_resolve(db, "/D", &id), AED_OK);
+	assert_int_equal(id, id_d);
+	assert_int_equal(aed_class_resolve(db, " /d\t", &id), AED_OK);
+	assert_int_equal(id, id_d);
+	assert_int_equal(aed_class_resolve(db, "  Toothbrush \n", &id), AED_OK);
+	assert_int_equal(id, id_a);
 	assert_int_equal(aed_class_id_by_mid(db, "/d", &id), AED_OK);
 	assert_int_equal(id, id_d);
 	assert_int_equal(aed_class_id_by_mid(db, "/D", &id), AED_ENOTFOUND);
