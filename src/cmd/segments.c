@@ -35,6 +35,7 @@ struct ingest_opts {
 	const char *columns;
 	int cut;
 	int strict;
+	int examples;
 	long max_errors;
 	long timeout;
 };
@@ -50,6 +51,8 @@ static const struct aed_opt ingest_table[] = {
 	  "manifest files are whole recordings: start/end select the clip inside them" },
 	{ "strict", 0, AED_OPT_FLAG, offsetof(struct ingest_opts, strict), NULL,
 	  "the first bad row aborts the ingest; nothing is written" },
+	{ "ontology-examples", 0, AED_OPT_FLAG, offsetof(struct ingest_opts, examples), NULL,
+	  "instead of SOURCE: the ontology's positive examples of the CLASSes (all: none given)" },
 	{ "max-errors", 0, AED_OPT_INT, offsetof(struct ingest_opts, max_errors), "N",
 	  "print at most N bad-row messages (default 20)" },
 	{ "timeout", 0, AED_OPT_INT, offsetof(struct ingest_opts, timeout), "S",
@@ -59,7 +62,7 @@ static const struct aed_opt ingest_table[] = {
 
 static const struct aed_cmd_spec ingest_spec = {
 	.name = "segments ingest",
-	.args = "SOURCE",
+	.args = "SOURCE | --ontology-examples [CLASS...]",
 	.summary = "Load a segment list: AudioSet CSV, strong-label TSV or a manifest.",
 	.details =
 		"SOURCE is a path, a file:// URL or an http(s):// URL. Formats:\n"
@@ -73,10 +76,17 @@ static const struct aed_cmd_spec ingest_spec = {
 		"Each bad row (field count, time, end <= start, unknown class, duplicate\n"
 		"segment, ...) is reported as FILE:LINE: reason and skipped; --strict stops at\n"
 		"the first one and writes nothing. A segment already stored gains the split\n"
-		"and the labels. Re-ingesting a file adds no rows but the ingest log.",
+		"and the labels. Re-ingesting a file adds no rows but the ingest log.\n"
+		"--ontology-examples: the positive examples the ontology lists for each CLASS\n"
+		"(name or mid; youtu.be/ID?start=S&end=E) become AudioSet segments ID_{S ms},\n"
+		"labelled with the class (source ontology), in split " AED_EXAMPLES_SPLIT ". Fetch\n"
+		"them from your mirror or download command, e.g.\n"
+		"  aedcurate fetch --split " AED_EXAMPLES_SPLIT " --url 'https://mirror/{key}.flac'\n"
+		"then decode, features, embed and index build: mine --class CLASS takes them\n"
+		"as exemplars.",
 	.opts = ingest_table,
-	.min_args = 1,
-	.max_args = 1,
+	.min_args = 0,
+	.max_args = -1,
 };
 
 static int ingest_json(const struct aed_segments_opts *so, const struct aed_segments_result *r)
@@ -125,7 +135,13 @@ int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv)
 		return aed_error(AED_EUSAGE, "segments ingest: --max-errors must be >= 0");
 	if (o.timeout < 0)
 		return aed_error(AED_EUSAGE, "segments ingest: --timeout must be >= 0");
-	so.source = argv[0];
+	if (!o.examples && nargs != 1)
+		return aed_error(AED_EUSAGE, "segments ingest: give one SOURCE (or --ontology-examples "
+				 "[CLASS...]); see --help");
+	if (o.examples && (o.format || o.columns || o.cut))
+		return aed_error(AED_EUSAGE, "segments ingest: --ontology-examples takes no --format, "
+				 "--columns or --cut");
+	so.source = o.examples ? "ontology:positive_examples" : argv[0];
 	so.split = o.split;
 	so.columns = o.columns;
 	so.cut = o.cut;
@@ -137,7 +153,14 @@ int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = aed_ctx_open_db(ctx, 0)))
 		return rc;
-	rc = aed_segments_ingest(ctx->db, &so, &r);
+	if (o.examples) {
+		rc = aed_segments_ingest_examples(ctx->db, (const char *const *)argv, (size_t)nargs,
+						  &so, &r);
+		if (!so.split)
+			so.split = AED_EXAMPLES_SPLIT; /* for the report */
+	} else {
+		rc = aed_segments_ingest(ctx->db, &so, &r);
+	}
 	/* Bad rows go to stderr whether or not the ingest went through. */
 	for (size_t i = 0; i < r.n_messages; i++)
 		fprintf(stderr, "%s\n", r.messages[i]);

@@ -14,6 +14,7 @@
 #include "aedcurate/nn.h"
 #include "aedcurate/ontology.h"
 #include "aedcurate/search.h"
+#include "aedcurate/segments.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
 
@@ -586,13 +587,23 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		if ((rc = named_exemplar(db, o->exemplars[i], r)))
 			goto out;
 	if (r->n_exemplars == 0) {
+		/* The way out when the ontology has examples: bring them in. */
+		char how[512] = "";
+
+		if (!o->no_class_exemplars && n_examples_listed)
+			snprintf(how, sizeof how, "; or bring in its %d ontology examples: aedcurate "
+				 "segments ingest --ontology-examples %s, then aedcurate fetch --split "
+				 AED_EXAMPLES_SPLIT " --url 'YOUR_MIRROR/{key}.flac' (or --from DIR, "
+				 "--cmd), decode, features, embed and index build", n_examples_listed,
+				 r->class_mid);
 		rc = aed_error(AED_ENOTFOUND, "class %s (%s) has no exemplar in the corpus: %s no "
 			       "clip is verified for it; name example clips with --exemplar "
-			       "SEGMENT|FILE", r->class_name, r->class_mid,
+			       "SEGMENT|FILE%s", r->class_name, r->class_mid,
 			       o->no_class_exemplars ? "class exemplars are off (--no-class-exemplars) and"
 			       : n_examples_listed ? "none of its ontology positive examples is an "
 						     "embedded segment, and"
-						   : "the ontology lists no positive example for it, and");
+						   : "the ontology lists no positive example for it, and",
+			       how);
 		goto out;
 	}
 	if ((rc = load_exemplar_frames(db, o, &h, r, &f)))
