@@ -211,7 +211,10 @@ static const struct aed_cmd_spec list_spec = {
 	.name = "segments list",
 	.args = "",
 	.summary = "List segments: key, start, end, labels (mids), path.",
-	.details = "One tab-separated line per segment, in id order; with --json an array.",
+	.details = "One tab-separated line per segment, in id order; with --json an array\n"
+		   "whose rows also give each label's sources (weak, manifest, strong,\n"
+		   "verified, review, ontology) and, for labels annotators added on a review\n"
+		   "page (source review), who added them.",
 	.opts = list_table,
 	.min_args = 0,
 	.max_args = 0,
@@ -252,6 +255,18 @@ static void put_text(FILE *f, const char *s)
 	}
 }
 
+/* A JSON object SQLite built, or {} (none, or unreadable). */
+static json_t *json_or_object(const char *text)
+{
+	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j ? j : json_object();
+}
+
 int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct list_opts o = { 0 };
@@ -272,7 +287,16 @@ int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
 	rc = aed_db_prepare(ctx->db,
 		"SELECT s.key, s.start_ms, s.end_ms, s.path, "
 		"  (SELECT group_concat(mid, ',') FROM (SELECT DISTINCT c.mid FROM label l "
-		"     JOIN class c ON c.id = l.class_id WHERE l.segment_id = s.id ORDER BY c.mid)) "
+		"     JOIN class c ON c.id = l.class_id WHERE l.segment_id = s.id ORDER BY c.mid)), "
+		/* --json only: {mid: [source, ...]} and {mid: [annotator, ...]} */
+		"  CASE WHEN ?3 THEN (SELECT json_group_object(mid, json(v)) FROM (SELECT c.mid, "
+		"     json_group_array(l.source) AS v FROM (SELECT * FROM label WHERE segment_id = "
+		"     s.id ORDER BY source) l JOIN class c ON c.id = l.class_id GROUP BY c.mid)) END, "
+		"  CASE WHEN ?3 THEN (SELECT json_group_object(mid, json(v)) FROM (SELECT c.mid, "
+		"     json_group_array(DISTINCT r.annotator) AS v FROM (SELECT * FROM review_label "
+		"     WHERE segment_id = s.id ORDER BY annotator) r JOIN class c ON c.id = r.class_id "
+		"     JOIN label l ON l.segment_id = r.segment_id AND l.class_id = r.class_id AND "
+		"     l.source = 'review' GROUP BY c.mid)) END "
 		"FROM segment s "
 		"WHERE (?1 IS NULL OR s.id IN (SELECT ss.segment_id FROM segment_split ss "
 		"        JOIN split p ON p.id = ss.split_id WHERE p.name = ?1)) "
@@ -285,6 +309,7 @@ int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
 	if (o.split)
 		sqlite3_bind_text(st, 1, o.split, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, class_id);
+	sqlite3_bind_int(st, 3, ctx->g.json);
 	if (ctx->g.json && !(arr = json_array())) {
 		rc = aed_error(AED_ENOMEM, "out of memory building JSON");
 		goto out;
@@ -299,10 +324,14 @@ int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
 
 		n++;
 		if (arr) {
-			json_t *row = json_pack("{s:s, s:f, s:o, s:s, s:s?}", "key", key,
+			const char *src = (const char *)sqlite3_column_text(st, 5);
+			const char *who = (const char *)sqlite3_column_text(st, 6);
+			json_t *row = json_pack("{s:s, s:f, s:o, s:s, s:s?, s:o, s:o}", "key", key,
 						"start_s", start / 1000.0,
 						"end_s", has_end ? json_real(end / 1000.0) : json_null(),
-						"labels", labels ? labels : "", "path", path);
+						"labels", labels ? labels : "", "path", path,
+						"label_sources", json_or_object(src),
+						"added_by", json_or_object(who));
 			if (!row || json_array_append_new(arr, row)) {
 				rc = aed_error(AED_ENOMEM, "out of memory building JSON");
 				goto out;

@@ -142,6 +142,9 @@ s2=$(seg 2)
 check_eq "the added label is a label of the clip, source review, by alice" "$s2:/m/0342h:alice" "$(review_labels)"
 check "segments list shows it" $AED segments list --class Guitar
 check_grep "the clip is listed with Guitar among its labels" "^$(sql "SELECT key FROM segment WHERE id = $(seg 2)")	.*/m/0342h" "$T/out"
+check "segments list --json" $AED --json segments list --class Guitar
+check_eq "with the label's sources and who added it" "[['review'], ['alice']]" \
+	"$($PY -c 'import json,sys; x=[x for x in json.load(open(sys.argv[1])) if x["key"] == sys.argv[2]][0]; print([x["label_sources"]["/m/0342h"], x["added_by"]["/m/0342h"]])' "$T/out" "$(sql "SELECT key FROM segment WHERE id = $s2")")"
 check_eq "the present one is a verified label" "$(seg 1)" "$(sql "SELECT segment_id FROM label WHERE source = 'verified' AND class_id = $music")"
 check_eq "the not-present one is a hard negative" "$(seg 2)" "$(sql "SELECT segment_id FROM hard_negative")"
 dump >"$T/before"
