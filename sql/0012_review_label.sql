@@ -2,8 +2,10 @@
 -- missing labels") are labels of the clip: a label row with source 'review'
 -- for every (segment, class) some rating names, kept in step by
 -- `review import`. Which annotators added it, and when, is the review_label
--- view over rating_label. IF NOT EXISTS / OR IGNORE: safe to apply again
--- should this file be renumbered.
+-- view over rating_label. (Label sources by now: weak, manifest, strong,
+-- verified, review, and ontology for `segments ingest --ontology-examples`.)
+-- IF NOT EXISTS / OR IGNORE: safe to apply again should this file be
+-- renumbered.
 CREATE VIEW IF NOT EXISTS review_label AS
 	SELECT r.segment_id, rl.class_id, r.annotator, r.rated_at, r.class_id AS judged_class_id,
 	       r.id AS rating_id
