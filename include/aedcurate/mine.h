@@ -217,7 +217,7 @@ struct aed_mine_opts {
 
 struct aed_mine_exemplar {
 	int64_t segment_id;       /* 0 for a file */
-	char source[16];          /* ontology | verified | user | file */
+	char source[16];          /* ontology | verified (decision or review label) | user | file */
 	char *name;               /* key or path, malloc'd */
 	int frames_total, frames_kept;
 	int *cluster;             /* [frames_total] */

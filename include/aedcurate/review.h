@@ -36,7 +36,10 @@
  *     "exported_at": "2026-11-21T10:04:08.123Z",
  *     "ratings": [ { "candidate": "YTID_STARTMS",
  *                    "answer": "present" | "not_present" | "unsure" | "not_acoustic",
- *                    "labels": ["/m/...", ...],   optional, missing labels
+ *                    "labels": ["/m/...", ...],   optional, missing labels:
+ *                                                 labels of the clip (source
+ *                                                 'review'); not the class
+ *                                                 judged when not_present
  *                    "comment": "...",            optional, <= 4096 bytes
  *                    "time": "2026-11-21T10:03:59.456Z" }, ... ] }
  * Times are ISO 8601 UTC: YYYY-MM-DDTHH:MM:SS[.fff]Z.
@@ -115,7 +118,8 @@ struct aed_ratings {
  * annotator, no "ratings" array, more than AED_RATINGS_MAX_ENTRIES entries.
  * Entry-level faults only mark the entry (entry.bad): not an object, missing
  * or mistyped fields, unknown answer, bad time, over-long comment or id, too
- * many labels, and the same candidate rated twice (every such entry). */
+ * many labels, answer not_present with the class judged among its labels (a
+ * contradiction), and the same candidate rated twice (every such entry). */
 int aed_ratings_parse(const char *data, size_t n, const char *name, struct aed_ratings **out);
 void aed_ratings_free(struct aed_ratings **r);
 
@@ -164,6 +168,7 @@ struct aed_review_import_result {
 	int64_t files, files_rejected;
 	int64_t entries, new_ratings, updated, same, older, bad;
 	int64_t labels_verified;   /* verified label rows after the import (touched pairs) */
+	int64_t labels_added;      /* new label rows of source 'review' ("Add missing labels") */
 	int64_t decisions;         /* (class, segment) decisions recomputed */
 	int64_t multi_rated;       /* of those, with 2+ ratings */
 	double mean_agreement;     /* over the multi-rated ones, 0 if none */
@@ -179,7 +184,8 @@ struct aed_review_import_result {
  * are reported in r->messages and change nothing; the good entries of each
  * file are stored in one transaction with the review_import row, and the
  * decisions and verified labels of the touched (class, segment) pairs are
- * recomputed. A rating already stored unchanged is counted as same; a file
+ * recomputed, as are the touched segments' labels of source 'review' (every
+ * class a rating of the segment adds; annotators in the review_label view). A rating already stored unchanged is counted as same; a file
  * that changes nothing writes nothing. Returns AED_OK even when entries were
  * rejected (see r->bad, r->files_rejected); an error return means a file
  * could not be read or the database failed (that file's entries are not

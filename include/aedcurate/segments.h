@@ -105,6 +105,10 @@ struct aed_segments_opts {
 	size_t max_errors;           /* messages kept in the result; 0: 20 */
 	int progress;                /* draw aed_progress for big inputs */
 	long timeout_s;              /* URL sources: give up after this; 0: net.h default */
+	const char *data;            /* non-NULL: the input itself (data_len bytes), and
+	                              * source only names it; not read */
+	size_t data_len;
+	int ontology_examples;       /* labels get source 'ontology' (csv only) */
 };
 
 struct aed_segments_result {
@@ -133,6 +137,21 @@ const char *aed_bad_reason_name(enum aed_bad_reason r);   /* "fields", ... */
  * source cannot be read; AED_ESTATE when the ontology is not ingested yet. */
 int aed_segments_ingest(struct aed_db *db, const struct aed_segments_opts *opts,
 			struct aed_segments_result *r);
+
+/* The ontology's positive examples ("youtu.be/ID?start=S&end=E", table
+ * class_example) as AudioSet segments: one segment per (ID, S), labelled
+ * with every class that lists it (label source 'ontology'), in split
+ * opts->split (NULL: AED_EXAMPLES_SPLIT), so that `fetch --split` brings
+ * their audio and `mine` finds them as the class's exemplars. classes: names
+ * or mids (aed_class_resolve), each class's own examples; n_classes == 0:
+ * every class's. opts->source, data, format and columns are ignored. Same
+ * contract and result as aed_segments_ingest (format csv, source
+ * "ontology:positive_examples"); AED_ENOTFOUND when the classes list no
+ * example. */
+#define AED_EXAMPLES_SPLIT "ontology_examples"
+int aed_segments_ingest_examples(struct aed_db *db, const char *const *classes,
+				 size_t n_classes, const struct aed_segments_opts *opts,
+				 struct aed_segments_result *r);
 void aed_segments_result_release(struct aed_segments_result *r);
 
 #endif

@@ -65,8 +65,10 @@ static const struct aed_cmd_spec spec = {
 	.args = "",
 	.summary = "Find the corpus clips most likely to hold a sound, from a few examples.",
 	.details =
-		"Exemplars: the class's ontology positive examples present in the corpus, clips\n"
-		"verified for the class or a descendant, and every --exemplar (segments, or\n"
+		"Exemplars: the class's ontology positive examples present in the corpus (bring\n"
+		"them in: segments ingest --ontology-examples CLASS, then fetch), clips verified\n"
+		"for the class or a descendant (a review decision, or a label an annotator\n"
+		"added on a review page), and every --exemplar (segments, or\n"
 		"audio files decoded and embedded on the fly). The patch embeddings of all\n"
 		"exemplars are clustered (k-means); clusters with frames from at least\n"
 		"--min-exemplars different exemplars are kept: the sound they share. Of those,\n"

@@ -123,12 +123,15 @@ static const struct aed_cmd_spec import_spec = {
 	.args = "FILE...",
 	.summary = "Import ratings files exported from review pages.",
 	.details = "Each file must come from an export of this database (export id and\n"
-		   "checksum); entries naming unknown candidates or mids, malformed entries and\n"
-		   "candidates rated twice are rejected with a reason, and the rest are stored.\n"
+		   "checksum); entries naming unknown candidates or mids, malformed entries,\n"
+		   "candidates rated twice and a Not present answer that also adds the class\n"
+		   "judged as a label are rejected with a reason, and the rest are stored.\n"
 		   "Each candidate's decision is the majority answer over all annotators (a tie\n"
 		   "is unsure); present decisions become labels (source verified), not present\n"
-		   "ones hard negatives. Importing a file again changes nothing. Exits 1 when\n"
-		   "anything was rejected.",
+		   "ones hard negatives. Labels added on the page (\"Add missing labels\") become\n"
+		   "labels of the clip (source review; who added them: the review_label view),\n"
+		   "which export writes and mine takes as verified exemplars. Importing a file\n"
+		   "again changes nothing. Exits 1 when anything was rejected.",
 	.min_args = 1,
 	.max_args = -1,
 };
@@ -151,7 +154,8 @@ int cmd_review_import(struct aed_ctx *ctx, int argc, char **argv)
 	if (rc)
 		goto out;
 	if (ctx->g.json) {
-		json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}",
+		json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, "
+				      "s:I}",
 				      "files", (json_int_t)r.files,
 				      "files_rejected", (json_int_t)r.files_rejected,
 				      "entries", (json_int_t)r.entries,
@@ -161,7 +165,8 @@ int cmd_review_import(struct aed_ctx *ctx, int argc, char **argv)
 				      "rejected", (json_int_t)r.bad,
 				      "decisions", (json_int_t)r.decisions,
 				      "multi_rated", (json_int_t)r.multi_rated,
-				      "mean_agreement", r.mean_agreement, "ties", (json_int_t)r.ties);
+				      "mean_agreement", r.mean_agreement, "ties", (json_int_t)r.ties,
+				      "labels_added", (json_int_t)r.labels_added);
 		json_t *msgs = json_array();
 
 		for (i = 0; j && msgs && i < r.n_messages; i++)
@@ -183,6 +188,9 @@ int cmd_review_import(struct aed_ctx *ctx, int argc, char **argv)
 			       "several annotators, mean agreement %.2f, %lld ties\n",
 			       (long long)r.decisions, (long long)r.labels_verified,
 			       (long long)r.multi_rated, r.mean_agreement, (long long)r.ties);
+		if (r.labels_added)
+			printf("%lld label%s added by annotators (source review)\n",
+			       (long long)r.labels_added, r.labels_added == 1 ? "" : "s");
 	}
 	if (r.files_rejected || r.bad) {
 		char files[64] = "";

@@ -36,6 +36,7 @@ struct ingest_opts {
 	const char *columns;
 	int cut;
 	int strict;
+	int examples;
 	long max_errors;
 	long timeout;
 };
@@ -51,6 +52,8 @@ static const struct aed_opt ingest_table[] = {
 	  "manifest files are whole recordings: start/end select the clip inside them" },
 	{ "strict", 0, AED_OPT_FLAG, offsetof(struct ingest_opts, strict), NULL,
 	  "the first bad row aborts the ingest; nothing is written" },
+	{ "ontology-examples", 0, AED_OPT_FLAG, offsetof(struct ingest_opts, examples), NULL,
+	  "instead of SOURCE: the ontology's positive examples of the CLASSes (all: none given)" },
 	{ "max-errors", 0, AED_OPT_INT, offsetof(struct ingest_opts, max_errors), "N",
 	  "print at most N bad-row messages (default 20)" },
 	{ "timeout", 0, AED_OPT_INT, offsetof(struct ingest_opts, timeout), "S",
@@ -60,7 +63,7 @@ static const struct aed_opt ingest_table[] = {
 
 static const struct aed_cmd_spec ingest_spec = {
 	.name = "segments ingest",
-	.args = "SOURCE",
+	.args = "SOURCE | --ontology-examples [CLASS...]",
 	.summary = "Load a segment list: AudioSet CSV, strong-label TSV or a manifest.",
 	.details =
 		"SOURCE is a path, a file:// URL or an http(s):// URL. Formats:\n"
@@ -74,10 +77,17 @@ static const struct aed_cmd_spec ingest_spec = {
 		"Each bad row (field count, time, end <= start, unknown class, duplicate\n"
 		"segment, ...) is reported as FILE:LINE: reason and skipped; --strict stops at\n"
 		"the first one and writes nothing. A segment already stored gains the split\n"
-		"and the labels. Re-ingesting a file adds no rows but the ingest log.",
+		"and the labels. Re-ingesting a file adds no rows but the ingest log.\n"
+		"--ontology-examples: the positive examples the ontology lists for each CLASS\n"
+		"(name or mid; youtu.be/ID?start=S&end=E) become AudioSet segments ID_{S ms},\n"
+		"labelled with the class (source ontology), in split " AED_EXAMPLES_SPLIT ". Fetch\n"
+		"them from your mirror or download command, e.g.\n"
+		"  aedcurate fetch --split " AED_EXAMPLES_SPLIT " --url 'https://mirror/{key}.flac'\n"
+		"then decode, features, embed and index build: mine --class CLASS takes them\n"
+		"as exemplars.",
 	.opts = ingest_table,
-	.min_args = 1,
-	.max_args = 1,
+	.min_args = 0,
+	.max_args = -1,
 };
 
 static int ingest_json(const struct aed_segments_opts *so, const struct aed_segments_result *r)
@@ -126,7 +136,13 @@ int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv)
 		return aed_error(AED_EUSAGE, "segments ingest: --max-errors must be >= 0");
 	if (o.timeout < 0)
 		return aed_error(AED_EUSAGE, "segments ingest: --timeout must be >= 0");
-	so.source = argv[0];
+	if (!o.examples && nargs != 1)
+		return aed_error(AED_EUSAGE, "segments ingest: give one SOURCE (or --ontology-examples "
+				 "[CLASS...]); see --help");
+	if (o.examples && (o.format || o.columns || o.cut))
+		return aed_error(AED_EUSAGE, "segments ingest: --ontology-examples takes no --format, "
+				 "--columns or --cut");
+	so.source = o.examples ? "ontology:positive_examples" : argv[0];
 	so.split = o.split;
 	so.columns = o.columns;
 	so.cut = o.cut;
@@ -138,7 +154,14 @@ int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = aed_ctx_open_db(ctx, 0)))
 		return rc;
-	rc = aed_segments_ingest(ctx->db, &so, &r);
+	if (o.examples) {
+		rc = aed_segments_ingest_examples(ctx->db, (const char *const *)argv, (size_t)nargs,
+						  &so, &r);
+		if (!so.split)
+			so.split = AED_EXAMPLES_SPLIT; /* for the report */
+	} else {
+		rc = aed_segments_ingest(ctx->db, &so, &r);
+	}
 	/* Bad rows go to stderr whether or not the ingest went through. */
 	for (size_t i = 0; i < r.n_messages; i++)
 		fprintf(stderr, "%s\n", r.messages[i]);
@@ -189,7 +212,10 @@ static const struct aed_cmd_spec list_spec = {
 	.name = "segments list",
 	.args = "",
 	.summary = "List segments: key, start, end, labels (mids), path.",
-	.details = "One tab-separated line per segment, in id order; with --json an array.",
+	.details = "One tab-separated line per segment, in id order; with --json an array\n"
+		   "whose rows also give each label's sources (weak, manifest, strong,\n"
+		   "verified, review, ontology) and, for labels annotators added on a review\n"
+		   "page (source review), who added them.",
 	.opts = list_table,
 	.min_args = 0,
 	.max_args = 0,
@@ -205,6 +231,18 @@ static void put_text(FILE *f, const char *s)
 		else
 			fputc(c, f);
 	}
+}
+
+/* A JSON object SQLite built, or {} (none, or unreadable). */
+static json_t *json_or_object(const char *text)
+{
+	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j ? j : json_object();
 }
 
 int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
@@ -227,7 +265,16 @@ int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
 	rc = aed_db_prepare(ctx->db,
 		"SELECT s.key, s.start_ms, s.end_ms, s.path, "
 		"  (SELECT group_concat(mid, ',') FROM (SELECT DISTINCT c.mid FROM label l "
-		"     JOIN class c ON c.id = l.class_id WHERE l.segment_id = s.id ORDER BY c.mid)) "
+		"     JOIN class c ON c.id = l.class_id WHERE l.segment_id = s.id ORDER BY c.mid)), "
+		/* --json only: {mid: [source, ...]} and {mid: [annotator, ...]} */
+		"  CASE WHEN ?3 THEN (SELECT json_group_object(mid, json(v)) FROM (SELECT c.mid, "
+		"     json_group_array(l.source) AS v FROM (SELECT * FROM label WHERE segment_id = "
+		"     s.id ORDER BY source) l JOIN class c ON c.id = l.class_id GROUP BY c.mid)) END, "
+		"  CASE WHEN ?3 THEN (SELECT json_group_object(mid, json(v)) FROM (SELECT c.mid, "
+		"     json_group_array(DISTINCT r.annotator) AS v FROM (SELECT * FROM review_label "
+		"     WHERE segment_id = s.id ORDER BY annotator) r JOIN class c ON c.id = r.class_id "
+		"     JOIN label l ON l.segment_id = r.segment_id AND l.class_id = r.class_id AND "
+		"     l.source = 'review' GROUP BY c.mid)) END "
 		"FROM segment s "
 		"WHERE (?1 IS NULL OR s.id IN (SELECT ss.segment_id FROM segment_split ss "
 		"        JOIN split p ON p.id = ss.split_id WHERE p.name = ?1)) "
@@ -240,6 +287,7 @@ int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
 	if (o.split)
 		sqlite3_bind_text(st, 1, o.split, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, class_id);
+	sqlite3_bind_int(st, 3, ctx->g.json);
 	if (ctx->g.json && !(arr = json_array())) {
 		rc = aed_error(AED_ENOMEM, "out of memory building JSON");
 		goto out;
@@ -254,10 +302,14 @@ int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
 
 		n++;
 		if (arr) {
-			json_t *row = json_pack("{s:s, s:f, s:o, s:s, s:s?}", "key", key,
+			const char *src = (const char *)sqlite3_column_text(st, 5);
+			const char *who = (const char *)sqlite3_column_text(st, 6);
+			json_t *row = json_pack("{s:s, s:f, s:o, s:s, s:s?, s:o, s:o}", "key", key,
 						"start_s", start / 1000.0,
 						"end_s", has_end ? json_real(end / 1000.0) : json_null(),
-						"labels", labels ? labels : "", "path", path);
+						"labels", labels ? labels : "", "path", path,
+						"label_sources", json_or_object(src),
+						"added_by", json_or_object(who));
 			if (!row || json_array_append_new(arr, row)) {
 				rc = aed_error(AED_ENOMEM, "out of memory building JSON");
 				goto out;

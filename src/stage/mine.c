@@ -14,6 +14,7 @@
 #include "aedcurate/nn.h"
 #include "aedcurate/ontology.h"
 #include "aedcurate/search.h"
+#include "aedcurate/segments.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
 
@@ -104,7 +105,10 @@ static int add_exemplar(struct aed_mine_result *r, int64_t segment_id, const cha
 }
 
 /* Exemplars the database knows for the class: ontology positive examples
- * present in the corpus, and clips verified for the class or a descendant. */
+ * present in the corpus, and clips verified for the class or a descendant:
+ * by a review decision (label source 'verified') or as a label an annotator
+ * added on a review page (source 'review'), unless a review of that class
+ * or of the class mined decided it is not there. */
 static int class_exemplars(struct aed_db *db, int64_t class_id, int64_t model_id,
 			   struct aed_mine_result *r, int *n_examples_listed)
 {
@@ -113,8 +117,10 @@ static int class_exemplars(struct aed_db *db, int64_t class_id, int64_t model_id
 		"s.start_ms = ce.start_ms JOIN embedding e ON e.segment_id = s.id AND e.model_id = ?2 "
 		"WHERE ce.class_id = ?1 ORDER BY s.id",
 		"SELECT DISTINCT s.id, s.key FROM label l JOIN segment s ON s.id = l.segment_id JOIN "
-		"embedding e ON e.segment_id = s.id AND e.model_id = ?2 WHERE l.source = 'verified' "
-		"AND l.class_id IN (" AED_CLASS_SUBTREE_SQL ") ORDER BY s.id",
+		"embedding e ON e.segment_id = s.id AND e.model_id = ?2 WHERE l.source IN "
+		"('verified', 'review') AND l.class_id IN (" AED_CLASS_SUBTREE_SQL ") AND NOT EXISTS "
+		"(SELECT 1 FROM review_decision d WHERE d.segment_id = l.segment_id AND d.class_id IN "
+		"(l.class_id, ?1) AND d.decision = 'not_present') ORDER BY s.id",
 	};
 	static const char *const src[2] = { "ontology", "verified" };
 	int rc = AED_OK;
@@ -386,9 +392,10 @@ static int exclusions(struct aed_db *db, const struct aed_mine_opts *o,
 			excl[s] = 1;
 	}
 	/* Clips already reviewed for the class: verified labels of the class or
-	 * a descendant, ratings and review decisions. */
-	if ((rc = mark(db, "SELECT segment_id FROM label WHERE source = 'verified' AND class_id IN "
-			   "(" AED_CLASS_SUBTREE_SQL ")",
+	 * a descendant (annotators' added labels too), ratings and review
+	 * decisions. */
+	if ((rc = mark(db, "SELECT segment_id FROM label WHERE source IN ('verified', 'review') "
+			   "AND class_id IN (" AED_CLASS_SUBTREE_SQL ")",
 		       r->class_id, NULL, map, n, excl, 1)))
 		goto out;
 	if (has_table(db, "rating") &&
@@ -580,13 +587,23 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		if ((rc = named_exemplar(db, o->exemplars[i], r)))
 			goto out;
 	if (r->n_exemplars == 0) {
+		/* The way out when the ontology has examples: bring them in. */
+		char how[512] = "";
+
+		if (!o->no_class_exemplars && n_examples_listed)
+			snprintf(how, sizeof how, "; or bring in its %d ontology examples: aedcurate "
+				 "segments ingest --ontology-examples %s, then aedcurate fetch --split "
+				 AED_EXAMPLES_SPLIT " --url 'YOUR_MIRROR/{key}.flac' (or --from DIR, "
+				 "--cmd), decode, features, embed and index build", n_examples_listed,
+				 r->class_mid);
 		rc = aed_error(AED_ENOTFOUND, "class %s (%s) has no exemplar in the corpus: %s no "
 			       "clip is verified for it; name example clips with --exemplar "
-			       "SEGMENT|FILE", r->class_name, r->class_mid,
+			       "SEGMENT|FILE%s", r->class_name, r->class_mid,
 			       o->no_class_exemplars ? "class exemplars are off (--no-class-exemplars) and"
 			       : n_examples_listed ? "none of its ontology positive examples is an "
 						     "embedded segment, and"
-						   : "the ontology lists no positive example for it, and");
+						   : "the ontology lists no positive example for it, and",
+			       how);
 		goto out;
 	}
 	if ((rc = load_exemplar_frames(db, o, &h, r, &f)))

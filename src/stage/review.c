@@ -333,6 +333,31 @@ out:
 	return rc;
 }
 
+/* A Not present answer for the class judged that also adds that class as a
+ * missing label says both that the sound is absent and that it is there:
+ * which one the annotator meant cannot be told, so the entry is refused. */
+static int mark_contradictions(struct aed_ratings *r)
+{
+	int rc = AED_OK;
+
+	for (size_t i = 0; i < r->n && !rc; i++) {
+		struct aed_rating_entry *e = &r->entries[i];
+
+		if (e->bad || e->answer != AED_ANSWER_NOT_PRESENT)
+			continue;
+		for (size_t k = 0; k < e->n_labels; k++)
+			if (!strcmp(e->labels[k], r->class_mid)) {
+				char ex[96];
+
+				excerpt(r->class_mid, ex);
+				rc = set_bad(e, "answer not_present contradicts the added label %s, "
+					     "the class judged", ex);
+				break;
+			}
+	}
+	return rc;
+}
+
 /* A required top-level string of 1..max bytes without control characters. */
 static int top_string(json_t *root, const char *key, size_t max, const char *name, char **out)
 {
@@ -418,7 +443,8 @@ int aed_ratings_parse(const char *data, size_t n, const char *name, struct aed_r
 		if ((rc = parse_entry(e, &r->entries[i])))
 			goto out;
 	}
-	rc = mark_duplicates(r);
+	if (!(rc = mark_contradictions(r)))
+		rc = mark_duplicates(r);
 out:
 	json_decref(root);
 	if (rc)
@@ -1186,13 +1212,14 @@ struct imp {
 	sqlite3_stmt *cand, *mid, *rating, *labels;       /* classify */
 	sqlite3_stmt *ins, *upd, *del_labels, *ins_label; /* store_rating */
 	sqlite3_stmt *counts, *decision, *verify, *unverify; /* decide_pair */
+	sqlite3_stmt *review_del, *review_ins;            /* sync_review_labels */
 };
 
 static void imp_release(struct imp *im)
 {
 	sqlite3_stmt **v[] = { &im->cand, &im->mid, &im->rating, &im->labels, &im->ins, &im->upd,
 			       &im->del_labels, &im->ins_label, &im->counts, &im->decision,
-			       &im->verify, &im->unverify };
+			       &im->verify, &im->unverify, &im->review_del, &im->review_ins };
 
 	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
 		sqlite3_finalize(*v[i]);
@@ -1231,6 +1258,18 @@ static int imp_prepare(struct aed_db *db, struct imp *im)
 			       "VALUES(?1, ?2, 'verified')" },
 		{ &im->unverify, "DELETE FROM label WHERE segment_id = ?1 AND class_id = ?2 AND "
 				 "source = 'verified'" },
+		/* The segment's 'review' labels are the classes its ratings add
+		 * (sql/0012_review_label.sql), bar a contradicting one stored
+		 * before such entries were refused. */
+		{ &im->review_del, "DELETE FROM label WHERE segment_id = ?1 AND source = 'review' "
+				   "AND class_id NOT IN (SELECT rl.class_id FROM rating r JOIN "
+				   "rating_label rl ON rl.rating_id = r.id WHERE r.segment_id = ?1 "
+				   "AND NOT (rl.class_id = r.class_id AND r.answer = 'not_present'))" },
+		{ &im->review_ins, "INSERT OR IGNORE INTO label(segment_id, class_id, source) "
+				   "SELECT DISTINCT r.segment_id, rl.class_id, 'review' FROM rating r "
+				   "JOIN rating_label rl ON rl.rating_id = r.id WHERE r.segment_id = "
+				   "?1 AND NOT (rl.class_id = r.class_id AND r.answer = "
+				   "'not_present')" },
 	};
 	int rc = AED_OK;
 
@@ -1467,6 +1506,25 @@ static int decide_pair(struct imp *im, int64_t class_id, int64_t segment_id, con
 	return rc;
 }
 
+/* Bring the segment's 'review' labels in line with the labels its ratings
+ * add, after a rating of it was stored or replaced. */
+static int sync_review_labels(struct imp *im, int64_t segment_id,
+			      struct aed_review_import_result *r)
+{
+	sqlite3_stmt *v[2] = { im->review_del, im->review_ins };
+	int rc = AED_OK;
+
+	for (int k = 0; k < 2 && !rc; k++) {
+		sqlite3_bind_int64(v[k], 1, segment_id);
+		if (sqlite3_step(v[k]) != SQLITE_DONE)
+			rc = aed_db_error(im->db, "updating the labels annotators added");
+		else if (k == 1)
+			r->labels_added += sqlite3_changes(aed_db_sqlite(im->db));
+		sqlite3_reset(v[k]);
+	}
+	return rc;
+}
+
 static void goods_release(struct good *g, size_t n)
 {
 	for (size_t i = 0; g && i < n; i++)
@@ -1545,7 +1603,8 @@ static int write_file(struct imp *im, const char *path, const struct aed_ratings
 			goto out;
 	for (i = 0; i < n_good; i++)
 		if ((g[i].state == ENTRY_NEW || g[i].state == ENTRY_UPDATE) &&
-		    (rc = decide_pair(im, x->class_id, g[i].segment_id, now, r, agreement_sum)))
+		    ((rc = decide_pair(im, x->class_id, g[i].segment_id, now, r, agreement_sum)) ||
+		     (rc = sync_review_labels(im, g[i].segment_id, r))))
 			goto out;
 	rc = aed_db_commit(db);
 	in_tx = 0;

@@ -1610,7 +1610,8 @@ static int write_all(struct ctx *c, int64_t *split_id)
 	sqlite3_stmt *st = NULL;
 	struct batch labels = { 0 }, splits = { 0 };
 	struct seg *segs = c->segs.v;
-	const char *label_row = c->r->format == AED_SEG_CSV ? "'weak'"
+	const char *label_row = c->o->ontology_examples ? "'ontology'"
+				: c->r->format == AED_SEG_CSV ? "'weak'"
 				: c->r->format == AED_SEG_STRONG ? "'strong'" : "'manifest'";
 	size_t *order = NULL, n_new = 0, k;
 	int64_t next_id, split_rows = 0;
@@ -1860,9 +1861,12 @@ int aed_segments_ingest(struct aed_db *db, const struct aed_segments_opts *o,
 		goto out;
 	}
 
-	rc = source_open(o->source, o->timeout_s, &src);
-	if (rc)
+	if (o->data) {
+		src.data = o->data;
+		src.n = o->data_len;
+	} else if ((rc = source_open(o->source, o->timeout_s, &src))) {
 		goto out;
+	}
 	job.data = src.data;
 	job.n = src.n;
 	job.hex = r->sha256;

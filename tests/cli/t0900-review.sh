@@ -4,8 +4,11 @@
 # export folder (page, data file safe inside <script>, Ogg Opus clips, PNG
 # log-mels, checksum), imports with several annotators (majority, ties,
 # agreement, newer and older answers, idempotence), every rejection with its
-# reason and the database unchanged for it, the status table, verified
-# positives as exemplars of the next mining round, and a hostile class name.
+# reason and the database unchanged for it (a Not present answer that adds
+# the class judged as a label among them), labels annotators add becoming
+# labels of the clip (source review), the status table, verified positives
+# and added labels as exemplars of the next mining round, and a hostile class
+# name.
 . "$(dirname "$0")/../lib/testlib.sh"
 EVAL=$SHARED/data/audio/audioset-eval
 MODEL=$SHARED/models/yamnet/yamnet.tflite
@@ -111,21 +114,37 @@ EOF
 dump() {
 	sql "SELECT * FROM rating ORDER BY id; SELECT * FROM rating_label ORDER BY rating_id, class_id;
 	     SELECT class_id, segment_id, decision, n_ratings, agreement FROM review_decision ORDER BY 1, 2;
-	     SELECT * FROM label WHERE source = 'verified' ORDER BY 1, 2;
+	     SELECT * FROM label WHERE source IN ('verified', 'review') ORDER BY 1, 2, 3;
 	     SELECT id, export_id, path, n_new, n_updated, n_same, n_bad FROM review_import ORDER BY id;
 	     SELECT count(*) FROM run;"
 }
 seg() { sql "SELECT segment_id FROM review_item WHERE ord = $1 - 1"; }
 music=$(sql "SELECT id FROM class WHERE mid = '/m/04rlf'")
+guitar=$(sql "SELECT id FROM class WHERE mid = '/m/0342h'")
+# review_labels: "segment:mid:annotators" of every label of source review.
+review_labels() {
+	sql "SELECT l.segment_id || ':' || c.mid || ':' || coalesce((SELECT group_concat(annotator) FROM
+	       (SELECT DISTINCT annotator FROM review_label v WHERE v.segment_id = l.segment_id AND
+	        v.class_id = l.class_id ORDER BY annotator)), '')
+	     FROM label l JOIN class c ON c.id = l.class_id WHERE l.source = 'review' ORDER BY 1" | tr '\n' ' ' | sed 's/ $//'
+}
 
-mk "$T/alice.json" alice 2026-11-21T10:00:00.000Z "1=present" "2=not_present=/m/0342h+/m/04rlf=sounds like a guitar" "3=unsure" "4=not_acoustic"
+mk "$T/alice.json" alice 2026-11-21T10:00:00.000Z "1=present" "2=not_present=/m/0342h=sounds like a guitar" "3=unsure" "4=not_acoustic"
 check "import alice's 4 ratings" $AED review import "$T/alice.json"
 check_grep "4 new" '4 entries: 4 new, 0 updated, 0 unchanged' "$T/out"
 check_eq "4 ratings stored with annotator and time" "4|alice|2026-11-21T10:00:00.000Z" "$(sql 'SELECT count(*), min(annotator), max(rated_at) FROM rating')"
 check_eq "answers by candidate" "1|present 2|not_present 3|unsure 4|not_acoustic" \
 	"$(sql 'SELECT i.ord + 1, r.answer FROM rating r JOIN review_item i ON i.segment_id = r.segment_id ORDER BY i.ord' | tr '\n' ' ' | sed 's/ $//')"
 check_eq "the comment is kept" "sounds like a guitar" "$(sql "SELECT comment FROM rating WHERE segment_id = $(seg 2)")"
-check_eq "added labels are kept" "/m/0342h /m/04rlf" "$(sql "SELECT c.mid FROM rating_label l JOIN class c ON c.id = l.class_id ORDER BY c.mid" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "added labels are kept" "/m/0342h" "$(sql "SELECT c.mid FROM rating_label l JOIN class c ON c.id = l.class_id ORDER BY c.mid" | tr '\n' ' ' | sed 's/ $//')"
+check_grep "the import counts the added label" '^1 label added by annotators \(source review\)$' "$T/out"
+s2=$(seg 2)
+check_eq "the added label is a label of the clip, source review, by alice" "$s2:/m/0342h:alice" "$(review_labels)"
+check "segments list shows it" $AED segments list --class Guitar
+check_grep "the clip is listed with Guitar among its labels" "^$(sql "SELECT key FROM segment WHERE id = $(seg 2)")	.*/m/0342h" "$T/out"
+check "segments list --json" $AED --json segments list --class Guitar
+check_eq "with the label's sources and who added it" "[['review'], ['alice']]" \
+	"$($PY -c 'import json,sys; x=[x for x in json.load(open(sys.argv[1])) if x["key"] == sys.argv[2]][0]; print([x["label_sources"]["/m/0342h"], x["added_by"]["/m/0342h"]])' "$T/out" "$(sql "SELECT key FROM segment WHERE id = $s2")")"
 check_eq "the present one is a verified label" "$(seg 1)" "$(sql "SELECT segment_id FROM label WHERE source = 'verified' AND class_id = $music")"
 check_eq "the not-present one is a hard negative" "$(seg 2)" "$(sql "SELECT segment_id FROM hard_negative")"
 dump >"$T/before"
@@ -151,7 +170,7 @@ check_eq "a hard negative again" "$(seg 2)" "$(sql 'SELECT segment_id FROM hard_
 
 # Newer answers replace older ones; older ones are ignored.
 A=2026-11-21T10:00:00.000Z
-mk "$T/alice2.json" alice 2026-11-21T11:00:00.000Z "1=present^$A" "2=not_present=/m/0342h+/m/04rlf=sounds like a guitar^$A" "3=unsure^$A" "4=present"
+mk "$T/alice2.json" alice 2026-11-21T11:00:00.000Z "1=present^$A" "2=not_present=/m/0342h=sounds like a guitar^$A" "3=unsure^$A" "4=present"
 check "alice's later file" $AED review import "$T/alice2.json"
 check_grep "one updated" '1 updated, 3 unchanged' "$T/out"
 check_eq "the newer answer is stored" "present|2026-11-21T11:00:00.000Z" "$(sql "SELECT answer, rated_at FROM rating WHERE annotator = 'alice' AND segment_id = $(seg 4)")"
@@ -171,7 +190,24 @@ check_eq "two concurrent imports both succeed" "0 0" "$? $rc2"
 check_eq "frank's 4 ratings stored once" 4 "$(sql "SELECT count(*) FROM rating WHERE annotator = 'frank'")"
 check_eq "4 new in total, the rest unchanged" "4 4" "$(cat "$T/f1.out" "$T/f2.out" | sed -n 's/.*: \([0-9]*\) new, [0-9]* updated, \([0-9]*\) unchanged.*/\1 \2/p' | awk '{n += $1; u += $2} END {print n, u}')"
 
+# Added labels follow the annotator's latest answer; a label another
+# annotator added stays.
+mk "$T/gina.json" gina 2026-11-21T10:08:00.000Z "5=present=/m/0342h" "2=not_present=/m/0342h"
+check "gina adds Guitar to candidates 5 and 2" $AED review import "$T/gina.json"
+check_eq "Guitar on 2 (alice, gina) and 5 (gina)" "$(seg 2):/m/0342h:alice,gina $(seg 5):/m/0342h:gina" "$(review_labels)"
+mk "$T/gina2.json" gina 2026-11-21T10:09:00.000Z "5=present" "2=not_present"
+check "gina's later file takes both labels back" $AED review import "$T/gina2.json"
+check_eq "Guitar stays on 2 (alice), not on 5" "$(seg 2):/m/0342h:alice" "$(review_labels)"
+
 # --- rejections: a reason each, nothing stored for them ---------------------
+# Not present for the class judged, yet that class added as a missing label:
+# refused, and the database is byte for byte what it was.
+dumpsum() { sqlite3 "$AEDCURATE_DB" .dump | sha256sum; }
+sum0=$(dumpsum)
+mk "$T/contra.json" dave 2026-11-21T12:00:00.000Z "6=not_present=/m/0342h+/m/04rlf"
+check_fail "Not present with the class judged added as a label" $AED review import "$T/contra.json"
+check_grep "reason: the contradiction" 'contra.json: entry 1 \(.*\): answer not_present contradicts the added label /m/04rlf, the class judged' "$T/err"
+check_eq "the database is unchanged (.dump checksum)" "$sum0" "$(dumpsum)"
 dump >"$T/before"
 EXPORT_ID=0123456789abcdef0123456789abcdef mk "$T/other.json" dave 2026-11-21T12:00:00.000Z "6=present"
 check_fail "a file from another export" $AED review import "$T/other.json"
@@ -236,6 +272,9 @@ check "mine Music again, exemplars from review only" $AED mine --class Music --m
 check_eq "verified clips are its exemplars" "$(sql "SELECT group_concat(segment_id) FROM (SELECT segment_id FROM label WHERE source = 'verified' AND class_id = $music ORDER BY segment_id)")" \
 	"$(sql "SELECT group_concat(segment_id) FROM (SELECT segment_id FROM mine_exemplar WHERE mine_run_id = 2 AND source = 'verified' ORDER BY segment_id)")"
 check_eq "reviewed clips are not candidates again" 0 "$(sql 'SELECT count(*) FROM candidate WHERE mine_run_id = 2 AND segment_id IN (SELECT segment_id FROM rating)')"
+check "mine Guitar: its only exemplar is the clip alice labelled Guitar" $AED mine --class Guitar --min-exemplars 1 -k 2
+check_eq "the added label is a verified exemplar" "$s2|verified" "$(sql "SELECT group_concat(segment_id), group_concat(DISTINCT source) FROM mine_exemplar WHERE mine_run_id = 3")"
+check_eq "and not a candidate" 0 "$(sql "SELECT count(*) FROM candidate WHERE mine_run_id = 3 AND segment_id = $s2")"
 
 # A new export into the same folder replaces the page and leaves no stale media,
 # but files it did not write stay (a user's notes, media/9999.png).

@@ -3,7 +3,9 @@
 # a real corpus mined for Music, `review export`, web/tests/review.mjs rating
 # by keyboard from file:// (label autocomplete, reload, export download,
 # hostile ontology text), then `review import` must store exactly the ratings
-# the browser entered. Keeps a screenshot in build/screenshots/.
+# the browser entered, the label added on the page must be a label of its
+# clip (source review, by the page's annotator) and `export` must write it
+# into that clip's JSON. Keeps a screenshot in build/screenshots/.
 # Needs node, web/node_modules (make deps) and chromium; skipped without them.
 . "$(dirname "$0")/../lib/testlib.sh"
 EVAL=$SHARED/data/audio/audioset-eval
@@ -20,9 +22,11 @@ import json, sys
 o = json.load(open(sys.argv[1]))
 for c in o:
     if c["id"] == "/m/04rlf":
-        c["child_ids"].append("/t/hostile1")
+        c["child_ids"] += ["/t/hostile1", "/t/hostile2"]
 o.append({"id": "/t/hostile1", "name": "<img src=x onerror=alert(1)>",
           "description": "</script><script>window.__pwned=1</script><img src=x onerror=alert(2)> & \u2028 <!--",
+          "citation_uri": "", "positive_examples": [], "child_ids": [], "restrictions": []})
+o.append({"id": "/t/hostile2", "name": "<img src=y onerror=alert(3)>", "description": "",
           "citation_uri": "", "positive_examples": [], "child_ids": [], "restrictions": []})
 json.dump(o, open(sys.argv[2], "w"))
 EOF
@@ -59,6 +63,24 @@ if [ -s "$T/want" ] && cmp -s "$T/want" "$T/got"; then ok "the database holds ex
 else not_ok "the database holds exactly the ratings entered in the browser"; diff "$T/want" "$T/got" | sed 's/^/# /'; fi
 check_eq "times are the page's" "$($PY -c 'import json,sys; print(sorted(r["time"] for r in json.load(open(sys.argv[1]))["ratings"]))' "$T/dl/ratings.json")" \
 	"$($PY -c 'import sqlite3,sys; print(sorted(r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT rated_at FROM rating")))' "$AEDCURATE_DB")"
+# The label added on the page ("Add missing labels"): a label of the clip.
+$PY - "$T/dl/expected.json" >"$T/added" <<'EOF'
+import json, sys
+e = json.load(open(sys.argv[1]))
+r = [r for r in e["ratings"] if r.get("labels")]
+print(r[0]["candidate"] if r else "", r[0]["labels"][0] if r else "")
+EOF
+read -r key mid <"$T/added"
+check_eq "the page added one label" 1 "$([ -n "$mid" ] && echo 1)"
+check_eq "it is a label of the clip, source review, by the page's annotator" "review|tester-1" \
+	"$(sql "SELECT l.source, (SELECT group_concat(v.annotator) FROM review_label v WHERE v.segment_id = l.segment_id AND v.class_id = l.class_id)
+	        FROM label l JOIN segment s ON s.id = l.segment_id JOIN class c ON c.id = l.class_id
+	        WHERE s.key = '$key' AND c.mid = '$mid' AND l.source = 'review'")"
+check "export the corpus" $AED export --out "$T/shards" --seed 1
+shard=$(sql "SELECT e.split || '-' || printf('%06d', e.shard) FROM export_sample e JOIN segment s ON s.id = e.segment_id WHERE s.key = '$key' AND e.export_id = (SELECT max(id) FROM export)")
+tar -xOf "$T/shards/$shard.tar" "$key.json" >"$T/clip.json" 2>"$T/err"
+check_eq "export's JSON of that clip holds the added label, source review" "True True" \
+	"$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); m=sys.argv[2]; print(m in j["mids"], "review" in j["label_sources"].get(m, []))' "$T/clip.json" "$mid" 2>&1)"
 check "status after the import" $AED review status --class Music
 check_grep "rated 5: 2 present, 1 not present, 1 unsure, 1 not acoustic; precision 2/4" '^1 +/m/04rlf +Music +6 +5 +2 +1 +1 +1 +0\.500' "$T/out"
 if [ -s "$ROOT/build/screenshots/review.png" ]; then ok "screenshot kept in build/screenshots/review.png"; else not_ok "screenshot kept"; fi

@@ -1,8 +1,9 @@
 /* fuzz_ratings.c - libFuzzer target for the ratings file parser (the JSON
  * that review pages export and `review import` reads), the page-time check
  * and the <script>-safe escaping. A parsed file is walked to check that every
- * entry is either well-formed or carries a reason, and that no candidate is
- * accepted twice. */
+ * entry is either well-formed or carries a reason, that no candidate is
+ * accepted twice and that no good entry answers not_present while adding the
+ * class judged as a label. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,9 @@ static void check(const struct aed_ratings *r)
 		    e->n_labels > AED_RATINGS_MAX_LABELS)
 			abort();
 		for (k = 0; k < e->n_labels; k++)
-			if (!e->labels[k] || !e->labels[k][0])
-				abort();
+			if (!e->labels[k] || !e->labels[k][0] ||
+			    (e->answer == AED_ANSWER_NOT_PRESENT && !strcmp(e->labels[k], r->class_mid)))
+				abort(); /* a contradiction passed as good */
 		/* good entries name distinct candidates (bounded: quadratic) */
 		for (k = 0; k < i && i < 512; k++)
 			if (!r->entries[k].bad && !strcmp(r->entries[k].candidate, e->candidate))

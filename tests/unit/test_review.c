@@ -168,6 +168,9 @@ static void test_parse_bad_entries(void **state)
 		{ "{\"candidate\":\"X\",\"answer\":\"unsure\",\"time\":\"2026-11-21T10:00:00Z\",\"labels\":\"/m/1\"}", "not an array" },
 		{ "{\"candidate\":\"X\",\"answer\":\"unsure\",\"time\":\"2026-11-21T10:00:00Z\",\"labels\":[1]}", "label 1 is not" },
 		{ "{\"candidate\":\"X\",\"answer\":\"unsure\",\"time\":\"2026-11-21T10:00:00Z\",\"comment\":5}", "\"comment\" is not" },
+		/* Not present for the class judged (/m/04rlf), yet added as a label */
+		{ "{\"candidate\":\"X\",\"answer\":\"not_present\",\"time\":\"2026-11-21T10:00:00Z\",\"labels\":[\"/m/1\",\"/m/04rlf\"]}",
+		  "not_present contradicts the added label /m/04rlf" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

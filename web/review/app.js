@@ -225,11 +225,15 @@
     $('label-input').setAttribute('aria-expanded', 'false');
   }
 
+  /* The class judged is never offered: the answer says whether it is there,
+   * and with Not present such a label would contradict it (import refuses
+   * that entry). */
   function matches(text) {
     var q = text.trim().toLowerCase();
     if (!q) return [];
     var starts = [], contains = [];
     (data.ontology || []).forEach(function (o) {
+      if (o[0] === data['class'].mid) return;
       var n = String(o[1]).toLowerCase(), m = String(o[0]).toLowerCase();
       if (n.indexOf(q) === 0 || m === q) starts.push(o);
       else if (n.indexOf(q) > 0) contains.push(o);
