@@ -297,7 +297,8 @@ struct aed_eval_mine_opts {
 	const char *exemplar_meta;/* "KEY=VALUE": draw only clips whose segment meta
 	                           * has it (UrbanSound8K: salience=1, foreground) */
 	struct aed_mine_opts mine;/* method, score, select, exclude_group,
-	                           * candidates_split, hits, sample, model_path */
+	                           * candidates_split, sample, model_path; not
+	                           * hits_per_query: the pool is ranked whole */
 	int baseline_mean;        /* also rank with --method mean (score[1]) */
 	int rounds, per_round;    /* simulated review rounds; 0 = none */
 	int keep_rankings;        /* keep every trial's ranked keys */

@@ -239,7 +239,7 @@ struct emine_opts {
 	int all_classes, exclude_group, no_share, rankings;
 	long exemplars, trials, seed, rounds, per_round;
 	const char *candidates, *method, *score, *baseline, *exemplar_meta, *model;
-	long clusters, min_exemplars, share, kmeans_seed, hits, sample;
+	long clusters, min_exemplars, share, kmeans_seed, sample;
 	double generic;
 };
 
@@ -276,7 +276,6 @@ static const struct aed_opt emine_table[] = {
 	{ "no-share", 0, AED_OPT_FLAG, offsetof(struct emine_opts, no_share), NULL, "as mine" },
 	{ "kmeans-seed", 0, AED_OPT_INT, offsetof(struct emine_opts, kmeans_seed), "N",
 	  "mine's --seed (default 1234)" },
-	{ "hits", 0, AED_OPT_INT, offsetof(struct emine_opts, hits), "N", "as mine" },
 	{ "sample", 0, AED_OPT_INT, offsetof(struct emine_opts, sample), "N", "as mine" },
 	{ "model", 'm', AED_OPT_STR, offsetof(struct emine_opts, model), "PATH", "as mine" },
 	{ "rounds", 'r', AED_OPT_INT, offsetof(struct emine_opts, rounds), "R",
@@ -477,9 +476,9 @@ int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv)
 		return aed_error(AED_EUSAGE, "eval mine: need 1 <= --exemplars <= 1000, 1 <= --trials "
 				 "<= 100000, 0 <= --rounds <= 1000, 1 <= --per-round <= 100000, "
 				 "--seed >= 0");
-	if (o.clusters < 0 || o.min_exemplars < 0 || o.share < 0 || o.hits < 0 || o.sample < 0)
-		return aed_error(AED_EUSAGE, "eval mine: --clusters, --min-exemplars, --share, "
-				 "--hits and --sample take positive numbers");
+	if (o.clusters < 0 || o.min_exemplars < 0 || o.share < 0 || o.sample < 0)
+		return aed_error(AED_EUSAGE, "eval mine: --clusters, --min-exemplars, --share and "
+				 "--sample take positive numbers");
 	if (o.generic != -1 && (o.generic < 0 || o.generic >= 1))
 		return aed_error(AED_EUSAGE, "eval mine: --generic %g: expected a fraction in [0, 1)",
 				 o.generic);
@@ -507,7 +506,6 @@ int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv)
 	eo.mine.select.seed = (int)o.kmeans_seed;
 	eo.mine.select.generic_drop = o.generic;
 	eo.mine.select.share = o.no_share ? -1 : (int)o.share;
-	eo.mine.hits_per_query = o.hits;
 	eo.mine.sample = o.sample;
 	eo.mine.model_path = o.model;
 	eo.mine.exclude_group = o.exclude_group;

@@ -262,6 +262,7 @@ static int rank_pool(struct aed_db *db, const struct aed_eval_mine_opts *o, cons
 	mo.method = method;
 	mo.k = k;
 	mo.no_record = !record;
+	mo.hits_per_query = 0; /* widened until k segments are pooled */
 	return aed_mine(db, &mo, r);
 }
 
@@ -316,6 +317,13 @@ static int score_trial(struct aed_db *db, const struct aed_eval_mine_opts *o, in
 		return rc;
 	}
 	/* k is the whole index: every segment mining may propose is ranked. */
+	if (r.n_candidates != r.corpus_segments - r.n_excluded) {
+		rc = aed_error(AED_ESTATE, "eval mine: the index returned %d of the %lld candidates "
+			       "(an approximate index?); rank with an exact one: aedcurate index "
+			       "build --factory Flat", r.n_candidates,
+			       (long long)(r.corpus_segments - r.n_excluded));
+		goto out;
+	}
 	if (!(rel = calloc((size_t)(r.n_candidates ? r.n_candidates : 1), 1))) {
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
