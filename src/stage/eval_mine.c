@@ -198,7 +198,8 @@ static int exemplar_pool(struct aed_db *db, int64_t class_id, int64_t index_id,
 			goto out;
 		}
 	}
-	qsort(v, n, sizeof *v, cmp_clip);
+	if (n > 1)
+		qsort(v, n, sizeof *v, cmp_clip);
 out:
 	sqlite3_finalize(st);
 	if (rc) {
@@ -291,7 +292,8 @@ static int oracle(struct aed_db *db, int64_t class_id, const struct aed_mine_can
 		}
 		pos[npos++] = sqlite3_column_int64(st, 0);
 	}
-	qsort(pos, npos, sizeof *pos, cmp_i64);
+	if (npos > 1)
+		qsort(pos, npos, sizeof *pos, cmp_i64);
 	for (int i = 0; i < n; i++)
 		rel[i] = (uint8_t)has_i64(pos, npos, c[i].segment_id);
 out:
