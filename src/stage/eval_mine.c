@@ -162,7 +162,7 @@ static int exemplar_pool(struct aed_db *db, int64_t class_id, int64_t index_id,
 	struct pool_clip *v = NULL;
 	size_t n = 0, cap = 0;
 	char path[300];
-	int rc;
+	int rc, step;
 
 	*out = NULL;
 	*n_out = 0;
@@ -178,7 +178,7 @@ static int exemplar_pool(struct aed_db *db, int64_t class_id, int64_t index_id,
 	if (meta_key)
 		sqlite3_bind_text(st, 3, meta_value, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, path, -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
 			size_t nc = cap ? 2 * cap : 64;
 			struct pool_clip *nv = realloc(v, nc * sizeof *nv);
@@ -197,6 +197,10 @@ static int exemplar_pool(struct aed_db *db, int64_t class_id, int64_t index_id,
 			rc = aed_error(AED_ENOMEM, "out of memory");
 			goto out;
 		}
+	}
+	if (step != SQLITE_DONE) {
+		rc = aed_db_error(db, "reading the class's labelled clips");
+		goto out;
 	}
 	if (n > 1)
 		qsort(v, n, sizeof *v, cmp_clip);
@@ -275,13 +279,13 @@ static int oracle(struct aed_db *db, int64_t class_id, const struct aed_mine_can
 	sqlite3_stmt *st = NULL;
 	int64_t *pos = NULL, *np;
 	size_t npos = 0, cap = 0;
-	int rc;
+	int rc, step;
 
 	if ((rc = aed_db_prepare(db, "SELECT DISTINCT segment_id FROM label WHERE class_id IN ("
 				 AED_CLASS_SUBTREE_SQL ")", &st)))
 		return rc;
 	sqlite3_bind_int64(st, 1, class_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if (npos == cap) {
 			cap = cap ? 2 * cap : 256;
 			if (!(np = realloc(pos, cap * sizeof *pos))) {
@@ -291,6 +295,10 @@ static int oracle(struct aed_db *db, int64_t class_id, const struct aed_mine_can
 			pos = np;
 		}
 		pos[npos++] = sqlite3_column_int64(st, 0);
+	}
+	if (step != SQLITE_DONE) {
+		rc = aed_db_error(db, "reading the labels");
+		goto out;
 	}
 	if (npos > 1)
 		qsort(pos, npos, sizeof *pos, cmp_i64);
@@ -715,7 +723,7 @@ static int all_classes(struct aed_db *db, int64_t index_id, int64_t **ids, int *
 {
 	sqlite3_stmt *st = NULL;
 	int64_t *v = NULL, *nv;
-	int k = 0, rc;
+	int k = 0, rc, step;
 
 	*ids = NULL;
 	*n = 0;
@@ -726,7 +734,7 @@ static int all_classes(struct aed_db *db, int64_t index_id, int64_t **ids, int *
 				 "ORDER BY c.name, c.id", &st)))
 		return rc;
 	sqlite3_bind_int64(st, 1, index_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if (!(nv = realloc(v, (size_t)(k + 1) * sizeof *v))) {
 			free(v);
 			sqlite3_finalize(st);
@@ -734,6 +742,12 @@ static int all_classes(struct aed_db *db, int64_t index_id, int64_t **ids, int *
 		}
 		v = nv;
 		v[k++] = sqlite3_column_int64(st, 0);
+	}
+	if (step != SQLITE_DONE) {
+		rc = aed_db_error(db, "listing the labelled classes");
+		sqlite3_finalize(st);
+		free(v);
+		return rc;
 	}
 	sqlite3_finalize(st);
 	*ids = v;
