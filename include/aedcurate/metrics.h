@@ -43,6 +43,15 @@ double aed_equal_error_rate(const float *scores, const uint8_t *labels, size_t n
 double aed_norm_ppf(double p);
 double aed_dprime(double auc);
 
+/* A ranked list (a mining queue: best first, no ties): rel[i] = 1 when the
+ * item at rank i+1 is a positive. Precision at k: positives in the first k
+ * / k, a list shorter than k counting the missing ranks as misses. Average
+ * precision: the mean over all n_pos positives of the precision at each
+ * positive's rank, a positive never ranked counting 0 (n_pos >= the
+ * positives in rel; NaN when n_pos is 0). */
+double aed_ranked_precision_at(const uint8_t *rel, size_t n, size_t k);
+double aed_ranked_average_precision(const uint8_t *rel, size_t n, size_t n_pos);
+
 struct aed_prf {
 	int64_t tp, fp, fn, tn;
 	double precision, recall, f1;

@@ -213,6 +213,9 @@ struct aed_mine_opts {
 	const char *model_path;   /* model file for file exemplars (NULL = default) */
 	int64_t sample;           /* corpus vectors for the 'z' statistics and the
 	                           * generic-frame measure; 0 = 20000 */
+	int no_record;            /* rank only: no run, no mine_run/candidate rows,
+	                           * no candidate labels read (r->mine_run_id 0,
+	                           * candidate labels ""): `eval mine` */
 };
 
 struct aed_mine_exemplar {
@@ -252,6 +255,96 @@ struct aed_mine_result {
 
 int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_result *r);
 void aed_mine_result_release(struct aed_mine_result *r);
+
+/* --- stage: eval mine ------------------------------------------------------
+ * How well mining finds a class on a labelled corpus (a dev set). For each
+ * class and trial: exemplars are drawn at random from the indexed clips
+ * labelled with the class or a descendant (any label source), each from a
+ * different source recording (segment.source_group), at least one recording
+ * being left as a candidate; aed_mine (no_record, named exemplars only)
+ * ranks every candidate of the pool; only then are the candidates' labels
+ * read, as the oracle, to score the ranking: P@10, P@50, AP over the whole
+ * pool (aed_ranked_average_precision) and the prior (positives / pool).
+ * Labels never reach the ranking: the exemplar draw reads them, mining does
+ * not (it reads verified labels, ratings and decisions only to leave
+ * reviewed clips out).
+ *
+ * With rounds, per trial, two simulated reviews of per_round candidates a
+ * round (Present when the oracle says so, Not present otherwise), their
+ * cumulative positives after each round being the yield curves:
+ *   yield[0] "review": the best unrated candidates of a recorded mine run
+ *     are rated through review import's own code (aed_review_export_record,
+ *     aed_review_import_data; annotator AED_EVAL_MINE_ANNOTATOR), then the
+ *     class is mined again with the positives added to the exemplars;
+ *   yield[1] "positives": nothing stored, the positives found become
+ *     exemplars, the annotator skips what it already rated (today's use of
+ *     a review round).
+ * A class with ratings, decisions or verified labels already is refused
+ * with rounds. Each trial's simulated review is undone before the next
+ * trial; the last trial's stays in the review tables. */
+#define AED_EVAL_MINE_ANNOTATOR "eval-mine-oracle"
+
+struct aed_eval_mine_opts {
+	const char **classes;     /* names or mids */
+	int n_classes;
+	int all_classes;          /* every class labelled on indexed clips of >= 2
+	                           * source recordings */
+	const char **exemplars;   /* fixed exemplars (one --class): one trial, no draw */
+	int n_exemplars;
+	int exemplars_per_trial;  /* 0 = 5 */
+	int trials;               /* 0 = 10 */
+	uint64_t seed;            /* draws: the same seed, the same exemplars */
+	const char *exemplar_meta;/* "KEY=VALUE": draw only clips whose segment meta
+	                           * has it (UrbanSound8K: salience=1, foreground) */
+	struct aed_mine_opts mine;/* method, score, select, exclude_group,
+	                           * candidates_split, sample, model_path; not
+	                           * hits_per_query: the pool is ranked whole */
+	int baseline_mean;        /* also rank with --method mean (score[1]) */
+	int rounds, per_round;    /* simulated review rounds; 0 = none */
+	int keep_rankings;        /* keep every trial's ranked keys */
+};
+
+struct aed_eval_mine_score {
+	double p10, p50, ap;      /* AP NaN without a positive in the pool */
+};
+
+struct aed_eval_mine_trial {
+	char **exemplars;         /* keys */
+	int n_exemplars;
+	int64_t pool, positives;  /* candidates ranked, positives among them */
+	double prior;
+	struct aed_eval_mine_score score[2]; /* [0] o.mine.method, [1] mean baseline (NaN if off) */
+	char **ranking[2];        /* keys best first, with keep_rankings */
+	int64_t n_ranked[2];
+	double *yield[2];         /* [rounds] cumulative positives: review, positives */
+};
+
+struct aed_eval_mine_class {
+	int64_t class_id;
+	char mid[256], name[256];
+	int64_t labelled_clips, labelled_groups; /* the exemplar draw's pool */
+	struct aed_eval_mine_trial *trials;
+	int n_trials;
+	double prior;             /* means over the trials */
+	struct aed_eval_mine_score score[2];
+	double *yield[2];
+};
+
+struct aed_eval_mine_result {
+	struct aed_eval_mine_class *classes;
+	int n_classes;
+	char **skipped;           /* "name (mid): why", classes not evaluated */
+	int n_skipped;
+	double prior;             /* means over the classes (AP over finite ones) */
+	struct aed_eval_mine_score score[2];
+	double *yield[2];
+	int rounds;
+	double seconds;
+};
+
+int aed_eval_mine(struct aed_db *db, const struct aed_eval_mine_opts *o,
+		  struct aed_eval_mine_result *r);
+void aed_eval_mine_result_release(struct aed_eval_mine_result *r);
 
 const char *aed_mine_method_name(enum aed_mine_method m);
 const char *aed_mine_score_name(enum aed_mine_score s);

@@ -162,6 +162,13 @@ int aed_review_checksum(const char *mid, const char *const *ids, size_t n, char 
  * \uXXXX. Appends to *out (malloc'd, caller frees). */
 int aed_review_script_escape(const char *json, char **out);
 
+/* Record an export of a mine run's `limit` best candidates (review_export,
+ * review_item, a "review-export" run) without writing a page: for ratings
+ * made elsewhere, e.g. the simulated annotator of `eval mine --rounds`.
+ * note goes to review_export.out_dir. */
+int aed_review_export_record(struct aed_db *db, int64_t mine_run_id, long limit,
+			     const char *note, struct aed_review_export_result *r);
+
 /* --- import ---------------------------------------------------------------- */
 
 struct aed_review_import_result {
@@ -192,6 +199,10 @@ struct aed_review_import_result {
  * stored). */
 int aed_review_import(struct aed_db *db, const char *const *paths, size_t n_paths,
 		      struct aed_review_import_result *r);
+/* The same for one ratings file held in memory; name stands for its path
+ * in messages and in review_import. */
+int aed_review_import_data(struct aed_db *db, const char *name, const char *data, size_t n,
+			   struct aed_review_import_result *r);
 void aed_review_import_result_release(struct aed_review_import_result *r);
 
 /* --- status ---------------------------------------------------------------- */

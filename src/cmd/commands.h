@@ -39,6 +39,7 @@ int cmd_priors(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_refine(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv);
 
 int cmd_export(struct aed_ctx *ctx, int argc, char **argv);
 #endif

@@ -1,6 +1,6 @@
-/* eval.c - `aedcurate eval scores` and `aedcurate eval refine`: argv to
- * options, then the evaluation (src/stage/eval.c, src/stage/refine.c), and a
- * per-class table or --json. */
+/* eval.c - `aedcurate eval scores`, `eval refine` and `eval mine`: argv to
+ * options, then the evaluation (src/stage/eval.c, src/stage/refine.c,
+ * src/stage/eval_mine.c), and a per-class table or --json. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
 #include "aedcurate/metrics.h"
+#include "aedcurate/mine.h"
 #include "aedcurate/refine.h"
 #include "aedcurate/store.h"
 #include "cmd/commands.h"
@@ -229,4 +230,307 @@ int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv)
 		       w->frame_10ms.f1);
 	}
 	return AED_OK;
+}
+
+/* --- eval mine ----------------------------------------------------------------- */
+
+struct emine_opts {
+	struct aed_strlist classes, exemplar;
+	int all_classes, exclude_group, no_share, rankings;
+	long exemplars, trials, seed, rounds, per_round;
+	const char *candidates, *method, *score, *baseline, *exemplar_meta, *model;
+	long clusters, min_exemplars, share, kmeans_seed, sample;
+	double generic;
+};
+
+static const struct aed_opt emine_table[] = {
+	{ "class", 'c', AED_OPT_LIST, offsetof(struct emine_opts, classes), "NAME|MID",
+	  "a class to evaluate (repeatable)" },
+	{ "all-classes", 'a', AED_OPT_FLAG, offsetof(struct emine_opts, all_classes), NULL,
+	  "every class labelled on indexed clips of at least 2 source recordings" },
+	{ "exemplars", 'n', AED_OPT_INT, offsetof(struct emine_opts, exemplars), "N",
+	  "exemplars drawn per trial, each from another source recording (default 5)" },
+	{ "trials", 't', AED_OPT_INT, offsetof(struct emine_opts, trials), "T",
+	  "draws of exemplars per class (default 10)" },
+	{ "seed", 's', AED_OPT_INT, offsetof(struct emine_opts, seed), "S",
+	  "seed of the exemplar draws (default 7): the same seed, the same results" },
+	{ "exemplar", 'e', AED_OPT_LIST, offsetof(struct emine_opts, exemplar), "SEGMENT",
+	  "fixed exemplars instead of draws (one --class, one trial; repeatable)" },
+	{ "exemplar-meta", 0, AED_OPT_STR, offsetof(struct emine_opts, exemplar_meta), "KEY=VALUE",
+	  "draw exemplars only from clips whose segment meta has KEY=VALUE" },
+	{ "exclude-group", 'g', AED_OPT_FLAG, offsetof(struct emine_opts, exclude_group), NULL,
+	  "no candidate from an exemplar's source recording (as mine)" },
+	{ "candidates", 0, AED_OPT_STR, offsetof(struct emine_opts, candidates), "SPLIT",
+	  "only segments of this split are candidates (as mine)" },
+	{ "method", 0, AED_OPT_STR, offsetof(struct emine_opts, method), "M",
+	  "mining method: exemplar (default) | mean" },
+	{ "score", 0, AED_OPT_STR, offsetof(struct emine_opts, score), "S",
+	  "z (default) | raw (as mine)" },
+	{ "baseline", 0, AED_OPT_STR, offsetof(struct emine_opts, baseline), "mean",
+	  "also rank every trial with --method mean, in the same table" },
+	{ "clusters", 0, AED_OPT_INT, offsetof(struct emine_opts, clusters), "N", "as mine" },
+	{ "min-exemplars", 0, AED_OPT_INT, offsetof(struct emine_opts, min_exemplars), "N",
+	  "as mine" },
+	{ "generic", 0, AED_OPT_DOUBLE, offsetof(struct emine_opts, generic), "F", "as mine" },
+	{ "share", 0, AED_OPT_INT, offsetof(struct emine_opts, share), "N", "as mine" },
+	{ "no-share", 0, AED_OPT_FLAG, offsetof(struct emine_opts, no_share), NULL, "as mine" },
+	{ "kmeans-seed", 0, AED_OPT_INT, offsetof(struct emine_opts, kmeans_seed), "N",
+	  "mine's --seed (default 1234)" },
+	{ "sample", 0, AED_OPT_INT, offsetof(struct emine_opts, sample), "N", "as mine" },
+	{ "model", 'm', AED_OPT_STR, offsetof(struct emine_opts, model), "PATH", "as mine" },
+	{ "rounds", 'r', AED_OPT_INT, offsetof(struct emine_opts, rounds), "R",
+	  "simulated review rounds per trial (default 0: none)" },
+	{ "per-round", 0, AED_OPT_INT, offsetof(struct emine_opts, per_round), "N",
+	  "candidates the simulated annotator rates per round (default 10)" },
+	{ "rankings", 0, AED_OPT_FLAG, offsetof(struct emine_opts, rankings), NULL,
+	  "with --json: every trial's ranked segment keys" },
+	{ 0 }
+};
+
+static const struct aed_cmd_spec emine_spec = {
+	.name = "eval mine",
+	.summary = "How well mining finds each class of a labelled corpus: P@10, P@50, AP.",
+	.details =
+		"Per class and trial: --exemplars clips drawn at random from the indexed clips\n"
+		"labelled with the class or a descendant, each from another source recording;\n"
+		"mining (as `mine --no-class-exemplars` with those exemplars, nothing recorded)\n"
+		"ranks every candidate; only then are the candidates' stored labels read, as\n"
+		"the oracle: P@10, P@50, AP over the whole candidate pool, and the prior\n"
+		"(positives / pool). Means over trials per class, then over classes.\n"
+		"--rounds R --per-round N: a simulated annotator rates the N best unrated\n"
+		"candidates a round (present when the oracle says so, not present otherwise),\n"
+		"stored through review import's code (annotator " AED_EVAL_MINE_ANNOTATOR "),\n"
+		"and the class is mined again with the positives as exemplars; yield = the\n"
+		"positives found after each round. 'positives' is the same without storing\n"
+		"ratings (positives only added as exemplars). Rounds write to the database\n"
+		"(mine runs, exports, ratings: the last trial's stay); run them on a copy.",
+	.opts = emine_table,
+	.min_args = 0,
+	.max_args = 0,
+};
+
+static json_t *score_json(const struct aed_eval_mine_score *s)
+{
+	return json_pack("{s:o, s:o, s:o}", "p10", num(s->p10), "p50", num(s->p50), "ap",
+			 num(s->ap));
+}
+
+static json_t *yield_json(const double *y, int rounds)
+{
+	json_t *a = json_array();
+	for (int i = 0; a && y && i < rounds; i++)
+		json_array_append_new(a, num(y[i]));
+	return a;
+}
+
+static json_t *strings_json(char **v, int64_t n)
+{
+	json_t *a = json_array();
+	for (int64_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *emine_json(const struct aed_eval_mine_result *r, const struct aed_eval_mine_opts *o,
+			  int baseline, int rankings)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s?, s:i, s:i, s:I, s:b, s:s?, s:i, s:i, s:o, s:o, s:o, "
+			      "s:[], s:[], s:f}", "method", aed_mine_method_name(o->mine.method),
+			      "score", o->mine.method == AED_MINE_MEAN ? "raw"
+			      : aed_mine_score_name(o->mine.score), "baseline",
+			      baseline ? "mean" : NULL, "exemplars", o->exemplars_per_trial,
+			      "trials", o->trials, "seed", (json_int_t)o->seed, "exclude_group",
+			      o->mine.exclude_group, "candidates", o->mine.candidates_split,
+			      "rounds", o->rounds, "per_round", o->per_round, "mean",
+			      score_json(&r->score[0]), "baseline_mean",
+			      baseline ? score_json(&r->score[1]) : json_null(), "prior",
+			      num(r->prior), "classes", "skipped", "seconds", r->seconds);
+	if (!j)
+		return NULL;
+	if (o->rounds)
+		json_object_set_new(j, "yield", json_pack("{s:o, s:o}", "review",
+							  yield_json(r->yield[0], o->rounds),
+							  "positives", yield_json(r->yield[1], o->rounds)));
+	json_t *ca = json_object_get(j, "classes");
+	for (int c = 0; c < r->n_classes; c++) {
+		const struct aed_eval_mine_class *k = &r->classes[c];
+		json_t *jc = json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:[]}", "mid", k->mid,
+				       "name", k->name, "labelled_clips", (json_int_t)k->labelled_clips,
+				       "labelled_recordings", (json_int_t)k->labelled_groups, "prior",
+				       num(k->prior), "mean", score_json(&k->score[0]),
+				       "baseline_mean", baseline ? score_json(&k->score[1]) : json_null(),
+				       "trials");
+		if (!jc)
+			continue;
+		if (o->rounds)
+			json_object_set_new(jc, "yield", json_pack("{s:o, s:o}", "review",
+				yield_json(k->yield[0], o->rounds), "positives",
+				yield_json(k->yield[1], o->rounds)));
+		json_t *ta = json_object_get(jc, "trials");
+		for (int t = 0; t < k->n_trials; t++) {
+			const struct aed_eval_mine_trial *tr = &k->trials[t];
+			json_t *jt = json_pack("{s:o, s:I, s:I, s:o, s:o, s:o}", "exemplars",
+					       strings_json(tr->exemplars, tr->n_exemplars), "pool",
+					       (json_int_t)tr->pool, "positives",
+					       (json_int_t)tr->positives, "prior", num(tr->prior),
+					       "method", score_json(&tr->score[0]), "baseline_mean",
+					       baseline ? score_json(&tr->score[1]) : json_null());
+			if (!jt)
+				continue;
+			if (o->rounds)
+				json_object_set_new(jt, "yield", json_pack("{s:o, s:o}", "review",
+					yield_json(tr->yield[0], o->rounds), "positives",
+					yield_json(tr->yield[1], o->rounds)));
+			if (rankings) {
+				json_object_set_new(jt, "ranking",
+						    strings_json(tr->ranking[0], tr->n_ranked[0]));
+				if (baseline)
+					json_object_set_new(jt, "baseline_ranking",
+							    strings_json(tr->ranking[1],
+									 tr->n_ranked[1]));
+			}
+			json_array_append_new(ta, jt);
+		}
+		json_array_append_new(ca, jc);
+	}
+	json_t *sa = json_object_get(j, "skipped");
+	for (int i = 0; i < r->n_skipped; i++)
+		json_array_append_new(sa, json_string(r->skipped[i]));
+	return j;
+}
+
+static void emine_text(const struct aed_eval_mine_result *r, const struct aed_eval_mine_opts *o,
+		       int baseline)
+{
+	const char *m = aed_mine_method_name(o->mine.method);
+
+	printf("eval mine: %d classes, %s, %d trials (seed %llu), method %s", r->n_classes,
+	       o->n_exemplars ? "fixed exemplars" : "exemplars drawn per trial",
+	       o->n_exemplars ? 1 : o->trials, (unsigned long long)o->seed, m);
+	if (o->mine.method == AED_MINE_EXEMPLAR)
+		printf(" (score %s)", aed_mine_score_name(o->mine.score));
+	printf("%s%s%s; %.1f s\n", o->mine.exclude_group ? ", --exclude-group" : "",
+	       o->mine.candidates_split ? ", candidates: " : "",
+	       o->mine.candidates_split ? o->mine.candidates_split : "", r->seconds);
+	printf("\n| class | prior | %s P@10 | P@50 | AP |%s\n", m,
+	       baseline ? " `mean` P@10 | P@50 | AP |" : "");
+	printf("|---|---|---|---|---|%s\n", baseline ? "---|---|---|" : "");
+	for (int c = 0; c < r->n_classes; c++) {
+		const struct aed_eval_mine_class *k = &r->classes[c];
+		printf("| %s | %.3f | %.2f | %.2f | %.3f |", k->name, k->prior, k->score[0].p10,
+		       k->score[0].p50, k->score[0].ap);
+		if (baseline)
+			printf(" %.2f | %.2f | %.3f |", k->score[1].p10, k->score[1].p50,
+			       k->score[1].ap);
+		printf("\n");
+	}
+	printf("| **mean** | %.3f | **%.2f** | **%.2f** | **%.3f** |", r->prior, r->score[0].p10,
+	       r->score[0].p50, r->score[0].ap);
+	if (baseline)
+		printf(" **%.2f** | **%.2f** | **%.3f** |", r->score[1].p10, r->score[1].p50,
+		       r->score[1].ap);
+	printf("\n");
+	if (o->rounds) {
+		printf("\nyield: positives found after each round of %d rated candidates (mean "
+		       "over trials); review = ratings stored through review import, positives = "
+		       "positives only added as exemplars\n\n| class |", o->per_round);
+		for (int m2 = 0; m2 < 2; m2++)
+			for (int q = 0; q < o->rounds; q++)
+				printf(" %s r%d |", m2 ? "positives" : "review", q + 1);
+		printf("\n|---|");
+		for (int q = 0; q < 2 * o->rounds; q++)
+			printf("---|");
+		printf("\n");
+		for (int c = 0; c <= r->n_classes; c++) {
+			const double *const *y = c < r->n_classes ? (const double *const *)
+					       r->classes[c].yield : (const double *const *)r->yield;
+			printf("| %s |", c < r->n_classes ? r->classes[c].name : "**mean**");
+			for (int m2 = 0; m2 < 2; m2++)
+				for (int q = 0; q < o->rounds; q++)
+					printf(" %.1f |", y[m2][q]);
+			printf("\n");
+		}
+	}
+	for (int i = 0; i < r->n_skipped; i++)
+		printf("skipped: %s\n", r->skipped[i]);
+}
+
+int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv)
+{
+	struct emine_opts o = { .exemplars = 5, .trials = 10, .seed = 7, .per_round = 10,
+				.kmeans_seed = 1234, .generic = -1 };
+	struct aed_eval_mine_opts eo = { 0 };
+	struct aed_eval_mine_result r;
+	int nargs, rc, baseline = 0;
+
+	if ((rc = aed_parse(ctx, &emine_spec, argc, argv, &o, &nargs)))
+		return rc;
+	if (o.classes.n == 0 && !o.all_classes)
+		return aed_error(AED_EUSAGE, "eval mine: give --class NAME (repeatable) or "
+				 "--all-classes");
+	if (o.classes.n && o.all_classes)
+		return aed_error(AED_EUSAGE, "eval mine: --class and --all-classes exclude each other");
+	if (o.exemplars < 1 || o.exemplars > 1000 || o.trials < 1 || o.trials > 100000 ||
+	    o.rounds < 0 || o.rounds > 1000 || o.per_round < 1 || o.per_round > 100000 ||
+	    o.seed < 0)
+		return aed_error(AED_EUSAGE, "eval mine: need 1 <= --exemplars <= 1000, 1 <= --trials "
+				 "<= 100000, 0 <= --rounds <= 1000, 1 <= --per-round <= 100000, "
+				 "--seed >= 0");
+	if (o.clusters < 0 || o.min_exemplars < 0 || o.share < 0 || o.sample < 0)
+		return aed_error(AED_EUSAGE, "eval mine: --clusters, --min-exemplars, --share and "
+				 "--sample take positive numbers");
+	if (o.generic != -1 && (o.generic < 0 || o.generic >= 1))
+		return aed_error(AED_EUSAGE, "eval mine: --generic %g: expected a fraction in [0, 1)",
+				 o.generic);
+	if (o.baseline) {
+		if (strcmp(o.baseline, "mean"))
+			return aed_error(AED_EUSAGE, "eval mine: --baseline '%s': the only baseline "
+					 "is mean", o.baseline);
+		baseline = 1;
+	}
+	if (!o.method || !strcmp(o.method, "exemplar"))
+		eo.mine.method = AED_MINE_EXEMPLAR;
+	else if (!strcmp(o.method, "mean"))
+		eo.mine.method = AED_MINE_MEAN;
+	else
+		return aed_error(AED_EUSAGE, "eval mine: --method '%s': expected exemplar or mean",
+				 o.method);
+	if (!o.score || !strcmp(o.score, "z"))
+		eo.mine.score = AED_MINE_SCORE_Z;
+	else if (!strcmp(o.score, "raw"))
+		eo.mine.score = AED_MINE_SCORE_RAW;
+	else
+		return aed_error(AED_EUSAGE, "eval mine: --score '%s': expected z or raw", o.score);
+	eo.mine.select.clusters = (int)o.clusters;
+	eo.mine.select.min_exemplars = (int)o.min_exemplars;
+	eo.mine.select.seed = (int)o.kmeans_seed;
+	eo.mine.select.generic_drop = o.generic;
+	eo.mine.select.share = o.no_share ? -1 : (int)o.share;
+	eo.mine.sample = o.sample;
+	eo.mine.model_path = o.model;
+	eo.mine.exclude_group = o.exclude_group;
+	eo.mine.candidates_split = o.candidates;
+	eo.classes = o.classes.v;
+	eo.n_classes = o.classes.n;
+	eo.all_classes = o.all_classes;
+	eo.exemplars = o.exemplar.v;
+	eo.n_exemplars = o.exemplar.n;
+	eo.exemplars_per_trial = (int)o.exemplars;
+	eo.trials = o.exemplar.n ? 1 : (int)o.trials;
+	eo.seed = (uint64_t)o.seed;
+	eo.exemplar_meta = o.exemplar_meta;
+	eo.baseline_mean = baseline;
+	eo.rounds = (int)o.rounds;
+	eo.per_round = (int)o.per_round;
+	eo.keep_rankings = o.rankings;
+	/* Rounds write ratings; without them nothing is written. */
+	if ((rc = aed_ctx_open_db(ctx, o.rounds ? 0 : AED_DB_READONLY)) ||
+	    (rc = aed_eval_mine(ctx->db, &eo, &r)))
+		return rc;
+	if (ctx->g.json)
+		rc = dump_json(emine_json(&r, &eo, baseline, o.rankings));
+	else
+		emine_text(&r, &eo, baseline);
+	aed_eval_mine_result_release(&r);
+	return rc;
 }

@@ -36,6 +36,7 @@ static const struct aed_command commands[] = {
 	{ "refine", cmd_refine, "weak-label refinement: the patches that hold each label" },
 	{ "eval scores", cmd_eval_scores, "AP, AUC, d', EER and P/R/F1 of stored scores" },
 	{ "eval refine", cmd_eval_refine, "refined masks against strong labels" },
+	{ "eval mine", cmd_eval_mine, "P@10, P@50, AP of mining on a labelled corpus; review rounds" },
 	{ "export", cmd_export, "class-balanced training shards: WebDataset tar or TFRecord" },
 	{ NULL, NULL, NULL }
 };

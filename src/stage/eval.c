@@ -73,6 +73,30 @@ double aed_average_precision(const float *scores, const uint8_t *labels, size_t 
 	return ap;
 }
 
+double aed_ranked_precision_at(const uint8_t *rel, size_t n, size_t k)
+{
+	size_t hits = 0;
+
+	if (!k)
+		return NAN;
+	for (size_t i = 0; i < n && i < k; i++)
+		hits += rel[i] != 0;
+	return (double)hits / (double)k;
+}
+
+double aed_ranked_average_precision(const uint8_t *rel, size_t n, size_t n_pos)
+{
+	size_t hits = 0;
+	double sum = 0;
+
+	if (!n_pos)
+		return NAN;
+	for (size_t i = 0; i < n; i++)
+		if (rel[i])
+			sum += (double)++hits / (double)(i + 1);
+	return sum / (double)n_pos;
+}
+
 double aed_roc_auc(const float *scores, const uint8_t *labels, size_t n)
 {
 	size_t npos, pos_above = 0;

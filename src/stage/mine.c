@@ -729,7 +729,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		cd->key = strdup(sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0)
 								 : "?");
 		sqlite3_finalize(st);
-		cd->labels = labels_of(db, cd->segment_id);
+		cd->labels = o->no_record ? strdup("") : labels_of(db, cd->segment_id);
 		r->n_candidates = i + 1;
 		if (!cd->key || !cd->labels) {
 			rc = aed_error(AED_ENOMEM, "out of memory");
@@ -738,6 +738,8 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	}
 
 	/* 4. record */
+	if (o->no_record)
+		goto out;
 	pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:s?, s:b, s:i, s:I, s:s}",
 		       "method", aed_mine_method_name(o->method), "score",
 		       aed_mine_score_name(score), "k", k, "clusters", r->sel.n_clusters,

@@ -1123,6 +1123,95 @@ out:
 	return rc;
 }
 
+int aed_review_export_record(struct aed_db *db, int64_t mine_run_id, long limit,
+			     const char *note, struct aed_review_export_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	struct cand *c = NULL;
+	const char **ids = NULL;
+	char *params = NULL;
+	size_t n = 0;
+	int rc, step, run_open = 0;
+
+	memset(r, 0, sizeof *r);
+	r->mine_run_id = mine_run_id;
+	if ((rc = aed_db_prepare(db, "SELECT m.class_id, c.mid FROM mine_run m JOIN class c ON "
+				 "c.id = m.class_id WHERE m.id = ?1", &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, mine_run_id);
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		r->class_id = sqlite3_column_int64(st, 0);
+		snprintf(r->mid, sizeof r->mid, "%s", col(st, 1));
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (step != SQLITE_ROW)
+		return step == SQLITE_DONE ? aed_error(AED_ENOTFOUND, "no mine run %lld",
+						       (long long)mine_run_id)
+					   : aed_db_error(db, "reading the mine run");
+	if (limit <= 0)
+		limit = DEFAULT_LIMIT;
+	if (!(c = calloc((size_t)limit, sizeof *c)) || !(ids = calloc((size_t)limit, sizeof *ids))) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = aed_db_prepare(db, "SELECT k.segment_id, s.key FROM candidate k JOIN segment s "
+				 "ON s.id = k.segment_id WHERE k.mine_run_id = ?1 "
+				 "ORDER BY k.rank, k.segment_id LIMIT ?2", &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, mine_run_id);
+	sqlite3_bind_int64(st, 2, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		c[n].segment_id = sqlite3_column_int64(st, 0);
+		if (!(c[n].key = xstrdup(col(st, 1)))) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			goto out;
+		}
+		ids[n] = c[n].key;
+		n++;
+	}
+	if (step != SQLITE_DONE) {
+		rc = aed_db_error(db, "reading candidates");
+		goto out;
+	}
+	if (n == 0) {
+		rc = aed_error(AED_ESTATE, "mine run %lld has no candidates", (long long)mine_run_id);
+		goto out;
+	}
+	r->n_candidates = (int64_t)n;
+	if ((rc = aed_review_checksum(r->mid, ids, n, r->checksum)) || (rc = random_hex(r->export_id)))
+		goto out;
+	{
+		json_t *p = json_pack("{s:I, s:s, s:I}", "mine_run", (json_int_t)mine_run_id,
+				      "record_only", note ? note : "", "limit", (json_int_t)limit);
+
+		params = p ? json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(p);
+	}
+	if ((rc = aed_run_begin(db, "review-export", params ? params : "{}", &r->run_id)))
+		goto out;
+	run_open = 1;
+	rc = record_export(db, r, note ? note : "", c, n);
+out:
+	sqlite3_finalize(st);
+	if (run_open) {
+		if (rc) {
+			char msg[512];
+
+			snprintf(msg, sizeof msg, "%s", aed_last_error());
+			aed_run_end(db, r->run_id, AED_RUN_FAILED, 0, 1, msg);
+			aed_error(rc, "%s", msg);
+		} else {
+			rc = aed_run_end(db, r->run_id, AED_RUN_OK, (int64_t)n, 0, NULL);
+		}
+	}
+	if (c)
+		cands_release(c, n);
+	free(ids);
+	free(params);
+	return rc;
+}
+
 /* --- import ------------------------------------------------------------------ */
 
 enum entry_state { ENTRY_BAD, ENTRY_NEW, ENTRY_UPDATE, ENTRY_SAME, ENTRY_OLDER };
@@ -1629,20 +1718,21 @@ out:
 	return rc;
 }
 
-static int import_file(struct aed_db *db, const char *path, struct aed_review_import_result *r,
-		       double *agreement_sum)
+/* One ratings file's bytes (data may be NULL when reading it failed with
+ * read_rc): parsed, checked and stored. path names it in messages and in
+ * review_import. */
+static int import_bytes(struct aed_db *db, const char *path, int read_rc, const char *data,
+			size_t n, struct aed_review_import_result *r, double *agreement_sum)
 {
 	struct aed_ratings *rt = NULL;
 	struct export_row x = { 0 };
 	struct good *g = NULL;
 	struct imp im = { 0 };
 	int64_t counts[ENTRY_OLDER + 1] = { 0 };
-	char *data = NULL;
-	size_t n = 0, i, n_good = 0;
-	int rc, found, in_read = 0;
+	size_t i, n_good = 0;
+	int rc = read_rc, found, in_read = 0;
 
 	r->files++;
-	rc = aed_read_file(path, AED_RATINGS_MAX_SOURCE, &data, &n);
 	if (!rc)
 		rc = aed_ratings_parse(data, n, path, &rt);
 	if (rc) {
@@ -1722,6 +1812,17 @@ out:
 	imp_release(&im);
 	goods_release(g, n_good);
 	aed_ratings_free(&rt);
+	return rc;
+}
+
+static int import_file(struct aed_db *db, const char *path, struct aed_review_import_result *r,
+		       double *agreement_sum)
+{
+	char *data = NULL;
+	size_t n = 0;
+	int rc = aed_read_file(path, AED_RATINGS_MAX_SOURCE, &data, &n);
+
+	rc = import_bytes(db, path, rc, data, n, r, agreement_sum);
 	free(data);
 	return rc;
 }
@@ -1735,6 +1836,18 @@ int aed_review_import(struct aed_db *db, const char *const *paths, size_t n_path
 	memset(r, 0, sizeof *r);
 	for (size_t i = 0; i < n_paths && !rc; i++)
 		rc = import_file(db, paths[i], r, &agreement_sum);
+	r->mean_agreement = r->multi_rated ? agreement_sum / (double)r->multi_rated : 0.0;
+	return rc;
+}
+
+int aed_review_import_data(struct aed_db *db, const char *name, const char *data, size_t n,
+			   struct aed_review_import_result *r)
+{
+	double agreement_sum = 0;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	rc = import_bytes(db, name, AED_OK, data, n, r, &agreement_sum);
 	r->mean_agreement = r->multi_rated ? agreement_sum / (double)r->multi_rated : 0.0;
 	return rc;
 }

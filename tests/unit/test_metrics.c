@@ -32,6 +32,33 @@ static void test_ap(void **state)
 	assert_true(isnan(aed_average_precision(t, none, 3)));
 }
 
+/* A mining queue of 12, positives at ranks 1, 3, 4, 8 and 12, and one more
+ * positive in the pool that was never ranked (6 in all):
+ *   rank: 1 2 3 4 5 6 7 8 9 10 11 12
+ *   rel:  + - + + - - - + -  -  -  +
+ * P@1 = 1; P@4 = 3/4; P@10 = 4/10 = 0.4; P@50 = 5/50 = 0.1 (the list is
+ * shorter than 50: the missing ranks are misses).
+ * Precision at each ranked positive: 1/1, 2/3, 3/4, 4/8, 5/12;
+ * AP over the 5 ranked = (1 + 0.666667 + 0.75 + 0.5 + 0.416667) / 5
+ *                      = 3.333333 / 5 = 0.666667;
+ * AP over the pool's 6 (the unranked one adds 0) = 3.333333 / 6 = 0.555556. */
+static void test_ranked(void **state)
+{
+	(void)state;
+	static const uint8_t rel[12] = { 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1 };
+	NEAR(aed_ranked_precision_at(rel, 12, 1), 1.0);
+	NEAR(aed_ranked_precision_at(rel, 12, 4), 0.75);
+	NEAR(aed_ranked_precision_at(rel, 12, 10), 0.4);
+	NEAR(aed_ranked_precision_at(rel, 12, 50), 0.1);
+	NEAR(aed_ranked_average_precision(rel, 12, 5), (1 + 2.0 / 3 + 0.75 + 0.5 + 5.0 / 12) / 5);
+	NEAR(aed_ranked_average_precision(rel, 12, 5), 2.0 / 3);
+	NEAR(aed_ranked_average_precision(rel, 12, 6), 5.0 / 9);
+	/* all positives first: AP 1 whatever follows */
+	static const uint8_t top[5] = { 1, 1, 0, 0, 0 };
+	NEAR(aed_ranked_average_precision(top, 5, 2), 1.0);
+	assert_true(isnan(aed_ranked_average_precision(top, 5, 0)));
+}
+
 static void test_auc_dprime(void **state)
 {
 	(void)state;
@@ -156,6 +183,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ap),
+		cmocka_unit_test(test_ranked),
 		cmocka_unit_test(test_auc_dprime),
 		cmocka_unit_test(test_eer),
 		cmocka_unit_test(test_prf),
