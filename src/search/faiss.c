@@ -1,5 +1,6 @@
 /* faiss.c - the vector index and k-means over FAISS's C API (search.h).
  * Only this file includes FAISS; everything above it sees struct aed_vindex. */
+#include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -97,6 +98,25 @@ static int64_t auto_nlist(int64_t n, int64_t lo)
 	while (nlist > 1 && nlist * 39 > n)
 		nlist /= 2;
 	return nlist;
+}
+
+/* One BLAS thread around FAISS's training, adds and searches: threaded
+ * OpenBLAS (ssyrk and syev of the PCA, the sgemm of list assignment) rounds
+ * differently with the thread count, which changed the PCA, near-tie list
+ * assignments and so the whole index file between 1 and 2 threads. FAISS's
+ * own OpenMP loops (k-means assignment and centroid sums, adds to the lists,
+ * scanning them) give the same result for any thread count: with one BLAS
+ * thread the file is byte-identical at 1 and 2 OpenMP threads (b05). */
+static int blas1_begin(void)
+{
+	int bt = openblas_get_num_threads();
+	openblas_set_num_threads(1);
+	return bt;
+}
+
+static void blas1_end(int bt)
+{
+	openblas_set_num_threads(bt);
 }
 
 void aed_vindex_auto_factory_at(int64_t n, int64_t exact_max, char buf[AED_VINDEX_FACTORY_MAX])
@@ -199,7 +219,10 @@ int aed_vindex_train(struct aed_vindex *ix, int64_t n, const float *x)
 		return AED_OK;
 	if (n <= 0)
 		return aed_error(AED_ESTATE, "vector index needs training vectors, got none");
-	if (faiss_Index_train(ix->index, n, x))
+	int bt = blas1_begin();
+	int bad = faiss_Index_train(ix->index, n, x);
+	blas1_end(bt);
+	if (bad)
 		return faiss_fail(AED_EINTERNAL, "FAISS training");
 	return AED_OK;
 }
@@ -210,7 +233,10 @@ int aed_vindex_add(struct aed_vindex *ix, int64_t n, const float *x)
 		return AED_OK;
 	if (!faiss_Index_is_trained(ix->index))
 		return aed_error(AED_ESTATE, "vector index is not trained; train it before adding");
-	if (faiss_Index_add(ix->index, n, x))
+	int bt = blas1_begin();
+	int bad = faiss_Index_add(ix->index, n, x);
+	blas1_end(bt);
+	if (bad)
 		return faiss_fail(AED_EINTERNAL, "FAISS add");
 	return AED_OK;
 }
@@ -241,7 +267,10 @@ int aed_vindex_search(struct aed_vindex *ix, int64_t nq, const float *q, int64_t
 {
 	if (nq <= 0 || k <= 0)
 		return AED_OK;
-	if (faiss_Index_search(ix->index, nq, q, k, sims, (idx_t *)ids))
+	int bt = blas1_begin();
+	int bad = faiss_Index_search(ix->index, nq, q, k, sims, (idx_t *)ids);
+	blas1_end(bt);
+	if (bad)
 		return faiss_fail(AED_EINTERNAL, "FAISS search");
 	/* Squared L2 between unit vectors is 2 - 2 cos: the same order. After a
 	 * PCA it is an estimate; callers re-rank exactly. */

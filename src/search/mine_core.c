@@ -11,6 +11,18 @@
 #include "aedcurate/search.h"
 #include "aedcurate/util.h"
 
+/* Similarities with one BLAS thread: threaded OpenBLAS sgemm rounds the
+ * last bit differently with the thread count, and scores (and so, at a tie,
+ * rankings) must not depend on it. These products are small (frames x
+ * queries x dim). */
+static void sgemm_nt(int m, int n, int d, const float *a, const float *b, float *c)
+{
+	int bt = openblas_get_num_threads();
+	openblas_set_num_threads(1);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, d, 1.0f, a, d, b, d, 0.0f, c, n);
+	openblas_set_num_threads(bt);
+}
+
 void aed_frame_selection_release(struct aed_frame_selection *s)
 {
 	free(s->cluster);
@@ -49,8 +61,7 @@ static int shared_test(const float *x, const int *exemplar, int64_t n, int d, in
 		free(close);
 		return aed_error(AED_ENOMEM, "out of memory (%lld exemplar frames)", (long long)n);
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, d, 1.0f, x, d, x, d,
-		    0.0f, g, (int)n);
+	sgemm_nt((int)n, (int)n, d, x, x, g);
 	int left = 0;
 	unsigned char *ok = s->unshared; /* reused as "passes" first */
 	for (int64_t j = 0; j < n; j++) {
@@ -240,8 +251,7 @@ int aed_mine_corpus_stats(const struct aed_mine_corpus *c, const float *q, int n
 	}
 	for (int64_t i0 = 0; i0 < c->n_sample; i0 += chunk) {
 		int64_t m = c->n_sample - i0 < chunk ? c->n_sample - i0 : chunk;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, nq, d, 1.0f,
-			    c->sample + i0 * d, d, q, d, 0.0f, g, nq);
+		sgemm_nt((int)m, nq, d, c->sample + i0 * d, q, g);
 		for (int64_t i = 0; i < m; i++)
 			for (int j = 0; j < nq; j++) {
 				double v = g[i * nq + j];
@@ -370,8 +380,7 @@ int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
 			for (int64_t i = 0; i < mc; i++)
 				if ((rc = aed_vindex_reconstruct(c->ix, uniq[i0 + i], f + i * d)))
 					goto out;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mc, nq, d, 1.0f, f, d, q,
-			    d, 0.0f, g, nq);
+		sgemm_nt((int)mc, nq, d, f, q, g);
 		for (int64_t i = 0; i < mc; i++) {
 			double acc = 0;
 			for (int j = 0; j < nq; j++) {

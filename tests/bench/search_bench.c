@@ -366,9 +366,23 @@ int main(int argc, char **argv)
 	double mine_s = aed_now() - t0;
 
 	if (!strcmp(mode, "mine")) {
+		/* A digest of the ranked candidates and their scores: equal across
+		 * runs and thread counts when the results are. */
+		uint64_t hsh = 1469598103934665603ull, hr = hsh;
+		for (int i = 0; i < nh; i++) {
+			hsh = mix64(hsh ^ (uint64_t)h[i].segment);
+			hsh = mix64(hsh ^ (uint64_t)h[i].patch);
+			hr = mix64(hr ^ (uint64_t)h[i].segment);
+			uint32_t b;
+			memcpy(&b, &h[i].score, sizeof b);
+			hsh = mix64(hsh ^ b);
+		}
 		printf("factory=%s nprobe=%d bench_setup_s=%.2f open_s=%.3f search_s=%.3f mine_s=%.3f "
-		       "mine_cpu_s=%.3f pooled_frames=%lld mine_peak_rss_mb=%.0f\n", fac, nprobe, setup,
-		       open_s, s.seconds, mine_s, cpu_now() - c0, (long long)s.pooled_frames,
+		       "mine_cpu_s=%.3f pooled_frames=%lld candidates=%d ranking_digest=%016llx "
+		       "candidates_digest=%016llx "
+		       "mine_peak_rss_mb=%.0f\n", fac, nprobe, setup, open_s, s.seconds, mine_s,
+		       cpu_now() - c0, (long long)s.pooled_frames, nh, (unsigned long long)hr,
+		       (unsigned long long)hsh,
 		       peak_rss_mb());
 		return 0;
 	}
