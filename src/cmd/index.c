@@ -50,7 +50,9 @@ static const struct aed_cmd_spec build_spec = {
 	.args = "",
 	.summary = "Build or extend the FAISS index over the patch embeddings.",
 	.details = "Every patch embedding (0.96 s every 0.48 s) of one model is L2-normalised and\n"
-		   "added to a FAISS index searched by inner product (cosine similarity). The\n"
+		   "added to a FAISS index: exact below --exact-below vectors, else compressed\n"
+		   "(PCA to 256 dimensions, IVF, 8-bit codes), whose hits mine re-ranks against\n"
+		   "the stored embeddings so that its scores stay exact cosine similarities. The\n"
 		   "vector id -> (segment, patch) map is kept in the database (vec_map,\n"
 		   "vec_segment). Run it again after embedding more clips: only the new ones are\n"
 		   "added. It starts over by itself when the index is stale: a segment was\n"
