@@ -3,9 +3,10 @@
  * on a sample, filled incrementally, searched by inner product, saved to and
  * loaded from a file; and k-means through FAISS's clustering.
  *
- * Vectors are float32 rows of `dim` values. Every index here uses the inner
- * product metric; callers L2-normalise vectors first (aed_l2_normalize), so
- * scores are cosine similarities in [-1, 1].
+ * Vectors are float32 rows of `dim` values. Callers L2-normalise vectors
+ * first (aed_l2_normalize), so scores are cosine similarities in [-1, 1]:
+ * exact for Flat storage (inner product metric), estimates for a PCA index
+ * (L2 metric, turned into 1 - d/2), whose hits callers re-rank exactly.
  *
  * Ownership: aed_vindex_new/read return an index the caller frees with
  * aed_vindex_free(&ix). Output arrays are the caller's. Every function
