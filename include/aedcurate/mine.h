@@ -107,6 +107,12 @@ struct aed_mine_corpus {
 	const unsigned char *excluded;  /* [n_segments] 1 = never a candidate; may be NULL */
 	const float *sample;            /* [n_sample][dim] unit vectors of the corpus, for 'z' */
 	int64_t n_sample;
+	/* The exact (stored, normalised) vectors of n ids, ascending, into
+	 * out[n][dim]; NULL: the index's own (aed_vindex_reconstruct), which
+	 * only an exact index has. A compressed index finds the candidates and
+	 * this re-ranks them, so that every reported score is exact. */
+	int (*fetch)(void *ctx, int64_t n, const int64_t *ids, float *out);
+	void *fetch_ctx;
 };
 
 struct aed_mine_search_opts {
@@ -148,6 +154,8 @@ struct aed_index_build_opts {
 	const char *path;       /* index file; NULL = <db>.index/<model>-<sha8>.faiss */
 	int rebuild;            /* start over even when an incremental add is possible */
 	int nprobe;             /* IVF lists per query to record; 0 = default */
+	int64_t exact_max;      /* "auto": exact below this many vectors, compressed
+	                         * from it on; 0 = AED_VINDEX_AUTO_EXACT_MAX */
 };
 
 struct aed_index_build_result {

@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
@@ -25,14 +26,16 @@ static int print_json(json_t *j)
 struct build_opts {
 	const char *model, *factory, *path;
 	int rebuild;
-	long nprobe;
+	long nprobe, exact_below;
 };
 
 static const struct aed_opt build_table[] = {
 	{ "model", 'm', AED_OPT_STR, offsetof(struct build_opts, model), "NAME",
 	  "index the embeddings of this model (default: the model most segments use)" },
 	{ "factory", 'f', AED_OPT_STR, offsetof(struct build_opts, factory), "STRING",
-	  "FAISS index_factory string, or auto (default): Flat below 200000 vectors, else IVF<~sqrt(n)>,Flat; an existing index keeps its own" },
+	  "FAISS index_factory string, or auto (default): Flat (exact) below --exact-below vectors, else PCA256,IVF<~sqrt(n)>,SQ8 (264 bytes a vector, hits re-ranked exactly); an existing index keeps its own" },
+	{ "exact-below", 0, AED_OPT_INT, offsetof(struct build_opts, exact_below), "N",
+	  "with auto: vectors from which the index is compressed (default 200000)" },
 	{ "path", 'o', AED_OPT_STR, offsetof(struct build_opts, path), "FILE",
 	  "where the index file goes (default <db>.index/<model>-<sha8>.faiss)" },
 	{ "nprobe", 0, AED_OPT_INT, offsetof(struct build_opts, nprobe), "N",
@@ -47,7 +50,9 @@ static const struct aed_cmd_spec build_spec = {
 	.args = "",
 	.summary = "Build or extend the FAISS index over the patch embeddings.",
 	.details = "Every patch embedding (0.96 s every 0.48 s) of one model is L2-normalised and\n"
-		   "added to a FAISS index searched by inner product (cosine similarity). The\n"
+		   "added to a FAISS index: exact below --exact-below vectors, else compressed\n"
+		   "(PCA to 256 dimensions, IVF, 8-bit codes), whose hits mine re-ranks against\n"
+		   "the stored embeddings so that its scores stay exact cosine similarities. The\n"
 		   "vector id -> (segment, patch) map is kept in the database (vec_map,\n"
 		   "vec_segment). Run it again after embedding more clips: only the new ones are\n"
 		   "added. It starts over by itself when the index is stale: a segment was\n"
@@ -74,6 +79,9 @@ int cmd_index_build(struct aed_ctx *ctx, int argc, char **argv)
 	bo.path = o.path;
 	bo.rebuild = o.rebuild;
 	bo.nprobe = (int)o.nprobe;
+	if (o.exact_below < 0)
+		return aed_error(AED_EUSAGE, "index build: --exact-below must be positive");
+	bo.exact_max = o.exact_below;
 	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_index_build(ctx->db, &bo, &r)))
 		return rc;
 	if (ctx->g.json)
@@ -134,8 +142,14 @@ int cmd_index_status(struct aed_ctx *ctx, int argc, char **argv)
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)) ||
 	    (rc = aed_index_status(ctx->db, o.model, &s)))
 		return rc;
+	/* Memory a vector costs: the file is what a search maps (IVF lists) or
+	 * reads (the rest), so its size over the vectors is the figure. */
+	struct stat sb;
+	int64_t bytes = stat(s.path, &sb) ? 0 : (int64_t)sb.st_size;
+	double per = s.n_vectors ? (double)bytes / s.n_vectors : 0;
 	if (ctx->g.json)
-		return print_json(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:s}",
+		return print_json(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:s, "
+					    "s:I, s:f}",
 					    "index_id", (json_int_t)s.index_id, "path", s.path,
 					    "factory", s.factory, "model", s.model_name,
 					    "model_sha256", s.model_sha256,
@@ -143,13 +157,19 @@ int cmd_index_status(struct aed_ctx *ctx, int argc, char **argv)
 					    "segments", (json_int_t)s.n_segments,
 					    "pending_segments", (json_int_t)s.pending_segments,
 					    "nprobe", s.nprobe, "created_at", s.created_at,
-					    "updated_at", s.updated_at));
+					    "updated_at", s.updated_at, "file_bytes", (json_int_t)bytes,
+					    "bytes_per_vector", per));
 	printf("index %lld: %s\n  factory %s%s, model %s sha256 %.12s...\n  %lld vectors of "
 	       "%lld segments; %lld embedded segments not yet added%s\n  created %s, updated %s\n",
-	       (long long)s.index_id, s.path, s.factory, "", s.model_name, s.model_sha256,
+	       (long long)s.index_id, s.path, s.factory,
+	       strstr(s.factory, "Flat") ? " (exact)" : " (compressed; hits re-ranked exactly)",
+	       s.model_name, s.model_sha256,
 	       (long long)s.n_vectors, (long long)s.n_segments, (long long)s.pending_segments,
 	       s.pending_segments ? " (run: aedcurate index build)" : "", s.created_at,
 	       s.updated_at);
+	printf("  %.1f MB on disk, %.0f bytes a vector%s\n", bytes / 1e6, per,
+	       strstr(s.factory, "IVF") ? "; mine maps the file and reads only the lists it probes"
+					: "; mine reads the whole file");
 	if (s.nprobe)
 		printf("  nprobe %d\n", s.nprobe);
 	return AED_OK;

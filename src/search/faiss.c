@@ -1,5 +1,6 @@
 /* faiss.c - the vector index and k-means over FAISS's C API (search.h).
  * Only this file includes FAISS; everything above it sees struct aed_vindex. */
+#include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -11,7 +12,9 @@
 #include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/Clustering_c.h>
 #include <faiss/c_api/IndexFlat_c.h>
+#include <faiss/c_api/IndexIVFFlat_c.h>
 #include <faiss/c_api/IndexIVF_c.h>
+#include <faiss/c_api/IndexPreTransform_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
@@ -22,7 +25,24 @@
 
 struct aed_vindex {
 	FaissIndex *index;
+	int l2; /* METRIC_L2 (a PCA index): distances are turned into similarities */
 };
+
+/* faiss::IO_FLAG_MMAP of index_io.h (IO_FLAG_SKIP_IVF_DATA | "od" in the
+ * high bits): the inverted lists stay in the file, mapped read-only, and a
+ * search pages in only the lists it probes. The C API's FAISS_IO_FLAG_MMAP
+ * (1) is not that flag in FAISS 1.7.3, so the C++ value is spelt here. */
+#define FAISS_CXX_IO_FLAG_MMAP (8 | 0x646f0000)
+
+/* The IVF inside the index: itself, or the one under a pre-transform. */
+static FaissIndexIVF *ivf_of(FaissIndex *index)
+{
+	FaissIndexIVF *ivf = faiss_IndexIVF_cast(index);
+	if (ivf)
+		return ivf;
+	FaissIndexPreTransform *pt = faiss_IndexPreTransform_cast(index);
+	return pt ? faiss_IndexIVF_cast(faiss_IndexPreTransform_index(pt)) : NULL;
+}
 
 /* FAISS reports C++ exceptions as a non-zero return and a message. */
 static int faiss_fail(int status, const char *what)
@@ -66,18 +86,54 @@ static void quiet_end(int saved)
 	close(saved);
 }
 
-void aed_vindex_auto_factory(int64_t n, char buf[AED_VINDEX_FACTORY_MAX])
+/* The power of two nearest sqrt(n), within [lo, 65536], and at most n/39
+ * (FAISS's k-means wants 39 training vectors per list). */
+static int64_t auto_nlist(int64_t n, int64_t lo)
 {
-	if (n < AED_VINDEX_AUTO_EXACT_MAX) {
+	int64_t nlist = 1;
+	double r = sqrt((double)n);
+	while (nlist < 65536 && (nlist < lo || fabs(log2((double)nlist * 2) - log2(r)) <
+				 fabs(log2((double)nlist) - log2(r))))
+		nlist *= 2;
+	while (nlist > 1 && nlist * 39 > n)
+		nlist /= 2;
+	return nlist;
+}
+
+/* One BLAS thread around FAISS's training, adds and searches: threaded
+ * OpenBLAS (ssyrk and syev of the PCA, the sgemm of list assignment) rounds
+ * differently with the thread count, which changed the PCA, near-tie list
+ * assignments and so the whole index file between 1 and 2 threads. FAISS's
+ * own OpenMP loops (k-means assignment and centroid sums, adds to the lists,
+ * scanning them) give the same result for any thread count: with one BLAS
+ * thread the file is byte-identical at 1 and 2 OpenMP threads (b05). */
+static int blas1_begin(void)
+{
+	int bt = openblas_get_num_threads();
+	openblas_set_num_threads(1);
+	return bt;
+}
+
+static void blas1_end(int bt)
+{
+	openblas_set_num_threads(bt);
+}
+
+void aed_vindex_auto_factory_at(int64_t n, int64_t exact_max, char buf[AED_VINDEX_FACTORY_MAX])
+{
+	if (n < exact_max) {
 		snprintf(buf, AED_VINDEX_FACTORY_MAX, "Flat");
 		return;
 	}
-	int64_t nlist = 256;
-	double r = sqrt((double)n);
-	while (nlist < 65536 && fabs(log2((double)nlist * 2) - log2(r)) <
-				 fabs(log2((double)nlist) - log2(r)))
-		nlist *= 2;
-	snprintf(buf, AED_VINDEX_FACTORY_MAX, "IVF%lld,Flat", (long long)nlist);
+	/* 256 lists at least at the default threshold (as measured by b05);
+	 * a lowered threshold (tests) lets a small corpus have fewer. */
+	snprintf(buf, AED_VINDEX_FACTORY_MAX, "PCA%d,IVF%lld,SQ8", AED_VINDEX_PCA_DIM,
+		 (long long)auto_nlist(n, n >= AED_VINDEX_AUTO_EXACT_MAX ? 256 : 1));
+}
+
+void aed_vindex_auto_factory(int64_t n, char buf[AED_VINDEX_FACTORY_MAX])
+{
+	aed_vindex_auto_factory_at(n, AED_VINDEX_AUTO_EXACT_MAX, buf);
 }
 
 int aed_vindex_default_nprobe(int64_t nlist)
@@ -106,8 +162,13 @@ int aed_vindex_new(const char *factory, int dim, struct aed_vindex **out)
 	struct aed_vindex *ix = calloc(1, sizeof *ix);
 	if (!ix)
 		return aed_error(AED_ENOMEM, "out of memory");
+	/* A PCA centres the vectors, which changes inner products by a term
+	 * that depends on the vector; L2 distances survive it, and on unit
+	 * vectors they rank as inner products do. */
+	ix->l2 = strstr(factory, "PCA") != NULL;
 	int q = quiet_begin();
-	int bad = faiss_index_factory(&ix->index, dim, factory, METRIC_INNER_PRODUCT);
+	int bad = faiss_index_factory(&ix->index, dim, factory,
+				      ix->l2 ? METRIC_L2 : METRIC_INNER_PRODUCT);
 	quiet_end(q);
 	if (bad) {
 		free(ix);
@@ -115,7 +176,10 @@ int aed_vindex_new(const char *factory, int dim, struct aed_vindex **out)
 		snprintf(what, sizeof what, "FAISS factory string '%s'", factory);
 		return faiss_fail(AED_EUSAGE, what);
 	}
-	FaissIndexIVF *ivf = faiss_IndexIVF_cast(ix->index);
+	/* Exact storage keeps a direct map for aed_vindex_reconstruct; a
+	 * compressed one is re-ranked from the stored embeddings instead. */
+	FaissIndexIVF *ivf = faiss_IndexIVFFlat_cast(ix->index) ? faiss_IndexIVF_cast(ix->index)
+								: NULL;
 	if (ivf && faiss_IndexIVF_make_direct_map(ivf, 1)) {
 		aed_vindex_free(&ix);
 		return faiss_fail(AED_EINTERNAL, "FAISS direct map");
@@ -138,9 +202,14 @@ int aed_vindex_dim(const struct aed_vindex *ix) { return faiss_Index_d(ix->index
 int64_t aed_vindex_ntotal(const struct aed_vindex *ix) { return faiss_Index_ntotal(ix->index); }
 int aed_vindex_is_trained(const struct aed_vindex *ix) { return faiss_Index_is_trained(ix->index); }
 
+int aed_vindex_exact(const struct aed_vindex *ix)
+{
+	return faiss_IndexFlat_cast(ix->index) || faiss_IndexIVFFlat_cast(ix->index);
+}
+
 int64_t aed_vindex_nlist(const struct aed_vindex *ix)
 {
-	FaissIndexIVF *ivf = faiss_IndexIVF_cast(ix->index);
+	FaissIndexIVF *ivf = ivf_of(ix->index);
 	return ivf ? (int64_t)faiss_IndexIVF_nlist(ivf) : 0;
 }
 
@@ -150,7 +219,10 @@ int aed_vindex_train(struct aed_vindex *ix, int64_t n, const float *x)
 		return AED_OK;
 	if (n <= 0)
 		return aed_error(AED_ESTATE, "vector index needs training vectors, got none");
-	if (faiss_Index_train(ix->index, n, x))
+	int bt = blas1_begin();
+	int bad = faiss_Index_train(ix->index, n, x);
+	blas1_end(bt);
+	if (bad)
 		return faiss_fail(AED_EINTERNAL, "FAISS training");
 	return AED_OK;
 }
@@ -161,7 +233,10 @@ int aed_vindex_add(struct aed_vindex *ix, int64_t n, const float *x)
 		return AED_OK;
 	if (!faiss_Index_is_trained(ix->index))
 		return aed_error(AED_ESTATE, "vector index is not trained; train it before adding");
-	if (faiss_Index_add(ix->index, n, x))
+	int bt = blas1_begin();
+	int bad = faiss_Index_add(ix->index, n, x);
+	blas1_end(bt);
+	if (bad)
 		return faiss_fail(AED_EINTERNAL, "FAISS add");
 	return AED_OK;
 }
@@ -170,7 +245,7 @@ int aed_vindex_set_nprobe(struct aed_vindex *ix, int nprobe)
 {
 	if (nprobe <= 0)
 		return AED_OK;
-	FaissIndexIVF *ivf = faiss_IndexIVF_cast(ix->index);
+	FaissIndexIVF *ivf = ivf_of(ix->index);
 	if (ivf) {
 		faiss_IndexIVF_set_nprobe(ivf, (size_t)nprobe);
 		return AED_OK;
@@ -192,8 +267,16 @@ int aed_vindex_search(struct aed_vindex *ix, int64_t nq, const float *q, int64_t
 {
 	if (nq <= 0 || k <= 0)
 		return AED_OK;
-	if (faiss_Index_search(ix->index, nq, q, k, sims, (idx_t *)ids))
+	int bt = blas1_begin();
+	int bad = faiss_Index_search(ix->index, nq, q, k, sims, (idx_t *)ids);
+	blas1_end(bt);
+	if (bad)
 		return faiss_fail(AED_EINTERNAL, "FAISS search");
+	/* Squared L2 between unit vectors is 2 - 2 cos: the same order. After a
+	 * PCA it is an estimate; callers re-rank exactly. */
+	if (ix->l2)
+		for (int64_t i = 0; i < nq * k; i++)
+			sims[i] = ids[i] < 0 ? -INFINITY : 1.0f - sims[i] / 2.0f;
 	return AED_OK;
 }
 
@@ -240,7 +323,7 @@ fail:
 	return rc;
 }
 
-int aed_vindex_read(const char *path, struct aed_vindex **out)
+static int vindex_read(const char *path, int flags, struct aed_vindex **out)
 {
 	*out = NULL;
 	if (access(path, R_OK))
@@ -249,18 +332,32 @@ int aed_vindex_read(const char *path, struct aed_vindex **out)
 	if (!ix)
 		return aed_error(AED_ENOMEM, "out of memory");
 	int q = quiet_begin();
-	int bad = faiss_read_index_fname(path, 0, &ix->index);
+	int bad = faiss_read_index_fname(path, flags, &ix->index);
 	quiet_end(q);
 	if (bad) {
 		free(ix);
 		return faiss_fail(AED_EFORMAT, path);
 	}
-	if (faiss_Index_metric_type(ix->index) != METRIC_INNER_PRODUCT) {
+	FaissMetricType mt = faiss_Index_metric_type(ix->index);
+	ix->l2 = mt == METRIC_L2 && faiss_IndexPreTransform_cast(ix->index);
+	if (mt != METRIC_INNER_PRODUCT && !ix->l2) {
 		aed_vindex_free(&ix);
 		return aed_error(AED_EFORMAT, "%s: not an inner-product index", path);
 	}
 	*out = ix;
 	return AED_OK;
+}
+
+int aed_vindex_read(const char *path, struct aed_vindex **out)
+{
+	return vindex_read(path, 0, out);
+}
+
+int aed_vindex_read_mapped(const char *path, struct aed_vindex **out)
+{
+	/* Only IVF lists can be mapped; FAISS refuses the flag for nothing
+	 * else, but reading a Flat index that way is the same as reading it. */
+	return vindex_read(path, FAISS_CXX_IO_FLAG_MMAP, out);
 }
 
 void aed_l2_normalize(float *x, int64_t n, int d)

@@ -11,6 +11,18 @@
 #include "aedcurate/search.h"
 #include "aedcurate/util.h"
 
+/* Similarities with one BLAS thread: threaded OpenBLAS sgemm rounds the
+ * last bit differently with the thread count, and scores (and so, at a tie,
+ * rankings) must not depend on it. These products are small (frames x
+ * queries x dim). */
+static void sgemm_nt(int m, int n, int d, const float *a, const float *b, float *c)
+{
+	int bt = openblas_get_num_threads();
+	openblas_set_num_threads(1);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, d, 1.0f, a, d, b, d, 0.0f, c, n);
+	openblas_set_num_threads(bt);
+}
+
 void aed_frame_selection_release(struct aed_frame_selection *s)
 {
 	free(s->cluster);
@@ -49,8 +61,7 @@ static int shared_test(const float *x, const int *exemplar, int64_t n, int d, in
 		free(close);
 		return aed_error(AED_ENOMEM, "out of memory (%lld exemplar frames)", (long long)n);
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, d, 1.0f, x, d, x, d,
-		    0.0f, g, (int)n);
+	sgemm_nt((int)n, (int)n, d, x, x, g);
 	int left = 0;
 	unsigned char *ok = s->unshared; /* reused as "passes" first */
 	for (int64_t j = 0; j < n; j++) {
@@ -240,8 +251,7 @@ int aed_mine_corpus_stats(const struct aed_mine_corpus *c, const float *q, int n
 	}
 	for (int64_t i0 = 0; i0 < c->n_sample; i0 += chunk) {
 		int64_t m = c->n_sample - i0 < chunk ? c->n_sample - i0 : chunk;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, nq, d, 1.0f,
-			    c->sample + i0 * d, d, q, d, 0.0f, g, nq);
+		sgemm_nt((int)m, nq, d, c->sample + i0 * d, q, g);
 		for (int64_t i = 0; i < m; i++)
 			for (int j = 0; j < nq; j++) {
 				double v = g[i * nq + j];
@@ -345,44 +355,57 @@ int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
 	stats->pooled_frames = m;
 	stats->pooled_segments = nseg;
 
-	/* Exact scores of every pooled frame against every query. */
-	f = malloc((size_t)(m ? m : 1) * d * sizeof *f);
-	g = malloc((size_t)(m ? m : 1) * nq * sizeof *g);
+	/* Exact scores of every pooled frame against every query, a chunk of
+	 * frames at a time: the pool of a wide search can be millions. */
+	const int64_t chunk = 8192;
+	f = malloc((size_t)(m < chunk ? (m ? m : 1) : chunk) * d * sizeof *f);
+	g = malloc((size_t)(m < chunk ? (m ? m : 1) : chunk) * nq * sizeof *g);
 	segs = malloc((size_t)(nseg ? nseg : 1) * sizeof *segs);
 	if (!f || !g || !segs) {
 		rc = aed_error(AED_ENOMEM, "out of memory (%lld pooled frames)", (long long)m);
 		goto out;
 	}
-	for (int64_t i = 0; i < m; i++)
-		if ((rc = aed_vindex_reconstruct(c->ix, uniq[i], f + i * d)))
-			goto out;
-	if (m)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, nq, d, 1.0f, f, d, q, d,
-			    0.0f, g, nq);
+	if (!c->fetch && !aed_vindex_exact(c->ix)) {
+		rc = aed_error(AED_EINTERNAL, "a compressed index needs the stored vectors to "
+			       "re-rank its hits");
+		goto out;
+	}
 	int64_t ns = 0;
-	for (int64_t i = 0; i < m; i++) {
-		double acc = 0;
-		for (int j = 0; j < nq; j++) {
-			double z = (g[i * nq + j] - mu[j]) / sd[j];
-			/* Being unusually far from one query frame (background the
-			 * clip lacks) must not veto being unusually close to others:
-			 * floor at -3 (no effect on UrbanSound8K, where z < -3 is rare;
-			 * decisive when background frames are near-identical). */
-			acc += o->score == AED_MINE_SCORE_Z && z < AED_MINE_Z_FLOOR ? AED_MINE_Z_FLOOR : z;
-		}
-		float score = (float)(acc / nq);
-		int64_t s = segment_of(c, uniq[i]);
-		int patch = (int)(uniq[i] - c->first_vec[s]);
-		if (ns && segs[ns - 1].segment == s) {
-			if (score > segs[ns - 1].score) {
-				segs[ns - 1].score = score;
-				segs[ns - 1].patch = patch;
+	for (int64_t i0 = 0; i0 < m; i0 += chunk) {
+		int64_t mc = m - i0 < chunk ? m - i0 : chunk;
+		if (c->fetch) {
+			if ((rc = c->fetch(c->fetch_ctx, mc, uniq + i0, f)))
+				goto out;
+		} else
+			for (int64_t i = 0; i < mc; i++)
+				if ((rc = aed_vindex_reconstruct(c->ix, uniq[i0 + i], f + i * d)))
+					goto out;
+		sgemm_nt((int)mc, nq, d, f, q, g);
+		for (int64_t i = 0; i < mc; i++) {
+			double acc = 0;
+			for (int j = 0; j < nq; j++) {
+				double z = (g[i * nq + j] - mu[j]) / sd[j];
+				/* Being unusually far from one query frame (background the
+				 * clip lacks) must not veto being unusually close to others:
+				 * floor at -3 (no effect on UrbanSound8K, where z < -3 is rare;
+				 * decisive when background frames are near-identical). */
+				acc += o->score == AED_MINE_SCORE_Z && z < AED_MINE_Z_FLOOR ? AED_MINE_Z_FLOOR
+											     : z;
 			}
-		} else {
-			segs[ns].segment = s;
-			segs[ns].score = score;
-			segs[ns].patch = patch;
-			ns++;
+			float score = (float)(acc / nq);
+			int64_t id = uniq[i0 + i], s = segment_of(c, id);
+			int patch = (int)(id - c->first_vec[s]);
+			if (ns && segs[ns - 1].segment == s) {
+				if (score > segs[ns - 1].score) {
+					segs[ns - 1].score = score;
+					segs[ns - 1].patch = patch;
+				}
+			} else {
+				segs[ns].segment = s;
+				segs[ns].score = score;
+				segs[ns].patch = patch;
+				ns++;
+			}
 		}
 	}
 	qsort(segs, (size_t)ns, sizeof *segs, cmp_hit);

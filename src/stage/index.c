@@ -231,7 +231,8 @@ int aed_index_open(struct aed_db *db, const char *model, struct aed_index_handle
 		return rc;
 	h->model_id = m.id;
 	h->dim = m.dim;
-	if ((rc = aed_vindex_read(h->st.path, &h->ix)))
+	/* Mapped: a search pages in the lists it probes, not the whole file. */
+	if ((rc = aed_vindex_read_mapped(h->st.path, &h->ix)))
 		goto out;
 	if (aed_vindex_ntotal(h->ix) != h->st.n_vectors || aed_vindex_dim(h->ix) != m.dim) {
 		rc = aed_error(AED_ESTATE, "vector index %lld is stale: %s holds %lld vectors of "
@@ -533,6 +534,7 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 		return rc;
 	have_old = rc == AED_OK;
 	int auto_factory = !o->factory || !strcmp(o->factory, "auto");
+	int64_t exact_max = o->exact_max > 0 ? o->exact_max : AED_VINDEX_AUTO_EXACT_MAX;
 
 	/* Incremental add, or a fresh build and why. */
 	if (have_old) {
@@ -552,13 +554,27 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 					 "%lld", (long long)aed_vindex_ntotal(ix),
 					 (long long)old.n_vectors);
 		}
+		if (!*why && auto_factory && o->exact_max > 0) {
+			/* A threshold given: the factory is chosen again for the corpus. */
+			int64_t pending;
+			char want[AED_VINDEX_FACTORY_MAX];
+			if ((rc = count_pending(db, m.id, index_id, &pending)))
+				goto out;
+			aed_vindex_auto_factory_at(old.n_vectors + pending * (old.n_segments ?
+						   old.n_vectors / old.n_segments : 1), exact_max, want);
+			if (strcmp(want, old.factory)) {
+				snprintf(why, sizeof why, "factory changes from %s to %s (--exact-below "
+					 "%lld)", old.factory, want, (long long)exact_max);
+				outgrew = 1;
+			}
+		}
 		if (!*why && auto_factory) {
 			int64_t pending;
 			if ((rc = count_pending(db, m.id, index_id, &pending)))
 				goto out;
 			char want[AED_VINDEX_FACTORY_MAX];
-			aed_vindex_auto_factory(old.n_vectors + pending * (old.n_segments ?
-						old.n_vectors / old.n_segments : 1), want);
+			aed_vindex_auto_factory_at(old.n_vectors + pending * (old.n_segments ?
+						   old.n_vectors / old.n_segments : 1), exact_max, want);
 			/* Grown past what an exact index should search: switch to IVF. */
 			if (!strcmp(old.factory, "Flat") && strcmp(want, "Flat")) {
 				snprintf(why, sizeof why, "the corpus outgrew an exact index (%s now)",
@@ -581,10 +597,10 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	if (r->rebuilt) {
 		/* A rebuild keeps the index's factory unless told otherwise, or
 		 * unless "auto" moves a grown corpus from exact to IVF. */
-		if (auto_factory && have_old && !outgrew)
+		if (auto_factory && have_old && !outgrew && o->exact_max <= 0)
 			snprintf(factory, sizeof factory, "%s", old.factory);
 		else if (auto_factory)
-			aed_vindex_auto_factory(total_new, factory);
+			aed_vindex_auto_factory_at(total_new, exact_max, factory);
 		else
 			snprintf(factory, sizeof factory, "%s", o->factory);
 		if ((rc = index_path(db, &m, have_old && !o->path ? old.path : o->path, r->path)))
@@ -611,6 +627,9 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 		if (!aed_vindex_is_trained(ix)) {
 			int64_t want = aed_vindex_train_size(aed_vindex_nlist(ix) ? aed_vindex_nlist(ix)
 						    : 1024);
+			/* A PCA wants many more vectors than dimensions. */
+			if (!aed_vindex_exact(ix) && want < 16 * (int64_t)m.dim)
+				want = 16 * (int64_t)m.dim;
 			if ((rc = train_index(db, ix, v, nv, m.dim, want)))
 				goto out;
 		}

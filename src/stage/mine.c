@@ -551,6 +551,109 @@ out:
 	return rc;
 }
 
+/* --- exact vectors from the array store ------------------------------------ */
+
+struct stored {
+	struct aed_db *db;
+	const struct aed_index_handle *h;
+};
+
+/* Rows p0..p0+n-1 of segment number s's stored embedding, normalised as the
+ * index build normalised them (aed_l2_normalize on the same floats). */
+static int stored_rows(const struct stored *sv, int64_t s, int64_t p0, int64_t n, float *out)
+{
+	const struct aed_index_handle *h = sv->h;
+	int64_t np = h->first_vec[s + 1] - h->first_vec[s];
+	struct aed_array a;
+	int rc = aed_array_get(sv->db, "embedding", h->segment_ids[s], &a);
+	if (rc)
+		return rc;
+	if (a.dtype != AED_F32 || a.dims[0] != np || a.dims[1] != h->dim || p0 + n > np) {
+		rc = aed_error(AED_ESTATE, "segment %lld: its embedding no longer matches the "
+			       "index; run: aedcurate index build", (long long)h->segment_ids[s]);
+		aed_array_release(&a);
+		return rc;
+	}
+	memcpy(out, (const float *)a.data + p0 * h->dim, (size_t)n * h->dim * sizeof *out);
+	aed_array_release(&a);
+	aed_l2_normalize(out, n, h->dim);
+	return AED_OK;
+}
+
+/* aed_mine_corpus.fetch: ids ascending, so each segment is read once. */
+static int stored_fetch(void *ctx, int64_t n, const int64_t *ids, float *out)
+{
+	const struct stored *sv = ctx;
+	const struct aed_index_handle *h = sv->h;
+	float *seg = NULL;
+	int64_t cur = -1, cap = 0;
+	int rc = AED_OK;
+	for (int64_t i = 0; i < n && !rc; i++) {
+		/* The segment holding ids[i]: the last with first_vec <= id. */
+		int64_t lo = 0, hi = h->n_segments;
+		while (hi - lo > 1) {
+			int64_t mid = lo + (hi - lo) / 2;
+			if (h->first_vec[mid] <= ids[i])
+				lo = mid;
+			else
+				hi = mid;
+		}
+		int64_t np = h->first_vec[lo + 1] - h->first_vec[lo];
+		if (lo != cur) {
+			if (np > cap) {
+				float *t = realloc(seg, (size_t)np * h->dim * sizeof *t);
+				if (!t) {
+					rc = aed_error(AED_ENOMEM, "out of memory");
+					break;
+				}
+				seg = t;
+				cap = np;
+			}
+			if ((rc = stored_rows(sv, lo, 0, np, seg)))
+				break;
+			cur = lo;
+		}
+		memcpy(out + i * h->dim, seg + (ids[i] - h->first_vec[lo]) * h->dim,
+		       (size_t)h->dim * sizeof *out);
+	}
+	free(seg);
+	return rc;
+}
+
+/* ns corpus vectors for the z statistics, spread evenly over the index. An
+ * exact index gives them itself (vector i * ntotal / ns); a compressed one
+ * holds only codes, so whole segments spread evenly over the corpus are
+ * read from the array store: about ns / patches-per-segment reads, not the
+ * corpus. */
+static int corpus_sample(const struct stored *sv, int64_t ns, float *out, int64_t *got)
+{
+	const struct aed_index_handle *h = sv->h;
+	int64_t ntot = h->st.n_vectors;
+	int rc = AED_OK;
+	*got = 0;
+	if (aed_vindex_exact(h->ix)) {
+		for (int64_t i = 0; i < ns; i++)
+			if ((rc = aed_vindex_reconstruct(h->ix, i * ntot / ns, out + i * h->dim)))
+				return rc;
+		*got = ns;
+		return AED_OK;
+	}
+	int64_t per = h->n_segments && ntot >= h->n_segments ? ntot / h->n_segments : 1;
+	int64_t nseg = (ns + per - 1) / per;
+	if (nseg > h->n_segments)
+		nseg = h->n_segments;
+	for (int64_t j = 0; j < nseg && *got < ns; j++) {
+		int64_t s = j * h->n_segments / nseg;
+		int64_t np = h->first_vec[s + 1] - h->first_vec[s];
+		if (np > ns - *got)
+			np = ns - *got;
+		if ((rc = stored_rows(sv, s, 0, np, out + *got * h->dim)))
+			return rc;
+		*got += np;
+	}
+	return AED_OK;
+}
+
 int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_result *r)
 {
 	struct aed_index_handle h;
@@ -610,8 +713,13 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		goto out;
 	r->n_frames = (int)f.n;
 
+	struct stored sv = { .db = db, .h = &h };
 	struct aed_mine_corpus c = {
 		.ix = h.ix, .n_segments = h.n_segments, .first_vec = h.first_vec,
+		/* Hits of a compressed index are re-ranked against the stored
+		 * embeddings: every score reported is exact. */
+		.fetch = aed_vindex_exact(h.ix) ? NULL : stored_fetch,
+		.fetch_ctx = &sv,
 	};
 	enum aed_mine_score score = o->method == AED_MINE_MEAN ? AED_MINE_SCORE_RAW : o->score;
 	if (score == AED_MINE_SCORE_Z || o->method == AED_MINE_EXEMPLAR) {
@@ -624,9 +732,8 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 			rc = aed_error(AED_ENOMEM, "out of memory");
 			goto out;
 		}
-		for (int64_t i = 0; i < ns; i++)
-			if ((rc = aed_vindex_reconstruct(h.ix, i * ntot / ns, sample + i * h.dim)))
-				goto out;
+		if ((rc = corpus_sample(&sv, ns, sample, &ns)))
+			goto out;
 		c.sample = sample;
 		c.n_sample = ns;
 	}

@@ -1,19 +1,31 @@
-/* search_bench.c - b05: index build and mining query time over N patch
- * vectors (default 1,000,000 x 1024), exact ("Flat") against the "auto"
- * index, and recall@100 of auto against exact. The vectors are real YAMNet
- * embeddings of a database (every 'embedding' array), tiled segment by
- * segment with Gaussian noise until N: segment j copies real segment
- * j mod R, each of its frames plus noise of norm ~0.5, then L2-normalised.
- * The mining query is the real thing: 5 real exemplar segments of one class
- * (meta "class"), their frames selected as `mine` does, multi-query search
- * with z scores, k = 100.
- *   search_bench DB CLASS [N] [dump.f32]
- * Prints key=value lines for b05-search.sh. dump.f32: the real vectors, for
- * the NumPy peer. */
+/* search_bench.c - b05: the "auto" index at N patch vectors of 1024
+ * dimensions (default 1,000,000), built in batches as `index build` does,
+ * and a mining query as `mine` runs it: the index file memory-mapped, z
+ * statistics on a 20,000-vector sample, hits re-ranked exactly.
+ *
+ * The corpus is never stored: vector v is real YAMNet embedding (segment
+ * j mod R of the database, patch p) plus Gaussian noise of norm ~0.5 read
+ * from a fixed table at an offset hashed from v, L2-normalised; any vector
+ * can be generated again from its id, which is what the exact re-rank does
+ * here (in `mine` it reads the stored embedding).
+ *
+ *   search_bench build DB CLASS N INDEX   generate, train on a strided
+ *       sample, add 65,536 at a time, write INDEX; dumps INDEX.real (the
+ *       real vectors) for the other modes and the NumPy peer
+ *   search_bench mine DB CLASS N INDEX    one mining query: open INDEX
+ *       mapped, sample, select frames, search, re-rank (a fresh process per
+ *       call, so its time and peak RSS are the whole query's)
+ *   search_bench recall DB CLASS N INDEX  recall@100 of the candidates
+ *       (a) against an exact re-rank of every vector in the same probed
+ *       lists, at N; (b) against exact search (Flat) on the first 200,000
+ *       vectors, with the auto compressed index built over those
+ * Prints key=value lines for b05-search.sh. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "aedcurate/error.h"
@@ -23,28 +35,39 @@
 #include "aedcurate/util.h"
 
 #define K 100
+#define D 1024
+#define TAB (1 << 22)
+#define BATCH 65536
+#define SUBSET 200000
 
-static uint64_t rs = 0x2545F4914F6CDD1Dull;
-static inline double urand(void)
+static float *real, *tab;
+static int64_t ex_real[5]; /* the exemplars' real clip numbers */
+static int n_ex_real;
+static int64_t nreal, nseg_real, *rfirst, *rid;
+static int64_t N, nseg, *first; /* the tiled corpus: segment j = real j mod R */
+
+static uint64_t mix64(uint64_t x)
 {
-	rs ^= rs << 13;
-	rs ^= rs >> 7;
-	rs ^= rs << 17;
-	return (rs >> 11) * (1.0 / 9007199254740992.0);
-}
-static inline float gauss(void)
-{
-	double u = urand() + 1e-12, v = urand();
-	return (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
 }
 
-/* CPU seconds of the process, all threads: with the machine shared, wall
- * time overstates what the work costs; both are printed. */
 static double cpu_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double peak_rss_mb(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss / 1024.0;
 }
 
 static void die(const char *what)
@@ -53,79 +76,97 @@ static void die(const char *what)
 	exit(1);
 }
 
-int main(int argc, char **argv)
+/* Segment holding vector v: the last j with first[j] <= v. */
+static int64_t seg_of(int64_t v)
 {
-	if (argc < 3) {
-		fprintf(stderr, "usage: search_bench DB CLASS [N] [dump.f32]\n");
-		return 2;
+	int64_t lo = 0, hi = nseg;
+	while (hi - lo > 1) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (first[mid] <= v)
+			lo = mid;
+		else
+			hi = mid;
 	}
-	int64_t N = argc > 3 ? atoll(argv[3]) : 1000000;
-	const int d = 1024;
-	struct aed_db *db;
-	if (aed_db_open(argv[1], 0, &db))
-		die("open");
+	return lo;
+}
 
-	/* Real segments and their frames. */
-	int64_t nseg_real = 0, nreal = 0;
+static void gen(int64_t v, float *out)
+{
+	int64_t j = seg_of(v), r = j % nseg_real, p = v - first[j];
+	const float *src = real + (rfirst[r] + p) * D;
+	const float *nz = tab + mix64((uint64_t)v + 0x9e3779b97f4a7c15ull) % (TAB - D);
+	double s = 0;
+	for (int i = 0; i < D; i++) {
+		out[i] = src[i] + nz[i];
+		s += (double)out[i] * out[i];
+	}
+	float inv = (float)(1.0 / sqrt(s));
+	for (int i = 0; i < D; i++)
+		out[i] *= inv;
+}
+
+static int fetch_gen(void *ctx, int64_t n, const int64_t *ids, float *out)
+{
+	(void)ctx;
+	for (int64_t i = 0; i < n; i++)
+		gen(ids[i], out + i * D);
+	return AED_OK;
+}
+
+/* Real vectors (normalised) and the segment table: from the database, or
+ * from the dump the build wrote. */
+static void load_real(struct aed_db *db, const char *dump, int write_dump)
+{
+	sqlite3_stmt *st;
 	aed_db_int(db, "SELECT count(*) FROM embedding WHERE n_patches > 0", &nseg_real);
 	aed_db_int(db, "SELECT sum(n_patches) FROM embedding", &nreal);
-	float *real = malloc((size_t)nreal * d * sizeof *real);
-	int64_t *rfirst = malloc((size_t)(nseg_real + 1) * sizeof *rfirst);
-	int64_t *rid = malloc((size_t)nseg_real * sizeof *rid);
-	sqlite3_stmt *st;
-	aed_db_prepare(db, "SELECT segment_id FROM embedding WHERE n_patches > 0 ORDER BY segment_id", &st);
+	real = malloc((size_t)nreal * D * sizeof *real);
+	rfirst = malloc((size_t)(nseg_real + 1) * sizeof *rfirst);
+	rid = malloc((size_t)nseg_real * sizeof *rid);
+	aed_db_prepare(db, "SELECT segment_id, n_patches FROM embedding WHERE n_patches > 0 ORDER BY "
+			   "segment_id", &st);
 	int64_t s = 0, off = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct aed_array a;
 		rid[s] = sqlite3_column_int64(st, 0);
-		if (aed_array_get(db, "embedding", rid[s], &a))
-			die("array");
 		rfirst[s++] = off;
-		memcpy(real + off * d, a.data, a.nbytes);
-		off += a.dims[0];
-		aed_array_release(&a);
+		off += sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);
 	rfirst[s] = off;
-	aed_l2_normalize(real, nreal, d);
-	if (argc > 4) {
-		FILE *f = fopen(argv[4], "wb");
-		fwrite(real, sizeof *real, (size_t)nreal * d, f);
+	FILE *f = write_dump ? NULL : fopen(dump, "rb");
+	if (f && fread(real, sizeof *real, (size_t)nreal * D, f) == (size_t)nreal * D) {
 		fclose(f);
+	} else {
+		if (f)
+			fclose(f);
+		for (s = 0; s < nseg_real; s++) {
+			struct aed_array a;
+			if (aed_array_get(db, "embedding", rid[s], &a))
+				die("array");
+			memcpy(real + rfirst[s] * D, a.data, a.nbytes);
+			aed_array_release(&a);
+		}
+		aed_l2_normalize(real, nreal, D);
+		if ((f = fopen(dump, "wb"))) {
+			fwrite(real, sizeof *real, (size_t)nreal * D, f);
+			fclose(f);
+		}
 	}
-
-	/* Exemplars: 5 real segments of the class, from different recordings. */
-	int64_t ex[5];
-	int nex = 0;
-	aed_db_prepare(db, "SELECT s.id FROM segment s JOIN embedding e ON e.segment_id = s.id WHERE "
-			   "json_extract(s.meta, '$.class') = ?1 AND json_extract(s.meta, '$.salience') "
-			   "= '1' GROUP BY s.source_group ORDER BY s.id LIMIT 5", &st);
-	sqlite3_bind_text(st, 1, argv[2], -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		ex[nex++] = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (nex < 2) {
-		fprintf(stderr, "search_bench: fewer than 2 segments of class %s\n", argv[2]);
-		return 1;
-	}
-
-	/* The tiled corpus: segment j = real segment j mod R + noise. */
-	double t0 = aed_now();
-	float *x = malloc((size_t)N * d * sizeof *x);
-	int64_t cap = N / 4 + 2, nseg = 0;
-	int64_t *first = malloc((size_t)cap * sizeof *first);
-	if (!x || !first) {
-		fprintf(stderr, "search_bench: out of memory for %lld vectors\n", (long long)N);
-		return 1;
-	}
+	/* The noise table and the tiling. */
+	tab = malloc((size_t)TAB * sizeof *tab);
+	uint64_t rs = 0x2545F4914F6CDD1Dull;
 	const float sigma = 0.5f / 32.0f; /* per dimension: noise norm ~0.5 */
-	/* Gaussian noise from a table read at random offsets: a billion
-	 * log/cos calls would dominate the run. */
-	enum { TAB = 1 << 22 };
-	float *tab = malloc((size_t)TAB * sizeof *tab);
-	for (int i = 0; i < TAB; i++)
-		tab[i] = sigma * gauss();
-	int64_t v = 0;
+	for (int i = 0; i < TAB; i += 2) {
+		double u, v;
+		rs = mix64(rs + 1);
+		u = ((rs >> 11) + 1) * (1.0 / 9007199254740993.0);
+		rs = mix64(rs + 1);
+		v = (rs >> 11) * (1.0 / 9007199254740992.0);
+		tab[i] = sigma * (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
+		tab[i + 1] = sigma * (float)(sqrt(-2 * log(u)) * sin(2 * M_PI * v));
+	}
+	int64_t cap = N / 4 + 2, v = 0;
+	first = malloc((size_t)cap * sizeof *first);
 	for (int64_t j = 0; v < N; j++) {
 		int64_t r = j % nseg_real, np = rfirst[r + 1] - rfirst[r];
 		if (np > N - v)
@@ -135,21 +176,30 @@ int main(int argc, char **argv)
 			first = realloc(first, (size_t)cap * sizeof *first);
 		}
 		first[nseg++] = v;
-		for (int64_t p = 0; p < np; p++, v++) {
-			const float *src = real + (rfirst[r] + p) * d;
-			const float *nz = tab + (size_t)(urand() * (TAB - d));
-			float *dst = x + v * d;
-			for (int i = 0; i < d; i++)
-				dst[i] = src[i] + nz[i];
-		}
+		v += np;
 	}
 	first[nseg] = v;
-	free(tab);
-	aed_l2_normalize(x, N, d);
-	printf("vectors=%lld segments=%lld real_vectors=%lld real_segments=%lld gen_s=%.1f\n",
-	       (long long)N, (long long)nseg, (long long)nreal, (long long)nseg_real, aed_now() - t0);
+}
 
-	/* Exemplar frames -> queries, as `mine` selects them. */
+/* Exemplar frames of 5 real segments of the class, selected as `mine` does
+ * (z statistics over a sample of whole segments spread over the corpus). */
+static int queries(struct aed_db *db, const char *cls, struct aed_mine_corpus *c, float **q,
+		   float **sample)
+{
+	int64_t ex[5];
+	int nex = 0;
+	sqlite3_stmt *st;
+	aed_db_prepare(db, "SELECT s.id FROM segment s JOIN embedding e ON e.segment_id = s.id WHERE "
+			   "json_extract(s.meta, '$.class') = ?1 AND json_extract(s.meta, '$.salience') "
+			   "= '1' GROUP BY s.source_group ORDER BY s.id LIMIT 5", &st);
+	sqlite3_bind_text(st, 1, cls, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		ex[nex++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (nex < 2) {
+		fprintf(stderr, "search_bench: fewer than 2 segments of class %s\n", cls);
+		exit(1);
+	}
 	int64_t nf = 0;
 	for (int e = 0; e < nex; e++) {
 		int64_t r = 0;
@@ -157,7 +207,7 @@ int main(int argc, char **argv)
 			r++;
 		nf += rfirst[r + 1] - rfirst[r];
 	}
-	float *F = malloc((size_t)nf * d * sizeof *F), *gen = malloc((size_t)nf * sizeof *gen),
+	float *F = malloc((size_t)nf * D * sizeof *F), *gen_ = malloc((size_t)nf * sizeof *gen_),
 	      *sdv = malloc((size_t)nf * sizeof *sdv);
 	int *fex = malloc((size_t)nf * sizeof *fex);
 	nf = 0;
@@ -165,135 +215,313 @@ int main(int argc, char **argv)
 		int64_t r = 0;
 		while (rid[r] != ex[e])
 			r++;
+		ex_real[n_ex_real++] = r;
 		for (int64_t p = rfirst[r]; p < rfirst[r + 1]; p++, nf++) {
-			memcpy(F + nf * d, real + p * d, d * sizeof *F);
+			memcpy(F + nf * D, real + p * D, D * sizeof *F);
 			fex[nf] = e;
 		}
 	}
-	int64_t ns = 20000;
-	float *sample = malloc((size_t)ns * d * sizeof *sample);
-	for (int64_t i = 0; i < ns; i++)
-		memcpy(sample + i * d, x + (i * N / ns) * d, d * sizeof *sample);
-	struct aed_mine_corpus c = { .n_segments = nseg, .first_vec = first, .sample = sample,
-				     .n_sample = ns };
-	if (aed_mine_corpus_stats(&c, F, (int)nf, d, gen, sdv))
+	/* The sample: whole segments spread evenly, as mine.c's corpus_sample. */
+	int64_t ns = 20000, per = N / nseg, got = 0;
+	int64_t take = (ns + per - 1) / per;
+	if (take > nseg)
+		take = nseg;
+	*sample = malloc((size_t)ns * D * sizeof **sample);
+	for (int64_t j = 0; j < take && got < ns; j++) {
+		int64_t s = j * nseg / take;
+		for (int64_t v = first[s]; v < first[s + 1] && got < ns; v++)
+			gen(v, *sample + got++ * D);
+	}
+	c->sample = *sample;
+	c->n_sample = got;
+	if (aed_mine_corpus_stats(c, F, (int)nf, D, gen_, sdv))
 		die("stats");
-	struct aed_frame_select_opts so = { .seed = 1234, .generic = gen, .spread = sdv,
+	struct aed_frame_select_opts so = { .seed = 1234, .generic = gen_, .spread = sdv,
 					   .generic_drop = -1 };
 	struct aed_frame_selection sel;
-	if (aed_mine_select_frames(F, fex, nf, d, nex, &so, &sel))
+	if (aed_mine_select_frames(F, fex, nf, D, nex, &so, &sel))
 		die("select");
-	float *q = malloc((size_t)sel.n_kept * d * sizeof *q);
+	*q = malloc((size_t)sel.n_kept * D * sizeof **q);
 	int nq = 0;
 	for (int64_t i = 0; i < nf; i++)
 		if (sel.kept[i])
-			memcpy(q + (size_t)nq++ * d, F + i * d, d * sizeof *q);
-	printf("class=%s exemplars=%d frames=%lld queries=%d\n", argv[2], nex, (long long)nf, nq);
-
-	/* Exact. */
-	struct aed_vindex *flat, *ivf;
-	t0 = aed_now();
-	if (aed_vindex_new("Flat", d, &flat) || aed_vindex_add(flat, N, x))
-		die("flat");
-	double flat_build = aed_now() - t0;
-	struct aed_mine_search_opts mo = { .k = K, .score = AED_MINE_SCORE_Z };
-	struct aed_mine_hit hf[K], hi[K];
-	struct aed_mine_search_stats sf, si;
-	int nhf, nhi;
-	c.ix = flat;
-	if (aed_mine_search(&c, q, nq, &mo, hf, &nhf, &sf)) /* warm-up: page in */
-		die("search flat");
-	double c0 = cpu_now();
-	if (aed_mine_search(&c, q, nq, &mo, hf, &nhf, &sf))
-		die("search flat");
-	double exact_cpu = cpu_now() - c0;
-	float *kf_s = malloc((size_t)nq * K * sizeof *kf_s), *ki_s = malloc((size_t)nq * K * sizeof *ki_s);
-	int64_t *kf = malloc((size_t)nq * K * sizeof *kf), *ki = malloc((size_t)nq * K * sizeof *ki);
-	if (aed_vindex_search(flat, nq, q, K, kf_s, kf))
-		die("knn flat");
-	printf("exact_factory=Flat exact_build_s=%.2f exact_query_s=%.3f exact_query_cpu_s=%.3f "
-	       "exact_pooled_frames=%lld\n", flat_build, sf.seconds, exact_cpu,
-	       (long long)sf.pooled_frames);
-	aed_vindex_free(&flat);
-
-	/* Auto: IVF trained on a sample. */
-	char fac[AED_VINDEX_FACTORY_MAX];
-	aed_vindex_auto_factory(N, fac);
-	t0 = aed_now();
-	if (aed_vindex_new(fac, d, &ivf))
-		die("ivf");
-	int64_t nl = aed_vindex_nlist(ivf), nt = nl ? aed_vindex_train_size(nl) : 0;
-	if (nt > N)
-		nt = N;
-	float *tr = malloc((size_t)(nt ? nt : 1) * d * sizeof *tr);
-	for (int64_t i = 0; i < nt; i++)
-		memcpy(tr + i * d, x + (i * N / nt) * d, d * sizeof *tr);
-	if (aed_vindex_train(ivf, nt, tr))
-		die("train");
-	double train_s = aed_now() - t0;
-	free(tr);
-	if (aed_vindex_add(ivf, N, x))
-		die("add");
-	double ivf_build = aed_now() - t0;
-	int nprobe = nl ? aed_vindex_default_nprobe(nl) : 0;
-	/* The default nprobe last (it is what "auto" reports), smaller ones
-	 * first to show the trade-off. */
-	int probes[3] = { nprobe / 4, nprobe / 2, nprobe };
-	for (int pi = nl ? 0 : 2; pi < 3; pi++) {
-		if (probes[pi] < 1)
-			continue;
-		aed_vindex_set_nprobe(ivf, probes[pi]);
-		c.ix = ivf;
-		if (aed_mine_search(&c, q, nq, &mo, hi, &nhi, &si))
-			die("search ivf");
-		double c0 = cpu_now();
-		if (aed_mine_search(&c, q, nq, &mo, hi, &nhi, &si))
-			die("search ivf");
-		double auto_cpu = cpu_now() - c0;
-		double tk = aed_now();
-		if (aed_vindex_search(ivf, nq, q, K, ki_s, ki))
-			die("knn ivf");
-		tk = aed_now() - tk;
-		/* recall@100 of the raw neighbours, per query, and of the candidates. */
-		int64_t found = 0;
-		for (int a = 0; a < nq; a++)
-			for (int i = 0; i < K; i++)
-				for (int j = 0; j < K; j++)
-					if (ki[a * K + i] == kf[a * K + j]) {
-						found++;
-						break;
-					}
-		int cf = 0;
-		for (int i = 0; i < nhi; i++)
-			for (int j = 0; j < nhf; j++)
-				if (hi[i].segment == hf[j].segment) {
-					cf++;
-					break;
-				}
-		printf("%sauto_factory=%s nprobe=%d train_vectors=%lld train_s=%.2f auto_build_s=%.2f "
-		       "auto_query_s=%.3f auto_query_cpu_s=%.3f knn100_s=%.3f auto_pooled_frames=%lld "
-		       "recall_knn100=%.4f recall_candidates100=%.4f\n", pi < 2 ? "# " : "", fac,
-		       probes[pi], (long long)nt, train_s, ivf_build, si.seconds, auto_cpu, tk,
-		       (long long)si.pooled_frames, (double)found / (nq * K),
-		       nhf ? (double)cf / nhf : 0.0);
-	}
-	aed_vindex_free(&ivf);
+			memcpy(*q + (size_t)nq++ * D, F + i * D, D * sizeof **q);
+	printf("class=%s exemplars=%d frames=%lld queries=%d sample=%lld\n", cls, nex,
+	       (long long)nf, nq, (long long)got);
 	aed_frame_selection_release(&sel);
-	free(x);
-	free(real);
-	free(first);
-	free(rfirst);
-	free(rid);
 	free(F);
-	free(gen);
+	free(gen_);
 	free(sdv);
 	free(fex);
-	free(sample);
-	free(q);
-	free(kf);
-	free(ki);
-	free(kf_s);
-	free(ki_s);
-	aed_db_free(&db);
+	return nq;
+}
+
+/* Train on a strided sample, add in batches: never the whole corpus in
+ * memory, as `index build` reads segment batches. Vectors [0, n). */
+static struct aed_vindex *build(const char *fac, int64_t n, double *train_s)
+{
+	struct aed_vindex *ix;
+	double t0 = aed_now();
+	if (aed_vindex_new(fac, D, &ix))
+		die("new");
+	if (!aed_vindex_is_trained(ix)) {
+		int64_t nt = aed_vindex_train_size(aed_vindex_nlist(ix));
+		if (nt < 16 * D)
+			nt = 16 * D;
+		if (nt > n)
+			nt = n;
+		float *tr = malloc((size_t)nt * D * sizeof *tr);
+		for (int64_t i = 0; i < nt; i++)
+			gen(i * n / nt, tr + i * D);
+		if (aed_vindex_train(ix, nt, tr))
+			die("train");
+		free(tr);
+		printf("train_vectors=%lld ", (long long)nt);
+	}
+	*train_s = aed_now() - t0;
+	float *x = malloc((size_t)BATCH * D * sizeof *x);
+	for (int64_t i0 = 0; i0 < n; i0 += BATCH) {
+		int64_t m = n - i0 < BATCH ? n - i0 : BATCH;
+		for (int64_t i = 0; i < m; i++)
+			gen(i0 + i, x + i * D);
+		if (aed_vindex_add(ix, m, x))
+			die("add");
+	}
+	free(x);
+	return ix;
+}
+
+/* The tiled corpus holds N / 14,088 noisy copies of every real patch (710
+ * at 10 M): the exemplars' own copies and those of the clips most like
+ * them differ only by the added noise, which the PCA mostly drops, so which
+ * copy of a clip ranks 100th is decided by noise. Besides the plain recall,
+ * the recall of the real clips (segment j is a copy of real clip j mod R)
+ * and the ratio of the mean exact scores of the two top-100 lists. */
+static double recall_real(const struct aed_mine_hit *a, int na, const struct aed_mine_hit *b,
+			  int nb)
+{
+	int f = 0, nu = 0;
+	for (int j = 0; j < nb; j++) {
+		int dup = 0;
+		for (int i = 0; i < j && !dup; i++)
+			dup = b[i].segment % nseg_real == b[j].segment % nseg_real;
+		if (dup)
+			continue;
+		nu++;
+		for (int i = 0; i < na; i++)
+			if (a[i].segment % nseg_real == b[j].segment % nseg_real) {
+				f++;
+				break;
+			}
+	}
+	return nu ? (double)f / nu : 0;
+}
+
+static double score_ratio(const struct aed_mine_hit *a, int na, const struct aed_mine_hit *b,
+			  int nb)
+{
+	double sa = 0, sb = 0;
+	for (int i = 0; i < na; i++)
+		sa += a[i].score;
+	for (int i = 0; i < nb; i++)
+		sb += b[i].score;
+	return na && nb ? (sa / na) / (sb / nb) : 0;
+}
+
+static double recall_cands(const struct aed_mine_hit *a, int na, const struct aed_mine_hit *b,
+			   int nb)
+{
+	int f = 0;
+	for (int i = 0; i < na; i++)
+		for (int j = 0; j < nb; j++)
+			if (a[i].segment == b[j].segment) {
+				f++;
+				break;
+			}
+	return nb ? (double)f / nb : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 6) {
+		fprintf(stderr, "usage: search_bench build|mine|recall DB CLASS N INDEX\n");
+		return 2;
+	}
+	const char *mode = argv[1], *cls = argv[3], *path = argv[5];
+	N = atoll(argv[4]);
+	char dump[4200];
+	snprintf(dump, sizeof dump, "%s.real", path);
+	struct aed_db *db;
+	if (aed_db_open(argv[2], 0, &db))
+		die("open");
+	double t0 = aed_now();
+	load_real(db, dump, !strcmp(mode, "build"));
+	double setup = aed_now() - t0;
+	char fac[AED_VINDEX_FACTORY_MAX];
+	aed_vindex_auto_factory(N, fac);
+
+	if (!strcmp(mode, "build")) {
+		double train_s;
+		t0 = aed_now();
+		struct aed_vindex *ix = build(fac, N, &train_s);
+		double build_s = aed_now() - t0;
+		if (aed_vindex_write(ix, path))
+			die("write");
+		struct stat sb;
+		stat(path, &sb);
+		int nprobe = aed_vindex_nlist(ix) ? aed_vindex_default_nprobe(aed_vindex_nlist(ix)) : 0;
+		printf("vectors=%lld segments=%lld real_vectors=%lld factory=%s nprobe=%d "
+		       "train_s=%.1f build_s=%.1f write_s=%.1f index_bytes=%lld flat_bytes=%lld "
+		       "bytes_per_vector=%.1f build_peak_rss_mb=%.0f\n", (long long)N, (long long)nseg,
+		       (long long)nreal, fac, nprobe, train_s, build_s, aed_now() - t0 - build_s,
+		       (long long)sb.st_size, (long long)N * (D * 4 + 8),
+		       (double)sb.st_size / N, peak_rss_mb());
+		aed_vindex_free(&ix);
+		aed_db_free(&db);
+		return 0;
+	}
+
+	/* mine / recall: the index mapped, as aed_index_open reads it. */
+	t0 = aed_now();
+	double c0 = cpu_now();
+	struct aed_vindex *ix;
+	if (aed_vindex_read_mapped(path, &ix))
+		die("read");
+	if (aed_vindex_ntotal(ix) != N)
+		die("index size");
+	int64_t nl = aed_vindex_nlist(ix);
+	int nprobe = nl ? aed_vindex_default_nprobe(nl) : 0;
+	if (argc > 6 && atoi(argv[6]) > 0)
+		nprobe = atoi(argv[6]); /* the trade-off against the default */
+	aed_vindex_set_nprobe(ix, nprobe);
+	double open_s = aed_now() - t0;
+	float *q, *sample;
+	struct aed_mine_corpus c = { .ix = ix, .n_segments = nseg, .first_vec = first,
+				     .fetch = aed_vindex_exact(ix) ? NULL : fetch_gen };
+	int nq = queries(db, cls, &c, &q, &sample);
+	struct aed_mine_search_opts mo = { .k = K, .score = AED_MINE_SCORE_Z };
+	struct aed_mine_hit h[K], hx[K];
+	struct aed_mine_search_stats s, sx;
+	int nh, nhx;
+	if (aed_mine_search(&c, q, nq, &mo, h, &nh, &s))
+		die("search");
+	double mine_s = aed_now() - t0;
+
+	if (!strcmp(mode, "mine")) {
+		/* A digest of the ranked candidates and their scores: equal across
+		 * runs and thread counts when the results are. */
+		uint64_t hsh = 1469598103934665603ull, hr = hsh;
+		for (int i = 0; i < nh; i++) {
+			hsh = mix64(hsh ^ (uint64_t)h[i].segment);
+			hsh = mix64(hsh ^ (uint64_t)h[i].patch);
+			hr = mix64(hr ^ (uint64_t)h[i].segment);
+			uint32_t b;
+			memcpy(&b, &h[i].score, sizeof b);
+			hsh = mix64(hsh ^ b);
+		}
+		printf("factory=%s nprobe=%d bench_setup_s=%.2f open_s=%.3f search_s=%.3f mine_s=%.3f "
+		       "mine_cpu_s=%.3f pooled_frames=%lld candidates=%d ranking_digest=%016llx "
+		       "candidates_digest=%016llx "
+		       "mine_peak_rss_mb=%.0f\n", fac, nprobe, setup, open_s, s.seconds, mine_s,
+		       cpu_now() - c0, (long long)s.pooled_frames, nh, (unsigned long long)hr,
+		       (unsigned long long)hsh,
+		       peak_rss_mb());
+		return 0;
+	}
+
+	/* (a) the same probes re-ranked exactly: every vector of the probed
+	 * lists (lists hold ~N/nlist; 3x that per probe covers the largest). */
+	struct aed_mine_search_opts mx = mo;
+	mx.hits_per_query = nl ? 3 * nprobe * (N / nl) : N;
+	if (mx.hits_per_query > N)
+		mx.hits_per_query = N;
+	if (aed_mine_search(&c, q, nq, &mx, hx, &nhx, &sx))
+		die("search probes");
+	printf("probes_hits_per_query=%lld probes_pooled_frames=%lld "
+	       "recall_candidates100_vs_probes=%.4f recall_clips100_vs_probes=%.4f "
+	       "score_ratio_vs_probes=%.4f\n", (long long)mx.hits_per_query,
+	       (long long)sx.pooled_frames, recall_cands(h, nh, hx, nhx), recall_real(h, nh, hx, nhx),
+	       score_ratio(h, nh, hx, nhx));
+	/* The exemplars' own copies left out, as --exclude-group leaves out an
+	 * exemplar's recording: the candidates are then other clips. */
+	unsigned char *exc = calloc((size_t)nseg, 1);
+	for (int64_t j = 0; j < nseg; j++)
+		for (int e = 0; e < n_ex_real; e++)
+			exc[j] |= j % nseg_real == ex_real[e];
+	struct aed_mine_corpus ce = c;
+	ce.excluded = exc;
+	struct aed_mine_hit he[K], hxe[K];
+	int nhe, nhxe;
+	struct aed_mine_search_stats se;
+	if (aed_mine_search(&ce, q, nq, &mo, he, &nhe, &se) ||
+	    aed_mine_search(&ce, q, nq, &mx, hxe, &nhxe, &se))
+		die("search excluded");
+	printf("exclude_exemplar_copies recall_candidates100_vs_probes_excl=%.4f "
+	       "recall_clips100_vs_probes_excl=%.4f score_ratio_vs_probes_excl=%.4f\n",
+	       recall_cands(he, nhe, hxe, nhxe), recall_real(he, nhe, hxe, nhxe),
+	       score_ratio(he, nhe, hxe, nhxe));
+	free(exc);
+	/* Fewer probes, against the same reference (the default's probes). */
+	for (int div = 2; div <= 4; div *= 2) {
+		if (nprobe / div < 1)
+			continue;
+		aed_vindex_set_nprobe(ix, nprobe / div);
+		if (aed_mine_search(&c, q, nq, &mo, h, &nh, &s))
+			die("search");
+		printf("# nprobe=%d recall_clips100_vs_probes=%.4f score_ratio_vs_probes=%.4f "
+		       "recall_candidates100_vs_probes=%.4f\n", nprobe / div, recall_real(h, nh, hx, nhx),
+		       score_ratio(h, nh, hx, nhx), recall_cands(h, nh, hx, nhx));
+	}
+	aed_vindex_free(&ix);
+
+	/* (b) the first 200,000 vectors: the auto compressed index over them
+	 * against Flat. */
+	int64_t nsub = N < SUBSET ? N : SUBSET, nseg_sub = seg_of(nsub - 1) + 1;
+	if (first[nseg_sub] > nsub)
+		nseg_sub--; /* whole segments only */
+	nsub = first[nseg_sub];
+	char sfac[AED_VINDEX_FACTORY_MAX];
+	aed_vindex_auto_factory_at(nsub, 0, sfac);
+	double train_s;
+	struct aed_vindex *sub = build(sfac, nsub, &train_s), *flat = build("Flat", nsub, &train_s);
+	int sp = aed_vindex_default_nprobe(aed_vindex_nlist(sub));
+	aed_vindex_set_nprobe(sub, sp);
+	struct aed_mine_corpus cs = c, cf = c;
+	cs.ix = sub;
+	cs.n_segments = cf.n_segments = nseg_sub;
+	cf.ix = flat;
+	cf.fetch = NULL;
+	if (aed_mine_search(&cs, q, nq, &mo, h, &nh, &s) || aed_mine_search(&cf, q, nq, &mo, hx, &nhx, &sx))
+		die("subset search");
+	/* Raw neighbours, per query: the compressed index's kq hits re-ranked
+	 * exactly, top 100, against Flat's top 100. */
+	int64_t kq = s.hits_per_query;
+	float *ss = malloc((size_t)nq * kq * sizeof *ss), *fs = malloc((size_t)nq * K * sizeof *fs);
+	int64_t *si = malloc((size_t)nq * kq * sizeof *si), *fi = malloc((size_t)nq * K * sizeof *fi);
+	float *v = malloc(D * sizeof *v);
+	if (aed_vindex_search(sub, nq, q, kq, ss, si) || aed_vindex_search(flat, nq, q, K, fs, fi))
+		die("knn");
+	int64_t found = 0;
+	for (int a = 0; a < nq; a++) {
+		float kth = fs[a * K + K - 1];
+		/* A re-ranked hit is in the exact top 100 when its exact score
+		 * reaches the 100th exact score (ties count once). */
+		int64_t got = 0;
+		for (int64_t i = 0; i < kq && got < K; i++) {
+			if (si[a * kq + i] < 0)
+				continue;
+			gen(si[a * kq + i], v);
+			double dot = 0;
+			for (int j = 0; j < D; j++)
+				dot += (double)v[j] * q[(size_t)a * D + j];
+			got += dot >= kth - 1e-6;
+		}
+		found += got;
+	}
+	printf("subset_vectors=%lld subset_factory=%s subset_nprobe=%d "
+	       "recall_knn100_subset=%.4f recall_candidates100_subset=%.4f "
+	       "recall_clips100_subset=%.4f recall_peak_rss_mb=%.0f\n",
+	       (long long)nsub, sfac, sp, (double)found / (nq * K), recall_cands(h, nh, hx, nhx),
+	       recall_real(h, nh, hx, nhx), peak_rss_mb());
 	return 0;
 }

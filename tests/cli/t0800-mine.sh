@@ -119,6 +119,56 @@ check_grep "recorded as a file exemplar" '"source": "file"' "$T/out"
 NB=$($PY -c 'import json,sys; print(sum("dog_bark" in c["key"] or "/m/05tny_" in c["labels"] for c in json.load(open(sys.argv[1]))["candidates"]))' "$T/out")
 if [ "$NB" -ge 6 ]; then ok "file exemplar: $NB/10 barks"; else not_ok "file exemplar: $NB/10 barks"; fi
 
+# --- a compressed index: hits re-ranked against the stored embeddings ----------
+# With the threshold lowered, "auto" compresses even this corpus (PCA to 256
+# dimensions, 8-bit codes). Every score mine reports must still be the exact
+# cosine similarity: the same as over the exact index, and as NumPy computes
+# it from the dumped embeddings.
+# shellcheck disable=SC2086
+check "mine --method mean on the exact index" $AED mine --class /m/05tny_ $EX --exclude-group --k 30 --method mean --json
+cp "$T/out" "$T/mean-exact.json"
+check "index build --exact-below 100 compresses" $AED index build --rebuild --exact-below 100 --json
+check_grep "PCA + IVF + 8-bit codes" '"factory": "PCA256,IVF[0-9]+,SQ8"' "$T/out"
+check "index status" $AED index status
+check_grep "status: bytes a vector, compressed" 'compressed; hits re-ranked exactly' "$T/out"
+check "index status --json" $AED index status --json
+cp "$T/out" "$T/status.json"
+# 264 bytes of codes and id a vector, plus the PCA (5 MB), which on this
+# small corpus is most of the file: the figure is the file over its vectors.
+check "bytes a vector: the file over its vectors" $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j["bytes_per_vector"] > 264 and abs(j["bytes_per_vector"] - j["file_bytes"] / j["vectors"]) < 1))' "$T/status.json"
+# shellcheck disable=SC2086
+check "mine --method mean on the compressed index" $AED mine --class /m/05tny_ $EX --exclude-group --k 30 --method mean --json
+cp "$T/out" "$T/mean-pq.json"
+mkdir -p "$T/emb"
+for e in $EX; do [ "$e" = -e ] || $AED dump embeddings "$e" -o "$T/emb/ex-$e.npy" >/dev/null 2>&1; done
+for key in $($PY -c 'import json,sys; print(" ".join(c["key"] for c in json.load(open(sys.argv[1]))["candidates"][:10]))' "$T/mean-pq.json"); do
+	$AED dump embeddings "$key" -o "$T/emb/c-$key.npy" >/dev/null 2>&1
+done
+check "compressed index: scores are exact cosines (Flat run, NumPy)" $PY - "$T/mean-exact.json" "$T/mean-pq.json" "$T/emb" <<'EOF'
+import glob, json, os, sys
+import numpy as np
+flat = {c["key"]: c["score"] for c in json.load(open(sys.argv[1]))["candidates"]}
+pq = json.load(open(sys.argv[2]))["candidates"]
+d = sys.argv[3]
+unit = lambda a: a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-30)
+ex = np.concatenate([unit(np.load(f).reshape(-1, 1024).astype(np.float64)) for f in sorted(glob.glob(d + "/ex-*.npy"))])
+q = ex.sum(0); q /= np.linalg.norm(q)
+same = [c for c in pq if c["key"] in flat]
+bad = [c["key"] for c in same if abs(c["score"] - flat[c["key"]]) > 1e-5]
+print("# %d of %d candidates also in the exact run's top 30, %d differ" % (len(same), len(pq), len(bad)))
+if len(same) < 25 or bad:
+    sys.exit(1)
+for c in pq[:10]:
+    x = unit(np.load(os.path.join(d, "c-%s.npy" % c["key"])).reshape(-1, 1024).astype(np.float64))
+    if abs((x @ q).max() - c["score"]) > 1e-4:
+        print("# %s: reported %.6f, NumPy %.6f" % (c["key"], c["score"], (x @ q).max()))
+        sys.exit(1)
+EOF
+# shellcheck disable=SC2086
+check "exemplar mining on the compressed index" $AED mine --class /m/05tny_ $EX --exclude-group --k 30 --json
+P10C=$(sql "SELECT count(*) FROM candidate c JOIN segment s ON s.id = c.segment_id WHERE c.mine_run_id = (SELECT max(id) FROM mine_run) AND c.rank <= 10 AND s.meta LIKE '%\"dog_bark\"%'")
+if [ "$P10C" -ge 6 ]; then ok "compressed: precision@10 $P10C/10"; else not_ok "compressed: precision@10 $P10C/10"; fi
+
 # --- one second of bark in ten seconds of a real stream ------------------------
 BG=$ASE/xNRCwF4TStY_110000.m4a
 F2=$(sed -n 2p "$T/extra.txt")

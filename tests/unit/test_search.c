@@ -53,10 +53,19 @@ static void test_auto_factory(void **state)
 	assert_string_equal(f, "Flat");
 	aed_vindex_auto_factory(AED_VINDEX_AUTO_EXACT_MAX - 1, f);
 	assert_string_equal(f, "Flat");
+	aed_vindex_auto_factory(AED_VINDEX_AUTO_EXACT_MAX, f);
+	assert_string_equal(f, "PCA256,IVF512,SQ8");
 	aed_vindex_auto_factory(1000000, f);
-	assert_string_equal(f, "IVF1024,Flat");
+	assert_string_equal(f, "PCA256,IVF1024,SQ8");
 	aed_vindex_auto_factory(4000000, f);
-	assert_string_equal(f, "IVF2048,Flat");
+	assert_string_equal(f, "PCA256,IVF2048,SQ8");
+	aed_vindex_auto_factory(10000000, f);
+	assert_string_equal(f, "PCA256,IVF4096,SQ8");
+	/* A lowered threshold: fewer lists, never under 39 vectors each. */
+	aed_vindex_auto_factory_at(1000, 100, f);
+	assert_string_equal(f, "PCA256,IVF16,SQ8");
+	aed_vindex_auto_factory_at(99, 100, f);
+	assert_string_equal(f, "Flat");
 	assert_int_equal(aed_vindex_default_nprobe(1024), 16);
 	assert_int_equal(aed_vindex_default_nprobe(64), 8);
 }
@@ -183,6 +192,86 @@ static void test_ivf_matches_exact(void **state)
 	free(x);
 }
 
+/* A compressed index (PCA, IVF, 8-bit codes) searched by L2 reports
+ * similarities close to the cosines, finds what exact search finds, and
+ * reads back mapped with the same answers. */
+static void test_compressed_mapped(void **state)
+{
+	(void)state;
+	struct aed_vindex *flat = NULL, *cx = NULL, *back = NULL;
+	int n = 8000, nq = 20, k = 10;
+	float *x = clustered(n, 200, 0.4f);
+	/* Most of the variance in 12 dimensions, as embeddings have it. */
+	for (int i = 0; i < n; i++)
+		for (int j = 12; j < D; j++)
+			x[i * D + j] *= 0.05f;
+	aed_l2_normalize(x, n, D);
+	assert_int_equal(aed_vindex_new("Flat", D, &flat), AED_OK);
+	assert_int_equal(aed_vindex_new("PCA16,IVF16,SQ8", D, &cx), AED_OK);
+	assert_true(aed_vindex_exact(flat));
+	assert_false(aed_vindex_exact(cx));
+	assert_int_equal(aed_vindex_nlist(cx), 16); /* the IVF under the PCA */
+	assert_int_equal(aed_vindex_train(cx, 4000, x), AED_OK);
+	assert_int_equal(aed_vindex_add(flat, n, x), AED_OK);
+	assert_int_equal(aed_vindex_add(cx, n, x), AED_OK);
+	float *q = malloc((size_t)nq * D * sizeof *q);
+	for (int i = 0; i < nq * D; i++)
+		q[i] = x[(i / D) * 397 % n * D + i % D] + 0.1f * gauss();
+	for (int i = 0; i < nq * D; i++)
+		q[i] *= i % D < 12 ? 1.0f : 0.05f;
+	aed_l2_normalize(q, nq, D);
+	float *sf = malloc((size_t)nq * k * sizeof *sf), *sc = malloc((size_t)nq * k * sizeof *sc),
+	      *sb = malloc((size_t)nq * k * sizeof *sb);
+	int64_t *idf = malloc((size_t)nq * k * sizeof *idf), *idc = malloc((size_t)nq * k * sizeof *idc),
+		*idb = malloc((size_t)nq * k * sizeof *idb);
+	assert_int_equal(aed_vindex_set_nprobe(cx, 16), AED_OK);
+	assert_int_equal(aed_vindex_search(flat, nq, q, k, sf, idf), AED_OK);
+	assert_int_equal(aed_vindex_search(cx, nq, q, k, sc, idc), AED_OK);
+	int found = 0;
+	for (int a = 0; a < nq; a++) {
+		assert_true(fabsf(sc[a * k] - sf[a * k]) < 0.05f); /* an estimate of the cosine */
+		for (int i = 0; i < k; i++)
+			for (int j = 0; j < k; j++)
+				found += idc[a * k + i] == idf[a * k + j];
+	}
+	assert_true(found >= nq * k * 6 / 10);
+	char path[] = "/tmp/aedtest_pcaXXXXXX";
+	int fd = mkstemp(path);
+	close(fd);
+	assert_int_equal(aed_vindex_write(cx, path), AED_OK);
+	assert_int_equal(aed_vindex_read_mapped(path, &back), AED_OK);
+	assert_int_equal(aed_vindex_ntotal(back), n);
+	assert_false(aed_vindex_exact(back));
+	assert_int_equal(aed_vindex_set_nprobe(back, 16), AED_OK);
+	assert_int_equal(aed_vindex_search(back, nq, q, k, sb, idb), AED_OK);
+	assert_memory_equal(idb, idc, (size_t)nq * k * sizeof *idb);
+	assert_memory_equal(sb, sc, (size_t)nq * k * sizeof *sb);
+	aed_vindex_free(&back);
+	/* An exact IVF maps too, and still reconstructs through its direct map. */
+	struct aed_vindex *ivf = NULL;
+	assert_int_equal(aed_vindex_new("IVF16,Flat", D, &ivf), AED_OK);
+	assert_int_equal(aed_vindex_train(ivf, 4000, x), AED_OK);
+	assert_int_equal(aed_vindex_add(ivf, n, x), AED_OK);
+	assert_int_equal(aed_vindex_write(ivf, path), AED_OK);
+	assert_int_equal(aed_vindex_read_mapped(path, &back), AED_OK);
+	float rec[D];
+	assert_int_equal(aed_vindex_reconstruct(back, 4321, rec), AED_OK);
+	assert_memory_equal(rec, x + 4321 * D, sizeof rec);
+	unlink(path);
+	aed_vindex_free(&back);
+	aed_vindex_free(&ivf);
+	aed_vindex_free(&cx);
+	aed_vindex_free(&flat);
+	free(q);
+	free(sf);
+	free(sc);
+	free(sb);
+	free(idf);
+	free(idc);
+	free(idb);
+	free(x);
+}
+
 static void test_bad_factory(void **state)
 {
 	(void)state;
@@ -231,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_auto_factory),
 		cmocka_unit_test(test_flat_search_roundtrip),
 		cmocka_unit_test(test_ivf_matches_exact),
+		cmocka_unit_test(test_compressed_mapped),
 		cmocka_unit_test(test_bad_factory),
 		cmocka_unit_test(test_kmeans),
 		cmocka_unit_test(test_normalize),
