@@ -40,5 +40,6 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv);
 
+int cmd_merge(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_export(struct aed_ctx *ctx, int argc, char **argv);
 #endif
