@@ -164,5 +164,13 @@ check_grep "and is counted" "1 conflict" "$T/err"
 dump "$T/corpus.db" >"$T/after"
 if cmp -s "$T/before" "$T/after"; then ok "nothing of the conflicting shard was picked"
 else not_ok "a conflicting shard changed the corpus"; diff "$T/before" "$T/after" | head -6 | sed 's/^/#   /'; fi
+check_fail "the corpus into itself is refused" $AED merge "$T/corpus.db" --into "$T/corpus.db"
+check_grep "saying so" "refused: that is the corpus itself" "$T/err"
+echo "not a database" >"$T/text.db"
+check_fail "a file that is not a database is refused" $AED merge "$T/s0.db" "$T/text.db" --into "$T/corpus.db"
+check_grep "naming it" "text.db" "$T/err"
+dump "$T/corpus.db" >"$T/after"
+if cmp -s "$T/before" "$T/after"; then ok "and the corpus is unchanged"
+else not_ok "a refused merge changed the corpus"; fi
 check "merge --help" $AED merge --help
 done_testing
