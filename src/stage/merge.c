@@ -31,7 +31,9 @@ static const char maps_sql[] =
 	"CREATE TEMP TABLE IF NOT EXISTS m_ver(src INTEGER PRIMARY KEY, dst INTEGER);"
 	"CREATE TEMP TABLE IF NOT EXISTS m_class(src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);"
 	"CREATE TEMP TABLE IF NOT EXISTS m_model(src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);"
-	"CREATE TEMP TABLE IF NOT EXISTS m_seg(src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);"
+	/* differs: the corpus's segment of that key has other columns. */
+	"CREATE TEMP TABLE IF NOT EXISTS m_seg(src INTEGER PRIMARY KEY, dst INTEGER, "
+	"differs INTEGER NOT NULL);"
 	"CREATE TEMP TABLE IF NOT EXISTS m_file(src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);"
 	"DELETE FROM m_run; DELETE FROM m_split; DELETE FROM m_ver; DELETE FROM m_class;"
 	"DELETE FROM m_model; DELETE FROM m_seg; DELETE FROM m_file;";
@@ -104,21 +106,25 @@ static const char *const sql_classes[] = {
 	"m.sha256) ORDER BY m.id",
 	"INSERT INTO temp.m_model SELECT m.id, c.id FROM shard.model m JOIN main.model c "
 	"ON c.sha256 = m.sha256",
+	/* Segments: one pass by key over the corpus's index finds the ones it
+	 * has (and whether they agree); only the others are looked up again. */
+	"INSERT INTO temp.m_seg SELECT s.id, c.id, c.id IS NOT NULL AND (c.ytid IS NOT s.ytid "
+	"OR c.start_ms IS NOT s.start_ms OR c.end_ms IS NOT s.end_ms OR c.path IS NOT s.path OR "
+	"c.source_group IS NOT s.source_group OR c.meta IS NOT s.meta) FROM shard.segment s "
+	"LEFT JOIN main.segment c ON c.key = s.key",
 	"INSERT INTO main.segment(key, ytid, start_ms, end_ms, path, source_group, meta, shard) "
 	"SELECT s.key, s.ytid, s.start_ms, s.end_ms, s.path, s.source_group, s.meta, s.shard "
-	"FROM shard.segment s WHERE NOT EXISTS (SELECT 1 FROM main.segment c WHERE c.key = "
-	"s.key) ORDER BY s.id",
-	"INSERT INTO temp.m_seg SELECT s.id, c.id FROM shard.segment s JOIN main.segment c "
-	"ON c.key = s.key",
+	"FROM temp.m_seg m JOIN shard.segment s ON s.id = m.src WHERE m.dst IS NULL "
+	"ORDER BY m.src",
+	"UPDATE temp.m_seg SET dst = (SELECT c.id FROM main.segment c WHERE c.key = "
+	"(SELECT s.key FROM shard.segment s WHERE s.id = m_seg.src)) WHERE dst IS NULL",
 	NULL
 };
 
 /* Per-segment results: each first checked (kind, query giving key + what). */
 static const char *const conflict_sql[] = {
 	"SELECT s.key, 'segment row differs' FROM temp.m_seg m JOIN shard.segment s ON s.id = "
-	"m.src JOIN main.segment c ON c.id = m.dst WHERE c.ytid IS NOT s.ytid OR c.start_ms IS "
-	"NOT s.start_ms OR c.end_ms IS NOT s.end_ms OR c.path IS NOT s.path OR c.source_group "
-	"IS NOT s.source_group OR c.meta IS NOT s.meta",
+	"m.src WHERE m.differs",
 	"SELECT s.key, printf('media differs (sha256 %s here, %s in the shard)', c.sha256, "
 	"x.sha256) FROM shard.media x JOIN temp.m_seg m ON m.src = x.segment_id JOIN main.media "
 	"c ON c.segment_id = m.dst JOIN shard.segment s ON s.id = x.segment_id WHERE c.status = "
@@ -228,12 +234,18 @@ static int exec1(struct merge *m, const char *sql, int counts)
 	return rc;
 }
 
+/* Whether a statement writes a temp.m_* map: bookkeeping, not corpus rows. */
+static int writes_map(const char *sql)
+{
+	const char *into = strstr(sql, "INTO ");
+	return !strncmp(sql, "UPDATE temp.", 12) || (into && !strncmp(into + 5, "temp.", 5));
+}
+
 static int exec_list(struct merge *m, const char *const *list)
 {
 	int rc = AED_OK;
 	for (size_t i = 0; list[i] && !rc; i++)
-		/* temp.m_* inserts are bookkeeping, not corpus rows. */
-		rc = exec1(m, list[i], !strstr(list[i], "INTO temp."));
+		rc = exec1(m, list[i], !writes_map(list[i]));
 	return rc;
 }
 

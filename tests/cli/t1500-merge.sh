@@ -164,6 +164,14 @@ check_grep "and is counted" "1 conflict" "$T/err"
 dump "$T/corpus.db" >"$T/after"
 if cmp -s "$T/before" "$T/after"; then ok "nothing of the conflicting shard was picked"
 else not_ok "a conflicting shard changed the corpus"; diff "$T/before" "$T/after" | head -6 | sed 's/^/#   /'; fi
+cp "$T/s2.db" "$T/y.db"
+key=$(sqlite3 "$T/y.db" "SELECT key FROM segment ORDER BY id LIMIT 1")
+sqlite3 "$T/y.db" "UPDATE segment SET source_group = 'elsewhere' WHERE key = '$key'"
+check_fail "a segment row that differs is a conflict" $AED merge "$T/y.db" --into "$T/corpus.db"
+check_grep "naming the segment" "y.db: $key: segment row differs" "$T/out"
+dump "$T/corpus.db" >"$T/after"
+if cmp -s "$T/before" "$T/after"; then ok "and the corpus is unchanged"
+else not_ok "a conflicting segment row changed the corpus"; fi
 check_fail "the corpus into itself is refused" $AED merge "$T/corpus.db" --into "$T/corpus.db"
 check_grep "saying so" "refused: that is the corpus itself" "$T/err"
 echo "not a database" >"$T/text.db"
