@@ -43,7 +43,10 @@
  * user_version) is not the corpus's, or that holds embeddings of a model file
  * (sha256) other than the corpus's (or, for an empty corpus, the first
  * shard's that has one), or whose run is still alive on this host, or that is
- * the corpus itself. The message names the shard.
+ * the corpus itself. The message names the shard. A shard whose array file
+ * is missing or shorter than its committed size stops the merge at that
+ * shard (its transaction rolls back; the shards before it stay merged, and a
+ * rerun carries on), as the corpus would point at bytes that are not there.
  *
  * Idempotent and resumable: each shard is merged in one transaction, which
  * also writes its merge_shard row; a kill -9 leaves that shard not merged at

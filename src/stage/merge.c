@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -362,6 +363,17 @@ static int merge_files(struct merge *m, const char *shard_arrays)
 		const char *path = (const char *)sqlite3_column_text(sel, 2);
 		int64_t have = -1, dst_id;
 		file_path(src, sizeof src, shard_arrays, path);
+		/* The corpus will read this file: it must hold what the shard committed. */
+		struct stat sb;
+		if (stat(src, &sb) != 0) {
+			rc = aed_error(AED_EIO, "%s: the shard's array file: %s", src, strerror(errno));
+			goto out;
+		}
+		if ((int64_t)sb.st_size < bytes) {
+			rc = aed_error(AED_EIO, "%s: the shard's array file holds %lld bytes, the shard "
+				       "committed %lld", src, (long long)sb.st_size, (long long)bytes);
+			goto out;
+		}
 		if (m->o->copy) {
 			const char *base = strrchr(path, '/');
 			snprintf(dst, sizeof dst, "%s/%lld-%s", kind,

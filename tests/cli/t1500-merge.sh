@@ -165,6 +165,9 @@ dump "$T/corpus.db" >"$T/after"
 if cmp -s "$T/before" "$T/after"; then ok "nothing of the conflicting shard was picked"
 else not_ok "a conflicting shard changed the corpus"; diff "$T/before" "$T/after" | head -6 | sed 's/^/#   /'; fi
 cp "$T/s2.db" "$T/y.db"
+check_fail "a shard without its array files is refused" $AED merge "$T/y.db" --into "$T/corpus.db"
+check_grep "naming the missing file" "y.db.arrays/.*: the shard's array file: No such file" "$T/err"
+cp -R "$T/s2.db.arrays" "$T/y.db.arrays"
 key=$(sqlite3 "$T/y.db" "SELECT key FROM segment ORDER BY id LIMIT 1")
 sqlite3 "$T/y.db" "UPDATE segment SET source_group = 'elsewhere' WHERE key = '$key'"
 check_fail "a segment row that differs is a conflict" $AED merge "$T/y.db" --into "$T/corpus.db"
