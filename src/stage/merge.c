@@ -617,7 +617,7 @@ static int check_shard(const char *path, char **models, size_t *n_models)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (ver != aed_db_schema_version()) {
-		rc = aed_error(AED_ESTATE, "%s: refused: schema version %lld, the corpus's is %d "
+		rc = aed_error(AED_ESTATE, "%s: schema version %lld, the corpus's is %d "
 			       "(a shard made by another aedcurate version, or not an aedcurate "
 			       "database; `aedcurate init --db SHARD` migrates an older one)",
 			       path, (long long)ver, aed_db_schema_version());
@@ -635,7 +635,7 @@ static int check_shard(const char *path, char **models, size_t *n_models)
 		if (i < *n_models)
 			continue;
 		if (*n_models) {
-			rc = aed_error(AED_ESTATE, "%s: refused: made with another model file (sha256 "
+			rc = aed_error(AED_ESTATE, "%s: made with another model file (sha256 "
 				       "%s; the corpus's embeddings are from %s)", path, sha, models[0]);
 			goto out;
 		}
@@ -655,7 +655,7 @@ static int check_shard(const char *path, char **models, size_t *n_models)
 	while ((s = sqlite3_step(st)) == SQLITE_ROW)
 		if (aed_run_alive((const char *)sqlite3_column_text(st, 1),
 				  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3)) == 1) {
-			rc = aed_error(AED_ESTATE, "%s: refused: run %lld (pid %lld) is still writing "
+			rc = aed_error(AED_ESTATE, "%s: run %lld (pid %lld) is still writing "
 				       "this shard", path, (long long)sqlite3_column_int64(st, 0),
 				       (long long)sqlite3_column_int64(st, 2));
 			goto out;
@@ -694,7 +694,7 @@ int aed_merge(struct aed_db *db, const struct aed_merge_opts *o, struct aed_merg
 			goto out;
 		}
 		if (corpus && !strcmp(corpus, sh->path)) {
-			rc = aed_error(AED_EUSAGE, "%s: refused: that is the corpus itself", o->shards[i]);
+			rc = aed_error(AED_ESTATE, "%s: that is the corpus itself", o->shards[i]);
 			goto out;
 		}
 		for (size_t j = 0; j < i; j++)
