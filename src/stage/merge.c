@@ -17,6 +17,9 @@
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
 
+/* Model files a corpus may hold (the first ones are compared). */
+#define MAX_MODELS 16
+
 /* Tables made over a whole corpus after a merge: counted, never merged. */
 static const char *const corpus_tables[] = {
 	"vec_index", "vec_map", "vec_segment", "mine_run", "mine_exemplar", "candidate",
@@ -639,10 +642,14 @@ static int check_shard(const char *path, char **models, size_t *n_models)
 				       "%s; the corpus's embeddings are from %s)", path, sha, models[0]);
 			goto out;
 		}
-		models[(*n_models)++] = strdup(sha);
 		/* The first shard with a model sets the corpus's: take all its models. */
-		while ((s = sqlite3_step(st)) == SQLITE_ROW && *n_models < 16)
-			models[(*n_models)++] = strdup((const char *)sqlite3_column_text(st, 0));
+		do {
+			if (!(models[*n_models] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				goto out;
+			}
+			++*n_models;
+		} while (*n_models < MAX_MODELS && (s = sqlite3_step(st)) == SQLITE_ROW);
 		break;
 	}
 	sqlite3_finalize(st);
@@ -669,7 +676,7 @@ out:
 int aed_merge(struct aed_db *db, const struct aed_merge_opts *o, struct aed_merge_result *res)
 {
 	struct merge m = { .db = db, .o = o, .res = res, .max_listed = o->max_listed ? o->max_listed : 20 };
-	char *models[16] = { 0 }, *corpus = NULL;
+	char *models[MAX_MODELS] = { 0 }, *corpus = NULL;
 	size_t n_models = 0;
 	sqlite3_stmt *st = NULL;
 	int rc = AED_OK;
@@ -678,11 +685,17 @@ int aed_merge(struct aed_db *db, const struct aed_merge_opts *o, struct aed_merg
 	if (!res->shards)
 		return aed_error(AED_ENOMEM, "out of memory");
 	corpus = realpath(aed_db_path(db), NULL);
-	if ((rc = aed_db_prepare(db, "SELECT sha256 FROM model ORDER BY id LIMIT 16", &st)))
+	if ((rc = aed_db_prepare(db, "SELECT sha256 FROM model ORDER BY id", &st)))
 		goto out;
-	while (sqlite3_step(st) == SQLITE_ROW)
-		models[n_models++] = strdup((const char *)sqlite3_column_text(st, 0));
+	while (sqlite3_step(st) == SQLITE_ROW && n_models < MAX_MODELS)
+		if (!(models[n_models++] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+			n_models--;
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			break;
+		}
 	sqlite3_finalize(st);
+	if (rc)
+		goto out;
 	/* Every shard is checked before the first is merged: a refusal leaves
 	 * the corpus as it was. */
 	for (size_t i = 0; i < o->n_shards; i++) {
