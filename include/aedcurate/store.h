@@ -150,7 +150,9 @@ int aed_work_reset(struct aed_db *db, const char *stage);
 /* --- array store -------------------------------------------------------------
  * Layout on disk: <db>.arrays/<kind>/<run_id>-<writer>.bin, raw little-endian
  * arrays back to back, each 64-byte aligned; array_ref rows say where each one
- * is. A writer belongs to one thread. Protocol per batch:
+ * is (array_file.path is relative to <db>.arrays/, or absolute for a shard's
+ * file that `merge` points at: those are read, never written or truncated).
+ * A writer belongs to one thread. Protocol per batch:
  *   aed_array_append() for each item (bytes go to the file, not yet visible),
  *   aed_array_sync() (fdatasync),
  *   aed_db_begin(); aed_array_record() + aed_work_done() per item;

@@ -26,6 +26,7 @@ static const struct aed_command commands[] = {
 	{ "dump", cmd_dump, "write one stored array of a segment to WAV or .npy" },
 	{ "embed", cmd_embed, "YAMNet embeddings and AudioSet scores of every segment" },
 	{ "tag", cmd_tag, "top AudioSet classes of a file or segment over time" },
+	{ "merge", cmd_merge, "bring shard databases (--shard I/N) into one corpus database" },
 	{ "index build", cmd_index_build, "FAISS index over the patch embeddings (incremental)" },
 	{ "index status", cmd_index_status, "is the vector index current, stale or missing" },
 	{ "mine", cmd_mine, "clips most likely to hold a sound, from a few exemplars" },

@@ -211,8 +211,12 @@ int aed_array_get(struct aed_db *db, const char *kind, int64_t item, struct aed_
 		goto out;
 	}
 	char path[4096];
-	snprintf(path, sizeof path, "%s/%s", aed_db_array_dir(db),
-		 (const char *)sqlite3_column_text(st, 0));
+	const char *rel = (const char *)sqlite3_column_text(st, 0);
+	/* An absolute path is a shard's file that `merge` pointed at. */
+	if (rel[0] == '/')
+		snprintf(path, sizeof path, "%s", rel);
+	else
+		snprintf(path, sizeof path, "%s/%s", aed_db_array_dir(db), rel);
 	int64_t off = sqlite3_column_int64(st, 1), nb = sqlite3_column_int64(st, 2);
 	if ((rc = dtype_parse((const char *)sqlite3_column_text(st, 3), &out->dtype)))
 		goto out;

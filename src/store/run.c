@@ -227,6 +227,9 @@ int aed_run_reap(struct aed_db *db)
 		sqlite3_bind_int64(files, 1, id);
 		while (sqlite3_step(files) == SQLITE_ROW) {
 			char p[4096];
+			/* A merged shard's file is the shard's own: never cut here. */
+			if (((const char *)sqlite3_column_text(files, 0))[0] == '/')
+				continue;
 			snprintf(p, sizeof p, "%s/%s", aed_db_array_dir(db),
 				 (const char *)sqlite3_column_text(files, 0));
 			if (truncate(p, (off_t)sqlite3_column_int64(files, 1)) != 0 && errno != ENOENT)
