@@ -1,4 +1,4 @@
--- 0012_merge.sql - shard databases merged into this one (`merge`, see
+-- 0013_merge.sql - shard databases merged into this one (`merge`, see
 -- include/aedcurate/merge.h). A merged run keeps its shard's row as it was
 -- (stage, times, host, pid) and says where it came from; the merged arrays
 -- stay in the shard's files, which array_file.path then names by an absolute

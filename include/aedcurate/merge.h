@@ -40,7 +40,7 @@
  *   max_listed) and the merge goes on with the next shard, then fails.
  *
  * Refusals, before anything is written: a shard whose schema version (PRAGMA
- * user_version) is not the corpus's, or that holds embeddings of a model file
+ * user_version) is not the corpus's, or that registered a model file
  * (sha256) other than the corpus's (or, for an empty corpus, the first
  * shard's that has one), or whose run is still alive on this host, or that is
  * the corpus itself. The message names the shard. A shard whose array file

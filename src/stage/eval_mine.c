@@ -382,7 +382,7 @@ static int rounds_positives(struct aed_db *db, const struct aed_eval_mine_opts *
 	int64_t *rated = NULL, n_rated = 0, found = 0;
 	int rc = AED_OK;
 
-	if (!(rated = malloc((size_t)o->rounds * o->per_round * sizeof *rated)))
+	if (!(rated = malloc((size_t)o->rounds * (size_t)o->per_round * sizeof *rated)))
 		return aed_error(AED_ENOMEM, "out of memory");
 	for (int i = 0; i < ex0->n && !rc; i++)
 		rc = keys_push(&ex, ex0->v[i]);
@@ -662,8 +662,17 @@ static int eval_class(struct aed_db *db, const struct aed_eval_mine_opts *o, int
 				rc = aed_error(AED_ENOMEM, "out of memory");
 			if (!rc)
 				rc = rounds_positives(db, o, class_id, mid, &ex, tr->yield[1]);
-			if (!rc)
+			if (!rc) {
 				rc = rounds_review(db, o, class_id, mid, &ex, tr->yield[0]);
+				/* A failed simulation takes its ratings back: the oracle's
+				 * labels must not stay behind as verified labels. */
+				if (rc) {
+					char msg[512];
+					snprintf(msg, sizeof msg, "%s", aed_last_error());
+					undo_review(db, class_id);
+					aed_error(rc, "%s", msg);
+				}
+			}
 			/* The last trial's review stays, for `review status` to show. */
 			if (!rc && t + 1 < n_trials)
 				rc = undo_review(db, class_id);

@@ -304,17 +304,21 @@ static int read_at(const char *path, int64_t off, int64_t nb, unsigned char **ou
 	return rc;
 }
 
-/* Copy the first n bytes of src to dst (created or replaced), synced. */
+/* Copy the first n bytes of src to dst (created or replaced), synced. The
+ * bytes go to dst.tmp, renamed over dst once synced: dst may be a copy the
+ * corpus already reads (a shard file that grew since the last merge), and a
+ * kill -9 mid-copy must leave that copy whole. */
 static int copy_file(const char *src, const char *dst, int64_t n)
 {
-	char buf[1 << 16];
+	char buf[1 << 16], tmp[8200];
 	int rc = AED_OK, in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
 	int64_t done = 0;
 	if (in < 0)
 		return aed_error(AED_EIO, "%s: %s", src, strerror(errno));
-	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	snprintf(tmp, sizeof tmp, "%s.tmp", dst);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (out < 0)
-		rc = aed_error(AED_EIO, "%s: %s", dst, strerror(errno));
+		rc = aed_error(AED_EIO, "%s: %s", tmp, strerror(errno));
 	while (!rc && done < n) {
 		size_t want = (size_t)(n - done < (int64_t)sizeof buf ? n - done : (int64_t)sizeof buf);
 		ssize_t k = pread(in, buf, want, (off_t)done);
@@ -335,10 +339,14 @@ static int copy_file(const char *src, const char *dst, int64_t n)
 		done += k;
 	}
 	if (!rc && fdatasync(out) != 0)
-		rc = aed_error(AED_EIO, "%s: fdatasync: %s", dst, strerror(errno));
+		rc = aed_error(AED_EIO, "%s: fdatasync: %s", tmp, strerror(errno));
 	if (out >= 0)
 		close(out);
 	close(in);
+	if (!rc && rename(tmp, dst) != 0)
+		rc = aed_error(AED_EIO, "%s: rename to %s: %s", tmp, dst, strerror(errno));
+	if (rc)
+		unlink(tmp);
 	return rc;
 }
 
