@@ -1672,7 +1672,7 @@ static int add_npy_nd(struct aed_tar *t, const char *key, const char *what, enum
 		      int nd, const int64_t *dims, const void *data)
 {
 	struct aed_buf b = { 0 };
-	char name[300];
+	char name[AED_TAR_NAME_MAX + 1];
 	int rc = aed_npy_encode(dt, nd, dims, data, &b);
 	snprintf(name, sizeof name, "%s.%s.npy", key, what);
 	if (!rc)

@@ -37,17 +37,17 @@ names() { # TAR: member names by Python's tarfile, then by GNU tar, sorted
 	echo "--"
 	tar -tf "$1" | sort
 }
-check "export a 255-byte id with log-mel" $AED export --out "$T/w" --split train=1 --payload audio,logmel
+check "export a 255-byte id with log-mel" $AED export --out "$T/w" --split train=1 --shards-per-split 1 --payload audio,logmel
 KL="${L}_0" KM="${M}_1000"
-want=$(for k in "$KL" "$KM" b03_0 b04_0 b05_0; do for e in flac json logmel.npy; do echo "$k.$e"; done; done | sort)
+want=$(for k in "$KL" "$KM" b03_0 b04_0 b05_0; do for e in flac json labels.npy logmel.npy; do echo "$k.$e"; done; done | sort)
 check_eq "tarfile and GNU tar read every full member name" "$want
 --
 $want" "$(names "$T/w/train-000000.tar")"
 check_eq "its JSON names the full key" "$KL" "$(tar -xOf "$T/w/train-000000.tar" "$KL.json" | $PY -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
-check "mixes of two 255-byte ids" $AED export --out "$T/m" --split train=1 --balance min=3 --mix-augment --payload audio,logmel
+check "mixes of two 255-byte ids" $AED export --out "$T/m" --split train=1 --shards-per-split 1 --balance min=3 --mix-augment --payload audio,logmel
 mix=$(sql "SELECT key FROM export_sample WHERE export_id = (SELECT max(id) FROM export) AND segment_id IS NULL")
 check_eq "the mix's key joins both (522 bytes)" "522" "${#mix}"
-check_eq "its members named in full" "$mix.flac $mix.json $mix.logmel.npy" \
+check_eq "its members named in full" "$mix.flac $mix.json $mix.labels.npy $mix.logmel.npy" \
 	"$($PY -c 'import sys, tarfile; print(" ".join(m.name for m in tarfile.open(sys.argv[1]) if m.name.startswith(sys.argv[2])))' "$T/m/train-000000.tar" "$mix")"
 check "python reads the shards back against the database" $PY "$ROOT/tests/py/read_webdataset.py" "$AEDCURATE_DB" "$T/m" --ffmpeg 2
 check_grep "one mix among them" '\(1 augmented' "$T/out"
@@ -80,10 +80,10 @@ check_eq "the file outside stays" "victim" "$(cat "$T/victim")"
 check "export, shards of 1" $AED export --out "$T/re" --split train=1 --shard-size 1
 check_eq "five shards" "5" "$(ls "$T/re" | grep -c '^train-.*\.tar$')"
 echo "mine" >"$T/re/train-000099.tar"; echo "notes" >"$T/re/notes.txt"; echo "half" >"$T/re/train-000042.tar.tmp"
-check "rerun into it, one shard" $AED export --out "$T/re" --split train=1 --shard-size 1000
-check_eq "its own stale shards are gone, the user's files stay" "notes.txt train-000000.tar train-000042.tar.tmp train-000099.tar" \
+check "rerun into it, one shard" $AED export --out "$T/re" --split train=1 --shard-size 1000 --shards-per-split 1
+check_eq "its own stale shards are gone, the user's files stay" "notes.txt pos_weight.npy train-000000.tar train-000042.tar.tmp train-000099.tar" \
 	"$(ls "$T/re" | grep -v -e json -e csv -e README | tr '\n' ' ' | sed 's/ $//')"
 check_eq "the user's shard is untouched" "mine" "$(cat "$T/re/train-000099.tar")"
-check_eq "the list names this export's files" "README.md class_counts.csv index.json manifest.json priors.csv train-000000.tar" \
+check_eq "the list names this export's files" "README.md class_counts.csv classes.json index.json manifest.json pos_weight.npy priors.csv train-000000.tar train.wids.json" \
 	"$(tail -n +2 "$T/re/.aedcurate-files" | sort | tr '\n' ' ' | sed 's/ $//')"
 done_testing
