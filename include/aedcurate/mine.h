@@ -224,7 +224,22 @@ struct aed_mine_opts {
 	int no_record;            /* rank only: no run, no mine_run/candidate rows,
 	                           * no candidate labels read (r->mine_run_id 0,
 	                           * candidate labels ""): `eval mine` */
+	int ranker;               /* 1: with ratings for the class, a classifier
+	                           * trained on the rated clips re-ranks the
+	                           * exemplar search's best candidates (below) */
+	double ranker_weight;     /* the classifier's share of the blend; 0 = 0.5 */
 };
+
+/* The ranker (o->ranker): logistic regression (aed_clf_train, refine.h) on
+ * the patch embeddings of verified positives (segment exemplars and clips
+ * rated Present), verified negatives (rated Not present) and
+ * AED_RANKER_WEAK corpus-sample vectors as weak negatives; Unsure and Not
+ * acoustic ratings never enter training. It scores the best
+ * max(k, AED_RANKER_POOL) candidates of the exemplar search (a clip: its
+ * best patch), and the ranking is (1 - w) * z(exemplar score) + w * z(logit),
+ * z standardised over those candidates. Without a rated clip it is off. */
+#define AED_RANKER_POOL 1000
+#define AED_RANKER_WEAK 4000
 
 struct aed_mine_exemplar {
 	int64_t segment_id;       /* 0 for a file */
@@ -259,6 +274,12 @@ struct aed_mine_result {
 	int64_t n_excluded;              /* segments not allowed as candidates */
 	int64_t corpus_segments;
 	struct aed_mine_search_stats stats;
+	int ranker_rated;                /* rated clips that trained the ranker (0: not used) */
+	int ranker_pos, ranker_neg;      /* positive / negative clips among its rows' clips */
+	int64_t ranker_weak;             /* weak-negative vectors */
+	int ranker_pool;                 /* candidates it re-ranked */
+	double ranker_weight;
+	double ranker_seconds;           /* training and re-ranking, not the search */
 };
 
 int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_result *r);
@@ -283,7 +304,8 @@ void aed_mine_result_release(struct aed_mine_result *r);
  *   yield[0] "review": the best unrated candidates of a recorded mine run
  *     are rated through review import's own code (aed_review_export_record,
  *     aed_review_import_data; annotator AED_EVAL_MINE_ANNOTATOR), then the
- *     class is mined again with the positives added to the exemplars;
+ *     class is mined again with the positives added to the exemplars
+ *     (with mine.ranker, re-ranked by the ranker trained on those ratings);
  *   yield[1] "positives": nothing stored, the positives found become
  *     exemplars, the annotator skips what it already rated (today's use of
  *     a review round).

@@ -236,11 +236,11 @@ int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv)
 
 struct emine_opts {
 	struct aed_strlist classes, exemplar;
-	int all_classes, exclude_group, no_share, rankings;
+	int all_classes, exclude_group, no_share, rankings, ranker;
 	long exemplars, trials, seed, rounds, per_round;
 	const char *candidates, *method, *score, *baseline, *exemplar_meta, *model;
 	long clusters, min_exemplars, share, kmeans_seed, sample;
-	double generic;
+	double generic, ranker_weight;
 };
 
 static const struct aed_opt emine_table[] = {
@@ -282,6 +282,10 @@ static const struct aed_opt emine_table[] = {
 	  "simulated review rounds per trial (default 0: none)" },
 	{ "per-round", 0, AED_OPT_INT, offsetof(struct emine_opts, per_round), "N",
 	  "candidates the simulated annotator rates per round (default 10)" },
+	{ "ranker", 0, AED_OPT_FLAG, offsetof(struct emine_opts, ranker), NULL,
+	  "the review curve mines with mine's --ranker (a classifier trained on the ratings)" },
+	{ "ranker-weight", 0, AED_OPT_DOUBLE, offsetof(struct emine_opts, ranker_weight), "W",
+	  "as mine" },
 	{ "rankings", 0, AED_OPT_FLAG, offsetof(struct emine_opts, rankings), NULL,
 	  "with --json: every trial's ranked segment keys" },
 	{ 0 }
@@ -302,7 +306,9 @@ static const struct aed_cmd_spec emine_spec = {
 		"stored through review import's code (annotator " AED_EVAL_MINE_ANNOTATOR "),\n"
 		"and the class is mined again with the positives as exemplars; yield = the\n"
 		"positives found after each round. 'positives' is the same without storing\n"
-		"ratings (positives only added as exemplars). Rounds write to the database\n"
+		"ratings (positives only added as exemplars). --ranker: the review curve is\n"
+		"mined with mine's --ranker, trained on the ratings stored so far.\n"
+		"Rounds write to the database\n"
 		"(mine runs, exports, ratings: the last trial's stay); run them on a copy.",
 	.opts = emine_table,
 	.min_args = 0,
@@ -436,7 +442,8 @@ static void emine_text(const struct aed_eval_mine_result *r, const struct aed_ev
 		       "positives only added as exemplars\n\n| class |", o->per_round);
 		for (int m2 = 0; m2 < 2; m2++)
 			for (int q = 0; q < o->rounds; q++)
-				printf(" %s r%d |", m2 ? "positives" : "review", q + 1);
+				printf(" %s r%d |", m2 ? "positives" : o->mine.ranker ? "ranker"
+				       : "review", q + 1);
 		printf("\n|---|");
 		for (int q = 0; q < 2 * o->rounds; q++)
 			printf("---|");
@@ -509,6 +516,11 @@ int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv)
 	eo.mine.sample = o.sample;
 	eo.mine.model_path = o.model;
 	eo.mine.exclude_group = o.exclude_group;
+	if (o.ranker_weight < 0 || o.ranker_weight > 1)
+		return aed_error(AED_EUSAGE, "eval mine: --ranker-weight %g: expected a share in "
+				 "[0, 1]", o.ranker_weight);
+	eo.mine.ranker = o.ranker;
+	eo.mine.ranker_weight = o.ranker_weight;
 	eo.mine.candidates_split = o.candidates;
 	eo.classes = o.classes.v;
 	eo.n_classes = o.classes.n;

@@ -16,9 +16,9 @@ struct mine_cli {
 	const char *class_name, *method, *score, *candidates, *model;
 	struct aed_strlist exemplars;
 	long k, clusters, min_exemplars, seed, hits, sample, show;
-	int exclude_group, no_class_exemplars, no_share;
+	int exclude_group, no_class_exemplars, no_share, ranker, no_ranker;
 	long share;
-	double generic;
+	double generic, ranker_weight;
 };
 
 static const struct aed_opt table[] = {
@@ -38,6 +38,12 @@ static const struct aed_opt table[] = {
 	  "only segments of this split are candidates" },
 	{ "no-class-exemplars", 0, AED_OPT_FLAG, offsetof(struct mine_cli, no_class_exemplars),
 	  NULL, "use only --exemplar clips, not ontology examples nor verified clips" },
+	{ "ranker", 0, AED_OPT_FLAG, offsetof(struct mine_cli, ranker), NULL,
+	  "with ratings for the class, re-rank by a classifier trained on the rated clips" },
+	{ "no-ranker", 0, AED_OPT_FLAG, offsetof(struct mine_cli, no_ranker), NULL,
+	  "exemplar search only: ratings just leave rated clips out (the default)" },
+	{ "ranker-weight", 0, AED_OPT_DOUBLE, offsetof(struct mine_cli, ranker_weight), "W",
+	  "the ranker's share of the blended score, 0..1 (default 0.5)" },
 	{ "clusters", 0, AED_OPT_INT, offsetof(struct mine_cli, clusters), "N",
 	  "k-means clusters of the exemplar frames (default: frames / (4 x exemplars), at least 2)" },
 	{ "min-exemplars", 0, AED_OPT_INT, offsetof(struct mine_cli, min_exemplars), "N",
@@ -82,7 +88,12 @@ static const struct aed_cmd_spec spec = {
 		"reviewed for the class are never candidates; --exclude-group also leaves out\n"
 		"clips cut from an exemplar's recording, --candidates SPLIT all clips outside\n"
 		"the split. Labels are shown, never used for scoring. The run and its ranked\n"
-		"candidates go to mine_run / candidate: the review queue.",
+		"candidates go to mine_run / candidate: the review queue.\n"
+		"--ranker: once the class has Present or Not present ratings, a logistic\n"
+		"regression on patch embeddings (exemplars and Present clips against Not present\n"
+		"clips and 4000 corpus vectors; Unsure and Not acoustic left out) re-ranks the\n"
+		"search's best max(k, 1000) clips by (1-W) z(exemplar score) + W z(its best\n"
+		"patch's logit), W = --ranker-weight. Off by default (--no-ranker).",
 	.opts = table,
 	.min_args = 0,
 	.max_args = 0,
@@ -113,6 +124,14 @@ static json_t *result_json(const struct aed_mine_result *r, const struct aed_min
 	json_object_set_new(j, "kept_frames", json_integer(o->method == AED_MINE_MEAN ? r->n_frames
 							  : r->sel.n_kept));
 	json_object_set_new(j, "fallback", json_boolean(r->sel.fallback));
+	json_object_set_new(j, "ranker", json_pack("{s:b, s:i, s:i, s:i, s:I, s:i, s:f}", "used",
+						    r->ranker_rated > 0, "rated_clips",
+						    r->ranker_rated, "positives", r->ranker_pos,
+						    "negatives", r->ranker_neg, "weak_negatives",
+						    (json_int_t)r->ranker_weak, "pool", r->ranker_pool,
+						    "weight", r->ranker_weight));
+	json_object_set_new(json_object_get(j, "ranker"), "seconds",
+			    json_real(r->ranker_seconds));
 	json_object_set_new(j, "generic_dropped", json_integer(r->sel.n_generic));
 	json_object_set_new(j, "unshared_dropped", json_integer(r->sel.n_unshared));
 	for (int i = 0; i < r->n_exemplars; i++) {
@@ -158,6 +177,14 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 	printf("; index %lld, %lld segments, %lld not candidates\n", (long long)r->index_id,
 	       (long long)r->corpus_segments, (long long)r->n_excluded);
 	printf("exemplars: %d, %d frames\n", r->n_exemplars, r->n_frames);
+	if (r->ranker_rated)
+		printf("ranker: trained on %d rated clips (%d positive clips with the exemplars, "
+		       "%d negative) and %lld weak-negative corpus vectors; re-ranked the best %d "
+		       "candidates, weight %.2f; %.3f s\n", r->ranker_rated, r->ranker_pos,
+		       r->ranker_neg, (long long)r->ranker_weak, r->ranker_pool, r->ranker_weight,
+		       r->ranker_seconds);
+	else if (o->ranker)
+		printf("ranker: off, no rated clip (Present or Not present) for the class yet\n");
 	for (int i = 0; i < r->n_exemplars; i++) {
 		const struct aed_mine_exemplar *e = &r->exemplars[i];
 		printf("  %-8s %s: %d of %d frames kept", e->source, e->name, e->frames_kept,
@@ -228,6 +255,9 @@ int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 	if (o.generic != -1 && (o.generic < 0 || o.generic >= 1))
 		return aed_error(AED_EUSAGE, "mine: --generic %g: expected a fraction in [0, 1)",
 				 o.generic);
+	if (o.ranker_weight < 0 || o.ranker_weight > 1)
+		return aed_error(AED_EUSAGE, "mine: --ranker-weight %g: expected a share in [0, 1]",
+				 o.ranker_weight);
 	if (o.k > 1000000)
 		return aed_error(AED_EUSAGE, "mine: --k %ld is more than 1000000", o.k);
 	if (!o.method || !strcmp(o.method, "exemplar"))
@@ -255,6 +285,8 @@ int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 	mo.select.share = o.no_share ? -1 : (int)o.share;
 	mo.hits_per_query = o.hits;
 	mo.exclude_group = o.exclude_group;
+	mo.ranker = o.ranker && !o.no_ranker;
+	mo.ranker_weight = o.ranker_weight;
 	mo.candidates_split = o.candidates;
 	mo.model_path = o.model;
 	mo.sample = o.sample;

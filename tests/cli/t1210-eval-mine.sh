@@ -6,7 +6,8 @@
 # the ranking unchanged when every label is deleted (the oracle never ranks),
 # and --rounds: a non-decreasing yield curve, the simulated ratings stored in
 # the review tables as `review import` stores them, a second simulation
-# refused.
+# refused; mine --ranker trained on those ratings (Unsure and Not acoustic left
+# out), --no-ranker the old ranking.
 . "$(dirname "$0")/../lib/testlib.sh"
 US8K=$SHARED/data/audio/urbansound8k
 MODEL=$SHARED/models/yamnet/yamnet.tflite
@@ -180,5 +181,29 @@ check_grep "a rated run" 'Bark' "$T/out"
 check_fail "a second simulation on a reviewed class is refused" $AED --db "$T/rounds.db" \
 	eval mine --class Bark --exemplars 3 --trials 1 --rounds 1 --per-round 5
 check_grep "it says why" 'already has .* ratings' "$T/err"
+
+# --- the ranker: mine trained on the ratings the rounds left -----------------------------
+keys() { $PY -c 'import json,sys; print(" ".join(c["key"] for c in json.load(open(sys.argv[1]))["candidates"]))' "$1"; }
+ranked() { $PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["ranker"]; print(int(r["used"]), r["rated_clips"])' "$1"; }
+check "mine, default" $AED --db "$T/rounds.db" --json mine --class Bark --k 10
+cp "$T/out" "$T/m0.json"
+check "mine --no-ranker" $AED --db "$T/rounds.db" --json mine --class Bark --k 10 --no-ranker
+check_eq "--no-ranker: the default's ranking, the ranker unused" "$(keys "$T/m0.json") 0 0" \
+	"$(keys "$T/out") $(ranked "$T/out")"
+check "mine --ranker" $AED --db "$T/rounds.db" --json mine --class Bark --k 10 --ranker
+cp "$T/out" "$T/m1.json"
+check_eq "--ranker: trained on the 10 rated clips" "1 10" "$(ranked "$T/m1.json")"
+check "mine --ranker again" $AED --db "$T/rounds.db" --json mine --class Bark --k 10 --ranker
+check_eq "the same ranking (fixed seeds)" "$(keys "$T/m1.json")" "$(keys "$T/out")"
+check "the report says it" $AED --db "$T/rounds.db" mine --class Bark --k 10 --ranker
+check_grep "ranker: trained on 10 rated clips" 'ranker: trained on 10 rated clips' "$T/out"
+rsql "UPDATE rating SET answer = 'unsure' WHERE id = (SELECT min(id) FROM rating)"
+rsql "UPDATE rating SET answer = 'not_acoustic' WHERE id = (SELECT max(id) FROM rating)"
+check "mine --ranker, one Unsure and one Not acoustic" $AED --db "$T/rounds.db" --json mine \
+	--class Bark --k 10 --ranker
+check_eq "Unsure and Not acoustic never train it: 8 rated clips" "1 8" "$(ranked "$T/out")"
+rsql "UPDATE rating SET answer = 'unsure'"
+check "mine --ranker, every rating Unsure" $AED --db "$T/rounds.db" mine --class Bark --k 10 --ranker
+check_grep "the ranker is off without a Present or Not present rating" 'ranker: off' "$T/out"
 
 done_testing
