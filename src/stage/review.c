@@ -515,6 +515,18 @@ int aed_review_script_escape(const char *json, char **out)
 	return AED_OK;
 }
 
+/* End a review-export run: FAILED with the error that ended it (raised
+ * again for the caller), or OK with its n candidates. */
+static int end_export_run(struct aed_db *db, int64_t run_id, int rc, size_t n)
+{
+	if (!rc)
+		return aed_run_end(db, run_id, AED_RUN_OK, (int64_t)n, 0, NULL);
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s", aed_last_error());
+	aed_run_end(db, run_id, AED_RUN_FAILED, 0, 1, msg);
+	return aed_error(rc, "%s", msg);
+}
+
 static int dir_has_page(const char *dir)
 {
 	char *path = NULL;
@@ -1093,17 +1105,8 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 	rc = record_export(db, r, o->out_dir, c, n);
 out:
 	sqlite3_finalize(st);
-	if (run_open) {
-		if (rc) {
-			char msg[512];
-
-			snprintf(msg, sizeof msg, "%s", aed_last_error());
-			aed_run_end(db, r->run_id, AED_RUN_FAILED, 0, 1, msg);
-			aed_error(rc, "%s", msg);
-		} else {
-			rc = aed_run_end(db, r->run_id, AED_RUN_OK, (int64_t)n, 0, NULL);
-		}
-	}
+	if (run_open)
+		rc = end_export_run(db, r->run_id, rc, n);
 	if (c)
 		cands_release(c, n);
 	aed_outdir_release(&od);
@@ -1194,17 +1197,8 @@ int aed_review_export_record(struct aed_db *db, int64_t mine_run_id, long limit,
 	rc = record_export(db, r, note ? note : "", c, n);
 out:
 	sqlite3_finalize(st);
-	if (run_open) {
-		if (rc) {
-			char msg[512];
-
-			snprintf(msg, sizeof msg, "%s", aed_last_error());
-			aed_run_end(db, r->run_id, AED_RUN_FAILED, 0, 1, msg);
-			aed_error(rc, "%s", msg);
-		} else {
-			rc = aed_run_end(db, r->run_id, AED_RUN_OK, (int64_t)n, 0, NULL);
-		}
-	}
+	if (run_open)
+		rc = end_export_run(db, r->run_id, rc, n);
 	if (c)
 		cands_release(c, n);
 	free(ids);
