@@ -7,7 +7,8 @@
 #   make asan    build with AddressSanitizer + UBSan and run the tests on it
 #   make fuzz    build the libFuzzer targets and run each for FUZZ_SECONDS
 #
-# Sources are picked up by wildcard: a new file in src/<dir>/ needs no edit here.
+# Sources are picked up by wildcard: a new file in src/<dir>/ or src/<dir>/<stage>/
+# needs no edit here.
 
 PKGS    := sqlite3 libcurl libcrypto libavformat libavcodec libswresample libavutil fftw3 jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -24,7 +25,7 @@ BUILD   ?= build/obj
 V       ?= 0
 Q       := $(if $(filter 1,$(V)),,@)
 BIN     ?= bin/aedcurate
-SRCS    := $(sort $(wildcard src/*.c src/*/*.c))
+SRCS    := $(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c))
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 SQL     := $(sort $(wildcard sql/*.sql))
