@@ -55,9 +55,9 @@ $(BUILD)/%.o: %.c $(GEN)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # The schema migrations are compiled into the binary as C string literals.
-$(GEN): $(SQL) tests/lib/embed_sql.sh
+$(GEN): $(SQL) src/build/embed_sql.sh
 	@mkdir -p $(dir $@)
-	sh tests/lib/embed_sql.sh $(SQL) > $@.tmp && mv $@.tmp $@
+	sh src/build/embed_sql.sh $(SQL) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(FAISS_C)
 	@mkdir -p $(dir $@)
@@ -120,7 +120,7 @@ deps:
 # installed libfaiss, into build/faiss-capi (git-ignored).
 faiss-capi: $(FAISS_C)
 $(FAISS_C):
-	sh tests/lib/build_faiss_capi.sh build/faiss-capi
+	sh src/build/build_faiss_capi.sh build/faiss-capi
 
 clean:
 	rm -rf build/obj build/asan build/gen build/fuzz build/fuzzobj bin
@@ -134,4 +134,4 @@ demo: $(BIN)
 # The official YAMNet TFLite and class map, checked by sha256 (needs internet;
 # tests use $(AEDCURATE_SHARED)/models/yamnet instead).
 models:
-	sh tests/lib/get_models.sh build/models
+	sh src/build/get_models.sh build/models
