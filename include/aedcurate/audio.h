@@ -1,6 +1,7 @@
 /* audio.h - the audio front end: FFmpeg decode/cut/downmix/resample in-process,
  * the AudioSet log-mel front end (VGGish/YAMNet) on FFTW3, 16-bit WAV output,
- * and the decode and features stages that store clips and log-mels.
+ * Opus and PNG encoding (the review page's clips and spectrograms), and the
+ * decode and features stages that store clips and log-mels.
  *
  * Ownership: arrays returned through `float **` / `int16_t **` are malloc'd and
  * belong to the caller (free()). Every function returns an enum aed_status and
@@ -119,6 +120,17 @@ int aed_wav_write_f32(const char *path, const float *x, size_t n, int rate);
 /* Float [-1,1] to int16 clip samples: round(x * 32768) clamped to int16. */
 void aed_f32_to_s16(const float *x, size_t n, int16_t *out);
 void aed_s16_to_f32(const int16_t *x, size_t n, float *out);
+
+/* --- encode (the review page's media) --------------------------------------- */
+
+/* Encode mono float samples in [-1, 1] at `rate` Hz (8000, 12000, 16000,
+ * 24000 or 48000) as Opus in an Ogg file (libopus through libavcodec), at
+ * bitrate bit/s. Written to path.tmp and renamed. */
+int aed_encode_opus_ogg(const char *path, const float *x, size_t n, int rate, int bitrate);
+
+/* Write an 8-bit RGB image (rows top to bottom, 3 bytes per pixel) as PNG
+ * (libavcodec's encoder). Written to path.tmp and renamed. */
+int aed_encode_png_rgb(const char *path, const uint8_t *rgb, int width, int height);
 
 /* --- stages ------------------------------------------------------------------ */
 

@@ -227,15 +227,4 @@ struct aed_review_status {
 int aed_review_status_get(struct aed_db *db, int64_t class_id, struct aed_review_status *s);
 void aed_review_status_release(struct aed_review_status *s);
 
-/* --- encoders (src/audio/encode.c) ----------------------------------------- */
-
-/* Encode mono float samples in [-1, 1] at `rate` Hz (8000, 12000, 16000,
- * 24000 or 48000) as Opus in an Ogg file (libopus through libavcodec), at
- * bitrate bit/s. Written to path.tmp and renamed. */
-int aed_encode_opus_ogg(const char *path, const float *x, size_t n, int rate, int bitrate);
-
-/* Write an 8-bit RGB image (rows top to bottom, 3 bytes per pixel) as PNG
- * (libavcodec's encoder). Written to path.tmp and renamed. */
-int aed_encode_png_rgb(const char *path, const uint8_t *rgb, int width, int height);
-
 #endif
