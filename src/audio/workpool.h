@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "aedcurate/audio.h"
+#include "aedcurate/decode.h"
 #include "aedcurate/store.h"
 
 struct aed_pool_out {

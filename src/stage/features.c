@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "aedcurate/audio.h"
+#include "aedcurate/decode.h"
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
 #include "audio/workpool.h"
