@@ -11,7 +11,7 @@
 #include "aedcurate/decode.h"
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
-#include "audio/workpool.h"
+#include "stage/workpool.h"
 
 struct decode_shared {
 	double clip_seconds;
