@@ -7,7 +7,7 @@
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/review.h"
 #include "aedcurate/store.h"
 #include "cmd/commands.h"

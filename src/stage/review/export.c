@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "aedcurate/class.h"
 #include "aedcurate/error.h"
-#include "aedcurate/ontology.h"
 #include "aedcurate/outdir.h"
 #include "aedcurate/review.h"
 #include "aedcurate/store.h"
