@@ -9,7 +9,7 @@
 #include <sqlite3.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/segments.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"

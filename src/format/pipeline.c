@@ -1,5 +1,7 @@
-/* pipeline.c - parsing and expanding pipeline files (format in pipeline.h).
- * Pure text processing: running the steps is src/cmd/run.c. */
+/* pipeline.c - parsing and expanding pipeline files (format in pipeline.h):
+ * the file that lists the commands taking a clip from the segment list to
+ * the shards, before any of them runs. Pure text processing, no stage
+ * dependency; running the steps is src/cmd/run.c. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
