@@ -43,7 +43,9 @@ start() {
 	done
 	if [ -s "$ENVFILE" ]; then
 		. "$ENVFILE"
-		if alive "$SLURM_DIR/slurmctld.pid"; then die "already running ($SLURM_DIR); stop it first"; fi
+		if alive "$SLURM_DIR/slurmctld.pid.own"; then die "already running ($SLURM_DIR); stop it first"; fi
+		# a cluster whose controller died: stop what is left of it
+		case $SLURM_DIR in */aedcurate-slurm.*) stop_dir "$SLURM_DIR" ;; esac
 	fi
 	mkdir -p "$ROOT/build"
 	D=$(mktemp -d "${TMPDIR:-/tmp}/aedcurate-slurm.XXXXXX") || die "mktemp failed"
