@@ -113,6 +113,36 @@ static int cmd_setup(struct fetch *f)
 	return AED_OK;
 }
 
+/* The media folder: made if missing, opened for fsync after renames, and
+ * with --cmd listed (outputs of earlier runs are found by name). */
+static int media_setup(struct fetch *f)
+{
+	char *dflt = NULL;
+	const char *m = f->o.media_dir;
+	int rc;
+
+	if (!m) {
+		if (asprintf(&dflt, "%s.media", aed_db_path(f->db)) < 0)
+			return aed_error(AED_ENOMEM, "out of memory");
+		m = dflt;
+	}
+	rc = aed_mkdir_p(m);
+	if (!rc) {
+		f->media = realpath(m, NULL);
+		if (!f->media)
+			rc = aed_error(AED_EIO, "%s: %s", m, strerror(errno));
+	}
+	free(dflt);
+	if (rc)
+		return rc;
+	f->media_fd = open(f->media, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->media_fd < 0)
+		return aed_error(AED_EIO, "%s: %s", f->media, strerror(errno));
+	if (f->o.n_cmds > 0 && (rc = aed_name_index_build(&f->media_ix, f->media, 0)))
+		return rc;
+	return AED_OK;
+}
+
 static int setup(struct fetch *f)
 {
 	const char **names = f->o.names;
@@ -147,32 +177,8 @@ static int setup(struct fetch *f)
 		if ((rc = add_source(f, SRC_CMD, f->o.cmds[k], -1)))
 			return rc;
 
-	/* the media folder */
-	{
-		char *dflt = NULL;
-		const char *m = f->o.media_dir;
-
-		if (!m) {
-			if (asprintf(&dflt, "%s.media", aed_db_path(f->db)) < 0)
-				return aed_error(AED_ENOMEM, "out of memory");
-			m = dflt;
-		}
-		rc = aed_mkdir_p(m);
-		if (!rc) {
-			f->media = realpath(m, NULL);
-			if (!f->media)
-				rc = aed_error(AED_EIO, "%s: %s", m, strerror(errno));
-		}
-		free(dflt);
-		if (rc)
-			return rc;
-		f->media_fd = open(f->media, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (f->media_fd < 0)
-			return aed_error(AED_EIO, "%s: %s", f->media, strerror(errno));
-		if (f->o.n_cmds > 0 && (rc = aed_name_index_build(&f->media_ix, f->media, 0)))
-			return rc;
-	}
-
+	if ((rc = media_setup(f)))
+		return rc;
 	if (f->o.n_cmds > 0 && (rc = cmd_setup(f)))
 		return rc;
 
