@@ -1,5 +1,5 @@
 /* segments.c - `aedcurate segments ingest|list`: argv to options, then the
- * segment-list stage (src/stage/segments.c) or a read-only query, and the
+ * segment-list stage (src/stage/segments/) or a read-only query, and the
  * human or --json rendering of the result. */
 #include <jansson.h>
 #include <stdio.h>

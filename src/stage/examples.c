@@ -2,7 +2,7 @@
  * class_example rows of the chosen classes are written out as an AudioSet
  * segment CSV in memory and ingested by the segment-list stage, so they get
  * their own split for `fetch` and become `mine`'s exemplars once embedded.
- * Not a second parser: every row goes through segments.c's checks. */
+ * Not a second parser: every row goes through the segments stage's checks. */
 #include <stdlib.h>
 #include <string.h>
 
