@@ -1,7 +1,7 @@
 /* export.h - training shards: the class-balanced, stratified selection of the
  * decoded clips, written as WebDataset tar shards or as TFRecord files in the
- * AudioSet release's layout; the FLAC encoder of the audio members and the
- * PCA that reduces embeddings to AudioSet's 128-d quantised rows.
+ * AudioSet release's layout (audio members encoded by flac.h); the PCA that
+ * reduces embeddings to AudioSet's 128-d quantised rows.
  *
  * Ownership: buffers are the caller's (struct aed_buf, released with
  * aed_buf_release); result structs are embedded by the caller and released
@@ -73,13 +73,6 @@
 #include "aedcurate/util.h"
 
 struct aed_db;
-
-/* --- FLAC -------------------------------------------------------------------- */
-/* Append a whole FLAC file of n mono samples at rate Hz to out. Equal samples
- * give equal bytes (bit-exact encoder, no metadata but STREAMINFO). */
-int aed_flac_encode_s16(const int16_t *x, size_t n, int rate, struct aed_buf *out);
-/* The total-samples field of a FLAC file's STREAMINFO (0 if it is not one). */
-uint64_t aed_flac_total_samples(const uint8_t *flac, size_t n);
 
 /* --- per-second embeddings and PCA ------------------------------------------- */
 #define AED_PCA_DIM 128

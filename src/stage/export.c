@@ -16,6 +16,7 @@
 #include "aedcurate/audio.h"
 #include "aedcurate/error.h"
 #include "aedcurate/export.h"
+#include "aedcurate/flac.h"
 #include "aedcurate/npy.h"
 #include "aedcurate/outdir.h"
 #include "aedcurate/refine.h"

@@ -18,6 +18,7 @@
 #include "aedcurate/audio.h"
 #include "aedcurate/error.h"
 #include "aedcurate/export.h"
+#include "aedcurate/flac.h"
 #include "aedcurate/tfrecord.h"
 #include "aedcurate/util.h"
 
