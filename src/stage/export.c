@@ -19,6 +19,7 @@
 #include "aedcurate/flac.h"
 #include "aedcurate/npy.h"
 #include "aedcurate/outdir.h"
+#include "aedcurate/pca.h"
 #include "aedcurate/refine.h"
 #include "aedcurate/store.h"
 #include "aedcurate/tar.h"
