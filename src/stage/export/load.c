@@ -105,13 +105,11 @@ int ex_cmp_cls_rank(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Candidates: segments with a clip (and, for TFRecord, an embedding), their
- * labels and the classes those name. */
-int ex_load(struct ex *x, struct aed_export_result *r)
+/* The candidates: segments with a clip (and, for TFRecord or an embedding
+ * payload, an embedding) and a label annotators did not reject. */
+static int load_clips(struct ex *x, struct aed_export_result *r)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t *cids = NULL;
-	size_t n_cids = 0, cap_cids = 0;
 	int rc = AED_OK, s;
 
 	if ((rc = aed_db_prepare(x->db,
@@ -162,10 +160,22 @@ int ex_load(struct ex *x, struct aed_export_result *r)
 		rc = aed_db_error(x->db, "export: reading clips");
 		goto out;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
 	r->n_candidates = (int64_t)x->n_seg;
-	/* labels */
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Each candidate's labels, as class ids for now (rank_classes() turns them
+ * into indexes), and the distinct class ids, ascending, in *cids_out: the
+ * caller frees it, also after a failure. */
+static int load_labels(struct ex *x, int64_t **cids_out, size_t *n_out)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t *cids = NULL;
+	size_t n_cids = 0, cap_cids = 0;
+	int rc = AED_OK, s;
+
 	if ((rc = aed_db_prepare(x->db,
 				 "SELECT DISTINCT l.segment_id, l.class_id FROM label l "
 				 "JOIN clip c ON c.segment_id = l.segment_id WHERE" NOT_REJECTED("l")
@@ -182,7 +192,7 @@ int ex_load(struct ex *x, struct aed_export_result *r)
 			goto out;
 		}
 		g->cls = n;
-		/* class id for now; turned into an index below */
+		/* class id for now; rank_classes() makes it an index */
 		int64_t cid = sqlite3_column_int64(st, 1);
 		g->cls[g->n_cls++] = (int)cid;
 		if (n_cids == cap_cids) {
@@ -200,21 +210,32 @@ int ex_load(struct ex *x, struct aed_export_result *r)
 		rc = aed_db_error(x->db, "export: reading labels");
 		goto out;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
 	qsort(cids, n_cids, sizeof *cids, ex_cmp_i64);
 	size_t u = 0;
 	for (size_t i = 0; i < n_cids; i++)
 		if (!u || cids[u - 1] != cids[i])
 			cids[u++] = cids[i];
+	n_cids = u;
+out:
+	sqlite3_finalize(st);
+	*cids_out = cids;
+	*n_out = n_cids;
+	return rc;
+}
+
+/* The classes the labels name (cids: distinct, ascending): mid, name and
+ * class_labels_indices index. */
+static int load_classes(struct ex *x, const int64_t *cids, size_t u)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
 	x->cls = calloc(u ? u : 1, sizeof *x->cls);
-	if (!x->cls) {
-		rc = aed_error(AED_ENOMEM, "export: out of memory");
-		goto out;
-	}
+	if (!x->cls)
+		return aed_error(AED_ENOMEM, "export: out of memory");
 	x->n_cls = u;
 	if ((rc = aed_db_prepare(x->db, "SELECT mid, name, label_index FROM class WHERE id = ?1", &st)))
-		goto out;
+		return rc;
 	for (size_t i = 0; i < u; i++) {
 		struct xclass *c = &x->cls[i];
 		c->id = cids[i];
@@ -229,34 +250,48 @@ int ex_load(struct ex *x, struct aed_export_result *r)
 			goto out;
 		c->label_index = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
 	}
+out:
 	sqlite3_finalize(st);
-	st = NULL;
-	/* class ids -> indexes; availability; rarest-first ranks */
+	return rc;
+}
+
+/* class ids -> indexes; availability; rarest-first ranks */
+static int rank_classes(struct ex *x)
+{
 	for (size_t i = 0; i < x->n_seg; i++)
 		for (int k = 0; k < x->seg[i].n_cls; k++) {
 			int ci = ex_find_class(x, x->seg[i].cls[k]);
 			x->seg[i].cls[k] = ci;
 			x->cls[ci].avail++;
 		}
-	{
-		int *order = malloc((x->n_cls + 1) * sizeof *order);
-		if (!order) {
-			rc = aed_error(AED_ENOMEM, "export: out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < x->n_cls; i++)
-			order[i] = (int)i;
-		ex_sort_ctx = x;
-		qsort(order, x->n_cls, sizeof *order, cmp_rank);
-		for (size_t i = 0; i < x->n_cls; i++)
-			x->cls[order[i]].rank = (int)i;
-		free(order);
-		for (size_t i = 0; i < x->n_seg; i++)
-			qsort(x->seg[i].cls, (size_t)x->seg[i].n_cls, sizeof(int), ex_cmp_cls_rank);
-	}
+	int *order = malloc((x->n_cls + 1) * sizeof *order);
+	if (!order)
+		return aed_error(AED_ENOMEM, "export: out of memory");
+	for (size_t i = 0; i < x->n_cls; i++)
+		order[i] = (int)i;
+	ex_sort_ctx = x;
+	qsort(order, x->n_cls, sizeof *order, cmp_rank);
+	for (size_t i = 0; i < x->n_cls; i++)
+		x->cls[order[i]].rank = (int)i;
+	free(order);
+	for (size_t i = 0; i < x->n_seg; i++)
+		qsort(x->seg[i].cls, (size_t)x->seg[i].n_cls, sizeof(int), ex_cmp_cls_rank);
+	return AED_OK;
+}
+
+/* Candidates: segments with a clip (and, for TFRecord, an embedding), their
+ * labels and the classes those name. */
+int ex_load(struct ex *x, struct aed_export_result *r)
+{
+	int64_t *cids = NULL;
+	size_t n_cids = 0;
+	int rc;
+
+	if ((rc = load_clips(x, r)) || (rc = load_labels(x, &cids, &n_cids)) ||
+	    (rc = load_classes(x, cids, n_cids)) || (rc = rank_classes(x)))
+		goto out;
 	r->n_classes = (int64_t)x->n_cls;
 out:
-	sqlite3_finalize(st);
 	free(cids);
 	return rc;
 }
