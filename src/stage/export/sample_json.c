@@ -111,26 +111,13 @@ int ex_prepare_queries(struct ex *x)
 	return AED_OK;
 }
 
-/* JSON of a real clip: labels, their sources, refinement, weight, provenance. */
-int ex_seg_json(struct ex *x, const struct xseg *g, const char *split, int audio,
-		json_t **out)
+/* label sources: {mid: [source, ...]} */
+static int read_label_sources(struct ex *x, int64_t id, json_t *srcs)
 {
-	json_t *o = json_object(), *prov = json_object(), *runs = json_object();
-	json_t *soft = json_object(), *frames = json_object(), *srcs = json_object();
-	int rc = AED_OK, s, refined = 0;
-	int64_t refine_run = -1;
+	int s;
 
-	json_object_set_new(o, "key", json_string(g->key));
-	json_object_set_new(o, "ytid", json_string(g->ytid));
-	json_object_set_new(o, "start_ms", json_integer(g->start_ms));
-	json_object_set_new(o, "end_ms", json_integer(ex_seg_end_ms(g)));
-	json_object_set_new(o, "split", json_string(split));
-	json_object_set_new(o, "ingest_splits", ingest_json(g->ingest));
-	put_labels(x, o, g->cls, g->n_cls);
-	json_object_set_new(o, "columns", columns_json(x, g->cls, g->n_cls));
-	/* label sources */
 	sqlite3_reset(x->st_src);
-	sqlite3_bind_int64(x->st_src, 1, g->id);
+	sqlite3_bind_int64(x->st_src, 1, id);
 	while ((s = sqlite3_step(x->st_src)) == SQLITE_ROW) {
 		const char *mid = (const char *)sqlite3_column_text(x->st_src, 0);
 		json_t *a = json_object_get(srcs, mid);
@@ -140,42 +127,55 @@ int ex_seg_json(struct ex *x, const struct xseg *g, const char *split, int audio
 		}
 		json_array_append_new(a, jstr_or_null(x->st_src, 1));
 	}
-	if (s != SQLITE_DONE) {
-		rc = aed_db_error(x->db, "export: label sources");
-		goto out;
-	}
-	json_object_set_new(o, "label_sources", srcs);
-	srcs = NULL;
-	/* verified negatives */
-	json_t *neg = json_array();
+	if (s != SQLITE_DONE)
+		return aed_db_error(x->db, "export: label sources");
+	return AED_OK;
+}
+
+/* verified negatives */
+static int read_negatives(struct ex *x, int64_t id, json_t *neg)
+{
+	int s;
+
 	sqlite3_reset(x->st_neg);
-	sqlite3_bind_int64(x->st_neg, 1, g->id);
+	sqlite3_bind_int64(x->st_neg, 1, id);
 	while ((s = sqlite3_step(x->st_neg)) == SQLITE_ROW)
 		json_array_append_new(neg, jstr_or_null(x->st_neg, 0));
-	json_object_set_new(o, "negatives", neg);
-	if (s != SQLITE_DONE) {
-		rc = aed_db_error(x->db, "export: review decisions");
-		goto out;
-	}
-	/* SeCoST soft labels */
+	if (s != SQLITE_DONE)
+		return aed_db_error(x->db, "export: review decisions");
+	return AED_OK;
+}
+
+/* SeCoST soft labels; a clip that has one is refined, and refine_run is the
+ * latest run that made one */
+static int read_soft_labels(struct ex *x, int64_t id, json_t *soft, int *refined,
+			    int64_t *refine_run)
+{
+	int s;
+
 	sqlite3_reset(x->st_soft);
-	sqlite3_bind_int64(x->st_soft, 1, g->id);
+	sqlite3_bind_int64(x->st_soft, 1, id);
 	while ((s = sqlite3_step(x->st_soft)) == SQLITE_ROW) {
 		json_object_set_new(soft, (const char *)sqlite3_column_text(x->st_soft, 0),
 				    json_pack("{s:f, s:f, s:I}", "target", sqlite3_column_double(x->st_soft, 1),
 					      "prediction", sqlite3_column_double(x->st_soft, 2), "stages",
 					      (json_int_t)sqlite3_column_int64(x->st_soft, 3)));
-		refined = 1;
-		if (sqlite3_column_int64(x->st_soft, 4) > refine_run)
-			refine_run = sqlite3_column_int64(x->st_soft, 4);
+		*refined = 1;
+		if (sqlite3_column_int64(x->st_soft, 4) > *refine_run)
+			*refine_run = sqlite3_column_int64(x->st_soft, 4);
 	}
-	if (s != SQLITE_DONE) {
-		rc = aed_db_error(x->db, "export: soft labels");
-		goto out;
-	}
-	/* refined frames: per class the preferred method's mask and its scorer's scores */
+	if (s != SQLITE_DONE)
+		return aed_db_error(x->db, "export: soft labels");
+	return AED_OK;
+}
+
+/* refined frames: per class the preferred method's mask and its scorer's scores */
+static int read_frames(struct ex *x, int64_t id, json_t *frames, int *refined, int64_t *refine_run)
+{
+	int s;
+
 	sqlite3_reset(x->st_mask);
-	sqlite3_bind_int64(x->st_mask, 1, g->id);
+	sqlite3_bind_int64(x->st_mask, 1, id);
 	while ((s = sqlite3_step(x->st_mask)) == SQLITE_ROW) {
 		sqlite3_stmt *st = x->st_mask;
 		const char *mid = (const char *)sqlite3_column_text(st, 0);
@@ -205,29 +205,24 @@ int ex_seg_json(struct ex *x, const struct xseg *g, const char *split, int audio
 		json_object_set_new(f, "mask", ma);
 		json_object_set_new(f, "scores", sc);
 		json_object_set_new(frames, mid, f);
-		refined = 1;
-		if (sqlite3_column_int64(st, 7) > refine_run)
-			refine_run = sqlite3_column_int64(st, 7);
+		*refined = 1;
+		if (sqlite3_column_int64(st, 7) > *refine_run)
+			*refine_run = sqlite3_column_int64(st, 7);
 	}
-	if (s != SQLITE_DONE) {
-		rc = aed_db_error(x->db, "export: frame masks");
-		goto out;
-	}
-	json_object_set_new(o, "refined", json_boolean(refined));
-	json_object_set_new(o, "soft_labels", soft);
-	json_object_set_new(o, "frames", frames);
-	soft = frames = NULL;
-	json_object_set_new(o, "audio",
-			    json_pack("{s:i, s:I, s:s*}", "sample_rate", AED_SAMPLE_RATE, "n_samples",
-				      (json_int_t)g->n_samples, "member", audio ? "flac" : NULL));
-	/* provenance */
+	if (s != SQLITE_DONE)
+		return aed_db_error(x->db, "export: frame masks");
+	return AED_OK;
+}
+
+/* provenance: the fetched file, the model, the runs that made the clip's arrays */
+static int read_provenance(struct ex *x, const struct xseg *g, int64_t refine_run, json_t *prov)
+{
 	sqlite3_reset(x->st_info);
 	sqlite3_bind_int64(x->st_info, 1, g->id);
-	if (sqlite3_step(x->st_info) != SQLITE_ROW) {
-		rc = aed_db_error(x->db, "export: provenance");
-		goto out;
-	}
+	if (sqlite3_step(x->st_info) != SQLITE_ROW)
+		return aed_db_error(x->db, "export: provenance");
 	sqlite3_stmt *st = x->st_info;
+	json_t *runs = json_object();
 	json_object_set_new(prov, "augmented", json_false());
 	json_object_set_new(prov, "source_group", json_string(g->group));
 	json_object_set_new(prov, "source", jstr_or_null(st, 0));
@@ -244,12 +239,51 @@ int ex_seg_json(struct ex *x, const struct xseg *g, const char *split, int audio
 	json_object_set_new(runs, "embed", jint_or_null(st, 6));
 	json_object_set_new(runs, "refine", refine_run >= 0 ? json_integer(refine_run) : json_null());
 	json_object_set_new(prov, "runs", runs);
-	runs = NULL;
 	if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
 		json_t *meta = json_loads((const char *)sqlite3_column_text(st, 9), 0, NULL);
 		if (meta)
 			json_object_set_new(prov, "meta", meta);
 	}
+	return AED_OK;
+}
+
+/* JSON of a real clip: labels, their sources, refinement, weight, provenance. */
+int ex_seg_json(struct ex *x, const struct xseg *g, const char *split, int audio,
+		json_t **out)
+{
+	json_t *o = json_object(), *prov = json_object(), *neg = json_array();
+	json_t *soft = json_object(), *frames = json_object(), *srcs = json_object();
+	int rc = AED_OK, refined = 0;
+	int64_t refine_run = -1;
+
+	json_object_set_new(o, "key", json_string(g->key));
+	json_object_set_new(o, "ytid", json_string(g->ytid));
+	json_object_set_new(o, "start_ms", json_integer(g->start_ms));
+	json_object_set_new(o, "end_ms", json_integer(ex_seg_end_ms(g)));
+	json_object_set_new(o, "split", json_string(split));
+	json_object_set_new(o, "ingest_splits", ingest_json(g->ingest));
+	put_labels(x, o, g->cls, g->n_cls);
+	json_object_set_new(o, "columns", columns_json(x, g->cls, g->n_cls));
+	if ((rc = read_label_sources(x, g->id, srcs)))
+		goto out;
+	json_object_set_new(o, "label_sources", srcs);
+	srcs = NULL;
+	if ((rc = read_negatives(x, g->id, neg)))
+		goto out;
+	json_object_set_new(o, "negatives", neg);
+	neg = NULL;
+	if ((rc = read_soft_labels(x, g->id, soft, &refined, &refine_run)) ||
+	    (rc = read_frames(x, g->id, frames, &refined, &refine_run)))
+		goto out;
+	json_object_set_new(o, "refined", json_boolean(refined));
+	json_object_set_new(o, "soft_labels", soft);
+	json_object_set_new(o, "frames", frames);
+	soft = frames = NULL;
+	json_object_set_new(o, "audio",
+			    json_pack("{s:i, s:I, s:s*}", "sample_rate", AED_SAMPLE_RATE, "n_samples",
+				      (json_int_t)g->n_samples, "member", audio ? "flac" : NULL));
+	if ((rc = read_provenance(x, g, refine_run, prov)))
+		goto out;
 	json_object_set_new(o, "provenance", prov);
 	prov = NULL;
 	*out = o;
@@ -257,7 +291,7 @@ int ex_seg_json(struct ex *x, const struct xseg *g, const char *split, int audio
 out:
 	json_decref(o);
 	json_decref(prov);
-	json_decref(runs);
+	json_decref(neg);
 	json_decref(soft);
 	json_decref(frames);
 	json_decref(srcs);
