@@ -137,6 +137,70 @@ static void ex_release(struct ex *x)
 		aed_pca_release(&x->pca);
 }
 
+/* The options with their defaults filled in (x->opt), or a usage error
+ * before anything is written; r gets the splits and beta as used. */
+static int resolve_opts(struct ex *x, struct aed_export_result *r)
+{
+	if (!x->o->out_dir || !*x->o->out_dir)
+		return aed_error(AED_EUSAGE, "export: --out DIR is required");
+	if (!x->opt.n_splits) {
+		struct aed_export_opts d = { 0 };
+		aed_export_parse_splits("train=0.8,val=0.1,test=0.1", &d);
+		memcpy(x->opt.splits, d.splits, sizeof d.splits);
+		x->opt.n_splits = d.n_splits;
+	}
+	memcpy(r->splits, x->opt.splits, sizeof r->splits);
+	r->n_splits = x->opt.n_splits;
+	if (!x->opt.shard_size)
+		x->opt.shard_size = 1000;
+	if (!x->opt.shards_per_split)
+		x->opt.shards_per_split = 2;
+	if (x->opt.shards_per_split < 0)
+		return aed_error(AED_EUSAGE, "export: --shards-per-split must be >= 1");
+	if (x->opt.beta_set && !(x->opt.beta >= 0 && isfinite(x->opt.beta)))
+		return aed_error(AED_EUSAGE, "export: --beta must be a number >= 0, not %g", x->opt.beta);
+	if (!x->opt.keep_set) {
+		/* an evaluation list (AudioSet's eval_segments.csv) stays out of train */
+		for (int i = 0; i < x->opt.n_splits; i++)
+			if (!strcmp(x->opt.splits[i].name, "test")) {
+				x->opt.keep[0] = (struct aed_export_keep){ "eval", "test" };
+				x->opt.n_keep = 1;
+			}
+	}
+	if (!x->opt.beta_set) {
+		/* as the priors stage weighed its classes; 1 (fully balanced) without one */
+		sqlite3_stmt *bs = NULL;
+		x->opt.beta = 1.0;
+		if (!aed_db_prepare(x->db, "SELECT beta, run_id FROM class_prior ORDER BY run_id DESC LIMIT 1",
+				    &bs) && sqlite3_step(bs) == SQLITE_ROW) {
+			x->opt.beta = sqlite3_column_double(bs, 0);
+			x->beta_run = sqlite3_column_int64(bs, 1);
+		}
+		sqlite3_finalize(bs);
+	}
+	r->beta = x->opt.beta;
+	if (x->opt.shard_size < 0)
+		return aed_error(AED_EUSAGE, "export: --shard-size must be >= 1");
+	if (!x->opt.payload)
+		x->opt.payload = x->opt.format == AED_EXPORT_WEBDATASET ? AED_PAYLOAD_AUDIO : 0;
+	if (x->opt.format == AED_EXPORT_TFRECORD && x->o->payload)
+		return aed_error(AED_EUSAGE, "export: --payload applies to webdataset; TFRecord "
+				 "shards hold the 128-d quantised embeddings");
+	if (x->opt.mix_augment && x->opt.format == AED_EXPORT_TFRECORD)
+		return aed_error(AED_EUSAGE, "export: --mix-augment needs --format webdataset (a mix "
+				 "has no YAMNet embedding to put in a TFRecord)");
+	if (x->opt.mix_augment && x->opt.payload & AED_PAYLOAD_EMBEDDING)
+		return aed_error(AED_EUSAGE, "export: --mix-augment cannot go with --payload embedding "
+				 "(a mix has no YAMNet embedding)");
+	if (x->opt.mix_augment && !x->opt.min)
+		return aed_error(AED_EUSAGE, "export: --mix-augment tops classes up to min: give "
+				 "--balance min=N");
+	if (x->opt.max && x->opt.min > x->opt.max)
+		return aed_error(AED_EUSAGE, "export: min %lld is above max %lld", (long long)x->opt.min,
+				 (long long)x->opt.max);
+	return AED_OK;
+}
+
 int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_export_result *r)
 {
 	struct ex x = { .db = db, .o = o, .opt = *o };
@@ -149,63 +213,8 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	int rc;
 
 	memset(r, 0, sizeof *r);
-	if (!o->out_dir || !*o->out_dir)
-		return aed_error(AED_EUSAGE, "export: --out DIR is required");
-	if (!x.opt.n_splits) {
-		struct aed_export_opts d = { 0 };
-		aed_export_parse_splits("train=0.8,val=0.1,test=0.1", &d);
-		memcpy(x.opt.splits, d.splits, sizeof d.splits);
-		x.opt.n_splits = d.n_splits;
-	}
-	memcpy(r->splits, x.opt.splits, sizeof r->splits);
-	r->n_splits = x.opt.n_splits;
-	if (!x.opt.shard_size)
-		x.opt.shard_size = 1000;
-	if (!x.opt.shards_per_split)
-		x.opt.shards_per_split = 2;
-	if (x.opt.shards_per_split < 0)
-		return aed_error(AED_EUSAGE, "export: --shards-per-split must be >= 1");
-	if (x.opt.beta_set && !(x.opt.beta >= 0 && isfinite(x.opt.beta)))
-		return aed_error(AED_EUSAGE, "export: --beta must be a number >= 0, not %g", x.opt.beta);
-	if (!x.opt.keep_set) {
-		/* an evaluation list (AudioSet's eval_segments.csv) stays out of train */
-		for (int i = 0; i < x.opt.n_splits; i++)
-			if (!strcmp(x.opt.splits[i].name, "test")) {
-				x.opt.keep[0] = (struct aed_export_keep){ "eval", "test" };
-				x.opt.n_keep = 1;
-			}
-	}
-	if (!x.opt.beta_set) {
-		/* as the priors stage weighed its classes; 1 (fully balanced) without one */
-		sqlite3_stmt *bs = NULL;
-		x.opt.beta = 1.0;
-		if (!aed_db_prepare(db, "SELECT beta, run_id FROM class_prior ORDER BY run_id DESC LIMIT 1",
-				    &bs) && sqlite3_step(bs) == SQLITE_ROW) {
-			x.opt.beta = sqlite3_column_double(bs, 0);
-			x.beta_run = sqlite3_column_int64(bs, 1);
-		}
-		sqlite3_finalize(bs);
-	}
-	r->beta = x.opt.beta;
-	if (x.opt.shard_size < 0)
-		return aed_error(AED_EUSAGE, "export: --shard-size must be >= 1");
-	if (!x.opt.payload)
-		x.opt.payload = x.opt.format == AED_EXPORT_WEBDATASET ? AED_PAYLOAD_AUDIO : 0;
-	if (x.opt.format == AED_EXPORT_TFRECORD && o->payload)
-		return aed_error(AED_EUSAGE, "export: --payload applies to webdataset; TFRecord "
-				 "shards hold the 128-d quantised embeddings");
-	if (x.opt.mix_augment && x.opt.format == AED_EXPORT_TFRECORD)
-		return aed_error(AED_EUSAGE, "export: --mix-augment needs --format webdataset (a mix "
-				 "has no YAMNet embedding to put in a TFRecord)");
-	if (x.opt.mix_augment && x.opt.payload & AED_PAYLOAD_EMBEDDING)
-		return aed_error(AED_EUSAGE, "export: --mix-augment cannot go with --payload embedding "
-				 "(a mix has no YAMNet embedding)");
-	if (x.opt.mix_augment && !x.opt.min)
-		return aed_error(AED_EUSAGE, "export: --mix-augment tops classes up to min: give "
-				 "--balance min=N");
-	if (x.opt.max && x.opt.min > x.opt.max)
-		return aed_error(AED_EUSAGE, "export: min %lld is above max %lld", (long long)x.opt.min,
-				 (long long)x.opt.max);
+	if ((rc = resolve_opts(&x, r)))
+		return rc;
 	/* Only an empty or new folder or an earlier export is written into:
 	 * refused before anything else happens, so a refusal changes nothing. */
 	if ((rc = aed_outdir_claim(o->out_dir, "training-export", &od)))
