@@ -35,6 +35,51 @@ static void *prep_worker(void *arg)
 	return NULL;
 }
 
+/* Prepare preps[0, n) for the samples from smp on T threads (the first on
+ * this one), worker t reading through wdb[t]. */
+static void prepare_window(const struct ex *x, struct aed_db *const *wdb, const struct xsample *smp,
+			   struct prep *preps, size_t n, int T)
+{
+	struct prep_job jobs[16];
+	pthread_t th[16];
+	int started[16] = { 0 };
+
+	for (int t = 0; t < T; t++)
+		jobs[t] = (struct prep_job){ x, wdb[t], smp, preps, n, t, T };
+	for (int t = 1; t < T; t++)
+		started[t] = !pthread_create(&th[t], NULL, prep_worker, &jobs[t]);
+	prep_worker(&jobs[0]);
+	for (int t = 1; t < T; t++) {
+		if (started[t])
+			pthread_join(th[t], NULL);
+		else
+			prep_worker(&jobs[t]); /* no thread: do its share here */
+	}
+}
+
+/* The shard just filled: the tar closed (renamed into place) or the records
+ * in rec written, then its size and sha256 in s. */
+static int finish_shard(const struct ex *x, const char *dir, struct aed_tar **t,
+			const struct aed_buf *rec, struct shard_info *s, struct aed_export_result *r)
+{
+	char path[4096];
+	struct stat stt;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/%s", dir, s->name);
+	if (x->opt.format == AED_EXPORT_WEBDATASET) {
+		if ((rc = aed_tar_close(t)))
+			return rc;
+	} else if ((rc = aed_write_file_atomic(path, rec->data ? rec->data : "", rec->len))) {
+		return rc;
+	}
+	if (stat(path, &stt))
+		return aed_error(AED_EIO, "%s: cannot stat the shard just written", path);
+	s->bytes = (int64_t)stt.st_size;
+	r->bytes += s->bytes;
+	return aed_sha256_file(path, s->sha256);
+}
+
 int ex_write_shards(struct ex *x, const char *dir, struct shard_info **infos, size_t *n_infos,
 		    struct aed_export_result *r)
 {
@@ -69,20 +114,7 @@ int ex_write_shards(struct ex *x, const char *dir, struct shard_info **infos, si
 				ex_prep_release(&preps[k]);
 			w0 = i;
 			wn = x->n_smp - i < window ? x->n_smp - i : window;
-			struct prep_job jobs[16];
-			pthread_t th[16];
-			int started[16] = { 0 };
-			for (int t = 0; t < T; t++)
-				jobs[t] = (struct prep_job){ x, wdb[t], x->smp + w0, preps, wn, t, T };
-			for (int t = 1; t < T; t++)
-				started[t] = !pthread_create(&th[t], NULL, prep_worker, &jobs[t]);
-			prep_worker(&jobs[0]);
-			for (int t = 1; t < T; t++) {
-				if (started[t])
-					pthread_join(th[t], NULL);
-				else
-					prep_worker(&jobs[t]); /* no thread: do its share here */
-			}
+			prepare_window(x, wdb, x->smp + w0, preps, wn, T);
 		}
 		if (sm->position == 0) {
 			struct shard_info *s = &si[ni++];
@@ -111,21 +143,7 @@ int ex_write_shards(struct ex *x, const char *dir, struct shard_info **infos, si
 		int last = i + 1 == x->n_smp || x->smp[i + 1].position == 0;
 		if (!last)
 			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, s->name);
-		if (x->opt.format == AED_EXPORT_WEBDATASET) {
-			if ((rc = aed_tar_close(&t)))
-				goto out;
-		} else if ((rc = aed_write_file_atomic(path, rec.data ? rec.data : "", rec.len))) {
-			goto out;
-		}
-		struct stat stt;
-		if (stat(path, &stt)) {
-			rc = aed_error(AED_EIO, "%s: cannot stat the shard just written", path);
-			goto out;
-		}
-		s->bytes = (int64_t)stt.st_size;
-		r->bytes += s->bytes;
-		if ((rc = aed_sha256_file(path, s->sha256)))
+		if ((rc = finish_shard(x, dir, &t, &rec, s, r)))
 			goto out;
 	}
 	*infos = si;
