@@ -135,12 +135,11 @@ int ex_write_classes(struct ex *x, const char *dir)
 	return rc;
 }
 
-int ex_write_manifest(struct ex *x, const char *dir, const struct aed_export_result *r)
+/* manifest.json's classes: every class of the candidates, its counts and
+ * why it stays below min where it does. */
+static json_t *manifest_classes(const struct ex *x)
 {
-	char now[32];
-	json_t *classes = json_array(), *runs = json_object(), *models = json_array();
-	sqlite3_stmt *st = NULL;
-	int rc;
+	json_t *classes = json_array();
 
 	for (size_t i = 0; i < x->n_cls; i++) {
 		const struct xclass *c = &x->cls[i];
@@ -160,33 +159,42 @@ int ex_write_manifest(struct ex *x, const char *dir, const struct aed_export_res
 						"pos_weight", c->col >= 0 ? json_real(c->weight) : json_null(),
 						"per_split", per, "below_min", why));
 	}
+	return classes;
+}
+
+/* manifest.json's runs (the successful runs of the stages the data came
+ * from, by stage) and models. */
+static int manifest_runs_models(struct ex *x, json_t *runs, json_t *models)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
 	if ((rc = aed_db_prepare(x->db,
 				 "SELECT stage, group_concat(id) FROM (SELECT stage, id FROM run "
 				 "WHERE outcome = 'ok' AND stage IN ('fetch','decode','features','embed',"
 				 "'priors','refine') ORDER BY id) GROUP BY stage ORDER BY stage", &st)))
-		goto out;
+		return rc;
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_object_set_new(runs, (const char *)sqlite3_column_text(st, 0),
 				    json_string((const char *)sqlite3_column_text(st, 1)));
 	sqlite3_finalize(st);
 	if ((rc = aed_db_prepare(x->db, "SELECT name, sha256, path FROM model ORDER BY id", &st)))
-		goto out;
+		return rc;
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_array_append_new(models, json_pack("{s:s, s:s, s:s}", "name",
 							sqlite3_column_text(st, 0), "sha256",
 							sqlite3_column_text(st, 1), "path",
 							sqlite3_column_text(st, 2)));
 	sqlite3_finalize(st);
-	st = NULL;
-	aed_utc_iso8601(now);
-	json_t *counts = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "candidates",
-				   (json_int_t)r->n_candidates, "unlabelled", (json_int_t)r->n_unlabelled,
-				   "selected", (json_int_t)r->n_selected, "augmented",
-				   (json_int_t)r->n_augmented, "refined", (json_int_t)r->n_refined,
-				   "classes", (json_int_t)r->n_classes, "classes_below_min",
-				   (json_int_t)r->n_below_min, "classes_short_of_candidates",
-				   (json_int_t)r->n_short);
-	char beta_src[96], keep[AED_EXPORT_MAX_KEEP * 70 + 8] = "";
+	return AED_OK;
+}
+
+/* manifest.json's sources: where each number of the export came from, in
+ * words. keep: the keep rules (ex_keep_str). */
+static json_t *manifest_sources(const struct ex *x, const char *keep)
+{
+	char beta_src[96];
+
 	if (x->opt.beta_set)
 		snprintf(beta_src, sizeof beta_src, "beta %g (--beta)", x->opt.beta);
 	else if (x->beta_run)
@@ -194,7 +202,6 @@ int ex_write_manifest(struct ex *x, const char *dir, const struct aed_export_res
 			 (long long)x->beta_run);
 	else
 		snprintf(beta_src, sizeof beta_src, "beta %g (no priors run: the default)", x->opt.beta);
-	ex_keep_str(x, keep, sizeof keep);
 	const char *train = x->opt.splits[0].name;
 	json_t *src = json_object();
 	json_object_set_new(src, "columns", json_string(
@@ -219,6 +226,28 @@ int ex_write_manifest(struct ex *x, const char *dir, const struct aed_export_res
 		"named in keep_split go to that export split: ", *keep ? keep : "none"));
 	json_object_set_new(src, "end_ms", json_string(
 		"the segment's end, or (open segments) start + real samples / 16 kHz, rounded to the ms"));
+	return src;
+}
+
+int ex_write_manifest(struct ex *x, const char *dir, const struct aed_export_result *r)
+{
+	char now[32];
+	json_t *classes = manifest_classes(x), *runs = json_object(), *models = json_array();
+	int rc;
+
+	if ((rc = manifest_runs_models(x, runs, models)))
+		goto out;
+	aed_utc_iso8601(now);
+	json_t *counts = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "candidates",
+				   (json_int_t)r->n_candidates, "unlabelled", (json_int_t)r->n_unlabelled,
+				   "selected", (json_int_t)r->n_selected, "augmented",
+				   (json_int_t)r->n_augmented, "refined", (json_int_t)r->n_refined,
+				   "classes", (json_int_t)r->n_classes, "classes_below_min",
+				   (json_int_t)r->n_below_min, "classes_short_of_candidates",
+				   (json_int_t)r->n_short);
+	char keep[AED_EXPORT_MAX_KEEP * 70 + 8] = "";
+	ex_keep_str(x, keep, sizeof keep);
+	json_t *src = manifest_sources(x, keep);
 	json_t *j = json_pack("{s:s, s:I, s:s, s:o, s:o, s:o, s:s, s:f, s:b, s:s, s:o, s:o, s:o}",
 			      "created_at", now, "run_id", (json_int_t)r->run_id, "database",
 			      aed_db_path(x->db), "params", ex_params_json(x), "counts", counts, "sources",
@@ -230,7 +259,6 @@ int ex_write_manifest(struct ex *x, const char *dir, const struct aed_export_res
 	rc = ex_write_json_file(dir, "manifest.json", j, NULL);
 	json_decref(j);
 out:
-	sqlite3_finalize(st);
 	json_decref(classes);
 	json_decref(runs);
 	json_decref(models);
