@@ -28,7 +28,7 @@ struct aed_tar;
  * left out of the export; the segment's JSON lists it under "negatives". */
 #define NOT_REJECTED(l) " NOT EXISTS (SELECT 1 FROM review_decision r WHERE r.segment_id = " l \
 	".segment_id AND r.class_id = " l ".class_id AND r.decision = 'not_present') "
-#define EMBED_DIM 1024
+#define EMBED_DIM 1024       /* YAMNet embedding width */
 
 /* --- the working set --------------------------------------------------------- */
 
@@ -102,15 +102,20 @@ struct ex {
 };
 
 /* --- load.c: deterministic randomness, look-ups, the labelled clips ------------ */
+/* Every choice of an export is a function of the seed and a name: FNV-1a of
+ * salt and s mixed with the seed (splitmix64), and uniform doubles in [0, 1)
+ * from a splitmix64 state. */
 uint64_t ex_hash_str(uint64_t seed, const char *salt, const char *s);
 double ex_rng_uniform(uint64_t *state);
 int ex_cmp_i64(const void *a, const void *b);
+/* The index in x->cls (ascending ids) of class id, -1 if it is not there. */
 int ex_find_class(const struct ex *x, int64_t id);
 /* The ex whose classes ex_cmp_cls_rank() and the other qsort comparators of
  * this stage read: set it just before qsort. */
 extern const struct ex *ex_sort_ctx;
 int ex_cmp_cls_rank(const void *a, const void *b);
 int ex_load(struct ex *x, struct aed_export_result *r);
+/* AED_ESTATE if two candidates share a sample key once sanitised. */
 int ex_check_keys(const struct ex *x);
 
 /* --- select.c, split.c, mix.c ------------------------------------------------- */
@@ -130,6 +135,7 @@ int ex_build_targets(struct ex *x, struct aed_export_result *r);
 
 /* --- sample_json.c: KEY.json ------------------------------------------------------ */
 int64_t ex_seg_end_ms(const struct xseg *g);
+/* The per-sample statements (x->st_*), prepared once before the shards. */
 int ex_prepare_queries(struct ex *x);
 int ex_seg_json(struct ex *x, const struct xseg *g, const char *split, int audio, json_t **out);
 int ex_mix_json(struct ex *x, const struct xmix *m, const char *split, size_t n_samples,
@@ -172,6 +178,8 @@ int ex_export_files(const struct ex *x, const struct shard_info *si, size_t n_si
 		    const char ***names, size_t *n, char **names_buf);
 const char *ex_format_name(enum aed_export_format f);
 json_t *ex_params_json(const struct ex *x);
+/* dir/name: j indented, a newline at the end, written atomically; sha (if
+ * not NULL) gets the sha256 of those bytes. */
 int ex_write_json_file(const char *dir, const char *name, json_t *j, char sha[65]);
 int ex_write_index(struct ex *x, const char *dir, const struct shard_info *si, size_t n,
 		   char sha[65]);

@@ -1,7 +1,8 @@
-/* load.c - the first step of an export: the labelled, decoded clips the
- * database holds (segment, clip, label less review rejections), their classes
- * ranked rarest first, and the seeded hashes every later choice is made by.
- * What goes in the working set; nothing is chosen here. */
+/* load.c - the first step of an export: the clips that segments ingest,
+ * fetch and decode (and embed, for TFRecord) left in the database with a
+ * label review did not reject, their classes ranked rarest first, and the
+ * seeded hashes every later choice is made by. What goes in the working set;
+ * nothing is chosen here. */
 #include <stdlib.h>
 #include <string.h>
 
