@@ -236,7 +236,8 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 			       x.opt.format == AED_EXPORT_TFRECORD ? " and embed" : "");
 		goto fail;
 	}
-	if ((rc = ex_select_clips(&x, r)) || (rc = ex_apply_keep(&x, r)) || (rc = ex_assign_splits(&x)))
+	if ((rc = ex_select_clips(&x, r)) || (rc = ex_apply_keep(&x, r)) ||
+	    (rc = ex_assign_splits(&x)))
 		goto fail;
 	if (x.opt.mix_augment && (rc = ex_make_mixes(&x)))
 		goto fail;
@@ -255,8 +256,8 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	if ((rc = ex_write_shards(&x, o->out_dir, &si, &n_si, r)))
 		goto fail;
 	r->seconds = aed_now() - t0;
-	if ((rc = ex_write_index(&x, o->out_dir, si, n_si, index_sha)) || (rc = ex_write_csvs(&x, o->out_dir)) ||
-	    (rc = ex_write_classes(&x, o->out_dir)) ||
+	if ((rc = ex_write_index(&x, o->out_dir, si, n_si, index_sha)) ||
+	    (rc = ex_write_csvs(&x, o->out_dir)) || (rc = ex_write_classes(&x, o->out_dir)) ||
 	    (rc = ex_write_manifest(&x, o->out_dir, r)) || (rc = ex_write_readme(&x, o->out_dir, r)))
 		goto fail;
 	/* stale shards of the earlier export go, files it did not write stay */

@@ -30,7 +30,8 @@ int ex_load_ancestors(struct ex *x)
 				 "WHERE depth > 0 ORDER BY descendant_id, ancestor_id", &st)))
 		return rc;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		int d = ex_find_class(x, sqlite3_column_int64(st, 0)), a = ex_find_class(x, sqlite3_column_int64(st, 1));
+		int d = ex_find_class(x, sqlite3_column_int64(st, 0));
+		int a = ex_find_class(x, sqlite3_column_int64(st, 1));
 		if (d < 0 || a < 0)
 			continue;
 		struct xclass *c = &x->cls[d];
