@@ -23,9 +23,9 @@ static const struct aed_opt opts[] = {
 	{ "clip-seconds", 0, AED_OPT_DOUBLE, O(clip_seconds), "S",
 	  "clip length; shorter audio is zero-padded (default 10)" },
 	{ "shard", 0, AED_OPT_STR, O(shard), "I/N", "only segments whose key hashes to shard I of N" },
-	{ "max-attempts", 0, AED_OPT_INT, O(max_attempts), "N",
+	{ "max-attempts", 0, AED_OPT_LONG, O(max_attempts), "N",
 	  "runs that may retry a failed segment (default 3)" },
-	{ "batch", 0, AED_OPT_INT, O(batch), "N", "segments per transaction (default 16)" },
+	{ "batch", 0, AED_OPT_LONG, O(batch), "N", "segments per transaction (default 16)" },
 	{ "redo", 0, AED_OPT_FLAG, O(redo), NULL, "decode every segment again" },
 	{ 0 }
 };

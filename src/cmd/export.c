@@ -26,8 +26,8 @@ static const struct aed_opt opts[] = {
 	  "per-class clip counts (default: no cap, every labelled clip)" },
 	{ "split", 's', AED_OPT_STR, O(split), "NAME=F,...",
 	  "split fractions (default train=0.8,val=0.1,test=0.1)" },
-	{ "shard-size", 'n', AED_OPT_INT, O(shard_size), "N", "samples per shard at most (default 1000)" },
-	{ "shards-per-split", 0, AED_OPT_INT, O(shards_per_split), "N",
+	{ "shard-size", 'n', AED_OPT_LONG, O(shard_size), "N", "samples per shard at most (default 1000)" },
+	{ "shards-per-split", 0, AED_OPT_LONG, O(shards_per_split), "N",
 	  "at least N shards per split, where it has N samples (default 2)" },
 	{ "keep-split", 0, AED_OPT_STR, O(keep_split), "IN=OUT,...",
 	  "clips ingested into split IN go to export split OUT, or none (default eval=test)" },
@@ -39,8 +39,8 @@ static const struct aed_opt opts[] = {
 	  "webdataset members besides .json: audio,logmel,embedding (default audio)" },
 	{ "mix-augment", 0, AED_OPT_FLAG, O(mix_augment), NULL,
 	  "add mixes of two same-class clips for classes below min" },
-	{ "seed", 0, AED_OPT_INT, O(seed), "N", "selection, split, order and mixes (default 1)" },
-	{ "mtime", 0, AED_OPT_INT, O(mtime), "T", "tar member mtime, s since 1970 (default 0)" },
+	{ "seed", 0, AED_OPT_LONG, O(seed), "N", "selection, split, order and mixes (default 1)" },
+	{ "mtime", 0, AED_OPT_LONG, O(mtime), "T", "tar member mtime, s since 1970 (default 0)" },
 	{ 0 }
 };
 #undef O

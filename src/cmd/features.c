@@ -22,9 +22,9 @@ static const struct aed_opt opts[] = {
 	{ "preset", 'p', AED_OPT_STR, O(preset), "NAME",
 	  "yamnet (log offset 0.001, patch hop 48) or vggish (0.01, 96); default yamnet" },
 	{ "shard", 0, AED_OPT_STR, O(shard), "I/N", "only segments whose key hashes to shard I of N" },
-	{ "max-attempts", 0, AED_OPT_INT, O(max_attempts), "N",
+	{ "max-attempts", 0, AED_OPT_LONG, O(max_attempts), "N",
 	  "runs that may retry a failed segment (default 3)" },
-	{ "batch", 0, AED_OPT_INT, O(batch), "N", "segments per transaction (default 32)" },
+	{ "batch", 0, AED_OPT_LONG, O(batch), "N", "segments per transaction (default 32)" },
 	{ "redo", 0, AED_OPT_FLAG, O(redo), NULL, "compute every segment again" },
 	{ 0 }
 };

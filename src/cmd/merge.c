@@ -21,7 +21,7 @@ static const struct aed_opt merge_table[] = {
 	  "the database to merge into, created if missing (default: --db)" },
 	{ "copy", 0, AED_OPT_FLAG, offsetof(struct merge_opts, copy), NULL,
 	  "copy the shards' array files into CORPUS.db.arrays/ (default: point at them)" },
-	{ "max-conflicts", 0, AED_OPT_INT, offsetof(struct merge_opts, max_listed), "N",
+	{ "max-conflicts", 0, AED_OPT_LONG, offsetof(struct merge_opts, max_listed), "N",
 	  "list at most N conflicts (default 20; all are counted)" },
 	{ 0 }
 };

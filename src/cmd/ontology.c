@@ -56,7 +56,7 @@ struct ingest_opts {
 static const struct aed_opt ingest_table[] = {
 	{ "labels", 'l', AED_OPT_STR, offsetof(struct ingest_opts, labels), "CSV",
 	  "class_labels_indices.csv (index,mid,display_name): sets each class's label index" },
-	{ "timeout", 0, AED_OPT_INT, offsetof(struct ingest_opts, timeout), "S",
+	{ "timeout", 0, AED_OPT_LONG, offsetof(struct ingest_opts, timeout), "S",
 	  "give up on a download after S seconds (default 120)" },
 	{ 0 }
 };
@@ -286,7 +286,7 @@ struct tree_opts {
 };
 
 static const struct aed_opt tree_table[] = {
-	{ "depth", 'd', AED_OPT_INT, offsetof(struct tree_opts, depth), "N",
+	{ "depth", 'd', AED_OPT_LONG, offsetof(struct tree_opts, depth), "N",
 	  "show N levels below the root (default: all)" },
 	{ 0 }
 };

@@ -46,17 +46,17 @@ struct export_opts {
 static const struct aed_opt export_table[] = {
 	{ "class", 'c', AED_OPT_STR, offsetof(struct export_opts, class_name), "NAME|MID",
 	  "the latest mine run of this class (name or mid, any case)" },
-	{ "run", 'r', AED_OPT_INT, offsetof(struct export_opts, run), "ID",
+	{ "run", 'r', AED_OPT_LONG, offsetof(struct export_opts, run), "ID",
 	  "this mine run (the id `review status` lists)" },
 	{ "out", 'o', AED_OPT_STR, offsetof(struct export_opts, out), "DIR",
 	  "folder to write the page into (created)" },
-	{ "limit", 'n', AED_OPT_INT, offsetof(struct export_opts, limit), "N",
+	{ "limit", 'n', AED_OPT_LONG, offsetof(struct export_opts, limit), "N",
 	  "the N best-ranked candidates (default 100)" },
 	{ "unrated", 'u', AED_OPT_FLAG, offsetof(struct export_opts, unrated), NULL,
 	  "only candidates no import has decided yet" },
 	{ "web", 0, AED_OPT_STR, offsetof(struct export_opts, web), "DIR",
 	  "page sources (default $AEDCURATE_WEB, else web/review of the install)" },
-	{ "bitrate", 0, AED_OPT_INT, offsetof(struct export_opts, bitrate), "BPS",
+	{ "bitrate", 0, AED_OPT_LONG, offsetof(struct export_opts, bitrate), "BPS",
 	  "Opus bit rate of the context clips (default 32000)" },
 	{ 0 }
 };

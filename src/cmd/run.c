@@ -48,7 +48,7 @@ static const struct aed_opt opts[] = {
 	  "print the expanded steps and whether each would run" },
 	{ "offline", 0, AED_OPT_FLAG, offsetof(struct run_opts, offline), NULL,
 	  "never probe URLs: use the first local alternative of each source" },
-	{ "probe-timeout", 0, AED_OPT_INT, offsetof(struct run_opts, probe_timeout), "S",
+	{ "probe-timeout", 0, AED_OPT_LONG, offsetof(struct run_opts, probe_timeout), "S",
 	  "seconds to wait for a source URL to answer (default 8)" },
 	{ 0 }
 };

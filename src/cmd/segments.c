@@ -54,9 +54,9 @@ static const struct aed_opt ingest_table[] = {
 	  "the first bad row aborts the ingest; nothing is written" },
 	{ "ontology-examples", 0, AED_OPT_FLAG, offsetof(struct ingest_opts, examples), NULL,
 	  "instead of SOURCE: the ontology's positive examples of the CLASSes (all: none given)" },
-	{ "max-errors", 0, AED_OPT_INT, offsetof(struct ingest_opts, max_errors), "N",
+	{ "max-errors", 0, AED_OPT_LONG, offsetof(struct ingest_opts, max_errors), "N",
 	  "print at most N bad-row messages (default 20)" },
-	{ "timeout", 0, AED_OPT_INT, offsetof(struct ingest_opts, timeout), "S",
+	{ "timeout", 0, AED_OPT_LONG, offsetof(struct ingest_opts, timeout), "S",
 	  "give up on a download after S seconds (default 120)" },
 	{ 0 }
 };
@@ -203,7 +203,7 @@ static const struct aed_opt list_table[] = {
 	  "only segments of this split" },
 	{ "class", 'c', AED_OPT_STR, offsetof(struct list_opts, klass), "NAME|MID",
 	  "only segments labelled with this class (name or mid, any case) or a descendant of it" },
-	{ "limit", 'n', AED_OPT_INT, offsetof(struct list_opts, limit), "N",
+	{ "limit", 'n', AED_OPT_LONG, offsetof(struct list_opts, limit), "N",
 	  "print at most N segments (default: all)" },
 	{ 0 }
 };

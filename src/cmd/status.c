@@ -15,7 +15,7 @@ struct status_opts {
 };
 
 static const struct aed_opt opts[] = {
-	{ "runs", 'n', AED_OPT_INT, offsetof(struct status_opts, runs), "N",
+	{ "runs", 'n', AED_OPT_LONG, offsetof(struct status_opts, runs), "N",
 	  "how many recent runs to list (default 10)" },
 	{ 0 }
 };

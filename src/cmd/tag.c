@@ -27,9 +27,9 @@ struct tag_cli {
 
 #define O(f) offsetof(struct tag_cli, f)
 static const struct aed_opt opts[] = {
-	{ "top", 'k', AED_OPT_INT, O(top), "K", "classes per patch and for the clip (default 5)" },
+	{ "top", 'k', AED_OPT_LONG, O(top), "K", "classes per patch and for the clip (default 5)" },
 	{ "model", 'm', AED_OPT_STR, O(model), "PATH", "YAMNet TFLite file (default: as embed)" },
-	{ "batch", 'b', AED_OPT_INT, O(batch), "N", "patches per network batch (default 32)" },
+	{ "batch", 'b', AED_OPT_LONG, O(batch), "N", "patches per network batch (default 32)" },
 	{ 0 }
 };
 #undef O
