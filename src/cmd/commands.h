@@ -6,8 +6,23 @@
 #include <stdint.h>
 
 #include "aedcurate/cli.h"
+#include "aedcurate/store.h"
 
 struct aed_db;
+
+/* Option rows shared by the commands of the per-item stages (decode,
+ * features, embed, fetch), declared once here; off is the offsetof() of the
+ * field the row writes, in the stage's options struct. */
+#define CMD_OPT_SHARD(off) \
+	{ "shard", 0, AED_OPT_SHARD, (off), "I/N", "only segments whose key hashes to shard I of N" }
+#define CMD_OPT_MAX_ATTEMPTS(off) \
+	{ "max-attempts", 0, AED_OPT_INT, (off), "N", "runs that may retry a failed segment", \
+	  .def.i = AED_WORK_MAX_ATTEMPTS_DEFAULT, AED_OPT_AT_LEAST(0) }
+/* Items per transaction of a work-pool stage (0 also asks for the default). */
+#define CMD_OPT_BATCH(off, dflt) \
+	{ "batch", 0, AED_OPT_INT, (off), "N", "segments per transaction", .def.i = (dflt), \
+	  AED_OPT_RANGE(0, 1024) }
+#define CMD_OPT_REDO(off, help) { "redo", 0, AED_OPT_FLAG, (off), NULL, (help) }
 
 /* After a per-item stage: warn with the first few items the run failed and
  * their reasons (common.c). */

@@ -245,7 +245,7 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	void *state = NULL;
 	int rc, batch = o->batch > 0 ? o->batch : 32;
 	int max_attempts = o->max_attempts > 0 ? o->max_attempts : 3;
-	struct aed_shard shard = { o->shard_index, o->shard_count };
+	struct aed_shard shard = o->shard;
 	struct aed_work_filter only = { .shard = shard }; /* claims too, not just seeding */
 
 	memset(s, 0, sizeof *s);
