@@ -38,7 +38,9 @@ struct aed_strlist {
 };
 
 /* A row's default: .i for FLAG and the whole-number types (and SIZE), .d for
- * DOUBLE, .s for STR. SHARD and LIST start empty. */
+ * DOUBLE, .s for STR. SHARD and LIST start empty. A DOUBLE defaulting to NAN
+ * is unset (the command line cannot give a NaN): the command tests isnan()
+ * and --help shows only the row's def_note. */
 union aed_opt_value {
 	int64_t i;
 	double d;

@@ -124,7 +124,7 @@ static void format_range(char *buf, size_t n, const struct aed_opt *o)
 }
 
 /* The row's default as --help shows it; "" when it has none to show (a flag,
- * a string or number left unset, a shard, a list). */
+ * a string left NULL, a NAN double, a shard, a list). */
 static void format_default(char *buf, size_t n, const struct aed_opt *o)
 {
 	*buf = 0;
@@ -134,19 +134,17 @@ static void format_default(char *buf, size_t n, const struct aed_opt *o)
 			snprintf(buf, n, "%s", o->def.s);
 		break;
 	case AED_OPT_DOUBLE:
-		if (o->def.d != 0 || o->def_note)
+		if (!isnan(o->def.d))
 			snprintf(buf, n, "%g", o->def.d);
 		break;
 	case AED_OPT_SIZE:
-		if (o->def.i || o->def_note)
-			format_size(buf, n, o->def.i);
+		format_size(buf, n, o->def.i);
 		break;
 	case AED_OPT_INT:
 	case AED_OPT_INT64:
 	case AED_OPT_UINT64:
 	case AED_OPT_LONG:
-		if (o->def.i || o->def_note)
-			snprintf(buf, n, "%lld", (long long)o->def.i);
+		snprintf(buf, n, "%lld", (long long)o->def.i);
 		break;
 	case AED_OPT_FLAG:
 	case AED_OPT_SHARD:
