@@ -10,6 +10,10 @@
 
 struct aed_db;
 
+/* A default macro's value as text, for a row's def_note. */
+#define CMD_STR(x) CMD_STR_(x)
+#define CMD_STR_(x) #x
+
 /* Option rows shared by the commands of the per-item stages (decode,
  * features, embed, fetch), declared once here; off is the offsetof() of the
  * field the row writes, in the stage's options struct. */
