@@ -75,7 +75,7 @@ struct aed_opt {
 	size_t offset;        /* offsetof(struct my_opts, field) */
 	const char *metavar;  /* "NAME", NULL for flags */
 	const char *help;     /* one line, without the default or range: --help
-	                       * adds "(default X, RANGE)" from the fields below */
+	                       * adds "(default X; RANGE)" from the fields below */
 	union aed_opt_value def; /* stored by aed_parse before it reads argv */
 	double min, max;      /* numbers: the accepted range, when min < max
 	                       * (max HUGE_VAL: no upper bound); else any value */

@@ -153,7 +153,7 @@ static void format_default(char *buf, size_t n, const struct aed_opt *o)
 	}
 }
 
-/* What --help adds to a row's help: " (default 12, 1 <= N <= 48)",
+/* What --help adds to a row's help: " (default 12; 1 <= N <= 48)",
  * " (default 0: all cores)", " (default: the usual search)", " (repeatable)". */
 static void format_suffix(char *buf, size_t n, const struct aed_opt *o)
 {
@@ -167,10 +167,10 @@ static void format_suffix(char *buf, size_t n, const struct aed_opt *o)
 					o->def_note ? o->def_note : "");
 	if (has_range(o) && len < n) {
 		format_range(range, sizeof range, o);
-		len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : " (", range);
+		len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "; " : " (", range);
 	}
 	if (o->type == AED_OPT_LIST && !strstr(o->help, "repeatable") && len < n)
-		len += (size_t)snprintf(buf + len, n - len, "%srepeatable", len ? ", " : " (");
+		len += (size_t)snprintf(buf + len, n - len, "%srepeatable", len ? "; " : " (");
 	if (len && len < n)
 		snprintf(buf + len, n - len, ")");
 }
