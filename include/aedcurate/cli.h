@@ -28,7 +28,6 @@ enum aed_opt_type {
 	AED_OPT_SIZE,   /* int64_t bytes, written N[KMG][B] (K = 1024) */
 	AED_OPT_SHARD,  /* struct aed_shard (store.h), written I/N */
 	AED_OPT_LIST,   /* struct aed_strlist: option may repeat */
-	/* Only the command line's legacy long fields; not for new rows. */
 	AED_OPT_LONG,   /* long */
 };
 

@@ -155,8 +155,17 @@ struct aed_index_build_opts {
 	int rebuild;            /* start over even when an incremental add is possible */
 	int nprobe;             /* IVF lists per query to record; 0 = default */
 	int64_t exact_max;      /* "auto": exact below this many vectors, compressed
-	                         * from it on; 0 = AED_VINDEX_AUTO_EXACT_MAX */
+	                         * from it on; 0 = AED_VINDEX_AUTO_EXACT_MAX, and an
+	                         * existing index keeps its factory (a threshold
+	                         * given chooses it again) */
 };
+/* Default: aed_index_build_opts_init() and `aedcurate index build`'s rows
+ * (the other fields' defaults are 0 or NULL, their meanings above). */
+#define AED_INDEX_FACTORY_DEFAULT "auto"
+static inline void aed_index_build_opts_init(struct aed_index_build_opts *o)
+{
+	*o = (struct aed_index_build_opts){ .factory = AED_INDEX_FACTORY_DEFAULT };
+}
 
 struct aed_index_build_result {
 	int64_t index_id;

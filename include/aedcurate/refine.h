@@ -82,6 +82,12 @@ struct aed_priors_opts {
 	const char *split;    /* count only this split's segments; NULL: all */
 	const char *out_dir;  /* write priors.csv and priors.json here; NULL: none */
 };
+/* Default: aed_priors_opts_init() and `aedcurate priors`'s rows. */
+#define AED_PRIORS_BETA_DEFAULT 1.0
+static inline void aed_priors_opts_init(struct aed_priors_opts *o)
+{
+	*o = (struct aed_priors_opts){ .beta = AED_PRIORS_BETA_DEFAULT };
+}
 
 struct aed_class_prior {
 	int64_t class_id;

@@ -42,30 +42,31 @@ static json_t *prf_json(const struct aed_prf *p)
 
 /* --- eval scores ------------------------------------------------------------- */
 
-struct scores_opts {
-	const char *split;
-	const char *scorer;
-	const char *pool;
-	double threshold;
-	long min_positives;
-	const char *class_map;
+/* The stage's options, and the names of its enum values. */
+struct scores_cli {
+	struct aed_eval_scores_opts s;
+	const char *scorer, *pool;
 };
 
+#define O(f) offsetof(struct scores_cli, f)
 static const struct aed_opt scores_table[] = {
-	{ "split", 's', AED_OPT_STR, offsetof(struct scores_opts, split), "NAME",
+	{ "split", 's', AED_OPT_STR, O(s.split), "NAME",
 	  "the split whose segments are scored (required)" },
-	{ "scorer", 0, AED_OPT_STR, offsetof(struct scores_opts, scorer), "NAME",
-	  "yamnet (its stored scores, default) or trained (refine's classifier)" },
-	{ "pool", 0, AED_OPT_STR, offsetof(struct scores_opts, pool), "NAME",
-	  "patch scores to a clip score: max (default) or mean" },
-	{ "threshold", 't', AED_OPT_DOUBLE, offsetof(struct scores_opts, threshold), "X",
-	  "precision/recall/F1 of clip score >= X (default 0.5)" },
-	{ "min-positives", 0, AED_OPT_LONG, offsetof(struct scores_opts, min_positives), "N",
-	  "leave out classes with fewer positive clips (default 1)" },
-	{ "class-map", 0, AED_OPT_STR, offsetof(struct scores_opts, class_map), "CSV",
-	  "yamnet_class_map.csv (default: beside the model embed used)" },
+	{ "scorer", 0, AED_OPT_STR, O(scorer), "NAME",
+	  "yamnet (its stored scores) or trained (refine's classifier)", .def.s = "yamnet" },
+	{ "pool", 0, AED_OPT_STR, O(pool), "NAME", "patch scores to a clip score: max or mean",
+	  .def.s = "max" },
+	{ "threshold", 't', AED_OPT_DOUBLE, O(s.threshold), "X",
+	  "precision/recall/F1 of clip score >= X", .def.d = AED_EVAL_SCORES_THRESHOLD_DEFAULT,
+	  AED_OPT_RANGE(0, 1), .flags = AED_OPT_MIN_OPEN },
+	{ "min-positives", 0, AED_OPT_INT, O(s.min_positives), "N",
+	  "leave out classes with fewer positive clips",
+	  .def.i = AED_EVAL_SCORES_MIN_POSITIVES_DEFAULT, AED_OPT_AT_LEAST(1) },
+	{ "class-map", 0, AED_OPT_STR, O(s.class_map), "CSV", "yamnet_class_map.csv",
+	  .def_note = "beside the model embed used" },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec scores_spec = {
 	.name = "eval scores",
@@ -85,31 +86,25 @@ static const struct aed_cmd_spec scores_spec = {
 
 int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct scores_opts o = { .threshold = 0.5, .min_positives = 1 };
-	struct aed_eval_scores_opts eo = { 0 };
+	struct scores_cli o = { .scorer = "yamnet", .pool = "max" };
+	struct aed_eval_scores_opts *eo = &o.s;
 	struct aed_eval_scores_result r = { 0 };
 	int nargs, rc;
 
+	aed_eval_scores_opts_init(eo);
 	if ((rc = aed_parse(ctx, &scores_spec, argc, argv, &o, &nargs)))
 		return rc;
-	if (!o.split)
+	if (!eo->split)
 		return aed_error(AED_EUSAGE, "eval scores: --split NAME is required");
-	if (!(o.threshold > 0 && o.threshold <= 1) || o.min_positives < 1)
-		return aed_error(AED_EUSAGE, "eval scores: need 0 < --threshold <= 1 and "
-				 "--min-positives >= 1");
-	eo.split = o.split;
-	eo.threshold = o.threshold;
-	eo.min_positives = (int)o.min_positives;
-	eo.class_map = o.class_map;
-	if ((o.scorer && (rc = aed_scorer_parse(o.scorer, &eo.scorer))) ||
-	    (o.pool && (rc = aed_pool_parse(o.pool, &eo.pool))))
+	if ((rc = aed_scorer_parse(o.scorer, &eo->scorer)) ||
+	    (rc = aed_pool_parse(o.pool, &eo->pool)))
 		return rc;
-	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)) || (rc = aed_eval_scores(ctx->db, &eo, &r)))
+	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)) || (rc = aed_eval_scores(ctx->db, eo, &r)))
 		return rc;
 	if (ctx->g.json) {
 		json_t *j = json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, "
-				      "s:o, s:[]}", "split", o.split, "scorer", aed_scorer_name(eo.scorer),
-				      "pool", aed_pool_name(eo.pool), "threshold", eo.threshold,
+				      "s:o, s:[]}", "split", eo->split, "scorer", aed_scorer_name(eo->scorer),
+				      "pool", aed_pool_name(eo->pool), "threshold", eo->threshold,
 				      "segments", (json_int_t)r.n_segments, "missing",
 				      (json_int_t)r.n_missing, "classes_evaluated",
 				      (json_int_t)r.n_classes, "map", num(r.map), "mean_auc",
@@ -131,7 +126,7 @@ int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 	printf("eval scores: split %s, scorer %s, %s-pooled; %lld clips scored, %lld without "
-	       "scores; %zu classes\n", o.split, aed_scorer_name(eo.scorer), aed_pool_name(eo.pool),
+	       "scores; %zu classes\n", eo->split, aed_scorer_name(eo->scorer), aed_pool_name(eo->pool),
 	       (long long)r.n_segments, (long long)r.n_missing, r.n_classes);
 	printf("%5s  %-12s %4s %5s %6s %6s %6s %6s %6s %6s %6s  %s\n", "index", "mid", "pos", "neg",
 	       "AP", "AUC", "d'", "EER", "P", "R", "F1", "name");
@@ -147,7 +142,7 @@ int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv)
 	printf("mAP %.4f  mean AUC %.4f  mean d' %.3f  d'(mean AUC) %.3f  mean EER %.4f\n", r.map,
 	       r.mean_auc, r.mean_dprime, r.dprime_of_mean_auc, r.mean_eer);
 	printf("at threshold %g, pooled over classes: precision %.4f recall %.4f F1 %.4f\n",
-	       eo.threshold, r.micro.precision, r.micro.recall, r.micro.f1);
+	       eo->threshold, r.micro.precision, r.micro.recall, r.micro.f1);
 	aed_eval_scores_result_release(&r);
 	return AED_OK;
 }

@@ -21,7 +21,7 @@ struct fetch_cli {
 #define O(f) offsetof(struct fetch_cli, f)
 #define SECONDS(dflt) .def.d = (dflt), AED_OPT_AT_LEAST(0)
 static const struct aed_opt opts[] = {
-	{ "from", 'f', AED_OPT_LIST, O(from), "DIR", "local folder to look in (searched recursively)" },
+	{ "from", 'f', AED_OPT_LIST, O(from), "DIR", "local folder to look in, searched recursively" },
 	{ "name", 0, AED_OPT_LIST, O(names), "TEMPLATE", "file-name pattern in --from folders",
 	  .def_note = "'{ytid}_{start_ms}.*' then '{ytid}.*'" },
 	{ "url", 'u', AED_OPT_LIST, O(urls), "TEMPLATE", "download from this URL template" },

@@ -49,7 +49,7 @@ static const struct aed_opt opts[] = {
 	{ "offline", 0, AED_OPT_FLAG, offsetof(struct run_opts, offline), NULL,
 	  "never probe URLs: use the first local alternative of each source" },
 	{ "probe-timeout", 0, AED_OPT_LONG, offsetof(struct run_opts, probe_timeout), "S",
-	  "seconds to wait for a source URL to answer (default 8)" },
+	  "seconds to wait for a source URL to answer", .def.i = 8 },
 	{ 0 }
 };
 

@@ -16,7 +16,7 @@ struct status_opts {
 
 static const struct aed_opt opts[] = {
 	{ "runs", 'n', AED_OPT_LONG, offsetof(struct status_opts, runs), "N",
-	  "how many recent runs to list (default 10)" },
+	  "how many recent runs to list", .def.i = 10 },
 	{ 0 }
 };
 
