@@ -6,8 +6,14 @@
  *   2. declare it in src/cmd/commands.h;
  *   3. add a row to the table in src/cmd/table.c.
  * Commands parse argv into an options struct and call a stage; stages never
- * read argv. `--help` is printed from the same table that parses, so usage
- * never drifts from the code.
+ * read argv. `--help` is printed from the same table that parses, defaults
+ * and ranges included, so usage never drifts from the code.
+ *
+ * Defaults: a stage's defaults are macros in its header (AED_REFINE_LOW_DEFAULT),
+ * used by the stage's *_opts_init() and by the command's rows; a command
+ * calls opts_init() on the stage's struct (for the fields no row sets), then
+ * aed_parse() stores every row's default and reads argv over them. Options
+ * only a command has carry their default in the row alone.
  */
 #ifndef AEDCURATE_CLI_H
 #define AEDCURATE_CLI_H

@@ -348,10 +348,49 @@ static int set_opt(const struct aed_cmd_spec *spec, const struct aed_opt *o, voi
 	return aed_error(AED_EINTERNAL, "bad option type");
 }
 
+/* Store every row's default into base: what a command sees for an option the
+ * command line leaves out. */
+static void set_defaults(const struct aed_opt *o, void *base)
+{
+	for (; o && o->name; o++) {
+		char *p = (char *)base + o->offset;
+		switch (o->type) {
+		case AED_OPT_FLAG:
+		case AED_OPT_INT:
+			*(int *)p = (int)o->def.i;
+			break;
+		case AED_OPT_INT64:
+		case AED_OPT_SIZE:
+			*(int64_t *)p = o->def.i;
+			break;
+		case AED_OPT_UINT64:
+			*(uint64_t *)p = (uint64_t)o->def.i;
+			break;
+		case AED_OPT_LONG:
+			*(long *)p = (long)o->def.i;
+			break;
+		case AED_OPT_DOUBLE:
+			*(double *)p = o->def.d;
+			break;
+		case AED_OPT_STR:
+			*(const char **)p = o->def.s;
+			break;
+		case AED_OPT_SHARD:
+			*(struct aed_shard *)p = (struct aed_shard){ 0, 0 };
+			break;
+		case AED_OPT_LIST:
+			*(struct aed_strlist *)p = (struct aed_strlist){ NULL, 0 };
+			break;
+		}
+	}
+}
+
 int aed_parse(struct aed_ctx *ctx, const struct aed_cmd_spec *spec, int argc, char **argv,
 	      void *opts, int *nargs)
 {
 	int npos = 0, rc, only_pos = 0;
+	if (opts)
+		set_defaults(spec->opts, opts);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (only_pos || a[0] != '-' || a[1] == 0) {

@@ -86,7 +86,7 @@ static const struct aed_cmd_spec scores_spec = {
 
 int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct scores_cli o = { .scorer = "yamnet", .pool = "max" };
+	struct scores_cli o = { 0 };
 	struct aed_eval_scores_opts *eo = &o.s;
 	struct aed_eval_scores_result r = { 0 };
 	int nargs, rc;
@@ -445,7 +445,7 @@ static void emine_text(const struct aed_eval_mine_result *r, const struct aed_ev
 
 int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct emine_cli o = { .method = "exemplar", .score = "z" };
+	struct emine_cli o = { 0 };
 	struct aed_eval_mine_opts *eo = &o.s;
 	struct aed_eval_mine_result r;
 	int nargs, rc;

@@ -82,7 +82,7 @@ static const struct aed_cmd_spec spec = {
 
 int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct export_cli c = { .format = "webdataset", .beta = NAN };
+	struct export_cli c = { 0 };
 	struct aed_export_opts *o = &c.s;
 	struct aed_export_result r;
 	aed_export_opts_init(o);

@@ -48,7 +48,7 @@ static const struct aed_cmd_spec spec = {
 
 int cmd_features(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct features_cli c = { .preset = "yamnet" };
+	struct features_cli c = { 0 };
 	struct aed_features_opts *o = &c.s;
 	struct aed_stage_stats s;
 	aed_features_opts_init(o);

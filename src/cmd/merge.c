@@ -82,7 +82,7 @@ static int print_json(const struct aed_merge_result *r)
 
 int cmd_merge(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct merge_cli o = { .max_listed = AED_MERGE_MAX_LISTED_DEFAULT };
+	struct merge_cli o = { 0 };
 	struct aed_merge_opts mo;
 	struct aed_merge_result r = { 0 };
 	int nargs, rc, prc = AED_OK;

@@ -220,7 +220,7 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 
 int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct mine_cli o = { .method = "exemplar", .score = "z", .show = 20 };
+	struct mine_cli o = { 0 };
 	struct aed_mine_opts *mo = &o.s;
 	struct aed_mine_result r;
 	int nargs = 0, rc;

@@ -458,7 +458,7 @@ static int tree_json(struct graph *g, size_t i, int level, long max_depth, json_
 
 int cmd_ontology_tree(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct tree_opts o = { .depth = -1 };
+	struct tree_opts o = { 0 };
 	struct graph g = { 0 };
 	json_t *arr = NULL, *node;
 	int64_t root_id = 0;

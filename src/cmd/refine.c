@@ -147,9 +147,7 @@ static const struct aed_cmd_spec refine_spec = {
 
 int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct refine_cli o = { .scorer = "trained", .method = "consensus",
-				.gate_gap = AED_REFINE_GATE_GAP_DEFAULT / 100.0,
-				.stages = AED_REFINE_SECOST_STAGES_DEFAULT };
+	struct refine_cli o = { 0 };
 	struct aed_refine_opts *ro = &o.s;
 	struct aed_refine_result r = { 0 };
 	double alphas[MAX_ALPHAS];

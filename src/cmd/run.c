@@ -191,7 +191,7 @@ static int check_chain(const struct aed_run_link *up, const char *file, const ch
 
 int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct run_opts o = { .probe_timeout = 8 };
+	struct run_opts o = { 0 };
 	struct aed_pipeline *p = NULL;
 	char *text = NULL, *real = NULL;
 	size_t len;

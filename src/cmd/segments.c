@@ -124,7 +124,7 @@ static int ingest_json(const struct aed_segments_opts *so, const struct aed_segm
 
 int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct ingest_cli o = { .max_errors = AED_SEGMENTS_MAX_ERRORS_DEFAULT };
+	struct ingest_cli o = { 0 };
 	struct aed_segments_opts *so = &o.s;
 	struct aed_segments_result r = { 0 };
 	int nargs = 0, rc;

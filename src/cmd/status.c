@@ -64,7 +64,7 @@ static void reap(const char *path)
 
 int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct status_opts o = { .runs = 10 };
+	struct status_opts o = { 0 };
 	sqlite3_stmt *st = NULL;
 	json_t *root = NULL, *j;
 	int rc = aed_parse(ctx, &spec, argc, argv, &o, NULL);

@@ -208,7 +208,7 @@ static int segment_scores(struct aed_db *db, int64_t id, float **scores, size_t 
 
 int cmd_tag(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct tag_cli c = { .top = 5, .batch = AED_EMBED_BATCH_DEFAULT };
+	struct tag_cli c = { 0 };
 	struct aed_yamnet *y = NULL;
 	float *x = NULL, *lm = NULL, *patches = NULL, *scores = NULL;
 	size_t n = 0, frames = 0, np = 0;
