@@ -22,8 +22,8 @@
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
 
-#define DEFAULT_LIMIT 100
-#define DEFAULT_BITRATE 32000   /* bit/s */
+#define DEFAULT_LIMIT AED_REVIEW_EXPORT_LIMIT_DEFAULT
+#define DEFAULT_BITRATE AED_REVIEW_EXPORT_BITRATE_DEFAULT /* bit/s */
 #define PAGE_FILE_MAX (8u << 20) /* bytes of one page source file */
 #define IMAGE_BAND_PX 2         /* image rows per mel band */
 #define IMAGE_RANGE 10.0f       /* log-mel units shown below the maximum */
