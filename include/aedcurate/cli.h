@@ -13,7 +13,10 @@
  * used by the stage's *_opts_init() and by the command's rows; a command
  * calls opts_init() on the stage's struct (for the fields no row sets), then
  * aed_parse() stores every row's default and reads argv over them. Options
- * only a command has carry their default in the row alone.
+ * only a command has carry their default in the row alone. Rows several
+ * commands share (--shard, --max-attempts, --batch, --redo, the mining rows)
+ * are declared once, as macros in src/cmd/commands.h; the global options
+ * (--db, --json, --quiet, --threads) are the table in src/cli/parse.c.
  */
 #ifndef AEDCURATE_CLI_H
 #define AEDCURATE_CLI_H
@@ -83,7 +86,8 @@ struct aed_opt {
 	                       * adds "(default X; RANGE)" from the fields below */
 	union aed_opt_value def; /* stored by aed_parse before it reads argv */
 	double min, max;      /* numbers: the accepted range, when min < max
-	                       * (max HUGE_VAL: no upper bound); else any value */
+	                       * (max HUGE_VAL, min -HUGE_VAL: no bound on that
+	                       * side); else any value of the type */
 	int flags;            /* AED_OPT_MIN_OPEN, AED_OPT_MAX_OPEN */
 	const char *def_note; /* what the default means, shown after it:
 	                       * "(default 0: all cores)", "(default: --db)" */
