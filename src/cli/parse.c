@@ -248,13 +248,29 @@ static int out_of_range(const struct aed_opt *o, double v)
 	return o->flags & AED_OPT_MAX_OPEN ? !(v < o->max) : !(v <= o->max);
 }
 
+/* "1..48", "in (0, 1]", ">= 0": the range as an error states it. */
+static void format_range_short(char *buf, size_t n, const struct aed_opt *o)
+{
+	char lo[32], hi[32];
+	int lo_open = o->flags & AED_OPT_MIN_OPEN, hi_open = o->flags & AED_OPT_MAX_OPEN;
+	format_bound(lo, sizeof lo, o, o->min);
+	format_bound(hi, sizeof hi, o, o->max);
+	if (o->max == HUGE_VAL)
+		snprintf(buf, n, "%s %s", lo_open ? ">" : ">=", lo);
+	else if (o->min == -HUGE_VAL)
+		snprintf(buf, n, "%s %s", hi_open ? "<" : "<=", hi);
+	else if (!lo_open && !hi_open)
+		snprintf(buf, n, "%s..%s", lo, hi);
+	else
+		snprintf(buf, n, "in %c%s, %s%c", lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
+}
+
 static int range_error(const struct aed_cmd_spec *spec, const struct aed_opt *o,
 		       const char *shown, const char *val)
 {
 	char range[96];
-	format_range(range, sizeof range, o);
-	return aed_error(AED_EUSAGE, "%s: %s %s is out of range: need %s", spec->name, shown, val,
-			 range);
+	format_range_short(range, sizeof range, o);
+	return aed_error(AED_EUSAGE, "%s: %s must be %s, not %s", spec->name, shown, range, val);
 }
 
 /* A whole number of the row's type: within the C type, then the row's range. */
