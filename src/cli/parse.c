@@ -95,11 +95,12 @@ static void format_size(char *buf, size_t n, int64_t v)
 	snprintf(buf, n, "%lld", (long long)v);
 }
 
-/* A number as --help and the range errors write it: whole numbers without a
- * fraction, doubles as %g. */
+/* A bound as --help and the range errors write it: whole numbers without a
+ * fraction, doubles as %g; an infinite one (the side with no bound) is never
+ * written, but stays defined. */
 static void format_bound(char *buf, size_t n, const struct aed_opt *o, double v)
 {
-	if (o->type == AED_OPT_DOUBLE)
+	if (o->type == AED_OPT_DOUBLE || !isfinite(v))
 		snprintf(buf, n, "%g", v);
 	else
 		snprintf(buf, n, "%lld", (long long)v);
