@@ -1208,12 +1208,6 @@ static json_t *jstr_or_null(sqlite3_stmt *st, int i)
 	return t ? json_string((const char *)t) : json_null();
 }
 
-static json_t *jint_or_null(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null()
-							  : json_integer(sqlite3_column_int64(st, i));
-}
-
 static void put_labels(const struct ex *x, json_t *o, const int *cls, int n)
 {
 	json_t *mids = json_array(), *names = json_array(), *idx = json_array();
@@ -1272,10 +1266,9 @@ static int prepare_queries(struct ex *x)
 static int seg_json(struct ex *x, const struct xseg *g, const char *split, int audio,
 		    json_t **out)
 {
-	json_t *o = json_object(), *prov = json_object(), *runs = json_object();
+	json_t *o = json_object(), *prov = json_object();
 	json_t *soft = json_object(), *frames = json_object(), *srcs = json_object();
 	int rc = AED_OK, s, refined = 0;
-	int64_t refine_run = -1;
 
 	json_object_set_new(o, "key", json_string(g->key));
 	json_object_set_new(o, "ytid", json_string(g->ytid));
@@ -1323,8 +1316,6 @@ static int seg_json(struct ex *x, const struct xseg *g, const char *split, int a
 					      "prediction", sqlite3_column_double(x->st_soft, 2), "stages",
 					      (json_int_t)sqlite3_column_int64(x->st_soft, 3)));
 		refined = 1;
-		if (sqlite3_column_int64(x->st_soft, 4) > refine_run)
-			refine_run = sqlite3_column_int64(x->st_soft, 4);
 	}
 	if (s != SQLITE_DONE) {
 		rc = aed_db_error(x->db, "export: soft labels");
@@ -1363,8 +1354,6 @@ static int seg_json(struct ex *x, const struct xseg *g, const char *split, int a
 		json_object_set_new(f, "scores", sc);
 		json_object_set_new(frames, mid, f);
 		refined = 1;
-		if (sqlite3_column_int64(st, 7) > refine_run)
-			refine_run = sqlite3_column_int64(st, 7);
 	}
 	if (s != SQLITE_DONE) {
 		rc = aed_db_error(x->db, "export: frame masks");
@@ -1395,13 +1384,9 @@ static int seg_json(struct ex *x, const struct xseg *g, const char *split, int a
 				    ? json_null()
 				    : json_pack("{s:o, s:o}", "name", jstr_or_null(st, 7), "sha256",
 						jstr_or_null(st, 8)));
-	json_object_set_new(runs, "fetch", jint_or_null(st, 3));
-	json_object_set_new(runs, "decode", jint_or_null(st, 4));
-	json_object_set_new(runs, "features", jint_or_null(st, 5));
-	json_object_set_new(runs, "embed", jint_or_null(st, 6));
-	json_object_set_new(runs, "refine", refine_run >= 0 ? json_integer(refine_run) : json_null());
-	json_object_set_new(prov, "runs", runs);
-	runs = NULL;
+	/* No run ids: they are local to a database, and a sample must come out
+	 * the same from a corpus merged from shards as from one database. The
+	 * runs that made the export are manifest.json's `runs`. */
 	if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
 		json_t *meta = json_loads((const char *)sqlite3_column_text(st, 9), 0, NULL);
 		if (meta)
@@ -1414,7 +1399,6 @@ static int seg_json(struct ex *x, const struct xseg *g, const char *split, int a
 out:
 	json_decref(o);
 	json_decref(prov);
-	json_decref(runs);
 	json_decref(soft);
 	json_decref(frames);
 	json_decref(srcs);
@@ -2466,7 +2450,8 @@ static int write_readme(struct ex *x, const char *dir, const struct aed_export_r
 			"  scorer, hop_ms, n_patches, n_kept, mask, scores}} (patch i starts at\n"
 			"  i * hop_ms and lasts 960 ms), `audio` {sample_rate, n_samples},\n"
 			"  `provenance` {augmented, source_group, source, fetch_kind, sha256 (of the\n"
-			"  fetched file), model, runs, mix}.\n"
+			"  fetched file), model, mix}; the runs that made them are manifest.json's\n"
+			"  `runs` (run ids are the database's own).\n"
 			"- `KEY.labels.npy`: f32 [columns], the multi-hot target over classes.json's\n"
 			"  columns: the stored labels%s.\n"
 			"- `KEY.soft.npy`: f32 [columns], where SeCoST soft labels exist: labels.npy\n"

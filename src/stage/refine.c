@@ -12,7 +12,7 @@
 #include "aedcurate/audio.h"
 #include "aedcurate/error.h"
 #include "aedcurate/nn.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/refine.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"

@@ -11,7 +11,7 @@
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
-#include "audio/workpool.h"
+#include "stage/workpool.h"
 
 #define DEFAULT_MAX_ATTEMPTS AED_WORK_MAX_ATTEMPTS_DEFAULT
 #define MAX_BATCH 1024
