@@ -6,7 +6,7 @@
  * Ownership: all three are embedded by the caller, zeroed to start, and
  * emptied by their _release (an aed_vec with free(v.v)). Arena strings stay
  * where they are until aed_arena_release(); a pointer into an aed_vec or to
- * an aed_strmap_ent is invalidated by the next push or insert.
+ * an aed_keymap_ent is invalidated by the next push or insert.
  */
 #ifndef AEDCURATE_ARENA_H
 #define AEDCURATE_ARENA_H
@@ -42,27 +42,30 @@ struct aed_vec {
 /* A new element at the end (uninitialised), or NULL when out of memory. */
 void *aed_vec_push(struct aed_vec *a);
 
-/* --- string -> int64 open-addressing hash map ------------------------------ */
+/* --- aed_keymap: string -> int64 open-addressing hash map ----------------- */
+/* Unlike aed_strmap (strmap.h: borrowed NUL-terminated keys, sized once, for
+ * the ontology's ids) this one takes counted keys, optional ASCII case
+ * folding and grows: a list's millions of keys arrive one by one. */
 
-struct aed_strmap_ent {
+struct aed_keymap_ent {
 	const char *k; /* NULL: empty slot */
 	uint32_t n;    /* key bytes */
 	uint32_t h;
 	int64_t v;
 };
 
-struct aed_strmap {
-	struct aed_strmap_ent *e;
+struct aed_keymap {
+	struct aed_keymap_ent *e;
 	size_t cap, n; /* cap is a power of two */
 };
 
 /* Room for want entries without growing. */
-int aed_strmap_grow(struct aed_strmap *m, size_t want);
+int aed_keymap_grow(struct aed_keymap *m, size_t want);
 /* Find key k[0..n) (ASCII case-folded when fold): *out is its entry, or NULL.
  * With insert, a missing key is added (k must then stay valid as long as the
  * map) with value v, and *out is the new entry. */
-int aed_strmap_get(struct aed_strmap *m, const char *k, size_t n, int fold, int insert,
-		   int64_t v, struct aed_strmap_ent **out);
-void aed_strmap_release(struct aed_strmap *m);
+int aed_keymap_get(struct aed_keymap *m, const char *k, size_t n, int fold, int insert,
+		   int64_t v, struct aed_keymap_ent **out);
+void aed_keymap_release(struct aed_keymap *m);
 
 #endif

@@ -15,11 +15,11 @@
 
 /* Identical rows are bad; the key is "segment_id\tclass\tstart\tend" with
  * the times as parsed. *first_line is the line the row was first seen on. */
-static int seen_before(struct aed_seglist_reader *rd, struct aed_strmap *seen,
+static int seen_before(struct aed_seglist_reader *rd, struct aed_keymap *seen,
 		       const struct aed_csv *t, int64_t id, double a, double b,
 		       int64_t *first_line)
 {
-	struct aed_strmap_ent *e;
+	struct aed_keymap_ent *e;
 	char tail[80], *rk;
 	int k = snprintf(tail, sizeof tail, "\t%lld\t%.17g\t%.17g", (long long)id, a, b);
 	int rc;
@@ -29,7 +29,7 @@ static int seen_before(struct aed_seglist_reader *rd, struct aed_strmap *seen,
 		return aed_error(AED_ENOMEM, "out of memory");
 	memcpy(rk, t->f[0].p, t->f[0].n);
 	memcpy(rk + t->f[0].n, tail, (size_t)k + 1);
-	rc = aed_strmap_get(seen, rk, strlen(rk), 0, 1, (int64_t)t->line, &e);
+	rc = aed_keymap_get(seen, rk, strlen(rk), 0, 1, (int64_t)t->line, &e);
 	if (!rc)
 		*first_line = e->v;
 	return rc;
@@ -38,7 +38,7 @@ static int seen_before(struct aed_seglist_reader *rd, struct aed_strmap *seen,
 /* One data row, checked field by field, then handed to the caller. A bad
  * row is reported and AED_OK returned. */
 static int read_row(struct aed_seglist_reader *rd, const struct aed_csv *t,
-		    struct aed_strmap *seen)
+		    struct aed_keymap *seen)
 {
 	struct aed_strong_row s = { 0 };
 	const char *why, *us = NULL;
@@ -99,7 +99,7 @@ static int read_row(struct aed_seglist_reader *rd, const struct aed_csv *t,
 int aed_seglist_read_strong(struct aed_seglist_reader *rd, const char *data, size_t n)
 {
 	struct aed_csv t;
-	struct aed_strmap seen = { 0 }; /* rows so far, to find identical ones */
+	struct aed_keymap seen = { 0 }; /* rows so far, to find identical ones */
 	int rc = AED_OK, got, first = 1;
 
 	aed_csv_init(&t, data, n, '\t', AED_CSV_TRIM | AED_CSV_COMMENTS);
@@ -120,7 +120,7 @@ int aed_seglist_read_strong(struct aed_seglist_reader *rd, const char *data, siz
 		if ((rc = read_row(rd, &t, &seen)))
 			break;
 	}
-	aed_strmap_release(&seen);
+	aed_keymap_release(&seen);
 	aed_csv_release(&t);
 	return rc;
 }

@@ -72,13 +72,13 @@ static int keys_eq(const char *a, const char *b, size_t n, int fold)
 }
 
 /* Slot of key, or of the empty slot where it would go. */
-static struct aed_strmap_ent *strmap_slot(const struct aed_strmap *m, const char *k,
+static struct aed_keymap_ent *strmap_slot(const struct aed_keymap *m, const char *k,
 					  size_t n, uint32_t h, int fold)
 {
 	size_t mask = m->cap - 1, i = h & mask;
 
 	for (;;) {
-		struct aed_strmap_ent *e = &m->e[i];
+		struct aed_keymap_ent *e = &m->e[i];
 
 		if (!e->k || (e->h == h && e->n == n && keys_eq(e->k, k, n, fold)))
 			return e;
@@ -86,10 +86,10 @@ static struct aed_strmap_ent *strmap_slot(const struct aed_strmap *m, const char
 	}
 }
 
-int aed_strmap_grow(struct aed_strmap *m, size_t want)
+int aed_keymap_grow(struct aed_keymap *m, size_t want)
 {
 	size_t cap = m->cap ? m->cap : 64;
-	struct aed_strmap_ent *ne, *old = m->e;
+	struct aed_keymap_ent *ne, *old = m->e;
 	size_t oldcap = m->cap;
 
 	while (cap < 2 * want)
@@ -103,7 +103,7 @@ int aed_strmap_grow(struct aed_strmap *m, size_t want)
 	m->cap = cap;
 	for (size_t i = 0; i < oldcap; i++) {
 		if (old[i].k) {
-			struct aed_strmap_ent *e = &ne[old[i].h & (cap - 1)];
+			struct aed_keymap_ent *e = &ne[old[i].h & (cap - 1)];
 
 			while (e->k)
 				e = e == &ne[cap - 1] ? ne : e + 1;
@@ -114,14 +114,14 @@ int aed_strmap_grow(struct aed_strmap *m, size_t want)
 	return AED_OK;
 }
 
-int aed_strmap_get(struct aed_strmap *m, const char *k, size_t n, int fold, int insert,
-		   int64_t v, struct aed_strmap_ent **out)
+int aed_keymap_get(struct aed_keymap *m, const char *k, size_t n, int fold, int insert,
+		   int64_t v, struct aed_keymap_ent **out)
 {
 	uint32_t h = hash_bytes(k, n, fold);
-	struct aed_strmap_ent *e;
+	struct aed_keymap_ent *e;
 
 	if (insert && 2 * (m->n + 1) > m->cap) {
-		int rc = aed_strmap_grow(m, m->n + 1);
+		int rc = aed_keymap_grow(m, m->n + 1);
 
 		if (rc)
 			return rc;
@@ -146,7 +146,7 @@ int aed_strmap_get(struct aed_strmap *m, const char *k, size_t n, int fold, int 
 	return AED_OK;
 }
 
-void aed_strmap_release(struct aed_strmap *m)
+void aed_keymap_release(struct aed_keymap *m)
 {
 	free(m->e);
 	memset(m, 0, sizeof *m);

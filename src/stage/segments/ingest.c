@@ -69,7 +69,7 @@ static int load_classes(struct ctx *c, int with_names)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, s;
-	struct aed_strmap_ent *e;
+	struct aed_keymap_ent *e;
 
 	rc = aed_db_prepare(c->db, "SELECT mid, id, name FROM class", &st);
 	if (rc)
@@ -84,7 +84,7 @@ static int load_classes(struct ctx *c, int with_names)
 			rc = aed_error(AED_ENOMEM, "out of memory loading classes");
 			goto out;
 		}
-		rc = aed_strmap_get(&c->classes, k, strlen(k), 0, 1, id, &e);
+		rc = aed_keymap_get(&c->classes, k, strlen(k), 0, 1, id, &e);
 		if (rc)
 			goto out;
 		if (with_names && name) {
@@ -92,7 +92,7 @@ static int load_classes(struct ctx *c, int with_names)
 				rc = aed_error(AED_ENOMEM, "out of memory loading classes");
 				goto out;
 			}
-			rc = aed_strmap_get(&c->names, k, strlen(k), 1, 1, id, &e);
+			rc = aed_keymap_get(&c->names, k, strlen(k), 1, 1, id, &e);
 			if (rc)
 				goto out;
 			if (e->v != id)
@@ -151,7 +151,7 @@ static int prepare_stored(struct ctx *c, size_t input_bytes)
 		const char *key = (const char *)sqlite3_column_text(st, 3);
 		size_t n = strlen(key ? key : ""), idx;
 		char *k = aed_arena_strndup(&c->arena, key ? key : "", n);
-		struct aed_strmap_ent *e;
+		struct aed_keymap_ent *e;
 
 		if (!k) {
 			rc = aed_error(AED_ENOMEM, "out of memory loading segments");
@@ -159,7 +159,7 @@ static int prepare_stored(struct ctx *c, size_t input_bytes)
 		}
 		rc = add_stored(c, st, k, &idx);
 		if (!rc)
-			rc = aed_strmap_get(&c->stored, k, n, 0, 1, (int64_t)idx, &e);
+			rc = aed_keymap_get(&c->stored, k, n, 0, 1, (int64_t)idx, &e);
 		if (rc)
 			goto out;
 	}
@@ -173,14 +173,14 @@ out:
 /* The stored segment of key, or NULL. */
 static int find_stored(struct ctx *c, const char *key, size_t n, struct existing **out)
 {
-	struct aed_strmap_ent *e;
+	struct aed_keymap_ent *e;
 	int rc, s;
 
 	*out = NULL;
 	if (c->n_stored == 0)
 		return AED_OK;
 	if (c->preloaded) {
-		rc = aed_strmap_get(&c->stored, key, n, 0, 0, 0, &e);
+		rc = aed_keymap_get(&c->stored, key, n, 0, 0, 0, &e);
 		if (!rc && e)
 			*out = (struct existing *)c->stored_v.v + e->v;
 		return rc;
@@ -207,12 +207,12 @@ static int find_stored(struct ctx *c, const char *key, size_t n, struct existing
 static int index_keys(struct ctx *c)
 {
 	const struct seg *segs = c->segs.v;
-	struct aed_strmap_ent *e;
-	int rc = aed_strmap_grow(&c->keys, c->segs.n + 1);
+	struct aed_keymap_ent *e;
+	int rc = aed_keymap_grow(&c->keys, c->segs.n + 1);
 
 	c->keys_sorted = 0;
 	for (size_t i = 0; i < c->segs.n && !rc; i++)
-		rc = aed_strmap_get(&c->keys, segs[i].row.key, segs[i].row.key_n, 0, 1, (int64_t)i,
+		rc = aed_keymap_get(&c->keys, segs[i].row.key, segs[i].row.key_n, 0, 1, (int64_t)i,
 				    &e);
 	return rc;
 }
@@ -221,7 +221,7 @@ static int index_keys(struct ctx *c)
  * *dup = 1 when the key was already seen in this file. */
 static int add_seg(struct ctx *c, const struct seg *s, size_t *idx, int *dup)
 {
-	struct aed_strmap_ent *e;
+	struct aed_keymap_ent *e;
 	struct seg *ns;
 	int rc;
 
@@ -243,7 +243,7 @@ static int add_seg(struct ctx *c, const struct seg *s, size_t *idx, int *dup)
 		if ((rc = index_keys(c)))
 			return rc;
 	}
-	rc = aed_strmap_get(&c->keys, s->row.key, s->row.key_n, 0, 1, (int64_t)c->segs.n, &e);
+	rc = aed_keymap_get(&c->keys, s->row.key, s->row.key_n, 0, 1, (int64_t)c->segs.n, &e);
 	if (rc)
 		return rc;
 	*dup = e->v != (int64_t)c->segs.n;
@@ -262,11 +262,11 @@ static int add_seg(struct ctx *c, const struct seg *s, size_t *idx, int *dup)
 static int64_t resolve_label(void *ctx, const char *p, size_t n)
 {
 	struct ctx *c = ctx;
-	struct aed_strmap_ent *e = NULL;
+	struct aed_keymap_ent *e = NULL;
 
-	if (aed_strmap_get(&c->classes, p, n, 0, 0, 0, &e) == AED_OK && e)
+	if (aed_keymap_get(&c->classes, p, n, 0, 0, 0, &e) == AED_OK && e)
 		return e->v;
-	if (c->names.n && aed_strmap_get(&c->names, p, n, 1, 0, 0, &e) == AED_OK && e)
+	if (c->names.n && aed_keymap_get(&c->names, p, n, 1, 0, 0, &e) == AED_OK && e)
 		return e->v; /* -1 when ambiguous */
 	return 0;
 }
@@ -331,11 +331,11 @@ static int accept_strong(void *ctx, size_t line, const struct aed_strong_row *ro
 	struct ctx *c = ctx;
 	struct seg s = { 0 };
 	struct strong_row *sr;
-	struct aed_strmap_ent *ke;
+	struct aed_keymap_ent *ke;
 	size_t idx;
 	int dup, bad, rc;
 
-	rc = aed_strmap_get(&c->keys, row->seg.key, row->seg.key_n, 0, 0, 0, &ke);
+	rc = aed_keymap_get(&c->keys, row->seg.key, row->seg.key_n, 0, 0, 0, &ke);
 	if (rc)
 		return rc;
 	if (ke) {
@@ -448,10 +448,10 @@ static void ctx_release(struct ctx *c)
 	free(c->segs.v);
 	free(c->labels.v);
 	free(c->strong.v);
-	aed_strmap_release(&c->classes);
-	aed_strmap_release(&c->names);
-	aed_strmap_release(&c->keys);
-	aed_strmap_release(&c->stored);
+	aed_keymap_release(&c->classes);
+	aed_keymap_release(&c->names);
+	aed_keymap_release(&c->keys);
+	aed_keymap_release(&c->stored);
 	aed_arena_release(&c->arena);
 }
 

@@ -49,12 +49,12 @@ struct ctx {
 	const char *name;          /* source as given, for messages */
 	size_t max_errors;
 	struct aed_arena arena;
-	struct aed_strmap classes; /* mid -> class id */
-	struct aed_strmap names;   /* display name (case-folded) -> id, -1 ambiguous */
-	struct aed_strmap keys;    /* key -> index in segs (this file), see keys_sorted */
+	struct aed_keymap classes; /* mid -> class id */
+	struct aed_keymap names;   /* display name (case-folded) -> id, -1 ambiguous */
+	struct aed_keymap keys;    /* key -> index in segs (this file), see keys_sorted */
 	int keys_sorted;           /* 1: segs are in strictly increasing key order
 				    * and keys is not filled yet (csv, manifest) */
-	struct aed_strmap stored;  /* key -> index in stored_v (preloaded) */
+	struct aed_keymap stored;  /* key -> index in stored_v (preloaded) */
 	struct aed_vec stored_v;   /* struct existing */
 	int preloaded;             /* stored holds every stored key */
 	sqlite3_stmt *lookup;      /* per-key lookup when not preloaded */
