@@ -84,7 +84,9 @@ struct aed_opt {
 	const char *metavar;  /* "NAME", NULL for flags */
 	const char *help;     /* one line, without the default or range: --help
 	                       * adds "(default X; RANGE)" from the fields below */
-	union aed_opt_value def; /* stored by aed_parse before it reads argv */
+	union aed_opt_value def; /* stored by aed_parse before it reads argv; a
+	                       * number outside its own range (a required one)
+	                       * is not shown as a default */
 	double min, max;      /* numbers: the accepted range, when min < max
 	                       * (max HUGE_VAL, min -HUGE_VAL: no bound on that
 	                       * side); else any value of the type */

@@ -81,6 +81,15 @@ static int has_range(const struct aed_opt *o)
 	return is_number(o->type) && o->min < o->max;
 }
 
+static int out_of_range(const struct aed_opt *o, double v)
+{
+	if (!has_range(o))
+		return 0;
+	if (o->flags & AED_OPT_MIN_OPEN ? !(v > o->min) : !(v >= o->min))
+		return 1;
+	return o->flags & AED_OPT_MAX_OPEN ? !(v < o->max) : !(v <= o->max);
+}
+
 /* "2G" for 2 GiB: the largest unit that divides n. */
 static void format_size(char *buf, size_t n, int64_t v)
 {
@@ -125,10 +134,14 @@ static void format_range(char *buf, size_t n, const struct aed_opt *o)
 }
 
 /* The row's default as --help shows it; "" when it has none to show (a flag,
- * a string left NULL, a NAN double, a shard, a list). */
+ * a string left NULL, a NAN double, a number outside its own range - the
+ * mark of a required one -, a shard, a list). */
 static void format_default(char *buf, size_t n, const struct aed_opt *o)
 {
 	*buf = 0;
+	if (is_number(o->type) && out_of_range(o, o->type == AED_OPT_DOUBLE ? o->def.d
+								     : (double)o->def.i))
+		return;
 	switch (o->type) {
 	case AED_OPT_STR:
 		if (o->def.s)
@@ -240,14 +253,6 @@ static int parse_size(const char *s, int64_t *out)
 	return 0;
 }
 
-static int out_of_range(const struct aed_opt *o, double v)
-{
-	if (!has_range(o))
-		return 0;
-	if (o->flags & AED_OPT_MIN_OPEN ? !(v > o->min) : !(v >= o->min))
-		return 1;
-	return o->flags & AED_OPT_MAX_OPEN ? !(v < o->max) : !(v <= o->max);
-}
 
 /* "1..48", "in (0, 1]", ">= 0": the range as an error states it. */
 static void format_range_short(char *buf, size_t n, const struct aed_opt *o)

@@ -23,7 +23,7 @@ struct submit_cli {
 #define O(f) offsetof(struct submit_cli, f)
 static const struct aed_opt opts[] = {
 	{ "shards", 0, AED_OPT_INT, O(shards), "N", "how many shards: tasks of the job array (required)",
-	  AED_OPT_RANGE(1, 100000), .def_note = "none" },
+	  AED_OPT_RANGE(1, 100000) },
 	{ "partition", 'p', AED_OPT_STR, O(partition), "P", "Slurm partition",
 	  .def_note = "the cluster's" },
 	{ "time", 't', AED_OPT_STR, O(time), "T", "time limit of each job, as sbatch takes it (1:00:00)" },
