@@ -20,8 +20,8 @@
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
 
-#define DEFAULT_EXEMPLARS 5
-#define DEFAULT_TRIALS 10
+#define DEFAULT_EXEMPLARS AED_EVAL_MINE_EXEMPLARS_DEFAULT
+#define DEFAULT_TRIALS AED_EVAL_MINE_TRIALS_DEFAULT
 
 /* --- small helpers ------------------------------------------------------------ */
 
