@@ -26,9 +26,10 @@ int run_check_claimed(struct aed_db *db, const char *shard)
 	int rc;
 	if ((rc = aed_db_int(db, "SELECT count(*) FROM work WHERE state = 'claimed'", &n)) || !n)
 		return rc;
-	if ((rc = aed_db_prepare(db, "SELECT r.id, r.stage, r.host, r.pid, count(*) FROM work w "
-				     "JOIN run r ON r.id = w.run_id WHERE w.state = 'claimed' "
-				     "GROUP BY r.id ORDER BY r.id LIMIT 3", &st)))
+	if ((rc = aed_db_prepare(db, "SELECT w.run_id, coalesce(r.stage, w.stage), coalesce(r.host, "
+				     "'?'), coalesce(r.pid, 0), count(*) FROM work w LEFT JOIN run r "
+				     "ON r.id = w.run_id WHERE w.state = 'claimed' GROUP BY w.run_id "
+				     "ORDER BY w.run_id LIMIT 3", &st)))
 		return rc;
 	while (!rc && sqlite3_step(st) == SQLITE_ROW)
 		rc = aed_buf_printf(&b, "%srun %lld (%s on %s, pid %lld): %lld", b.len ? "; " : "",
