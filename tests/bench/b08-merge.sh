@@ -5,9 +5,9 @@
 #     segments, 1,802 clips) as 16 shards: each a copy of the ingested
 #     database running fetch, decode, features, embed with --shard I/16, then
 #     merged into one corpus. Goal: merge < 5% of the stages' wall time.
-#  2. simulated shards at scale: BENCH_SEGMENTS (default 100,000, to keep the
-#     bench near 3 minutes; 1,000,000 takes about 10 minutes more on 2 busy
-#     cores) segments ingested from an AudioSet-format
+#  2. simulated shards at scale: BENCH_SEGMENTS (default 100,000: the whole
+#     bench took 3.8 minutes on 2 cores at load 8; 1,000,000 takes about 7.5
+#     minutes more) segments ingested from an AudioSet-format
 #     list (gen_segments.py), in every one of 16 shard databases as --shard
 #     makes them, each holding its sixteenth's per-segment results (media,
 #     clip, embedding rows, 4 array refs, 4 work rows; the array files are
