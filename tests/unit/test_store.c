@@ -203,6 +203,19 @@ static void test_parallel_workers(void **state)
 	aed_db_free(&db);
 }
 
+/* Wait (up to 60 s) until the workers have committed a batch since done0
+ * and hold a claim, so that a kill lands mid-batch however busy the machine
+ * is (a fixed sleep killed them before their first batch under load). */
+static void wait_progress(struct aed_db *db, int64_t done0)
+{
+	for (int i = 0; i < 6000; i++) {
+		struct aed_work_counts c;
+		if (aed_work_counts(db, STAGE, &c) == AED_OK && c.done > done0 && c.claimed > 0)
+			return;
+		usleep(10000);
+	}
+}
+
 static void test_kill_and_resume(void **state)
 {
 	(void)state;
@@ -213,7 +226,9 @@ static void test_kill_and_resume(void **state)
 		for (int i = 0; i < 2; i++)
 			if ((kids[i] = fork()) == 0)
 				_exit(worker(2000));
-		usleep(150000 + 50000 * round);
+		struct aed_work_counts c0;
+		assert_int_equal(aed_work_counts(db, STAGE, &c0), AED_OK);
+		wait_progress(db, c0.done);
 		for (int i = 0; i < 2; i++) {
 			int st;
 			kill(kids[i], SIGKILL);
