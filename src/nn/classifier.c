@@ -10,6 +10,7 @@
 
 #include "aedcurate/error.h"
 #include "aedcurate/refine.h"
+#include "aedcurate/util.h"
 
 struct aed_clf {
 	int d, h, c;          /* inputs, hidden units (0: none), outputs */
@@ -26,17 +27,9 @@ struct scratch {
 	float *x, *z1, *p, *g, *dh;
 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static double rng_uniform(uint64_t *s)
 {
-	return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
+	return ((double)(aed_splitmix64_next(s) >> 11) + 0.5) / 9007199254740992.0;
 }
 
 static void layout(struct aed_clf *m, float *base)
@@ -319,7 +312,7 @@ int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
 	for (int ep = 1; ep <= o.max_epochs; ep++) {
 		/* Fisher-Yates shuffle of the training rows. */
 		for (size_t i = ntr; i > 1; i--) {
-			size_t j = rng_next(&seed) % i, t = tr[i - 1];
+			size_t j = aed_splitmix64_next(&seed) % i, t = tr[i - 1];
 			tr[i - 1] = tr[j];
 			tr[j] = t;
 		}

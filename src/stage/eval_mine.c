@@ -25,28 +25,17 @@
 
 /* --- small helpers ------------------------------------------------------------ */
 
-/* splitmix64: a seeded stream that is the same on every platform. */
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
+/* A draw from a seeded splitmix64 stream: the same on every platform. */
 static int64_t rng_below(uint64_t *s, int64_t n)
 {
-	return (int64_t)(rng_next(s) % (uint64_t)n);
+	return (int64_t)(aed_splitmix64_next(s) % (uint64_t)n);
 }
 
 /* Each class has its own stream (the seed mixed with its mid), so that a
  * class draws the same exemplars alone as among all classes. */
 static uint64_t class_seed(uint64_t seed, const char *mid)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (const char *p = mid; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return seed ^ h;
+	return seed ^ aed_fnv1a64_str(mid);
 }
 
 struct keys {
