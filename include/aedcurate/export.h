@@ -70,6 +70,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aedcurate/metrics.h"
 #include "aedcurate/util.h"
 
 struct aed_db;
@@ -83,8 +84,6 @@ uint64_t aed_flac_total_samples(const uint8_t *flac, size_t n);
 
 /* --- per-second embeddings and PCA ------------------------------------------- */
 #define AED_PCA_DIM 128
-#define AED_PATCH_HOP_S 0.48
-#define AED_PATCH_LEN_S 0.96
 
 /* Mean of the patches overlapping each second: emb [n_patches][dim] to
  * rows [n_seconds][dim]; a second no patch overlaps copies the last patch.

@@ -38,12 +38,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aedcurate/metrics.h"
 #include "aedcurate/store.h"
 
 struct aed_vindex;
-
-#define AED_PATCH_HOP_S 0.48  /* s between patch starts (YAMNet: 48 frames) */
-#define AED_PATCH_LEN_S 0.96  /* s, patch length */
 
 /* --- core: exemplar frames ---------------------------------------------- */
 struct aed_frame_select_opts {

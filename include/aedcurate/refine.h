@@ -66,6 +66,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aedcurate/eval.h"
 #include "aedcurate/metrics.h"
 
 struct aed_db;
@@ -315,10 +316,5 @@ struct aed_refine_eval_result {
 
 int aed_eval_refine(struct aed_db *db, const char *class_name, const char *split,
 		    struct aed_refine_eval_result *r);
-
-/* --- helpers shared by refine and eval --------------------------------------- */
-/* Class ids of YAMNet's 521 outputs (-1 for a mid the ontology lacks), from
- * class_map (NULL: aed_yamnet_find_class_map(NULL, ...)). */
-int aed_yamnet_output_classes(struct aed_db *db, const char *class_map, int64_t ids[521]);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
+#include "aedcurate/eval.h"
 #include "aedcurate/metrics.h"
 #include "aedcurate/mine.h"
 #include "aedcurate/refine.h"
