@@ -228,7 +228,7 @@ struct aed_mine_opts {
 	double ranker_weight;     /* the classifier's share of the blend; 0 = 0.5 */
 };
 
-/* The ranker (o->ranker): logistic regression (aed_clf_train, refine.h) on
+/* The ranker (o->ranker): logistic regression (aed_clf_train, nn.h) on
  * the patch embeddings of verified positives (segment exemplars and clips
  * rated Present), verified negatives (rated Not present) and
  * AED_RANKER_WEAK corpus-sample vectors as weak negatives; Unsure and Not

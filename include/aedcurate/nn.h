@@ -1,12 +1,14 @@
 /* nn.h - the neural-network side: a bounds-checked reader for the subset of
- * the TFLite flatbuffer schema we need, the YAMNet model built from it, and
- * the backend interface (CPU now; a CUDA backend implements the same ops).
+ * the TFLite flatbuffer schema we need, the YAMNet model built from it, the
+ * backend interface (CPU now; a CUDA backend implements the same ops), and
+ * the small frame classifier that refine and mine train on patch embeddings.
  *
  * Ownership: aed_tflite_load/parse return a model the caller frees with
  * aed_tflite_free(&m); every pointer inside it points into memory the model
  * owns. aed_yamnet_load returns float weights owned by the struct (free with
  * aed_yamnet_free); it keeps no reference to the flatbuffer. A backend state
  * made by ops->init is freed with ops->free and must not outlive its model.
+ * aed_clf_train() returns a model freed with aed_clf_free(&m).
  *
  * TFLite file layout (flatbuffers, little-endian, all offsets unsigned 32-bit
  * and relative to where they are stored, except vtable offsets):
@@ -133,6 +135,7 @@ const char *aed_tflite_op_name(int code);
 /* --- YAMNet ----------------------------------------------------------------- */
 #define AED_YAMNET_PATCH_FRAMES 96  /* log-mel frames per patch (0.96 s) */
 #define AED_YAMNET_MEL_BANDS 64
+#define AED_YAMNET_PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
 #define AED_YAMNET_EMBED_DIM 1024
 #define AED_YAMNET_CLASSES 521
 #define AED_YAMNET_LAYERS 27        /* layer1 conv + 13 x (depthwise, pointwise) */
@@ -210,6 +213,41 @@ struct aed_nn_backend_ops {
 /* The backend named `name` ("cpu"); NULL name = the default. NULL if none. */
 const struct aed_nn_backend_ops *aed_nn_backend(const char *name);
 extern const struct aed_nn_backend_ops aed_nn_cpu_ops;
+
+/* --- frame classifier -------------------------------------------------------
+ * Logistic regression (hidden = 0) or one ReLU hidden layer, with C sigmoid
+ * outputs, trained with Adam on standardised inputs and the weighted binary
+ * cross-entropy  -[w_c y log p + (1 - y) log(1 - p)]  (soft targets y in
+ * [0,1] allowed), L2 on the weights, early stopping on held-out rows. */
+struct aed_clf_opts {
+	int hidden;           /* 0: logistic regression */
+	int max_epochs;       /* default 60 */
+	int patience;         /* epochs without held-out improvement; default 6 */
+	int batch;            /* rows per step; default 256 */
+	double lr;            /* Adam step size; default 1e-3 */
+	double l2;            /* weight decay; default 1e-4 */
+	uint64_t seed;        /* shuffling and initialisation; default 1 */
+};
+
+struct aed_clf_report {
+	int epochs;           /* epochs run */
+	int best_epoch;       /* 1-based epoch whose parameters were kept */
+	double train_loss, heldout_loss; /* mean weighted BCE at best_epoch */
+	size_t n_train, n_heldout;       /* rows */
+};
+
+struct aed_clf;
+
+/* x [n][d] row-major, y [n][c] targets in [0, 1] (a negative target leaves
+ * that row and class out of the loss), pos_w [c] (NULL: 1), heldout [n]
+ * (1 = held out; NULL or none held out: no early stopping, max_epochs run). */
+int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
+		  const float *pos_w, const uint8_t *heldout,
+		  const struct aed_clf_opts *o, struct aed_clf **out,
+		  struct aed_clf_report *rep);
+/* p [n][c] probabilities. */
+int aed_clf_predict(const struct aed_clf *m, const float *x, size_t n, float *p);
+void aed_clf_free(struct aed_clf **m);
 
 /* --- the embed stage ---------------------------------------------------------
  * Stage "embed", item = segment id, eligible = segments with an array of kind

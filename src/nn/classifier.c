@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/refine.h"
+#include "aedcurate/nn.h"
 #include "aedcurate/util.h"
 
 struct aed_clf {
