@@ -1,4 +1,4 @@
-/* mine_core.c - the in-memory core of exemplar mining (mine.h): which
+/* mine_core.c - the in-memory core of exemplar mining (search.h): which
  * exemplar frames to query with (k-means, clusters shared by exemplars), and
  * the multi-query search with exact pooled rescoring. No database here. */
 #include <cblas.h>
@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/mine.h"
 #include "aedcurate/search.h"
 #include "aedcurate/util.h"
 
@@ -422,11 +421,6 @@ out:
 	free(g);
 	free(segs);
 	return rc;
-}
-
-const char *aed_mine_method_name(enum aed_mine_method m)
-{
-	return m == AED_MINE_MEAN ? "mean" : "exemplar";
 }
 
 const char *aed_mine_score_name(enum aed_mine_score s)

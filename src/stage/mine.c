@@ -68,6 +68,11 @@ static void frames_release(struct frames *f)
 	memset(f, 0, sizeof *f);
 }
 
+const char *aed_mine_method_name(enum aed_mine_method m)
+{
+	return m == AED_MINE_MEAN ? "mean" : "exemplar";
+}
+
 void aed_mine_result_release(struct aed_mine_result *r)
 {
 	for (int i = 0; i < r->n_exemplars; i++) {
