@@ -214,6 +214,50 @@ struct aed_nn_backend_ops {
 const struct aed_nn_backend_ops *aed_nn_backend(const char *name);
 extern const struct aed_nn_backend_ops aed_nn_cpu_ops;
 
+/* --- the YAMNet patch runner -------------------------------------------------
+ * The one path from audio to YAMNet's outputs, shared by embed, tag, mine
+ * (file exemplars) and refine (consensus): a file decoded to 16 kHz mono and
+ * its log-mel (audio.h), or a stored log-mel; 96-frame patches cut from it;
+ * the backend's run_batch over them `batch` at a time. Every patch goes
+ * through the network on its own, so its outputs do not depend on the batch,
+ * the threads or the other patches (src/nn/runner.c).
+ * Ownership: a runner is embedded by the caller, holds the backend state for
+ * one model (which must outlive it) and is released with
+ * aed_yamnet_runner_release(); patch and log-mel arrays returned through
+ * `float **` are malloc'd and the caller's. */
+struct aed_yamnet_runner {
+	const struct aed_nn_backend_ops *be;
+	void *state;          /* be's state for the model */
+	int batch;            /* patches per run_batch call */
+	float *emb, *scores;  /* scratch rows for an output the caller does not keep */
+};
+
+/* be: from aed_nn_backend() (NULL is refused); batch <= 0: 32; threads 0:
+ * all cores. */
+int aed_yamnet_runner_init(struct aed_yamnet_runner *r, const struct aed_yamnet *m,
+			   const struct aed_nn_backend_ops *be, int batch, int threads);
+/* n patches of AED_YAMNET_PATCH_FLOATS back to back: emb [n][1024] and
+ * scores [n][521]; either may be NULL when the caller does not want it. */
+int aed_yamnet_runner_run(struct aed_yamnet_runner *r, const float *patches, size_t n,
+			  float *emb, float *scores);
+void aed_yamnet_runner_release(struct aed_yamnet_runner *r);
+
+/* n patches of a log-mel [frames][64] into patches[n][96 * 64]: patch j is
+ * frames [j * hop, j * hop + 96), frames past the end read as silence
+ * (aed_logmel_floor). hop 48 cuts what aed_patch() cuts; refine's consensus
+ * cuts finer ones. */
+void aed_yamnet_cut_patches(const float *logmel, size_t frames, int hop, size_t n,
+			    float *patches);
+/* The aed_patch_count(frames, yamnet) patches of a log-mel (hop 48). */
+int aed_yamnet_patches(const float *logmel, size_t frames, float **patches, size_t *n);
+/* A file decoded to 16 kHz mono, and its log-mel. pad 1: the samples are
+ * first zero-padded as YAMNet pads a waveform (aed_logmel_samples), so the
+ * patches are those the pipeline cuts from a stored clip (tag). pad 0: the
+ * decoded samples as they are (mine's file exemplars have always been
+ * embedded so). *n_samples (may be NULL): the samples the log-mel covers. */
+int aed_yamnet_file_logmel(const char *path, int pad, float **logmel, size_t *frames,
+			   size_t *n_samples);
+
 /* --- frame classifier -------------------------------------------------------
  * Logistic regression (hidden = 0) or one ReLU hidden layer, with C sigmoid
  * outputs, trained with Adam on standardised inputs and the weighted binary

@@ -22,7 +22,6 @@
 
 #define DEFAULT_K 100
 #define DEFAULT_SAMPLE 20000
-#define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
 
 struct frames {
 	float *x;      /* [n][dim] unit vectors */
@@ -178,20 +177,19 @@ static int named_exemplar(struct aed_db *db, const char *name, struct aed_mine_r
 			 "such audio file", name);
 }
 
-/* Embed an audio file outside the corpus with the index's model. */
+/* Embed an audio file outside the corpus with the index's model. Its
+ * samples are not padded as a stored clip's are (aed_yamnet_file_logmel,
+ * pad 0): file exemplars have always been embedded so. */
 static int embed_file(const char *path, const struct aed_yamnet *y, float **emb, int64_t *n)
 {
-	float *x = NULL, *lm = NULL, *patches = NULL, *scores = NULL;
+	struct aed_yamnet_runner rn = { 0 };
+	float *lm = NULL, *patches = NULL;
 	size_t ns = 0, frames = 0, np = 0;
-	void *st = NULL;
-	const struct aed_nn_backend_ops *be = aed_nn_backend(NULL);
-	struct aed_nn_opts no = { .max_batch = 32 };
 	int rc;
 
 	*emb = NULL;
 	*n = 0;
-	if ((rc = aed_decode_range(path, 0, 0, AED_SAMPLE_RATE, &x, &ns)) ||
-	    (rc = aed_logmel(x, ns, AED_PRESET_YAMNET, &lm, &frames)))
+	if ((rc = aed_yamnet_file_logmel(path, 0, &lm, &frames, &ns)))
 		goto out;
 	np = aed_patch_count(frames, AED_PRESET_YAMNET);
 	if (np == 0) {
@@ -199,34 +197,21 @@ static int embed_file(const char *path, const struct aed_yamnet *y, float **emb,
 			       ns);
 		goto out;
 	}
-	patches = malloc(np * PATCH_FLOATS * sizeof *patches);
+	if ((rc = aed_yamnet_patches(lm, frames, &patches, &np)))
+		goto out;
 	*emb = malloc(np * AED_YAMNET_EMBED_DIM * sizeof **emb);
-	scores = malloc(32 * AED_YAMNET_CLASSES * sizeof *scores);
-	if (!patches || !*emb || !scores) {
+	if (!*emb) {
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < np; i++)
-		aed_patch(lm, frames, i, AED_PRESET_YAMNET, patches + i * PATCH_FLOATS);
-	if (!be) {
-		rc = aed_error(AED_EINTERNAL, "no compute backend");
+	if ((rc = aed_yamnet_runner_init(&rn, y, aed_nn_backend(NULL), 32, 0)) ||
+	    (rc = aed_yamnet_runner_run(&rn, patches, np, *emb, NULL)))
 		goto out;
-	}
-	if ((rc = be->init(y, &no, &st)))
-		goto out;
-	for (size_t i = 0; i < np && !rc; i += 32) {
-		int k = np - i < 32 ? (int)(np - i) : 32;
-		rc = be->run_batch(st, patches + i * PATCH_FLOATS, k,
-				   *emb + i * AED_YAMNET_EMBED_DIM, scores);
-	}
 	*n = (int64_t)np;
 out:
-	if (st)
-		be->free(&st);
-	free(x);
+	aed_yamnet_runner_release(&rn);
 	free(lm);
 	free(patches);
-	free(scores);
 	if (rc) {
 		free(*emb);
 		*emb = NULL;

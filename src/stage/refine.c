@@ -698,7 +698,6 @@ out:
 /* --- consensus: refinement finer than a patch ----------------------------------- */
 
 #define FINE_BATCH 32
-#define PATCH_FLOATS (AED_PATCH_FRAMES * AED_MEL_BANDS)
 
 /* For every labelled (segment, class) pair: fine patches every o->hop_frames
  * log-mel frames through YAMNet (and the classifier, with the inputs it was
@@ -707,9 +706,8 @@ out:
 static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct corpus *c)
 {
 	const struct aed_nn_backend_ops *be = aed_nn_backend(NULL);
-	struct aed_nn_opts no = { .max_batch = FINE_BATCH };
+	struct aed_yamnet_runner rn = { 0 };
 	struct aed_yamnet *ym = NULL;
-	void *state = NULL;
 	char *path = NULL;
 	float *patches = NULL, *emb = NULL, *ysc = NULL, *x = NULL, *p = NULL, *col = NULL;
 	float *ptmp = NULL;
@@ -718,7 +716,6 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 	double *a = NULL, *b = NULL;
 	size_t cap = 0;
 	int rc, hop = o->hop_frames;
-	const float floor_v = aed_logmel_floor(AED_PRESET_YAMNET);
 
 	c->fine = calloc(c->nseg * c->nt + 1, sizeof *c->fine);
 	c->fine_patch = calloc(c->nseg * c->nt + 1, sizeof *c->fine_patch);
@@ -728,7 +725,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 	if (!be)
 		return aed_error(AED_EINTERNAL, "refine --method consensus: no compute backend");
 	if ((rc = aed_yamnet_find_model(o->model_path, &path)) || (rc = aed_yamnet_load(path, &ym)) ||
-	    (rc = be->init(ym, &no, &state)))
+	    (rc = aed_yamnet_runner_init(&rn, ym, be, FINE_BATCH, 0)))
 		goto out;
 	for (size_t i = 0; i < c->nseg; i++) {
 		struct aed_array lm = { 0 };
@@ -757,7 +754,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 			float *q;
 			cap = nf;
 #define REGROW(ptr, n) ((q = realloc(ptr, (n) * sizeof *q)) ? ((ptr) = q, 1) : 0)
-			if (!REGROW(patches, nf * PATCH_FLOATS) ||
+			if (!REGROW(patches, nf * AED_YAMNET_PATCH_FLOATS) ||
 			    !REGROW(emb, nf * AED_YAMNET_EMBED_DIM) ||
 			    !REGROW(ysc, nf * AED_YAMNET_CLASSES) ||
 			    !REGROW(x, nf * (size_t)c->dim) || !REGROW(p, nf * c->nt) ||
@@ -769,16 +766,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 				goto out;
 			}
 		}
-		for (size_t j = 0; j < nf; j++) {
-			size_t first = j * (size_t)hop, have = first < frames ? frames - first : 0;
-			float *dst = patches + j * PATCH_FLOATS;
-			if (have > AED_PATCH_FRAMES)
-				have = AED_PATCH_FRAMES;
-			memcpy(dst, (const float *)lm.data + first * AED_MEL_BANDS,
-			       have * AED_MEL_BANDS * sizeof *dst);
-			for (size_t v = have * AED_MEL_BANDS; v < PATCH_FLOATS; v++)
-				dst[v] = floor_v;
-		}
+		aed_yamnet_cut_patches(lm.data, frames, hop, nf, patches);
 		if (o->gate) {
 			float *q = realloc(level, (frames ? frames : 1) * sizeof *q);
 			if (!q) {
@@ -798,12 +786,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 			}
 		}
 		aed_array_release(&lm);
-		for (size_t j = 0; j < nf && !rc; j += FINE_BATCH) {
-			int n = nf - j < FINE_BATCH ? (int)(nf - j) : FINE_BATCH;
-			rc = be->run_batch(state, patches + j * PATCH_FLOATS, n,
-					   emb + j * AED_YAMNET_EMBED_DIM, ysc + j * AED_YAMNET_CLASSES);
-		}
-		if (rc)
+		if ((rc = aed_yamnet_runner_run(&rn, patches, nf, emb, ysc)))
 			goto out;
 		if (c->n_model) {
 			for (size_t j = 0; j < nf; j++)
@@ -850,8 +833,7 @@ static int fine_pass(struct aed_db *db, const struct aed_refine_opts *o, struct 
 		}
 	}
 out:
-	if (state)
-		be->free(&state);
+	aed_yamnet_runner_release(&rn);
 	aed_yamnet_free(&ym);
 	free(path);
 	free(patches);
