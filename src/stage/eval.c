@@ -142,164 +142,149 @@ static float pool(const float *x, size_t n, size_t stride, enum aed_pool p)
 	return n ? (float)acc : NAN;
 }
 
-int aed_eval_scores(struct aed_db *db, const struct aed_eval_scores_opts *opts,
-		    struct aed_eval_scores_result *r)
+/* The split's segment ids, ascending, into *seg (malloc'd) and *nseg. */
+static int split_segments(struct aed_db *db, const char *split, int64_t **seg, size_t *nseg)
 {
-	struct aed_eval_scores_opts o = *opts;
 	sqlite3_stmt *st = NULL;
-	int64_t *seg = NULL, *cls = NULL, ymap[AED_YAMNET_CLASSES];
-	size_t nseg = 0, cap = 0, ncls = 0;
-	float *S = NULL, *sc = NULL;
-	uint8_t *L = NULL, *lab = NULL, *has = NULL;
+	size_t cap = 0;
 	int rc, s;
 
-	memset(r, 0, sizeof *r);
-	if (o.threshold <= 0)
-		o.threshold = 0.5;
-	if (o.min_positives < 1)
-		o.min_positives = 1;
-	if (!o.split)
-		return aed_error(AED_EUSAGE, "eval scores: --split NAME is required");
 	if ((rc = aed_db_prepare(db, "SELECT ss.segment_id FROM segment_split ss JOIN split sp ON "
 				 "sp.id = ss.split_id WHERE sp.name = ?1 ORDER BY ss.segment_id", &st)))
 		return rc;
-	sqlite3_bind_text(st, 1, o.split, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, split, -1, SQLITE_STATIC);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		if (nseg == cap) {
+		if (*nseg == cap) {
 			size_t nc = cap ? 2 * cap : 1024;
-			int64_t *p = realloc(seg, nc * sizeof *p);
+			int64_t *p = realloc(*seg, nc * sizeof *p);
 			if (!p) {
-				rc = aed_error(AED_ENOMEM, "out of memory");
-				goto out;
+				sqlite3_finalize(st);
+				return aed_error(AED_ENOMEM, "out of memory");
 			}
-			seg = p;
+			*seg = p;
 			cap = nc;
 		}
-		seg[nseg++] = sqlite3_column_int64(st, 0);
+		(*seg)[(*nseg)++] = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
-	st = NULL;
-	if (s != SQLITE_DONE) {
-		rc = aed_db_error(db, "listing the split");
-		goto out;
-	}
-	if (!nseg) {
-		rc = aed_error(AED_ENOTFOUND, "eval scores: split '%s' has no segments", o.split);
-		goto out;
-	}
-	/* The classes scored, and S [nseg][ncls] clip scores (NaN: unscored). */
-	if (o.scorer == AED_SCORER_YAMNET) {
-		if ((rc = aed_yamnet_output_classes(db, o.class_map, ymap)))
-			goto out;
-		if (!(cls = malloc(AED_YAMNET_CLASSES * sizeof *cls))) {
-			rc = aed_error(AED_ENOMEM, "out of memory");
-			goto out;
-		}
+	if (s != SQLITE_DONE)
+		return aed_db_error(db, "listing the split");
+	if (!*nseg)
+		return aed_error(AED_ENOTFOUND, "eval scores: split '%s' has no segments", split);
+	return AED_OK;
+}
+
+/* The classes scored, *cls [*ncls] (malloc'd): YAMNet's 521 outputs (-1
+ * where the ontology lacks the mid), or the classes with trained frame
+ * scores, ascending. */
+static int scored_classes(struct aed_db *db, const struct aed_eval_scores_opts *o,
+			  int64_t **cls, size_t *ncls)
+{
+	int64_t ymap[AED_YAMNET_CLASSES];
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int rc;
+
+	if (o->scorer == AED_SCORER_YAMNET) {
+		if ((rc = aed_yamnet_output_classes(db, o->class_map, ymap)))
+			return rc;
+		if (!(*cls = malloc(AED_YAMNET_CLASSES * sizeof **cls)))
+			return aed_error(AED_ENOMEM, "out of memory");
 		for (int k = 0; k < AED_YAMNET_CLASSES; k++)
-			cls[ncls++] = ymap[k];
-	} else {
-		if ((rc = aed_db_prepare(db, "SELECT DISTINCT class_id FROM frame_score WHERE scorer = "
-					 "'trained' ORDER BY class_id", &st)))
-			goto out;
-		cap = 0;
-		while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-			if (ncls == cap) {
-				size_t nc = cap ? 2 * cap : 64;
-				int64_t *p = realloc(cls, nc * sizeof *p);
-				if (!p) {
-					rc = aed_error(AED_ENOMEM, "out of memory");
-					goto out;
-				}
-				cls = p;
-				cap = nc;
+			(*cls)[(*ncls)++] = ymap[k];
+		return AED_OK;
+	}
+	if ((rc = aed_db_prepare(db, "SELECT DISTINCT class_id FROM frame_score WHERE scorer = "
+				 "'trained' ORDER BY class_id", &st)))
+		return rc;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (*ncls == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+			int64_t *p = realloc(*cls, nc * sizeof *p);
+			if (!p) {
+				sqlite3_finalize(st);
+				return aed_error(AED_ENOMEM, "out of memory");
 			}
-			cls[ncls++] = sqlite3_column_int64(st, 0);
+			*cls = p;
+			cap = nc;
 		}
-		sqlite3_finalize(st);
-		st = NULL;
-		if (!ncls) {
-			rc = aed_error(AED_ESTATE, "eval scores --scorer trained: no trained frame scores "
-				       "(run `aedcurate refine --scorer trained` first)");
-			goto out;
-		}
+		(*cls)[(*ncls)++] = sqlite3_column_int64(st, 0);
 	}
-	S = malloc(nseg * ncls * sizeof *S);
-	L = calloc(nseg * ncls, 1);
-	has = calloc(nseg, 1);
-	sc = malloc(nseg * sizeof *sc);
-	lab = malloc(nseg);
-	if (!S || !L || !has || !sc || !lab) {
-		rc = aed_error(AED_ENOMEM, "out of memory for %zu segments x %zu classes", nseg, ncls);
-		goto out;
-	}
-	for (size_t i = 0; i < nseg * ncls; i++)
-		S[i] = NAN;
-	if (o.scorer == AED_SCORER_YAMNET) {
+	sqlite3_finalize(st);
+	if (!*ncls)
+		return aed_error(AED_ESTATE, "eval scores --scorer trained: no trained frame scores "
+				 "(run `aedcurate refine --scorer trained` first)");
+	return AED_OK;
+}
+
+/* S [nseg][ncls]: each segment's pooled clip score per class (NaN where it
+ * has none); has[i] = 1 when segment i has scores. */
+static int load_scores(struct aed_db *db, const struct aed_eval_scores_opts *o,
+		       const int64_t *seg, size_t nseg, const int64_t *cls, size_t ncls,
+		       float *S, uint8_t *has)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+
+	if (o->scorer == AED_SCORER_YAMNET) {
 		for (size_t i = 0; i < nseg; i++) {
 			struct aed_array a;
 			rc = aed_array_get(db, "scores", seg[i], &a);
-			if (rc == AED_ENOTFOUND) {
-				rc = AED_OK;
+			if (rc == AED_ENOTFOUND)
 				continue;
-			}
 			if (rc)
-				goto out;
+				return rc;
 			if (a.dtype != AED_F32 || a.dims[1] != AED_YAMNET_CLASSES || a.dims[0] < 1) {
 				aed_array_release(&a);
-				rc = aed_error(AED_EFORMAT, "segment %lld: scores are not f32 [n, 521]",
-					       (long long)seg[i]);
-				goto out;
+				return aed_error(AED_EFORMAT, "segment %lld: scores are not f32 [n, 521]",
+						 (long long)seg[i]);
 			}
 			for (int k = 0; k < AED_YAMNET_CLASSES; k++)
 				S[i * ncls + k] = pool((const float *)a.data + k, (size_t)a.dims[0],
-						       AED_YAMNET_CLASSES, o.pool);
+						       AED_YAMNET_CLASSES, o->pool);
 			has[i] = 1;
 			aed_array_release(&a);
 		}
-	} else {
-		if ((rc = aed_db_prepare(db, "SELECT segment_id, class_id, n_patches, scores FROM "
-					 "frame_score WHERE scorer = 'trained'", &st)))
-			goto out;
-		while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-			long i = find_seg(seg, nseg, sqlite3_column_int64(st, 0));
-			long k = find_seg(cls, ncls, sqlite3_column_int64(st, 1));
-			size_t np = (size_t)sqlite3_column_int64(st, 2);
-			if (i < 0 || k < 0 || (size_t)sqlite3_column_bytes(st, 3) != np * sizeof(float))
-				continue;
-			float *tmp = malloc(np ? np * sizeof *tmp : 1);
-			if (!tmp) {
-				rc = aed_error(AED_ENOMEM, "out of memory");
-				goto out;
-			}
-			memcpy(tmp, sqlite3_column_blob(st, 3), np * sizeof *tmp);
-			S[(size_t)i * ncls + (size_t)k] = pool(tmp, np, 1, o.pool);
-			has[i] = 1;
-			free(tmp);
+		return AED_OK;
+	}
+	if ((rc = aed_db_prepare(db, "SELECT segment_id, class_id, n_patches, scores FROM "
+				 "frame_score WHERE scorer = 'trained'", &st)))
+		return rc;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		long i = find_seg(seg, nseg, sqlite3_column_int64(st, 0));
+		long k = find_seg(cls, ncls, sqlite3_column_int64(st, 1));
+		size_t np = (size_t)sqlite3_column_int64(st, 2);
+		if (i < 0 || k < 0 || (size_t)sqlite3_column_bytes(st, 3) != np * sizeof(float))
+			continue;
+		float *tmp = malloc(np ? np * sizeof *tmp : 1);
+		if (!tmp) {
+			sqlite3_finalize(st);
+			return aed_error(AED_ENOMEM, "out of memory");
 		}
-		sqlite3_finalize(st);
-		st = NULL;
-		if (s != SQLITE_DONE) {
-			rc = aed_db_error(db, "reading frame scores");
-			goto out;
-		}
+		memcpy(tmp, sqlite3_column_blob(st, 3), np * sizeof *tmp);
+		S[(size_t)i * ncls + (size_t)k] = pool(tmp, np, 1, o->pool);
+		has[i] = 1;
+		free(tmp);
 	}
-	for (size_t i = 0; i < nseg; i++) {
-		r->n_segments += has[i];
-		r->n_missing += !has[i];
-	}
-	if (!r->n_segments) {
-		rc = aed_error(AED_ESTATE, "eval scores: no segment of split '%s' has %s scores%s",
-			       o.split, aed_scorer_name(o.scorer),
-			       o.scorer == AED_SCORER_YAMNET ? " (run `aedcurate embed`)" : "");
-		goto out;
-	}
-	/* Clip labels through the closure. */
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE)
+		return aed_db_error(db, "reading frame scores");
+	return AED_OK;
+}
+
+/* L [nseg][ncls]: clip labels of the split's segments through the closure. */
+static int load_labels(struct aed_db *db, const char *split, const int64_t *seg, size_t nseg,
+		       const int64_t *cls, size_t ncls, uint8_t *L)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+
 	if ((rc = aed_db_prepare(db, "SELECT DISTINCT l.segment_id, cc.ancestor_id FROM label l "
 				 "JOIN segment_split ss ON ss.segment_id = l.segment_id JOIN split sp "
 				 "ON sp.id = ss.split_id AND sp.name = ?1 JOIN class_closure cc ON "
 				 "cc.descendant_id = l.class_id", &st)))
-		goto out;
-	sqlite3_bind_text(st, 1, o.split, -1, SQLITE_STATIC);
+		return rc;
+	sqlite3_bind_text(st, 1, split, -1, SQLITE_STATIC);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		long i = find_seg(seg, nseg, sqlite3_column_int64(st, 0));
 		int64_t c = sqlite3_column_int64(st, 1);
@@ -308,18 +293,26 @@ int aed_eval_scores(struct aed_db *db, const struct aed_eval_scores_opts *opts,
 				L[(size_t)i * ncls + k] = 1;
 	}
 	sqlite3_finalize(st);
-	st = NULL;
-	if (s != SQLITE_DONE) {
-		rc = aed_db_error(db, "reading labels");
-		goto out;
-	}
-	if (!(r->classes = calloc(ncls, sizeof *r->classes))) {
-		rc = aed_error(AED_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (s != SQLITE_DONE)
+		return aed_db_error(db, "reading labels");
+	return AED_OK;
+}
+
+/* Every class with enough positives and a negative among the scored
+ * segments: its measures into r->classes, then the macro and micro
+ * averages. sc and lab are scratch of nseg. */
+static int class_measures(struct aed_db *db, const struct aed_eval_scores_opts *o,
+			  const int64_t *cls, size_t ncls, const float *S, const uint8_t *L,
+			  size_t nseg, float *sc, uint8_t *lab, struct aed_eval_scores_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = AED_OK;
+
+	if (!(r->classes = calloc(ncls, sizeof *r->classes)))
+		return aed_error(AED_ENOMEM, "out of memory");
 	if ((rc = aed_db_prepare(db, "SELECT mid, name, coalesce(label_index, -1) FROM class "
 				 "WHERE id = ?1", &st)))
-		goto out;
+		return rc;
 	double sum_ap = 0, sum_auc = 0, sum_dp = 0, sum_eer = 0;
 	size_t n_dp = 0;
 	for (size_t k = 0; k < ncls; k++) {
@@ -335,7 +328,7 @@ int aed_eval_scores(struct aed_db *db, const struct aed_eval_scores_opts *opts,
 			npos += lab[n];
 			n++;
 		}
-		if (npos < (size_t)o.min_positives || npos == n)
+		if (npos < (size_t)o->min_positives || npos == n)
 			continue;
 		struct aed_class_eval *e = &r->classes[r->n_classes++];
 		e->class_id = cls[k];
@@ -352,7 +345,7 @@ int aed_eval_scores(struct aed_db *db, const struct aed_eval_scores_opts *opts,
 		e->auc = aed_roc_auc(sc, lab, n);
 		e->dprime = aed_dprime(e->auc);
 		e->eer = aed_equal_error_rate(sc, lab, n);
-		aed_prf_at(sc, lab, n, o.threshold, &e->prf);
+		aed_prf_at(sc, lab, n, o->threshold, &e->prf);
 		sum_ap += e->ap;
 		sum_auc += e->auc;
 		sum_eer += e->eer;
@@ -365,12 +358,11 @@ int aed_eval_scores(struct aed_db *db, const struct aed_eval_scores_opts *opts,
 		r->micro.fn += e->prf.fn;
 		r->micro.tn += e->prf.tn;
 	}
-	if (!r->n_classes) {
-		rc = aed_error(AED_ESTATE, "eval scores: no class has %d positive(s) and a negative "
-			       "among the %lld scored segments of '%s'", o.min_positives,
-			       (long long)r->n_segments, o.split);
-		goto out;
-	}
+	sqlite3_finalize(st);
+	if (!r->n_classes)
+		return aed_error(AED_ESTATE, "eval scores: no class has %d positive(s) and a negative "
+				 "among the %lld scored segments of '%s'", o->min_positives,
+				 (long long)r->n_segments, o->split);
 	qsort(r->classes, r->n_classes, sizeof *r->classes, by_index_mid);
 	r->map = sum_ap / (double)r->n_classes;
 	r->mean_auc = sum_auc / (double)r->n_classes;
@@ -378,8 +370,56 @@ int aed_eval_scores(struct aed_db *db, const struct aed_eval_scores_opts *opts,
 	r->mean_dprime = n_dp ? sum_dp / (double)n_dp : NAN;
 	r->dprime_of_mean_auc = aed_dprime(r->mean_auc);
 	aed_prf_finish(&r->micro);
+	return AED_OK;
+}
+
+int aed_eval_scores(struct aed_db *db, const struct aed_eval_scores_opts *opts,
+		    struct aed_eval_scores_result *r)
+{
+	struct aed_eval_scores_opts o = *opts;
+	int64_t *seg = NULL, *cls = NULL;
+	size_t nseg = 0, ncls = 0;
+	float *S = NULL, *sc = NULL;
+	uint8_t *L = NULL, *lab = NULL, *has = NULL;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	if (o.threshold <= 0)
+		o.threshold = 0.5;
+	if (o.min_positives < 1)
+		o.min_positives = 1;
+	if (!o.split)
+		return aed_error(AED_EUSAGE, "eval scores: --split NAME is required");
+	if ((rc = split_segments(db, o.split, &seg, &nseg)) ||
+	    (rc = scored_classes(db, &o, &cls, &ncls)))
+		goto out;
+	S = malloc(nseg * ncls * sizeof *S);
+	L = calloc(nseg * ncls, 1);
+	has = calloc(nseg, 1);
+	sc = malloc(nseg * sizeof *sc);
+	lab = malloc(nseg);
+	if (!S || !L || !has || !sc || !lab) {
+		rc = aed_error(AED_ENOMEM, "out of memory for %zu segments x %zu classes", nseg, ncls);
+		goto out;
+	}
+	for (size_t i = 0; i < nseg * ncls; i++)
+		S[i] = NAN;
+	if ((rc = load_scores(db, &o, seg, nseg, cls, ncls, S, has)))
+		goto out;
+	for (size_t i = 0; i < nseg; i++) {
+		r->n_segments += has[i];
+		r->n_missing += !has[i];
+	}
+	if (!r->n_segments) {
+		rc = aed_error(AED_ESTATE, "eval scores: no segment of split '%s' has %s scores%s",
+			       o.split, aed_scorer_name(o.scorer),
+			       o.scorer == AED_SCORER_YAMNET ? " (run `aedcurate embed`)" : "");
+		goto out;
+	}
+	if ((rc = load_labels(db, o.split, seg, nseg, cls, ncls, L)))
+		goto out;
+	rc = class_measures(db, &o, cls, ncls, S, L, nseg, sc, lab, r);
 out:
-	sqlite3_finalize(st);
 	free(seg);
 	free(cls);
 	free(S);

@@ -563,6 +563,74 @@ static int add_skipped(struct aed_eval_mine_result *r, const char *fmt, ...)
 	return AED_OK;
 }
 
+/* One trial's simulated review rounds (o->rounds): yield[1] with the
+ * positives as exemplars only, yield[0] through review import. */
+static int trial_rounds(struct aed_db *db, const struct aed_eval_mine_opts *o, int64_t class_id,
+			const char *mid, const struct keys *ex, struct aed_eval_mine_trial *tr,
+			int last)
+{
+	int rc = AED_OK;
+
+	if (!(tr->yield[0] = calloc((size_t)o->rounds, sizeof *tr->yield[0])) ||
+	    !(tr->yield[1] = calloc((size_t)o->rounds, sizeof *tr->yield[1])))
+		rc = aed_error(AED_ENOMEM, "out of memory");
+	if (!rc)
+		rc = rounds_positives(db, o, class_id, mid, ex, tr->yield[1]);
+	if (!rc) {
+		rc = rounds_review(db, o, class_id, mid, ex, tr->yield[0]);
+		/* A failed simulation takes its ratings back: the oracle's
+		 * labels must not stay behind as verified labels. */
+		if (rc) {
+			char msg[512];
+			snprintf(msg, sizeof msg, "%s", aed_last_error());
+			undo_review(db, class_id);
+			aed_error(rc, "%s", msg);
+		}
+	}
+	/* The last trial's review stays, for `review status` to show. */
+	if (!rc && !last)
+		rc = undo_review(db, class_id);
+	return rc;
+}
+
+/* Means over the trials of class k. */
+static int trial_means(const struct aed_eval_mine_opts *o, struct aed_eval_mine_class *k,
+		       int n_trials)
+{
+	int rc = AED_OK;
+	double *buf = malloc((size_t)n_trials * sizeof *buf);
+
+	if (!buf)
+		return aed_error(AED_ENOMEM, "out of memory");
+#define MEAN_OF(expr, dst)                                   \
+	do {                                                 \
+		for (int t_ = 0; t_ < n_trials; t_++) {      \
+			const struct aed_eval_mine_trial *T = &k->trials[t_]; \
+			buf[t_] = (expr);                    \
+		}                                            \
+		(dst) = mean_finite(buf, (size_t)n_trials, 1); \
+	} while (0)
+	MEAN_OF(T->prior, k->prior);
+	for (int m = 0; m < 2; m++) {
+		MEAN_OF(T->score[m].p10, k->score[m].p10);
+		MEAN_OF(T->score[m].p50, k->score[m].p50);
+		MEAN_OF(T->score[m].ap, k->score[m].ap);
+	}
+	if (o->rounds) {
+		for (int m = 0; m < 2 && !rc; m++) {
+			if (!(k->yield[m] = calloc((size_t)o->rounds, sizeof *k->yield[m]))) {
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				break;
+			}
+			for (int q = 0; q < o->rounds; q++)
+				MEAN_OF(T->yield[m][q], k->yield[m][q]);
+		}
+	}
+#undef MEAN_OF
+	free(buf);
+	return rc;
+}
+
 static int eval_class(struct aed_db *db, const struct aed_eval_mine_opts *o, int64_t class_id,
 		      int64_t index_id, int64_t n_segments, struct aed_eval_mine_result *res)
 {
@@ -645,65 +713,15 @@ static int eval_class(struct aed_db *db, const struct aed_eval_mine_opts *o, int
 		for (int m = 0; m < methods && !rc; m++)
 			rc = score_trial(db, o, class_id, mid, &ex,
 					 m ? AED_MINE_MEAN : o->mine.method, n_segments, tr, m);
-		if (!rc && o->rounds) {
-			if (!(tr->yield[0] = calloc((size_t)o->rounds, sizeof *tr->yield[0])) ||
-			    !(tr->yield[1] = calloc((size_t)o->rounds, sizeof *tr->yield[1])))
-				rc = aed_error(AED_ENOMEM, "out of memory");
-			if (!rc)
-				rc = rounds_positives(db, o, class_id, mid, &ex, tr->yield[1]);
-			if (!rc) {
-				rc = rounds_review(db, o, class_id, mid, &ex, tr->yield[0]);
-				/* A failed simulation takes its ratings back: the oracle's
-				 * labels must not stay behind as verified labels. */
-				if (rc) {
-					char msg[512];
-					snprintf(msg, sizeof msg, "%s", aed_last_error());
-					undo_review(db, class_id);
-					aed_error(rc, "%s", msg);
-				}
-			}
-			/* The last trial's review stays, for `review status` to show. */
-			if (!rc && t + 1 < n_trials)
-				rc = undo_review(db, class_id);
-		}
+		if (!rc && o->rounds)
+			rc = trial_rounds(db, o, class_id, mid, &ex, tr, t + 1 == n_trials);
 		if (rc)
 			goto out;
 		aed_info("eval mine: %s trial %d/%d: P@10 %.2f P@50 %.2f AP %.3f (prior %.3f)",
 			 name, t + 1, n_trials, tr->score[0].p10, tr->score[0].p50, tr->score[0].ap,
 			 tr->prior);
 	}
-	/* Means over the trials. */
-	double *buf = malloc((size_t)n_trials * sizeof *buf);
-	if (!buf) {
-		rc = aed_error(AED_ENOMEM, "out of memory");
-		goto out;
-	}
-#define MEAN_OF(expr, dst)                                   \
-	do {                                                 \
-		for (int t_ = 0; t_ < n_trials; t_++) {      \
-			const struct aed_eval_mine_trial *T = &k->trials[t_]; \
-			buf[t_] = (expr);                    \
-		}                                            \
-		(dst) = mean_finite(buf, (size_t)n_trials, 1); \
-	} while (0)
-	MEAN_OF(T->prior, k->prior);
-	for (int m = 0; m < 2; m++) {
-		MEAN_OF(T->score[m].p10, k->score[m].p10);
-		MEAN_OF(T->score[m].p50, k->score[m].p50);
-		MEAN_OF(T->score[m].ap, k->score[m].ap);
-	}
-	if (o->rounds) {
-		for (int m = 0; m < 2 && !rc; m++) {
-			if (!(k->yield[m] = calloc((size_t)o->rounds, sizeof *k->yield[m]))) {
-				rc = aed_error(AED_ENOMEM, "out of memory");
-				break;
-			}
-			for (int q = 0; q < o->rounds; q++)
-				MEAN_OF(T->yield[m][q], k->yield[m][q]);
-		}
-	}
-#undef MEAN_OF
-	free(buf);
+	rc = trial_means(o, k, n_trials);
 out:
 	pool_free(p, np);
 	free(gstart);
