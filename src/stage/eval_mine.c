@@ -4,7 +4,7 @@
  * labels read, as the oracle, to score the ranking; with rounds, a simulated
  * annotator rates the best unrated candidates through `review import`'s own
  * code. Not the mining itself (src/stage/mine.c) nor the metric math
- * (src/stage/eval.c). */
+ * (src/util/metrics.c). */
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
