@@ -55,9 +55,9 @@ $(BUILD)/%.o: %.c $(GEN)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # The schema migrations are compiled into the binary as C string literals.
-$(GEN): $(SQL) tests/lib/embed_sql.sh
+$(GEN): $(SQL) src/build/embed_sql.sh
 	@mkdir -p $(dir $@)
-	sh tests/lib/embed_sql.sh $(SQL) > $@.tmp && mv $@.tmp $@
+	sh src/build/embed_sql.sh $(SQL) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(FAISS_C)
 	@mkdir -p $(dir $@)
@@ -104,12 +104,20 @@ DEB_PKGS := build-essential pkg-config git ca-certificates curl \
             libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg \
             libfftw3-dev libopenblas-dev libfaiss-dev libjansson-dev libcmocka-dev \
             clang libclang-rt-14-dev dpkg-dev \
-            python3 python3-numpy python3-torch chromium
+            python3 python3-numpy python3-torch chromium \
+            slurmctld slurmd slurm-client munge
 
+# Slurm's and munge's packages start their services when installed unless
+# policy-rc.d says no (exit 101); the tests start their own, as root, from a
+# temporary folder (tests/lib/slurm.sh). A policy-rc.d made here is removed
+# after the install.
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	$$SUDO sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)' \
-	  || { echo "make deps: apt-get failed" >&2; exit 1; }; \
+	prc=; if [ ! -e /usr/sbin/policy-rc.d ]; then prc=1; \
+	  $$SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'; fi; \
+	$$SUDO sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)'; \
+	rc=$$?; [ -z "$$prc" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; \
+	[ $$rc = 0 ] || { echo "make deps: apt-get failed" >&2; exit 1; }; \
 	command -v npm >/dev/null || $$SUDO sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm' \
 	  || { echo "make deps: could not install nodejs and npm" >&2; exit 1; }
 	$(MAKE) faiss-capi
@@ -120,7 +128,7 @@ deps:
 # installed libfaiss, into build/faiss-capi (git-ignored).
 faiss-capi: $(FAISS_C)
 $(FAISS_C):
-	sh tests/lib/build_faiss_capi.sh build/faiss-capi
+	sh src/build/build_faiss_capi.sh build/faiss-capi
 
 clean:
 	rm -rf build/obj build/asan build/gen build/fuzz build/fuzzobj bin
@@ -134,4 +142,4 @@ demo: $(BIN)
 # The official YAMNet TFLite and class map, checked by sha256 (needs internet;
 # tests use $(AEDCURATE_SHARED)/models/yamnet instead).
 models:
-	sh tests/lib/get_models.sh build/models
+	sh src/build/get_models.sh build/models

@@ -1,6 +1,7 @@
 /* audio.h - the audio front end: FFmpeg decode/cut/downmix/resample in-process,
  * the AudioSet log-mel front end (VGGish/YAMNet) on FFTW3, 16-bit WAV output,
- * and the decode and features stages that store clips and log-mels.
+ * and Opus and PNG encoding (the review page's clips and spectrograms). The
+ * decode and features stages that store clips and log-mels are in decode.h.
  *
  * Ownership: arrays returned through `float **` / `int16_t **` are malloc'd and
  * belong to the caller (free()). Every function returns an enum aed_status and
@@ -22,8 +23,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "aedcurate/store.h"
 
 #define AED_SAMPLE_RATE 16000    /* Hz, what the AudioSet models expect */
 #define AED_MEL_BANDS 64
@@ -107,6 +106,9 @@ void aed_patch(const float *logmel, size_t frames, size_t i, enum aed_preset pre
 int aed_preset_parse(const char *name, enum aed_preset *out); /* "yamnet", "vggish" */
 const char *aed_preset_name(enum aed_preset p);
 
+/* Array kind of a preset's log-mels: "logmel_yamnet", "logmel_vggish". */
+const char *aed_logmel_kind(enum aed_preset p);
+
 /* --- WAV --------------------------------------------------------------------- */
 
 /* Write a canonical 44-byte-header RIFF/WAVE file: PCM format 1, 16 bits,
@@ -120,51 +122,15 @@ int aed_wav_write_f32(const char *path, const float *x, size_t n, int rate);
 void aed_f32_to_s16(const float *x, size_t n, int16_t *out);
 void aed_s16_to_f32(const int16_t *x, size_t n, float *out);
 
-/* --- stages ------------------------------------------------------------------ */
+/* --- encode (the review page's media) --------------------------------------- */
 
-struct aed_stage_stats {
-	int64_t run_id;
-	int64_t done;           /* items finished by this run */
-	int64_t failed;         /* items that failed in this run (reason in work.error) */
-	int64_t skipped;        /* already done before this run */
-};
+/* Encode mono float samples in [-1, 1] at `rate` Hz (8000, 12000, 16000,
+ * 24000 or 48000) as Opus in an Ogg file (libopus through libavcodec), at
+ * bitrate bit/s. Written to path.tmp and renamed. */
+int aed_encode_opus_ogg(const char *path, const float *x, size_t n, int rate, int bitrate);
 
-/* decode (work stage "decode"): every segment of `media` with status 'ok'
- * becomes a clip: whole_video 1 cuts [segment.start_ms, end_ms) from the file,
- * 0 takes the file from its start; at most clip_seconds, zero-padded to it.
- * Worker threads each open their own database handle and array writer and
- * claim batches; a batch's clips, clip rows and work states commit together.
- * A failure (FFmpeg's reason) is a failed work row; the stage goes on. A clip
- * stored again drops the features work of its segment (log-mels go stale).
- * Clip lengths should not change between runs of one database (--redo). */
-struct aed_decode_opts {
-	double clip_seconds;    /* s, clip length; default 10 */
-	int threads;            /* worker threads; 0 = all cores */
-	struct aed_shard shard; /* --shard I/N, count 0 = all */
-	int max_attempts;       /* failed items are retried by later runs until an item
-	                         * has been tried this often; 0 = default (3) */
-	int redo;               /* forget the stage's work and decode everything again */
-	int batch;              /* items per transaction; 0 = default (16) */
-};
-int aed_stage_decode(struct aed_db *db, const struct aed_decode_opts *o,
-		     struct aed_stage_stats *st);
-
-/* features (work stage "features_<preset>"): every segment with a clip row
- * gets a "logmel_<preset>" array, f32 [frames, 64], of the first
- * aed_logmel_samples(clip.n_samples, stored length) samples of its clip: a
- * 4 s clip in a 10 s corpus gives 432 frames (8 YAMNet patches), not 998. */
-struct aed_features_opts {
-	enum aed_preset preset;
-	int threads;            /* worker threads; 0 = all cores */
-	struct aed_shard shard;
-	int max_attempts;       /* as for decode; 0 = default (3) */
-	int redo;
-	int batch;              /* items per transaction; 0 = default (32) */
-};
-int aed_stage_features(struct aed_db *db, const struct aed_features_opts *o,
-		       struct aed_stage_stats *st);
-
-/* Array kind of a preset's log-mels: "logmel_yamnet", "logmel_vggish". */
-const char *aed_logmel_kind(enum aed_preset p);
+/* Write an 8-bit RGB image (rows top to bottom, 3 bytes per pixel) as PNG
+ * (libavcodec's encoder). Written to path.tmp and renamed. */
+int aed_encode_png_rgb(const char *path, const uint8_t *rgb, int width, int height);
 
 #endif

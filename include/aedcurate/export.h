@@ -1,11 +1,10 @@
 /* export.h - training shards: the class-balanced, stratified selection of the
  * decoded clips, written as WebDataset tar shards or as TFRecord files in the
- * AudioSet release's layout; the FLAC encoder of the audio members and the
- * PCA that reduces embeddings to AudioSet's 128-d quantised rows.
+ * AudioSet release's layout. Audio members are encoded by flac.h, TFRecord
+ * rows pooled and reduced by pca.h.
  *
- * Ownership: buffers are the caller's (struct aed_buf, released with
- * aed_buf_release); result structs are embedded by the caller and released
- * with their *_release(). Functions borrow the database. Every function
+ * Ownership: the options and result structs are the caller's (neither holds
+ * memory of the library's). aed_export() borrows the database. Every function
  * returning int returns an enum aed_status and records a message.
  *
  * Export directory (written by aed_export()):
@@ -36,7 +35,7 @@
  *                   16-bit FLAC: "fLaC", one STREAMINFO block (total samples
  *                   filled in), frames. Written only with payload audio.
  *   KEY.json        labels, soft labels, refined frames, ingest splits,
- *                   provenance (fields listed in README.md and src/stage/export.c)
+ *                   provenance (fields listed in README.md and src/stage/export/sample_json.c)
  *   KEY.labels.npy  f32 [columns] multi-hot target over classes.json's columns:
  *                   the stored labels and (unless no_ancestors) every
  *                   ancestor of them that is a column
@@ -70,44 +69,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aedcurate/metrics.h"
 #include "aedcurate/util.h"
 
 struct aed_db;
-
-/* --- FLAC -------------------------------------------------------------------- */
-/* Append a whole FLAC file of n mono samples at rate Hz to out. Equal samples
- * give equal bytes (bit-exact encoder, no metadata but STREAMINFO). */
-int aed_flac_encode_s16(const int16_t *x, size_t n, int rate, struct aed_buf *out);
-/* The total-samples field of a FLAC file's STREAMINFO (0 if it is not one). */
-uint64_t aed_flac_total_samples(const uint8_t *flac, size_t n);
-
-/* --- per-second embeddings and PCA ------------------------------------------- */
-#define AED_PCA_DIM 128
-
-/* Mean of the patches overlapping each second: emb [n_patches][dim] to
- * rows [n_seconds][dim]; a second no patch overlaps copies the last patch.
- * Returns the number of rows written (<= n_seconds). */
-size_t aed_pool_seconds(const float *emb, size_t n_patches, int dim, size_t n_seconds,
-			float *rows);
-
-struct aed_pca {
-	int dim_in, dim_out;     /* 1024, 128 */
-	int64_t n_rows;          /* rows the fit saw */
-	double *mean;            /* [dim_in] */
-	double *components;      /* [dim_out][dim_in], unit rows, largest eigenvalue first,
-	                          * each row's largest-magnitude entry positive */
-	double *eigenvalues;     /* [dim_out] */
-};
-
-/* Fit on x [n][dim_in] (row-major f32). Needs n >= 2. */
-int aed_pca_fit(const float *x, size_t n, int dim_in, int dim_out, struct aed_pca *p);
-/* Whitened projection of one row: out[k] = (c_k . (x - mean)) / sqrt(lambda_k)
- * (0 where lambda_k <= 0). */
-void aed_pca_apply(const struct aed_pca *p, const float *x, float *out);
-/* floor((clip(v, -2, 2) + 2) * 255 / 4) */
-uint8_t aed_quantize_byte(float v);
-void aed_pca_release(struct aed_pca *p);
 
 /* --- the export stage ---------------------------------------------------------- */
 enum aed_export_format { AED_EXPORT_WEBDATASET, AED_EXPORT_TFRECORD };

@@ -1,7 +1,11 @@
-/* review.h - human review of mined candidates: the static review page's
- * export folder, the ratings file the page produces and its import, the
- * derived decisions and the per-run review status. The page itself lives in
- * web/review/ (index.html, app.js, style.css) and is copied as-is.
+/* review.h - the review stage, human review of mined candidates: the static
+ * review page's export folder, the import of the ratings files the page
+ * produces (their format and parser: ratings.h), the derived decisions and
+ * the per-run review status. On a clip's way from a CSV row to a shard it
+ * comes after mine and before refine: a verified positive becomes a label
+ * and an exemplar for the next round. The page itself lives in web/review/
+ * (index.html, app.js, style.css) and is copied as-is.
+ * Code: src/stage/review/ (export.c, page.c, import.c, decision.c).
  *
  * Export folder (`review export --out DIR`), all of it static and usable from
  * file:// (no fetch(), nothing from a network):
@@ -28,27 +32,9 @@
  * checksum = sha256 hex of "aedcurate-review-v1\n" MID "\n" then each
  * candidate id followed by "\n", ids sorted bytewise (aed_review_checksum).
  *
- * Ratings file (downloaded from the page, read by `review import`), JSON:
- *   { "format": "aedcurate-ratings", "version": 1,
- *     "export_id": "...", "checksum": "...",    echoed from the data file
- *     "class": "/m/...",                        the class judged
- *     "annotator": "id",                        1..128 bytes, no control chars
- *     "exported_at": "2026-11-21T10:04:08.123Z",
- *     "ratings": [ { "candidate": "YTID_STARTMS",
- *                    "answer": "present" | "not_present" | "unsure" | "not_acoustic",
- *                    "labels": ["/m/...", ...],   optional, missing labels:
- *                                                 labels of the clip (source
- *                                                 'review'); not the class
- *                                                 judged when not_present
- *                    "comment": "...",            optional, <= 4096 bytes
- *                    "time": "2026-11-21T10:03:59.456Z" }, ... ] }
- * Times are ISO 8601 UTC: YYYY-MM-DDTHH:MM:SS[.fff]Z.
- *
- * Ownership: aed_ratings_parse() returns a heap object freed with
- * aed_ratings_free(&r); every string inside is owned by it. Result structs
- * are released with their _release function. Functions taking a struct
- * aed_db only borrow it. Every function returns an enum aed_status and
- * records a message on failure.
+ * Ownership: result structs are released with their _release function.
+ * Functions taking a struct aed_db only borrow it. Every function returns an
+ * enum aed_status and records a message on failure.
  */
 #ifndef AEDCURATE_REVIEW_H
 #define AEDCURATE_REVIEW_H
@@ -56,72 +42,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aedcurate/ratings.h"
+
 struct aed_db;
 
-#define AED_RATINGS_FORMAT        "aedcurate-ratings"
-#define AED_RATINGS_VERSION       1
-#define AED_RATINGS_MAX_SOURCE    (64u << 20) /* bytes of one ratings file */
-#define AED_RATINGS_MAX_ENTRIES   1000000
-#define AED_RATINGS_MAX_ANNOTATOR 128         /* bytes */
-#define AED_RATINGS_MAX_COMMENT   4096        /* bytes */
-#define AED_RATINGS_MAX_LABELS    64          /* per rating */
-#define AED_RATINGS_MAX_ID        1024        /* bytes of a candidate id or mid */
 #define AED_REVIEW_CONTEXT_S      10.0        /* s, context clip length */
 #define AED_REVIEW_PATCH_S        0.96        /* s, a mined patch */
-
-enum aed_answer {
-	AED_ANSWER_PRESENT,
-	AED_ANSWER_NOT_PRESENT,
-	AED_ANSWER_UNSURE,
-	AED_ANSWER_NOT_ACOUSTIC,
-	AED_ANSWER_COUNT
-};
-
-const char *aed_answer_name(enum aed_answer a); /* "present", "not_present", ... */
-int aed_answer_parse(const char *s, enum aed_answer *out);
 
 /* The decision over several answers: the most frequent one; a tie between
  * the most frequent answers gives unsure. counts[AED_ANSWER_COUNT]; all
  * zero gives unsure. *agreement (may be NULL) = count of the most frequent
  * answer / total: 1 when all agree, 0.5 for a tie of two (0 for none). */
 enum aed_answer aed_review_decide(const int64_t *counts, double *agreement);
-
-/* Is s an ISO 8601 UTC time as the page writes it (see above)? */
-int aed_review_time_valid(const char *s);
-
-/* --- ratings file ---------------------------------------------------------- */
-
-struct aed_rating_entry {
-	size_t index;          /* 1-based position in "ratings" */
-	char *candidate;       /* "" if missing or not a string */
-	enum aed_answer answer;
-	char **labels;         /* mids, duplicates removed, file order */
-	size_t n_labels;
-	char *comment;         /* "" when absent */
-	char *time;
-	char *bad;             /* NULL for a well-formed entry, else why not */
-};
-
-struct aed_ratings {
-	int version;
-	char *export_id, *checksum, *class_mid, *annotator, *exported_at;
-	struct aed_rating_entry *entries;
-	size_t n;
-	char sha256[65];       /* of the raw bytes */
-};
-
-/* Parse a ratings file from memory. `name` is used in messages only.
- * File-level faults fail the whole parse with AED_EFORMAT: JSON syntax
- * (truncated files included, with jansson's line and column), a top level
- * that is not an object, a wrong format name or version, missing or mistyped
- * export_id/checksum/class/annotator, an over-long or control-character
- * annotator, no "ratings" array, more than AED_RATINGS_MAX_ENTRIES entries.
- * Entry-level faults only mark the entry (entry.bad): not an object, missing
- * or mistyped fields, unknown answer, bad time, over-long comment or id, too
- * many labels, answer not_present with the class judged among its labels (a
- * contradiction), and the same candidate rated twice (every such entry). */
-int aed_ratings_parse(const char *data, size_t n, const char *name, struct aed_ratings **out);
-void aed_ratings_free(struct aed_ratings **r);
 
 /* --- export ---------------------------------------------------------------- */
 
@@ -226,16 +158,5 @@ struct aed_review_status {
 /* Per mine run (of class_id only when class_id > 0). */
 int aed_review_status_get(struct aed_db *db, int64_t class_id, struct aed_review_status *s);
 void aed_review_status_release(struct aed_review_status *s);
-
-/* --- encoders (src/audio/encode.c) ----------------------------------------- */
-
-/* Encode mono float samples in [-1, 1] at `rate` Hz (8000, 12000, 16000,
- * 24000 or 48000) as Opus in an Ogg file (libopus through libavcodec), at
- * bitrate bit/s. Written to path.tmp and renamed. */
-int aed_encode_opus_ogg(const char *path, const float *x, size_t n, int rate, int bitrate);
-
-/* Write an 8-bit RGB image (rows top to bottom, 3 bytes per pixel) as PNG
- * (libavcodec's encoder). Written to path.tmp and renamed. */
-int aed_encode_png_rgb(const char *path, const uint8_t *rgb, int width, int height);
 
 #endif

@@ -1,6 +1,8 @@
 /* segments.h - the segment-list ingest stage: AudioSet segment CSVs, the
  * AudioSet strong-label TSV and manifests of users' own files become rows of
- * segment, segment_split, label and strong_label (sql/0001_init.sql).
+ * segment, segment_split, label and strong_label (sql/0001_init.sql). The
+ * readers that turn lines into rows, and the format and bad-reason enums,
+ * are seglist.h's; the stage checks the rows and stores them.
  *
  * Ownership: aed_segments_ingest() fills a caller-embedded result; release it
  * with aed_segments_result_release(). The stage never prints: bad-row
@@ -73,27 +75,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aedcurate/seglist.h"
+
 struct aed_db;
-
-enum aed_seg_format {
-	AED_SEG_AUTO = 0,
-	AED_SEG_CSV,
-	AED_SEG_STRONG,
-	AED_SEG_MANIFEST,
-};
-
-/* Why a row was rejected; index into aed_segments_result.bad_by. */
-enum aed_bad_reason {
-	AED_BAD_SYNTAX,    /* tokenizer: open quote, NUL, line too long */
-	AED_BAD_FIELDS,    /* wrong field count */
-	AED_BAD_TIME,      /* unparsable, negative or huge time */
-	AED_BAD_RANGE,     /* end <= start */
-	AED_BAD_ID,        /* empty or malformed YTID / segment id / path */
-	AED_BAD_CLASS,     /* unknown or ambiguous class */
-	AED_BAD_DUPLICATE, /* segment (or strong row) already seen in this file */
-	AED_BAD_CONFLICT,  /* differs from the stored segment */
-	AED_BAD_COUNT
-};
 
 struct aed_segments_opts {
 	const char *source;          /* path or URL */
@@ -126,10 +110,6 @@ struct aed_segments_result {
 	int64_t run_id, source_id; /* 0 when nothing was written */
 	char sha256[65];       /* of the raw input */
 };
-
-const char *aed_seg_format_name(enum aed_seg_format f); /* "csv", ... */
-int aed_seg_format_parse(const char *s, enum aed_seg_format *out);
-const char *aed_bad_reason_name(enum aed_bad_reason r);   /* "fields", ... */
 
 /* Ingest opts->source into db. Returns AED_OK when the ingest committed (bad
  * rows may have been skipped: see r->bad); AED_EFORMAT for --strict aborts

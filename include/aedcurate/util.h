@@ -62,6 +62,9 @@ struct aed_buf {
 int aed_buf_append(struct aed_buf *b, const void *p, size_t n);
 int aed_buf_printf(struct aed_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void aed_buf_release(struct aed_buf *b);
+/* Append p[0..n) as a JSON string: in quotes, '"' and '\\' escaped, bytes
+ * below 0x20 as \u00xx, all others as they are. */
+int aed_buf_json_str(struct aed_buf *b, const char *p, size_t n);
 
 /* Number of online CPUs (at least 1). */
 int aed_ncpu(void);

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/review.h"
+#include "aedcurate/audio.h"
 
 static int av_fail(int ret, const char *path, const char *what)
 {

@@ -42,5 +42,6 @@ int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv);
 
 int cmd_merge(struct aed_ctx *ctx, int argc, char **argv);
+int cmd_submit(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_export(struct aed_ctx *ctx, int argc, char **argv);
 #endif

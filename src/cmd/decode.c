@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "aedcurate/audio.h"
+#include "aedcurate/decode.h"
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"

@@ -1,5 +1,5 @@
 /* export.c - `aedcurate export`: argv -> struct aed_export_opts -> the export
- * stage (src/stage/export.c); prints what was written (text or --json). */
+ * stage (src/stage/export/); prints what was written (text or --json). */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>

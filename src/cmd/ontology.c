@@ -8,6 +8,7 @@
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
+#include "aedcurate/class.h"
 #include "aedcurate/ontology.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"

@@ -1,5 +1,5 @@
 /* review.c - `aedcurate review export|import|status`: argv to options, the
- * review stage (src/stage/review.c), and the human or --json rendering. */
+ * review stage (src/stage/review/), and the human or --json rendering. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/review.h"
 #include "aedcurate/store.h"
 #include "cmd/commands.h"

@@ -16,6 +16,7 @@
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
+#include "cmd/cluster.h"
 #include "main.h"
 
 /* How many pipelines deep `run` steps may nest, the one run from the command
@@ -34,8 +35,8 @@ struct aed_run_link {
 };
 
 struct run_opts {
-	const char *from;
-	int force, dry_run, offline;
+	const char *from, *shard;
+	int force, dry_run, offline, corpus, allow_failed;
 	long probe_timeout;
 };
 
@@ -50,6 +51,12 @@ static const struct aed_opt opts[] = {
 	  "never probe URLs: use the first local alternative of each source" },
 	{ "probe-timeout", 0, AED_OPT_INT, offsetof(struct run_opts, probe_timeout), "S",
 	  "seconds to wait for a source URL to answer (default 8)" },
+	{ "shard", 0, AED_OPT_STR, offsetof(struct run_opts, shard), "I/N",
+	  "run the set-up and [shard] steps for shard I of N (pipeline.h)" },
+	{ "corpus", 0, AED_OPT_FLAG, offsetof(struct run_opts, corpus), NULL,
+	  "run the steps after the [shard] ones, on a database merged from shards" },
+	{ "allow-failed", 0, AED_OPT_FLAG, offsetof(struct run_opts, allow_failed), NULL,
+	  "with --shard: succeed even when items of the shard failed" },
 	{ 0 }
 };
 
@@ -60,7 +67,11 @@ static const struct aed_cmd_spec spec = {
 	.details = "A step is skipped when the same command line already finished for this\n"
 		   "pipeline in this database. Per-item stages skip finished items by\n"
 		   "themselves, so after a crash `run` again completes the work. A `source`\n"
-		   "line takes the first alternative that answers (URL) or exists (path).",
+		   "line takes the first alternative that answers (URL) or exists (path).\n"
+		   "With --shard I/N, [shard] steps get --shard I/N, are run again while the\n"
+		   "database holds failed items, and the run fails if items failed (a cluster's\n"
+		   "merge must not go on without them). With --corpus, a step is run again\n"
+		   "when a merge changed the database after it finished.",
 	.opts = opts,
 	.min_args = 1,
 	.max_args = 1,
@@ -156,6 +167,21 @@ static int record_step(struct aed_db *db, const char *pipeline,
 	return rc;
 }
 
+/* Is step i skipped as finished? Under --shard, a [shard] step is not while
+ * the database holds failed items (its stage retries them); under --corpus,
+ * not when a merge changed the database after it finished. */
+static int skip_step(struct aed_db *db, const struct run_opts *o, const char *pipeline,
+		     const struct aed_pipeline_step *s, int64_t failed, char *when)
+{
+	if (o->force || o->from || !step_finished(db, pipeline, s, when))
+		return 0;
+	if (o->shard && s->shard && failed > 0)
+		return 0;
+	if (o->corpus && run_merged_since(db, when))
+		return 0;
+	return 1;
+}
+
 /* "a.pipeline -> b.pipeline -> FILE": the chain, outermost first. */
 static void chain_text(const struct aed_run_link *l, const char *file, char *buf, size_t n)
 {
@@ -197,6 +223,9 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	size_t len;
 	int64_t run_id = 0;
 	int rc = aed_parse(ctx, &spec, argc, argv, &o, NULL), from = 0, n_run = 0, n_skip = 0;
+	int last = 0;  /* steps [from, last) run */
+	int64_t failed = 0;
+	struct aed_shard shard = { 0 };
 	if (rc)
 		return rc;
 	const char *file = argv[0];
@@ -211,26 +240,53 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 		goto out;
 	struct aed_run_link link = { real, file, ctx->run_chain ? ctx->run_chain->depth + 1 : 1,
 				     ctx->run_chain };
+	if (o.shard && o.corpus) {
+		rc = aed_error(AED_EUSAGE, "run: --shard and --corpus run different steps: give one");
+		goto out;
+	}
+	if (o.shard && (rc = aed_shard_parse(o.shard, &shard)))
+		goto out;
 	if ((rc = aed_pipeline_parse(text, len, file, choose_source, &o, &p)))
 		goto out;
+	last = p->n_steps;
+	if (o.shard || o.corpus) {
+		int first, end;
+		if ((rc = aed_pipeline_shard_block(p, file, &first, &end)))
+			goto out;
+		if (o.shard) {
+			if ((rc = aed_pipeline_set_shard(p, shard.index, shard.count)))
+				goto out;
+			last = end;
+		} else {
+			from = end;
+		}
+	}
 	if (o.from) {
-		from = -1;
+		int f = -1;
 		for (int i = 0; i < p->n_steps; i++)
 			if (!strcmp(p->steps[i].name, o.from))
-				from = i;
-		if (from < 0) {
+				f = i;
+		if (f < 0) {
 			rc = aed_error(AED_EUSAGE, "run: --from %s: %s has no such step", o.from, file);
 			goto out;
 		}
+		if (f < from || f >= last) {
+			rc = aed_error(AED_EUSAGE, "run: --from %s: not a step %s runs", o.from,
+				       o.shard ? "--shard" : "--corpus");
+			goto out;
+		}
+		from = f;
 	}
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_CREATE)))
+		goto out;
+	if (o.shard && (rc = run_failed_items(ctx->db, &failed)))
 		goto out;
 	if (o.dry_run) {
 		for (int i = 0; i < p->n_steps; i++) {
 			char when[32];
-			int fin = step_finished(ctx->db, p->name, &p->steps[i], when);
+			int skip = skip_step(ctx->db, &o, p->name, &p->steps[i], failed, when);
 			printf("%-3s %-14s aedcurate %s\n",
-			       i < from ? "-" : (fin && !o.force && !o.from) ? "ok" : "run",
+			       i < from || i >= last ? "-" : skip ? "ok" : "run",
 			       p->steps[i].name, p->steps[i].text);
 		}
 		goto out;
@@ -239,12 +295,10 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	snprintf(params, sizeof params, "{\"file\": \"%s\", \"pipeline\": \"%s\"}", file, p->name);
 	if ((rc = aed_run_begin(ctx->db, "pipeline", params, &run_id)))
 		goto out;
-	for (int i = 0; i < p->n_steps; i++) {
+	for (int i = from; i < last; i++) {
 		struct aed_pipeline_step *s = &p->steps[i];
 		char when[32];
-		if (i < from)
-			continue;
-		if (i >= from && !o.from && !o.force && step_finished(ctx->db, p->name, s, when)) {
+		if (skip_step(ctx->db, &o, p->name, s, failed, when)) {
 			aed_info("[%s] skipped: finished %s", s->name, when);
 			n_skip++;
 			continue;
@@ -273,6 +327,9 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 		aed_info("[%s] done in %.1f s", s->name, aed_now() - t0);
 		n_run++;
 	}
+	/* A shard with failed items is not done: its merge must wait for them. */
+	if (!rc && o.shard && (rc = run_failed_items(ctx->db, &failed)) == AED_OK && failed > 0)
+		rc = run_report_failed(ctx->db, o.shard, failed, o.allow_failed);
 	aed_run_end(ctx->db, run_id, rc ? AED_RUN_FAILED : AED_RUN_OK, n_run, rc ? 1 : 0,
 		    rc ? aed_last_error() : NULL);
 	if (!rc) {

@@ -1,5 +1,5 @@
 /* segments.c - `aedcurate segments ingest|list`: argv to options, then the
- * segment-list stage (src/stage/segments.c) or a read-only query, and the
+ * segment-list stage (src/stage/segments/) or a read-only query, and the
  * human or --json rendering of the result. */
 #include <jansson.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/segments.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"

@@ -8,6 +8,7 @@
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
+#include "cmd/cluster.h"
 #include "cmd/commands.h"
 
 struct status_opts {
@@ -22,9 +23,12 @@ static const struct aed_opt opts[] = {
 
 static const struct aed_cmd_spec spec = {
 	.name = "status",
+	.args = "[WORKDIR]",
 	.summary = "Show what the database holds, per-stage item counts and recent runs.",
+	.details = "With WORKDIR (a work dir of `aedcurate submit`): each shard's state, its\n"
+		   "failed items and Slurm job, and the merged corpus's.",
 	.opts = opts,
-	.max_args = 0,
+	.max_args = 1,
 };
 
 static const char *const totals_sql[][2] = {
@@ -67,9 +71,11 @@ int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 	struct status_opts o = { .runs = 10 };
 	sqlite3_stmt *st = NULL;
 	json_t *root = NULL, *j;
-	int rc = aed_parse(ctx, &spec, argc, argv, &o, NULL);
+	int nargs, rc = aed_parse(ctx, &spec, argc, argv, &o, &nargs);
 	if (rc)
 		return rc;
+	if (nargs == 1)
+		return cmd_status_workdir(ctx, argv[0]);
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)))
 		return rc;
 	reap(aed_db_path(ctx->db));

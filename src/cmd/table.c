@@ -27,6 +27,7 @@ static const struct aed_command commands[] = {
 	{ "embed", cmd_embed, "YAMNet embeddings and AudioSet scores of every segment" },
 	{ "tag", cmd_tag, "top AudioSet classes of a file or segment over time" },
 	{ "merge", cmd_merge, "bring shard databases (--shard I/N) into one corpus database" },
+	{ "submit", cmd_submit, "a pipeline on Slurm: a job array of shards, then merge and the rest" },
 	{ "index build", cmd_index_build, "FAISS index over the patch embeddings (incremental)" },
 	{ "index status", cmd_index_status, "is the vector index current, stale or missing" },
 	{ "mine", cmd_mine, "clips most likely to hold a sound, from a few exemplars" },

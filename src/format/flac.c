@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/export.h"
+#include "aedcurate/flac.h"
 
 #define FLAC_STREAMINFO 34
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/fetch.h"
+#include "aedcurate/template.h"
 #include "aedcurate/util.h"
 
 static const char *const var_names[AED_TPL_NVARS] = {

@@ -8,9 +8,10 @@
 #include <string.h>
 
 #include "aedcurate/audio.h"
+#include "aedcurate/decode.h"
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
-#include "audio/workpool.h"
+#include "stage/workpool.h"
 
 struct decode_shared {
 	double clip_seconds;

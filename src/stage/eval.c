@@ -13,7 +13,7 @@
 #include "aedcurate/error.h"
 #include "aedcurate/eval.h"
 #include "aedcurate/nn.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/store.h"
 
 /* --- eval scores --------------------------------------------------------------- */

@@ -15,7 +15,7 @@
 #include "aedcurate/error.h"
 #include "aedcurate/metrics.h"
 #include "aedcurate/mine.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/review.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"

@@ -9,7 +9,7 @@
 
 #include "aedcurate/error.h"
 #include "aedcurate/metrics.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/refine.h"
 #include "aedcurate/store.h"
 

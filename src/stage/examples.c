@@ -2,14 +2,14 @@
  * class_example rows of the chosen classes are written out as an AudioSet
  * segment CSV in memory and ingested by the segment-list stage, so they get
  * their own split for `fetch` and become `mine`'s exemplars once embedded.
- * Not a second parser: every row goes through segments.c's checks. */
+ * Not a second parser: every row goes through the segments stage's checks. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/segments.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"

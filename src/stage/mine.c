@@ -13,7 +13,7 @@
 #include "aedcurate/error.h"
 #include "aedcurate/mine.h"
 #include "aedcurate/nn.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/search.h"
 #include "aedcurate/segments.h"
 #include "aedcurate/store.h"

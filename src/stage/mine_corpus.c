@@ -9,7 +9,7 @@
 
 #include "aedcurate/error.h"
 #include "aedcurate/mine.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/search.h"
 #include "aedcurate/store.h"
 #include "stage/mine_internal.h"

@@ -11,7 +11,7 @@
 
 #include "aedcurate/error.h"
 #include "aedcurate/nn.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/class.h"
 #include "aedcurate/refine.h"
 #include "aedcurate/store.h"
 #include "stage/refine_internal.h"

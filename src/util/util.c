@@ -372,6 +372,32 @@ void aed_buf_release(struct aed_buf *b)
 	b->len = b->cap = 0;
 }
 
+int aed_buf_json_str(struct aed_buf *b, const char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	int rc = aed_buf_append(b, "\"", 1);
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		char esc[7] = { '\\', 0 };
+
+		if (ch == '"' || ch == '\\') {
+			esc[1] = (char)ch;
+			rc = aed_buf_append(b, esc, 2);
+		} else if (ch < 0x20) {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[ch >> 4];
+			esc[5] = hex[ch & 15];
+			rc = aed_buf_append(b, esc, 6);
+		} else {
+			rc = aed_buf_append(b, &p[i], 1);
+		}
+	}
+	if (!rc)
+		rc = aed_buf_append(b, "\"", 1);
+	return rc;
+}
+
 int aed_ncpu(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

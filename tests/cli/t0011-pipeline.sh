@@ -46,7 +46,7 @@ if [ -e "$AUDIOSET/ontology.json" ] && [ -e "$AUDIOSET/class_labels_indices.csv"
 	check_eq "632 classes" 632 "$(sql 'SELECT count(*) FROM class')"
 	export AEDCURATE_DB="$T/test.db"
 else
-	echo "# skip: the demo part ($AUDIOSET not present)"
+	shared_part_missing "the demo part ($AUDIOSET not present)"
 fi
 
 # A pipeline that runs itself, named by another path to the same file.

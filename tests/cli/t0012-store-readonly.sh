@@ -7,11 +7,11 @@
 # Runs the read-only user as nobody (setpriv), so it needs root.
 . "$(dirname "$0")/../lib/testlib.sh"
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
-	echo "# skip: needs root and setpriv to run as nobody"; echo "skipped"; exit 0
+	skip_all "needs root and setpriv to run as nobody"
 fi
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 if ! as_nobody $AED --help >/dev/null 2>&1; then
-	echo "# skip: nobody cannot run $AED (a folder above it is private)"; echo "skipped"; exit 0
+	skip_all "nobody cannot run $AED (a folder above it is private)"
 fi
 chmod 711 "$T"
 D=$T/ro

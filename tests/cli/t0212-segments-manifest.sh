@@ -58,7 +58,7 @@ if [ -f "$US8K/manifest.csv" ]; then
 	check_eq "source_start/end and salience kept in meta" '{"fold":"2","class":"dog_bark","source_start":"0.5","source_end":"4.5","salience":"1"}' \
 		"$(sql "SELECT meta FROM segment WHERE key='100652-3-0-1_0'")"
 else
-	echo "# skip: UrbanSound8K not present"
+	shared_part_missing "UrbanSound8K not present"
 fi
 
 # The audioset-eval clips: same keys as eval_segments.csv, so one segment.
@@ -72,7 +72,7 @@ if [ -f "$ASEVAL/labels.csv" ] && [ -f "$AUDIOSET/eval_segments.csv" ]; then
 	check_eq "manifest labels equal the weak labels" "$(sql "SELECT count(*) FROM label WHERE source='manifest' AND segment_id IN (SELECT id FROM segment WHERE path LIKE '%audioset-eval%')")" \
 		"$(sql "SELECT count(*) FROM label w WHERE source='weak' AND EXISTS (SELECT 1 FROM label m WHERE m.source='manifest' AND m.segment_id=w.segment_id AND m.class_id=w.class_id)")"
 else
-	echo "# skip: audioset-eval not present"
+	shared_part_missing "audioset-eval not present"
 fi
 
 done_testing

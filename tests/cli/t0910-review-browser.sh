@@ -13,9 +13,9 @@ MODEL=$SHARED/models/yamnet/yamnet.tflite
 need_shared "$AUDIOSET/ontology.json" "$EVAL/labels.csv" "$MODEL"
 CHROMIUM=${AEDCURATE_CHROMIUM:-/usr/bin/chromium}
 for need in "$ROOT/web/node_modules/playwright-core/package.json" "$CHROMIUM"; do
-	if [ ! -e "$need" ]; then echo "# skip: $need not present (make deps)"; echo "skipped"; exit 0; fi
+	if [ ! -e "$need" ]; then skip_all "$need not present (make deps)"; fi
 done
-if ! command -v node >/dev/null 2>&1; then echo "# skip: node not installed (make deps)"; echo "skipped"; exit 0; fi
+if ! command -v node >/dev/null 2>&1; then skip_all "node not installed (make deps)"; fi
 
 $PY - "$AUDIOSET/ontology.json" "$T/ontology.json" <<'EOF'
 import json, sys

@@ -12,7 +12,7 @@
 US8K=$SHARED/data/audio/urbansound8k
 MODEL=$SHARED/models/yamnet/yamnet.tflite
 need_shared "$US8K/manifest.csv" "$MODEL" "$AUDIOSET/ontology.json"
-command -v ffmpeg >/dev/null || { echo "# skip: no ffmpeg"; echo skipped; exit 0; }
+command -v ffmpeg >/dev/null || skip_all "no ffmpeg"
 export AEDCURATE_MODEL=$MODEL
 
 $PY - "$US8K" "$T/us8k.csv" <<'EOF'

@@ -7,7 +7,7 @@ need_shared "$AUDIOSET/ontology.json" "$SHARED/data/audio/urbansound8k/manifest.
 	"$SHARED/models/yamnet/yamnet.tflite"
 # Every stage here has its own tests under the sanitizers; the whole corpus
 # through YAMNet on an ASan build would take most of CI's time.
-if [ -n "${AEDCURATE_SANITIZED:-}" ]; then echo "# skip: the full demo is not run on sanitizer builds"; exit 0; fi
+if [ -n "${AEDCURATE_SANITIZED:-}" ]; then skip_all "the full demo is not run on sanitizer builds"; fi
 export AEDCURATE_SHARED="$SHARED" AEDCURATE_OUT="$T/o"
 
 check "the demo pipeline runs end to end" $AED run "$ROOT/pipelines/demo.pipeline" --offline

@@ -1,12 +1,13 @@
-/* fuzz_ontology.c - libFuzzer target for the ontology parsers: every input is
- * parsed as ontology.json, as class_labels_indices.csv and, line by line, as
+/* fuzz_ontology.c - libFuzzer target for the ontology parsers (ontology_file.h:
+ * src/format/ontology_json.c, class_labels.c): every input is parsed as
+ * ontology.json, as class_labels_indices.csv and, line by line, as
  * positive-example URLs. A parsed ontology is walked to check its invariants. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/ontology.h"
+#include "aedcurate/ontology_file.h"
 
 static void check_ontology(const struct aed_ontology *o)
 {

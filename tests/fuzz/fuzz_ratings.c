@@ -1,14 +1,16 @@
 /* fuzz_ratings.c - libFuzzer target for the ratings file parser (the JSON
- * that review pages export and `review import` reads), the page-time check
- * and the <script>-safe escaping. A parsed file is walked to check that every
- * entry is either well-formed or carries a reason, that no candidate is
- * accepted twice and that no good entry answers not_present while adding the
- * class judged as a label. */
+ * that review pages export and `review import` reads, src/format/ratings.c),
+ * the page-time check and the <script>-safe escaping (the review stage's page
+ * writer). A parsed file is walked to check that every entry is either
+ * well-formed or carries a reason, that no candidate is accepted twice and
+ * that no good entry answers not_present while adding the class judged as a
+ * label. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aedcurate/error.h"
+#include "aedcurate/ratings.h"
 #include "aedcurate/review.h"
 
 static void check(const struct aed_ratings *r)

@@ -1,5 +1,6 @@
-/* fuzz_segments.c - libFuzzer target for the segment-list row parsers through
- * the whole ingest stage, against an in-memory database holding a few real
+/* fuzz_segments.c - libFuzzer target for the segment-list readers
+ * (src/format/seglist.c, strong.c, manifest.c) through the whole ingest stage
+ * (src/stage/segments/), against an in-memory database holding a few real
  * classes. The first byte picks the format (auto, csv, strong, manifest), a
  * manifest column map, and --strict; the rest is the file. The result counts
  * must add up and match what was written; a --strict run that reports a bad

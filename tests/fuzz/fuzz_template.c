@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/fetch.h"
+#include "aedcurate/template.h"
 #include "aedcurate/util.h"
 
 /* POSIX sh single-quote rules for what AED_TPL_SHELL produces: '...' runs

@@ -52,10 +52,23 @@ check_eq() {
 }
 # sql QUERY: print the result of a query on $AEDCURATE_DB.
 sql() { sqlite3 -batch -noheader "$AEDCURATE_DB" "$1"; }
-# need_shared PATH...: skip the whole script when shared data is absent.
+# skip_all REASON: skip the whole script; tests/run.sh reports and counts it.
+skip_all() { echo "# skip: $*"; echo "skipped"; exit 0; }
+# skip_part REASON: note a part of the script not run (counted as a skip).
+skip_part() { echo "# skip: $*"; }
+# shared_part_missing REASON: a part that needs shared data cannot run: a skip,
+# or under CI (which always has the data) a failure.
+shared_part_missing() { if [ -n "${CI:-}" ]; then not_ok "$* (CI needs the shared data)"; else skip_part "$*"; fi; }
+# need_shared PATH...: skip the whole script when shared data is absent; under
+# CI (CI=true), which always has ../shared, a missing file is a failure.
 need_shared() {
 	for _p in "$@"; do
-		if [ ! -e "$_p" ]; then echo "# skip: $_p not present (set AEDCURATE_SHARED)"; echo "skipped"; exit 0; fi
+		[ -e "$_p" ] && continue
+		if [ -n "${CI:-}" ]; then
+			echo "not ok - $_p not present: CI needs the shared data (AEDCURATE_SHARED=${AEDCURATE_SHARED:-unset})"
+			exit 1
+		fi
+		skip_all "$_p not present (set AEDCURATE_SHARED)"
 	done
 }
 # start_httpd MODE...: start tests/lib/httpd.py on 127.0.0.1; sets $HTTP_PORT.

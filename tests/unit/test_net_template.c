@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/fetch.h"
+#include "aedcurate/template.h"
 #include "aedcurate/util.h"
 
 struct expand_case {

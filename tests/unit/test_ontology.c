@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "aedcurate/class.h"
 #include "aedcurate/error.h"
 #include "aedcurate/ontology.h"
 #include "aedcurate/store.h"

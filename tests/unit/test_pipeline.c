@@ -142,6 +142,56 @@ static void test_long_and_binary_lines(void **state)
 	assert_non_null(strstr(aed_last_error(), "t:2: NUL byte"));
 }
 
+/* [shard] marks: the block of per-shard steps, and --shard I/N appended to
+ * those steps only, as one more pair of words and at the end of their text. */
+static void test_shard_block(void **state)
+{
+	(void)state;
+	struct aed_pipeline *p;
+	int first = -1, end = -1;
+	const char *text =
+		"pipeline s\n"
+		"step lists: segments ingest a.csv\n"
+		"step fetch [shard]: fetch --jobs 4\n"
+		"step decode\t[shard]: decode\n"
+		"step index: index build\n";
+	assert_int_equal(aed_pipeline_parse(text, strlen(text), "t", NULL, NULL, &p), AED_OK);
+	assert_string_equal(p->steps[1].name, "fetch");
+	assert_string_equal(p->steps[2].name, "decode");
+	assert_int_equal(p->steps[0].shard + p->steps[1].shard * 2 + p->steps[2].shard * 4 +
+			 p->steps[3].shard * 8, 6);
+	assert_int_equal(aed_pipeline_shard_block(p, "t", &first, &end), AED_OK);
+	assert_int_equal(first, 1);
+	assert_int_equal(end, 3);
+	assert_int_equal(aed_pipeline_set_shard(p, 2, 4), AED_OK);
+	assert_int_equal(p->steps[1].argc, 5);
+	assert_string_equal(p->steps[1].argv[3], "--shard");
+	assert_string_equal(p->steps[1].argv[4], "2/4");
+	assert_null(p->steps[1].argv[5]);
+	assert_string_equal(p->steps[1].text, "fetch --jobs 4 --shard 2/4");
+	assert_string_equal(p->steps[2].text, "decode --shard 2/4");
+	assert_string_equal(p->steps[0].text, "segments ingest a.csv");
+	assert_string_equal(p->steps[3].text, "index build");
+	assert_int_equal(aed_pipeline_set_shard(p, 4, 4), AED_EINTERNAL);
+	aed_pipeline_free(&p);
+
+	const char *gap = "pipeline s\nstep a [shard]: fetch\nstep b: status\nstep c [shard]: decode\n";
+	assert_int_equal(aed_pipeline_parse(gap, strlen(gap), "g.pipeline", NULL, NULL, &p), AED_OK);
+	assert_int_equal(aed_pipeline_shard_block(p, "g.pipeline", &first, &end), AED_EFORMAT);
+	assert_non_null(strstr(aed_last_error(), "g.pipeline:4: step 'c' is marked [shard] but 'b'"));
+	aed_pipeline_free(&p);
+
+	const char *none = "pipeline s\nstep a: fetch\n";
+	assert_int_equal(aed_pipeline_parse(none, strlen(none), "n", NULL, NULL, &p), AED_OK);
+	assert_int_equal(aed_pipeline_shard_block(p, "n", &first, &end), AED_ENOTFOUND);
+	assert_non_null(strstr(aed_last_error(), "no step is marked [shard]"));
+	aed_pipeline_free(&p);
+
+	const char *bare = "pipeline s\nstep [shard]: fetch\n";
+	assert_int_equal(aed_pipeline_parse(bare, strlen(bare), "b", NULL, NULL, &p), AED_EFORMAT);
+	assert_non_null(strstr(aed_last_error(), "b:2: expected 'step NAME: COMMAND ...'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -149,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_substitution_stays_one_word),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_and_binary_lines),
+		cmocka_unit_test(test_shard_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

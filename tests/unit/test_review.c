@@ -1,8 +1,8 @@
 /* test_review.c - the review stage's pure parts: majority decisions and
- * agreement, the page's time format, the ratings file parser (file-level
- * refusals, entry-level faults, duplicates), the <script>-safe escaping of the
- * page data and the candidate-set checksum. The database side is covered by
- * tests/cli/t0900-review.sh. */
+ * agreement, the page's time format and the ratings file parser (ratings.h:
+ * file-level refusals, entry-level faults, duplicates), the <script>-safe
+ * escaping of the page data and the candidate-set checksum. The database side
+ * is covered by tests/cli/t0900-review.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "aedcurate/error.h"
+#include "aedcurate/ratings.h"
 #include "aedcurate/review.h"
 
 static void test_decide(void **state)

@@ -17,7 +17,8 @@
 
 #include "aedcurate/audio.h"
 #include "aedcurate/error.h"
-#include "aedcurate/export.h"
+#include "aedcurate/flac.h"
+#include "aedcurate/pca.h"
 #include "aedcurate/tfrecord.h"
 #include "aedcurate/util.h"
 

@@ -1,14 +1,15 @@
 /* pca.c - per-second pooling of YAMNet patch embeddings and the PCA that
  * reduces them to AudioSet's 128-d rows: covariance with OpenBLAS dsyrk, the
  * leading eigenvectors with LAPACK dsyevr (shipped inside libopenblas),
- * whitening and the 8-bit quantisation (conventions in export.h). */
+ * whitening and the 8-bit quantisation (conventions in pca.h). Math only: the
+ * export stage reads the embeddings and writes the fitted PCA. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/export.h"
+#include "aedcurate/pca.h"
 
 /* LAPACK's Fortran entry point, as libopenblas exports it (gfortran passes the
  * lengths of character arguments last). */

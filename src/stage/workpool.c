@@ -11,7 +11,7 @@
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
-#include "audio/workpool.h"
+#include "stage/workpool.h"
 
 #define DEFAULT_MAX_ATTEMPTS 3
 #define MAX_BATCH 1024

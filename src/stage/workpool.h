@@ -3,16 +3,22 @@
  * compute each item outside any transaction, then store a batch's arrays and
  * rows and mark its items done or failed in one transaction.
  *
+ * Nothing in it is about audio: it drives any stage whose items are segments
+ * and whose output is one array per item, over the store's work claims, runs
+ * and array writer (so it sits on the stage floor, not in util, which is
+ * below the store). On a clip's way from a CSV row to a shard it turns fetched
+ * media into clips and clips into log-mels.
+ *
  * Ownership: compute() fills a struct aed_pool_out whose data (malloc'd) and
  * extra (malloc'd, may be NULL) the pool frees after the batch commits.
- * Private to src/audio and src/stage; not a public contract.
+ * Private to src/stage; not a public contract.
  */
 #ifndef AEDCURATE_WORKPOOL_H
 #define AEDCURATE_WORKPOOL_H
 
 #include <stdint.h>
 
-#include "aedcurate/audio.h"
+#include "aedcurate/decode.h"
 #include "aedcurate/store.h"
 
 struct aed_pool_out {

@@ -1,5 +1,7 @@
-/* pipeline.c - parsing and expanding pipeline files (format in pipeline.h).
- * Pure text processing: running the steps is src/cmd/run.c. */
+/* pipeline.c - parsing and expanding pipeline files (format in pipeline.h):
+ * the file that lists the commands taking a clip from the segment list to
+ * the shards, before any of them runs. Pure text processing, no stage
+ * dependency; running the steps is src/cmd/run.c. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,9 +370,16 @@ int aed_pipeline_parse(const char *text, size_t n, const char *path, aed_source_
 		} else if (!strcmp(s, "step")) {
 			char *colon = strchr(rest, ':');
 			size_t nlen = colon ? (size_t)(colon - rest) : 0;
+			int shard = 0;
+			/* "NAME [shard]:" marks a per-shard step (pipeline.h). */
+			if (colon && nlen > 7 && !strncmp(colon - 7, "[shard]", 7)) {
+				shard = 1;
+				for (nlen -= 7; nlen && (rest[nlen - 1] == ' ' || rest[nlen - 1] == '\t');)
+					nlen--;
+			}
 			if (!colon || !valid_name(rest, nlen)) {
-				rc = aed_error(AED_EFORMAT, "%s:%d: expected 'step NAME: COMMAND ...'", path,
-					       ps.line);
+				rc = aed_error(AED_EFORMAT, "%s:%d: expected 'step NAME: COMMAND ...' or "
+					       "'step NAME [shard]: COMMAND ...'", path, ps.line);
 				goto out;
 			}
 			for (int i = 0; i < p->n_steps; i++)
@@ -390,6 +399,7 @@ int aed_pipeline_parse(const char *text, size_t n, const char *path, aed_source_
 			memset(st, 0, sizeof *st);
 			p->n_steps++;
 			st->line = ps.line;
+			st->shard = shard;
 			st->name = strndup(rest, nlen);
 			if ((rc = split_words(&ps, colon + 1, &st->argv, &st->argc)))
 				goto out;

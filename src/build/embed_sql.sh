@@ -2,7 +2,7 @@
 # embed_sql.sh FILE... - print a C header holding each migration as a string.
 # The numbered file name (sql/0001_init.sql) gives the schema version.
 set -e
-echo "/* generated from the sql/ migrations by tests/lib/embed_sql.sh - do not edit */"
+echo "/* generated from the sql/ migrations by src/build/embed_sql.sh - do not edit */"
 echo "static const struct { int version; const char *name; const char *sql; } aed_migrations[] = {"
 for f in "$@"; do
 	b=$(basename "$f" .sql)
