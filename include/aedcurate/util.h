@@ -31,6 +31,7 @@ void aed_utc_iso8601(char buf[32]);        /* "2026-11-21T10:04:08Z" */
  * stream whose state is x gives next (x plus the golden-ratio step, then the
  * finaliser); aed_splitmix64_next() advances *state by the step and returns
  * the finalised new state. */
+#define AED_SPLITMIX64_STEP 0x9e3779b97f4a7c15ull /* the golden-ratio step */
 uint64_t aed_splitmix64(uint64_t x);
 uint64_t aed_splitmix64_next(uint64_t *state);
 /* FNV-1a: aed_fnv1a64 continues hash h over n bytes (start with

@@ -127,11 +127,9 @@ void aed_utc_iso8601(char buf[32])
 
 /* --- hashing ---------------------------------------------------------------- */
 
-#define SPLITMIX64_STEP 0x9e3779b97f4a7c15ull
-
 uint64_t aed_splitmix64(uint64_t z)
 {
-	z += SPLITMIX64_STEP;
+	z += AED_SPLITMIX64_STEP;
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
@@ -140,7 +138,7 @@ uint64_t aed_splitmix64(uint64_t z)
 uint64_t aed_splitmix64_next(uint64_t *state)
 {
 	uint64_t z = aed_splitmix64(*state);
-	*state += SPLITMIX64_STEP;
+	*state += AED_SPLITMIX64_STEP;
 	return z;
 }
 
