@@ -28,8 +28,7 @@ int main(int argc, char **argv)
 		return 1;
 	int lead = 1, n = 0;
 	while (lead < argc && argv[lead][0] == '-' && strcmp(argv[lead], "--")) {
-		int takes_value = !strcmp(argv[lead], "--db") || !strcmp(argv[lead], "--threads");
-		lead += takes_value && lead + 1 < argc ? 2 : 1;
+		lead += aed_global_takes_value(argv[lead]) && lead + 1 < argc ? 2 : 1;
 	}
 	for (int i = lead; i < argc; i++)
 		args[n++] = argv[i];

@@ -32,14 +32,25 @@ struct aed_stage_stats {
  * stored again drops the features work of its segment (log-mels go stale).
  * Clip lengths should not change between runs of one database (--redo). */
 struct aed_decode_opts {
-	double clip_seconds;    /* s, clip length; default 10 */
+	double clip_seconds;    /* s, clip length; 0 = the default */
 	int threads;            /* worker threads; 0 = all cores */
 	struct aed_shard shard; /* --shard I/N, count 0 = all */
 	int max_attempts;       /* failed items are retried by later runs until an item
-	                         * has been tried this often; 0 = default (3) */
+	                         * has been tried this often; 0 = the default */
 	int redo;               /* forget the stage's work and decode everything again */
-	int batch;              /* items per transaction; 0 = default (16) */
+	int batch;              /* items per transaction; 0 = the default */
 };
+/* Defaults: aed_decode_opts_init() and `aedcurate decode`'s option rows. */
+#define AED_DECODE_CLIP_SECONDS_DEFAULT 10.0
+#define AED_DECODE_BATCH_DEFAULT 16
+static inline void aed_decode_opts_init(struct aed_decode_opts *o)
+{
+	*o = (struct aed_decode_opts){
+		.clip_seconds = AED_DECODE_CLIP_SECONDS_DEFAULT,
+		.max_attempts = AED_WORK_MAX_ATTEMPTS_DEFAULT,
+		.batch = AED_DECODE_BATCH_DEFAULT,
+	};
+}
 int aed_stage_decode(struct aed_db *db, const struct aed_decode_opts *o,
 		     struct aed_stage_stats *st);
 
@@ -51,10 +62,21 @@ struct aed_features_opts {
 	enum aed_preset preset;
 	int threads;            /* worker threads; 0 = all cores */
 	struct aed_shard shard;
-	int max_attempts;       /* as for decode; 0 = default (3) */
+	int max_attempts;       /* as for decode; 0 = the default */
 	int redo;
-	int batch;              /* items per transaction; 0 = default (32) */
+	int batch;              /* items per transaction; 0 = the default */
 };
+/* Defaults: aed_features_opts_init() and `aedcurate features`'s option rows. */
+#define AED_FEATURES_PRESET_DEFAULT AED_PRESET_YAMNET
+#define AED_FEATURES_BATCH_DEFAULT 32
+static inline void aed_features_opts_init(struct aed_features_opts *o)
+{
+	*o = (struct aed_features_opts){
+		.preset = AED_FEATURES_PRESET_DEFAULT,
+		.max_attempts = AED_WORK_MAX_ATTEMPTS_DEFAULT,
+		.batch = AED_FEATURES_BATCH_DEFAULT,
+	};
+}
 int aed_stage_features(struct aed_db *db, const struct aed_features_opts *o,
 		       struct aed_stage_stats *st);
 

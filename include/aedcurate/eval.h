@@ -34,11 +34,23 @@ struct aed_eval_scores_opts {
 	const char *split;        /* required: the split's segments are scored */
 	enum aed_scorer scorer;   /* yamnet: array kind "scores"; trained: frame_score rows */
 	enum aed_pool pool;       /* patch scores to a clip score */
-	double threshold;         /* for P/R/F1; default 0.5 when <= 0 */
+	double threshold;         /* for P/R/F1; <= 0: the default */
 	int min_positives;        /* classes with fewer positives are left out; >= 1 */
 	const char *class_map;    /* yamnet_class_map.csv; NULL: the model table or
 				   * aed_yamnet_find_class_map(NULL) */
 };
+/* Defaults: aed_eval_scores_opts_init() and `aedcurate eval scores`'s rows. */
+#define AED_EVAL_SCORES_THRESHOLD_DEFAULT 0.5
+#define AED_EVAL_SCORES_MIN_POSITIVES_DEFAULT 1
+static inline void aed_eval_scores_opts_init(struct aed_eval_scores_opts *o)
+{
+	*o = (struct aed_eval_scores_opts){
+		.scorer = AED_SCORER_YAMNET,
+		.pool = AED_POOL_MAX,
+		.threshold = AED_EVAL_SCORES_THRESHOLD_DEFAULT,
+		.min_positives = AED_EVAL_SCORES_MIN_POSITIVES_DEFAULT,
+	};
+}
 
 struct aed_class_eval {
 	int64_t class_id;

@@ -101,7 +101,7 @@ struct aed_export_opts {
 	int64_t min, max;        /* per-class examples; max 0 = no cap */
 	struct aed_export_split splits[AED_EXPORT_MAX_SPLITS];
 	int n_splits;            /* 0: train=0.8,val=0.1,test=0.1 */
-	int64_t shard_size;      /* samples per shard at most; 0 = 1000 */
+	int64_t shard_size;      /* samples per shard at most; 0 = the default */
 	unsigned payload;        /* AED_PAYLOAD_*; 0 = audio (webdataset) */
 	int mix_augment;         /* mixes for classes below min */
 	uint64_t seed;           /* selection, split, order and mixes */
@@ -113,10 +113,26 @@ struct aed_export_opts {
 	int keep_set;            /* 0: eval=test where the export has a split test */
 	int no_ancestors;        /* 1: targets are the stored labels only */
 	int64_t shards_per_split; /* at least this many shards per split (fewer only
-	                          * where it has fewer samples); 0 = 2 */
+	                          * where it has fewer samples); 0 = the default */
 	int beta_set;            /* 0: beta of the last priors run, else 1 */
 	double beta;             /* pos_weight = (mean prior / prior)^beta */
 };
+
+/* Defaults: aed_export_opts_init() and `aedcurate export`'s option rows. A
+ * zeroed struct gets the same from the stage (0 = the default). */
+#define AED_EXPORT_FORMAT_DEFAULT AED_EXPORT_WEBDATASET
+#define AED_EXPORT_SHARD_SIZE_DEFAULT 1000
+#define AED_EXPORT_SHARDS_PER_SPLIT_DEFAULT 2
+#define AED_EXPORT_SEED_DEFAULT 1
+static inline void aed_export_opts_init(struct aed_export_opts *o)
+{
+	*o = (struct aed_export_opts){
+		.format = AED_EXPORT_FORMAT_DEFAULT,
+		.shard_size = AED_EXPORT_SHARD_SIZE_DEFAULT,
+		.shards_per_split = AED_EXPORT_SHARDS_PER_SPLIT_DEFAULT,
+		.seed = AED_EXPORT_SEED_DEFAULT,
+	};
+}
 
 struct aed_export_result {
 	int64_t run_id;

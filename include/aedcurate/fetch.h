@@ -46,22 +46,48 @@ struct aed_fetch_opts {
 	const char **cmds;     /* --cmd TEMPLATE, run with /bin/sh -c */
 	int n_cmds;
 	const char *media_dir; /* NULL: "<db path>.media" */
-	int jobs;              /* transfers and commands at once; 0: 8 */
-	int retries;           /* per source per run, timeouts/5xx/resets; < 0: 3 */
-	double backoff_s;      /* first retry delay, doubled each time; 0: 1 s */
-	double timeout_s;      /* one transfer, whole; 0: 600 s */
-	double connect_timeout_s; /* 0: 15 s */
-	double stall_s;        /* abort a transfer receiving nothing this long; 0: 30 s */
-	double cmd_timeout_s;  /* one command; 0: 3600 s */
-	int64_t max_bytes;     /* one file; 0: 2 GiB */
+	/* The numbers below take their defaults from aed_fetch_opts_init();
+	 * 0 (retries: < 0) asks the stage for the same. */
+	int jobs;              /* transfers and commands at once */
+	int retries;           /* per source per run, timeouts/5xx/resets */
+	double backoff_s;      /* first retry delay, doubled each time */
+	double timeout_s;      /* one transfer, whole */
+	double connect_timeout_s;
+	double stall_s;        /* abort a transfer receiving nothing this long */
+	double cmd_timeout_s;  /* one command */
+	int64_t max_bytes;     /* one file */
 	const char *split;     /* only segments of this split, or NULL */
 	int64_t limit;         /* only the first N selected segments (by id); 0: all */
 	struct aed_shard shard;
-	int max_attempts;      /* runs that may try a failed segment; 0: 3 */
+	int max_attempts;      /* runs that may try a failed segment */
 	int retry_unavailable; /* look again for segments recorded unavailable */
 	int retry_failed;      /* failed segments get max_attempts fresh runs */
 	int redo;              /* forget all fetch work state first */
 };
+
+/* Defaults: aed_fetch_opts_init() and `aedcurate fetch`'s option rows. */
+#define AED_FETCH_JOBS_DEFAULT 8
+#define AED_FETCH_RETRIES_DEFAULT 3
+#define AED_FETCH_BACKOFF_DEFAULT 1.0              /* s */
+#define AED_FETCH_TIMEOUT_DEFAULT 600.0            /* s */
+#define AED_FETCH_CONNECT_TIMEOUT_DEFAULT 15.0     /* s */
+#define AED_FETCH_STALL_DEFAULT 30.0               /* s */
+#define AED_FETCH_CMD_TIMEOUT_DEFAULT 3600.0       /* s */
+#define AED_FETCH_MAX_BYTES_DEFAULT ((int64_t)2 << 30)
+static inline void aed_fetch_opts_init(struct aed_fetch_opts *o)
+{
+	*o = (struct aed_fetch_opts){
+		.jobs = AED_FETCH_JOBS_DEFAULT,
+		.retries = AED_FETCH_RETRIES_DEFAULT,
+		.backoff_s = AED_FETCH_BACKOFF_DEFAULT,
+		.timeout_s = AED_FETCH_TIMEOUT_DEFAULT,
+		.connect_timeout_s = AED_FETCH_CONNECT_TIMEOUT_DEFAULT,
+		.stall_s = AED_FETCH_STALL_DEFAULT,
+		.cmd_timeout_s = AED_FETCH_CMD_TIMEOUT_DEFAULT,
+		.max_bytes = AED_FETCH_MAX_BYTES_DEFAULT,
+		.max_attempts = AED_WORK_MAX_ATTEMPTS_DEFAULT,
+	};
+}
 
 struct aed_fetch_summary {
 	int64_t run_id;

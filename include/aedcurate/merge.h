@@ -70,8 +70,14 @@ struct aed_merge_opts {
 	const char *const *shards; /* database paths, merged in this order */
 	size_t n_shards;
 	int copy;                  /* copy the array files into the corpus */
-	size_t max_listed;         /* conflicts kept in the result (0: 20) */
+	size_t max_listed;         /* conflicts kept in the result (0: the default) */
 };
+/* Default: aed_merge_opts_init() and `aedcurate merge`'s rows. */
+#define AED_MERGE_MAX_LISTED_DEFAULT 20
+static inline void aed_merge_opts_init(struct aed_merge_opts *o)
+{
+	*o = (struct aed_merge_opts){ .max_listed = AED_MERGE_MAX_LISTED_DEFAULT };
+}
 
 enum aed_merge_outcome {
 	AED_MERGE_MERGED,    /* brought new rows */

@@ -51,8 +51,17 @@ struct aed_index_build_opts {
 	int rebuild;            /* start over even when an incremental add is possible */
 	int nprobe;             /* IVF lists per query to record; 0 = default */
 	int64_t exact_max;      /* "auto": exact below this many vectors, compressed
-	                         * from it on; 0 = AED_VINDEX_AUTO_EXACT_MAX */
+	                         * from it on; 0 = AED_VINDEX_AUTO_EXACT_MAX, and an
+	                         * existing index keeps its factory (a threshold
+	                         * given chooses it again) */
 };
+/* Default: aed_index_build_opts_init() and `aedcurate index build`'s rows
+ * (the other fields' defaults are 0 or NULL, their meanings above). */
+#define AED_INDEX_FACTORY_DEFAULT "auto"
+static inline void aed_index_build_opts_init(struct aed_index_build_opts *o)
+{
+	*o = (struct aed_index_build_opts){ .factory = AED_INDEX_FACTORY_DEFAULT };
+}
 
 struct aed_index_build_result {
 	int64_t index_id;
@@ -109,22 +118,46 @@ struct aed_mine_opts {
 	                           * positive examples nor verified labels */
 	enum aed_mine_method method;
 	enum aed_mine_score score;
-	int k;                    /* candidates to record; 0 = 100 */
+	int k;                    /* candidates to record; 0 = the default */
 	struct aed_frame_select_opts select;
 	int64_t hits_per_query;
 	int exclude_group;        /* no candidate from an exemplar's source recording */
 	const char *candidates_split; /* only segments of this split are candidates */
 	const char *model_path;   /* model file for file exemplars (NULL = default) */
 	int64_t sample;           /* corpus vectors for the 'z' statistics and the
-	                           * generic-frame measure; 0 = 20000 */
+	                           * generic-frame measure; 0 = the default */
 	int no_record;            /* rank only: no run, no mine_run/candidate rows,
 	                           * no candidate labels read (r->mine_run_id 0,
 	                           * candidate labels ""): `eval mine` */
 	int ranker;               /* 1: with ratings for the class, a classifier
 	                           * trained on the rated clips re-ranks the
 	                           * exemplar search's best candidates (below) */
-	double ranker_weight;     /* the classifier's share of the blend; 0 = 0.5 */
+	double ranker_weight;     /* the classifier's share of the blend; 0 = the
+	                           * default */
 };
+
+/* Defaults: aed_mine_opts_init() and the option rows of `aedcurate mine` and
+ * `eval mine`. aed_mine() gives k, sample and ranker_weight left 0, and a
+ * negative select.generic_drop, the same. */
+#define AED_MINE_K_DEFAULT 100
+#define AED_MINE_KMEANS_SEED_DEFAULT 1234
+#define AED_MINE_GENERIC_DROP_DEFAULT 0.25
+#define AED_MINE_SAMPLE_DEFAULT 20000
+#define AED_MINE_RANKER_WEIGHT_DEFAULT 0.5
+static inline void aed_mine_opts_init(struct aed_mine_opts *o)
+{
+	*o = (struct aed_mine_opts){
+		.method = AED_MINE_EXEMPLAR,
+		.score = AED_MINE_SCORE_Z,
+		.k = AED_MINE_K_DEFAULT,
+		.select = {
+			.seed = AED_MINE_KMEANS_SEED_DEFAULT,
+			.generic_drop = AED_MINE_GENERIC_DROP_DEFAULT,
+		},
+		.sample = AED_MINE_SAMPLE_DEFAULT,
+		.ranker_weight = AED_MINE_RANKER_WEIGHT_DEFAULT,
+	};
+}
 
 /* The ranker (o->ranker): logistic regression (aed_clf_train, nn.h) on
  * the patch embeddings of verified positives (segment exemplars and clips
@@ -217,8 +250,8 @@ struct aed_eval_mine_opts {
 	                           * source recordings */
 	const char **exemplars;   /* fixed exemplars (one --class): one trial, no draw */
 	int n_exemplars;
-	int exemplars_per_trial;  /* 0 = 5 */
-	int trials;               /* 0 = 10 */
+	int exemplars_per_trial;  /* 0 = the default */
+	int trials;               /* 0 = the default */
 	uint64_t seed;            /* draws: the same seed, the same exemplars */
 	const char *exemplar_meta;/* "KEY=VALUE": draw only clips whose segment meta
 	                           * has it (UrbanSound8K: salience=1, foreground) */
@@ -229,6 +262,23 @@ struct aed_eval_mine_opts {
 	int rounds, per_round;    /* simulated review rounds; 0 = none */
 	int keep_rankings;        /* keep every trial's ranked keys */
 };
+
+/* Defaults: aed_eval_mine_opts_init() and `aedcurate eval mine`'s option
+ * rows. aed_eval_mine() gives exemplars_per_trial and trials left 0 the same. */
+#define AED_EVAL_MINE_EXEMPLARS_DEFAULT 5
+#define AED_EVAL_MINE_TRIALS_DEFAULT 10
+#define AED_EVAL_MINE_SEED_DEFAULT 7
+#define AED_EVAL_MINE_PER_ROUND_DEFAULT 10
+static inline void aed_eval_mine_opts_init(struct aed_eval_mine_opts *o)
+{
+	*o = (struct aed_eval_mine_opts){
+		.exemplars_per_trial = AED_EVAL_MINE_EXEMPLARS_DEFAULT,
+		.trials = AED_EVAL_MINE_TRIALS_DEFAULT,
+		.seed = AED_EVAL_MINE_SEED_DEFAULT,
+		.per_round = AED_EVAL_MINE_PER_ROUND_DEFAULT,
+	};
+	aed_mine_opts_init(&o->mine);
+}
 
 struct aed_eval_mine_score {
 	double p10, p50, ap;      /* AP NaN without a positive in the pool */

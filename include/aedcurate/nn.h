@@ -46,6 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aedcurate/store.h" /* struct aed_shard */
+
 /* --- TFLite ---------------------------------------------------------------- */
 enum aed_tfl_type {
 	AED_TFL_FLOAT32 = 0,
@@ -306,14 +308,23 @@ struct aed_db;
 
 struct aed_embed_opts {
 	const char *model_path;  /* NULL: aed_yamnet_find_model's search */
-	const char *backend;     /* NULL: "cpu" */
-	int batch;               /* patches per network batch; 0 = 32 */
+	const char *backend;     /* NULL: the first backend, "cpu" */
+	int batch;               /* patches per network batch; 0 = the default */
 	int threads;             /* 0 = all cores */
 	int redo;                /* forget earlier results (also of another model) */
-	int shard_index, shard_count; /* --shard I/N; count 0 = all */
-	int max_attempts;        /* 0 = 3 */
+	struct aed_shard shard;  /* --shard I/N; count 0 = all */
+	int max_attempts;        /* 0 = the default */
 	int64_t limit;           /* stop after this many segments; 0 = all */
 };
+/* Defaults: aed_embed_opts_init() and `aedcurate embed`'s option rows. */
+#define AED_EMBED_BATCH_DEFAULT 32
+static inline void aed_embed_opts_init(struct aed_embed_opts *o)
+{
+	*o = (struct aed_embed_opts){
+		.batch = AED_EMBED_BATCH_DEFAULT,
+		.max_attempts = AED_WORK_MAX_ATTEMPTS_DEFAULT,
+	};
+}
 
 struct aed_embed_stats {
 	int64_t run_id;

@@ -23,6 +23,12 @@ struct aed_ontology_ingest_opts {
 	const char *labels;  /* class_labels_indices.csv source, or NULL */
 	long timeout_s;      /* whole transfer of each source; 0: net.h default */
 };
+/* Everything 0 or NULL: the official ontology, net.h's timeouts (120 s a
+ * transfer, 15 s to connect, 30 s without data). */
+static inline void aed_ontology_ingest_opts_init(struct aed_ontology_ingest_opts *o)
+{
+	*o = (struct aed_ontology_ingest_opts){ 0 };
+}
 
 #define AED_ONTOLOGY_URL "https://raw.githubusercontent.com/audioset/ontology/master/ontology.json"
 

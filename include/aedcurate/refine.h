@@ -83,6 +83,12 @@ struct aed_priors_opts {
 	const char *split;    /* count only this split's segments; NULL: all */
 	const char *out_dir;  /* write priors.csv and priors.json here; NULL: none */
 };
+/* Default: aed_priors_opts_init() and `aedcurate priors`'s rows. */
+#define AED_PRIORS_BETA_DEFAULT 1.0
+static inline void aed_priors_opts_init(struct aed_priors_opts *o)
+{
+	*o = (struct aed_priors_opts){ .beta = AED_PRIORS_BETA_DEFAULT };
+}
 
 struct aed_class_prior {
 	int64_t class_id;
@@ -182,11 +188,11 @@ struct aed_refine_opts {
 	const char *split;        /* segments considered; NULL: all with embeddings */
 	enum aed_scorer scorer;   /* yamnet: its own scores; trained: the classifier */
 	enum aed_refine_method method; /* the mask stored besides maxnorm */
-	double threshold;         /* high threshold; default 0.66 */
-	double low;               /* hysteresis low threshold; default 0.25 */
-	double beta;              /* positive weight exponent for training; default 1 */
-	double heldout;           /* fraction of segments held out; default 0.2 */
-	int min_positives;        /* --all: skip classes with fewer; default 5 */
+	double threshold;         /* high threshold */
+	double low;               /* hysteresis low threshold */
+	double beta;              /* positive weight exponent for training */
+	double heldout;           /* fraction of segments held out */
+	int min_positives;        /* --all: skip classes with fewer */
 	struct aed_clf_opts clf;
 	/* Self-training (--scorer trained): after each of the first
 	 * iterations - 1 rounds, a labelled segment's patches stay positives
@@ -195,43 +201,97 @@ struct aed_refine_opts {
 	 * rule drops them from the positives). 1 = very weak labels only.
 	 * Negatives gave the better precision on the mixture sets, drop the
 	 * better recall on the largest one. */
-	int iterations;           /* default 6 */
+	int iterations;
 	int ensemble;             /* classifiers trained per round, each holding
 				   * out its own segments with its own seed;
 				   * their mean probability is the score
 				   * (1..AED_REFINE_MAX_ENSEMBLE; 0 = 1; the
-				   * command's default 5: one classifier's
-				   * masks depend on its seed as much as on
-				   * the method's settings) */
+				   * default 5: one classifier's masks depend
+				   * on its seed as much as on the method's
+				   * settings) */
 	int hop_frames;           /* consensus: fine patch hop in log-mel frames,
-				   * 1..48; default 12 (0.12 s) */
+				   * 1..48 (default 12: 0.12 s) */
 	double consensus;         /* consensus: share of covering fine patches a
-				   * frame needs, (0, 1]; default 0.625 (5 of
+				   * frame needs, (0, 1] (default 0.625: 5 of
 				   * the 8 fine patches over a frame at hop 12) */
 	int gate;                 /* consensus: aed_energy_gate() on the frame
 				   * masks (the command sets it unless --no-gate) */
-	double gate_db;           /* its margin over the background (command: 0) */
-	double gate_peak;         /* its limit below a run's peak, dB; 0: none
-				   * (command: 12) */
-	int gate_gap;             /* quiet frames it bridges, fewer than this
-				   * (command: 30, 0.3 s) */
+	double gate_db;           /* its margin over the background, dB */
+	double gate_peak;         /* its limit below a run's peak, dB; 0: none */
+	int gate_gap;             /* quiet frames it bridges, fewer than this */
 	int fine_rounds;          /* consensus, --scorer trained: rounds after the
 				   * self-training in which the labelled segments'
 				   * positives are the patches of their fine masks
 				   * (the rest negatives, or left out with drop);
-				   * default 0: on the mixture sets one round
+				   * by default none: on the mixture sets one round
 				   * helped Bark and the sets tuned on, but
 				   * lowered Gunshot's F1 on the held-out ones */
 	const char *model_path;   /* consensus: yamnet.tflite; NULL: the usual search */
 	int with_scores;          /* inputs: the embedding and YAMNet's 521 scores as
 				   * log-odds (when every segment has them) */
-	double relabel;           /* default 0.6 */
+	double relabel;
 	int drop;                 /* unkept patches leave the loss */
-	/* SeCoST: stages > 0 trains a cascade of that many classifiers. */
+	/* SeCoST: stages > 0 trains a cascade of that many classifiers (the
+	 * command's --secost: AED_REFINE_SECOST_STAGES_DEFAULT). */
 	int secost_stages;
-	const double *alphas;     /* alpha of stage 2.. (the last repeats) */
+	const double *alphas;     /* alpha of stage 2.. (the last repeats); none:
+				   * AED_REFINE_SECOST_ALPHA_DEFAULT */
 	int n_alphas;
 };
+
+/* Defaults: aed_refine_opts_init() and `aedcurate refine`'s option rows.
+ * aed_refine() gives fields left 0 the same where 0 means nothing else
+ * (threshold, low, heldout, min_positives, iterations, relabel, hop_frames,
+ * consensus, clf.lr, clf.l2; epochs and patience in aed_clf_train). */
+#define AED_REFINE_THRESHOLD_DEFAULT 0.66
+#define AED_REFINE_LOW_DEFAULT 0.4
+#define AED_REFINE_BETA_DEFAULT 1.0
+#define AED_REFINE_HELDOUT_DEFAULT 0.2
+#define AED_REFINE_MIN_POSITIVES_DEFAULT 5
+#define AED_REFINE_EPOCHS_DEFAULT 60
+#define AED_REFINE_PATIENCE_DEFAULT 6
+/* A strong L2 penalty, measured on the mixture sets, keeps the classifier
+ * from memorising the backgrounds of the few labelled clips. */
+#define AED_REFINE_LR_DEFAULT 1e-2
+#define AED_REFINE_L2_DEFAULT 0.2
+#define AED_REFINE_SEED_DEFAULT 1
+#define AED_REFINE_ITERATIONS_DEFAULT 6
+#define AED_REFINE_ENSEMBLE_DEFAULT 5
+#define AED_REFINE_RELABEL_DEFAULT 0.6
+#define AED_REFINE_HOP_FRAMES_DEFAULT 12
+#define AED_REFINE_CONSENSUS_DEFAULT 0.625
+#define AED_REFINE_GATE_PEAK_DEFAULT 12.0  /* dB */
+#define AED_REFINE_GATE_GAP_DEFAULT 30     /* frames: 0.3 s */
+#define AED_REFINE_SECOST_STAGES_DEFAULT 2
+#define AED_REFINE_SECOST_ALPHA_DEFAULT 0.3
+static inline void aed_refine_opts_init(struct aed_refine_opts *o)
+{
+	*o = (struct aed_refine_opts){
+		.scorer = AED_SCORER_TRAINED,
+		.method = AED_REFINE_CONSENSUS,
+		.threshold = AED_REFINE_THRESHOLD_DEFAULT,
+		.low = AED_REFINE_LOW_DEFAULT,
+		.beta = AED_REFINE_BETA_DEFAULT,
+		.heldout = AED_REFINE_HELDOUT_DEFAULT,
+		.min_positives = AED_REFINE_MIN_POSITIVES_DEFAULT,
+		.clf = {
+			.max_epochs = AED_REFINE_EPOCHS_DEFAULT,
+			.patience = AED_REFINE_PATIENCE_DEFAULT,
+			.lr = AED_REFINE_LR_DEFAULT,
+			.l2 = AED_REFINE_L2_DEFAULT,
+			.seed = AED_REFINE_SEED_DEFAULT,
+		},
+		.iterations = AED_REFINE_ITERATIONS_DEFAULT,
+		.ensemble = AED_REFINE_ENSEMBLE_DEFAULT,
+		.hop_frames = AED_REFINE_HOP_FRAMES_DEFAULT,
+		.consensus = AED_REFINE_CONSENSUS_DEFAULT,
+		.gate = 1,
+		.gate_peak = AED_REFINE_GATE_PEAK_DEFAULT,
+		.gate_gap = AED_REFINE_GATE_GAP_DEFAULT,
+		.with_scores = 1,
+		.relabel = AED_REFINE_RELABEL_DEFAULT,
+	};
+}
 
 struct aed_refine_class {
 	int64_t class_id;

@@ -61,11 +61,21 @@ struct aed_review_export_opts {
 	const char *class_name;  /* the latest mine run of this class, or */
 	int64_t mine_run_id;     /* this mine run (mine_run.id); 0: use class_name */
 	const char *out_dir;     /* created; existing page files are replaced */
-	long limit;              /* best-ranked candidates; <= 0: 100 */
+	long limit;              /* best-ranked candidates; <= 0: the default */
 	const char *web_dir;     /* page sources; NULL: aed_review_web_dir() */
-	int bitrate;             /* bit/s of the Opus clips; 0: 32000 */
+	int bitrate;             /* bit/s of the Opus clips; 0: the default */
 	int unrated;             /* only candidates without a review decision yet */
 };
+/* Defaults: aed_review_export_opts_init() and `aedcurate review export`'s rows. */
+#define AED_REVIEW_EXPORT_LIMIT_DEFAULT 100
+#define AED_REVIEW_EXPORT_BITRATE_DEFAULT 32000
+static inline void aed_review_export_opts_init(struct aed_review_export_opts *o)
+{
+	*o = (struct aed_review_export_opts){
+		.limit = AED_REVIEW_EXPORT_LIMIT_DEFAULT,
+		.bitrate = AED_REVIEW_EXPORT_BITRATE_DEFAULT,
+	};
+}
 
 struct aed_review_export_result {
 	int64_t mine_run_id, class_id, run_id, review_export_id;

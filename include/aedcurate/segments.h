@@ -86,7 +86,7 @@ struct aed_segments_opts {
 	const char *columns;         /* manifest column map, or NULL */
 	int cut;                     /* manifest files hold whole recordings */
 	int strict;                  /* first bad row aborts, nothing written */
-	size_t max_errors;           /* messages kept in the result; 0: 20 */
+	size_t max_errors;           /* messages kept in the result; 0: the default */
 	int progress;                /* draw aed_progress for big inputs */
 	long timeout_s;              /* URL sources: give up after this; 0: net.h default */
 	const char *data;            /* non-NULL: the input itself (data_len bytes), and
@@ -94,6 +94,14 @@ struct aed_segments_opts {
 	size_t data_len;
 	int ontology_examples;       /* labels get source 'ontology' (csv only) */
 };
+/* Default: aed_segments_opts_init() and `aedcurate segments ingest`'s rows.
+ * timeout_s 0 leaves net.h's timeouts (120 s a transfer, 15 s to connect,
+ * 30 s without data); a number sets all three. */
+#define AED_SEGMENTS_MAX_ERRORS_DEFAULT 20
+static inline void aed_segments_opts_init(struct aed_segments_opts *o)
+{
+	*o = (struct aed_segments_opts){ .max_errors = AED_SEGMENTS_MAX_ERRORS_DEFAULT };
+}
 
 struct aed_segments_result {
 	enum aed_seg_format format;

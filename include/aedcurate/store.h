@@ -127,6 +127,10 @@ struct aed_work_filter {
 	struct aed_shard shard;
 };
 
+/* Runs that may try a failed item before it is left alone: the stages'
+ * max_attempts default (their opts_init and the commands' --max-attempts). */
+#define AED_WORK_MAX_ATTEMPTS_DEFAULT 3
+
 /* Claim up to max items for run_id: pending ones, and failed ones with fewer
  * than max_attempts attempts that run_id did not fail itself, restricted to
  * filter (may be NULL). Items come in ascending item order, pending and

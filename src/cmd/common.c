@@ -1,5 +1,10 @@
-/* common.c - helpers shared by several commands' reports (not stage logic). */
+/* common.c - helpers shared by several commands: their reports and the
+ * options two of them share (not stage logic). */
 #include <inttypes.h>
+#include <string.h>
+
+#include "aedcurate/error.h"
+#include "aedcurate/mine.h"
 
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
@@ -23,3 +28,24 @@ void cmd_warn_failures(struct aed_db *db, const char *stage, int64_t run_id, int
 	sqlite3_finalize(st);
 }
 
+
+int cmd_mine_finish(const char *cmd, const char *method, const char *score, int no_share,
+		    struct aed_mine_opts *o)
+{
+	if (!strcmp(method, "exemplar"))
+		o->method = AED_MINE_EXEMPLAR;
+	else if (!strcmp(method, "mean"))
+		o->method = AED_MINE_MEAN;
+	else
+		return aed_error(AED_EUSAGE, "%s: --method '%s': expected exemplar or mean", cmd,
+				 method);
+	if (!strcmp(score, "z"))
+		o->score = AED_MINE_SCORE_Z;
+	else if (!strcmp(score, "raw"))
+		o->score = AED_MINE_SCORE_RAW;
+	else
+		return aed_error(AED_EUSAGE, "%s: --score '%s': expected z or raw", cmd, score);
+	if (no_share)
+		o->select.share = -1;
+	return AED_OK;
+}

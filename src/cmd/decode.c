@@ -12,22 +12,15 @@
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
 
-struct decode_cli {
-	double clip_seconds;
-	const char *shard;
-	long max_attempts, batch;
-	int redo;
-};
-
-#define O(f) offsetof(struct decode_cli, f)
+#define O(f) offsetof(struct aed_decode_opts, f)
 static const struct aed_opt opts[] = {
 	{ "clip-seconds", 0, AED_OPT_DOUBLE, O(clip_seconds), "S",
-	  "clip length; shorter audio is zero-padded (default 10)" },
-	{ "shard", 0, AED_OPT_STR, O(shard), "I/N", "only segments whose key hashes to shard I of N" },
-	{ "max-attempts", 0, AED_OPT_INT, O(max_attempts), "N",
-	  "runs that may retry a failed segment (default 3)" },
-	{ "batch", 0, AED_OPT_INT, O(batch), "N", "segments per transaction (default 16)" },
-	{ "redo", 0, AED_OPT_FLAG, O(redo), NULL, "decode every segment again" },
+	  "clip length; shorter audio is zero-padded", .def.d = AED_DECODE_CLIP_SECONDS_DEFAULT,
+	  AED_OPT_RANGE(0, 3600) },
+	CMD_OPT_SHARD(O(shard)),
+	CMD_OPT_MAX_ATTEMPTS(O(max_attempts)),
+	CMD_OPT_BATCH(O(batch), AED_DECODE_BATCH_DEFAULT),
+	CMD_OPT_REDO(O(redo), "decode every segment again"),
 	{ 0 }
 };
 #undef O
@@ -49,23 +42,13 @@ static const struct aed_cmd_spec spec = {
 
 int cmd_decode(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct decode_cli c = { 0 };
-	struct aed_decode_opts o = { 0 };
+	struct aed_decode_opts o;
 	struct aed_stage_stats s;
-	int rc = aed_parse(ctx, &spec, argc, argv, &c, NULL);
+	aed_decode_opts_init(&o);
+	int rc = aed_parse(ctx, &spec, argc, argv, &o, NULL);
 	if (rc)
 		return rc;
-	if (c.clip_seconds < 0 || c.clip_seconds > 3600 || c.max_attempts < 0 || c.batch < 0 ||
-	    c.batch > 1024)
-		return aed_error(AED_EUSAGE, "decode: --clip-seconds (0..3600], --max-attempts and "
-				 "--batch (1..1024) must be sensible numbers");
-	if (c.shard && (rc = aed_shard_parse(c.shard, &o.shard)))
-		return rc;
-	o.clip_seconds = c.clip_seconds > 0 ? c.clip_seconds : 10.0;
-	o.threads = (int)ctx->g.threads;
-	o.max_attempts = (int)c.max_attempts;
-	o.batch = (int)c.batch;
-	o.redo = c.redo;
+	o.threads = ctx->g.threads;
 	if ((rc = aed_ctx_open_db(ctx, 0)))
 		return rc;
 	double t0 = aed_now();

@@ -24,7 +24,8 @@ struct dump_cli {
 #define O(f) offsetof(struct dump_cli, f)
 static const struct aed_opt opts[] = {
 	{ "output", 'o', AED_OPT_STR, O(out), "FILE", "where to write (required)" },
-	{ "preset", 'p', AED_OPT_STR, O(preset), "NAME", "for 'features': yamnet (default) or vggish" },
+	{ "preset", 'p', AED_OPT_STR, O(preset), "NAME", "for 'features': yamnet or vggish",
+	  .def_note = "yamnet" },
 	{ "trim", 0, AED_OPT_FLAG, O(trim), NULL, "for 'clip': only the real samples, not the padding" },
 	{ 0 }
 };

@@ -11,25 +11,19 @@
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
 
-struct embed_cli {
-	const char *model, *backend, *shard;
-	long batch, limit, max_attempts;
-	int redo;
-};
-
-#define O(f) offsetof(struct embed_cli, f)
+#define O(f) offsetof(struct aed_embed_opts, f)
 static const struct aed_opt opts[] = {
-	{ "model", 'm', AED_OPT_STR, O(model), "PATH",
-	  "YAMNet TFLite file (default $AEDCURATE_MODEL, build/models/yamnet.tflite, "
-	  "$AEDCURATE_SHARED/models/yamnet/yamnet.tflite)" },
-	{ "batch", 'b', AED_OPT_INT, O(batch), "N", "patches per network batch (default 32)" },
-	{ "backend", 0, AED_OPT_STR, O(backend), "NAME", "compute backend (default cpu)" },
-	{ "limit", 'n', AED_OPT_INT, O(limit), "N", "stop after N segments" },
-	{ "shard", 0, AED_OPT_STR, O(shard), "I/N", "only segments whose key hashes to shard I of N" },
-	{ "max-attempts", 0, AED_OPT_INT, O(max_attempts), "N",
-	  "runs that may retry a failed segment (default 3)" },
-	{ "redo", 0, AED_OPT_FLAG, O(redo), NULL,
-	  "recompute every segment (needed to switch to another model file)" },
+	{ "model", 'm', AED_OPT_STR, O(model_path), "PATH", "YAMNet TFLite file",
+	  .def_note = "$AEDCURATE_MODEL, build/models/yamnet.tflite, "
+		      "$AEDCURATE_SHARED/models/yamnet/yamnet.tflite" },
+	{ "batch", 'b', AED_OPT_INT, O(batch), "N", "patches per network batch",
+	  .def.i = AED_EMBED_BATCH_DEFAULT, AED_OPT_RANGE(0, 4096) },
+	{ "backend", 0, AED_OPT_STR, O(backend), "NAME", "compute backend", .def_note = "cpu" },
+	{ "limit", 'n', AED_OPT_INT64, O(limit), "N", "stop after N segments", AED_OPT_AT_LEAST(0),
+	  .def_note = "all" },
+	CMD_OPT_SHARD(O(shard)),
+	CMD_OPT_MAX_ATTEMPTS(O(max_attempts)),
+	CMD_OPT_REDO(O(redo), "recompute every segment (needed to switch to another model file)"),
 	{ 0 }
 };
 #undef O
@@ -50,28 +44,15 @@ static const struct aed_cmd_spec spec = {
 
 int cmd_embed(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct embed_cli c = { 0 };
-	struct aed_embed_opts o = { 0 };
+	struct aed_embed_opts o;
 	struct aed_embed_stats s;
-	struct aed_shard shard = { 0, 0 };
-	int rc = aed_parse(ctx, &spec, argc, argv, &c, NULL);
+	aed_embed_opts_init(&o);
+	int rc = aed_parse(ctx, &spec, argc, argv, &o, NULL);
 	if (rc)
 		return rc;
-	if (c.batch < 0 || c.batch > 4096 || c.limit < 0 || c.max_attempts < 0 ||
-	    ctx->g.threads < 0 || ctx->g.threads > 256)
-		return aed_error(AED_EUSAGE, "embed: --batch (1..4096), --threads (..256), --limit "
-				 "and --max-attempts must be sensible numbers");
-	if (c.shard && (rc = aed_shard_parse(c.shard, &shard)))
-		return rc;
-	o.model_path = c.model;
-	o.backend = c.backend;
-	o.batch = (int)c.batch;
-	o.threads = (int)ctx->g.threads;
-	o.redo = c.redo;
-	o.shard_index = shard.index;
-	o.shard_count = shard.count;
-	o.max_attempts = (int)c.max_attempts;
-	o.limit = c.limit;
+	if (ctx->g.threads > 256)
+		return aed_error(AED_EUSAGE, "embed: --threads %d: at most 256", ctx->g.threads);
+	o.threads = ctx->g.threads;
 	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_stage_embed(ctx->db, &o, &s)))
 		return rc;
 	double pps = s.net_seconds > 0 ? (double)s.patches / s.net_seconds : 0;

@@ -43,30 +43,31 @@ static json_t *prf_json(const struct aed_prf *p)
 
 /* --- eval scores ------------------------------------------------------------- */
 
-struct scores_opts {
-	const char *split;
-	const char *scorer;
-	const char *pool;
-	double threshold;
-	long min_positives;
-	const char *class_map;
+/* The stage's options, and the names of its enum values. */
+struct scores_cli {
+	struct aed_eval_scores_opts s;
+	const char *scorer, *pool;
 };
 
+#define O(f) offsetof(struct scores_cli, f)
 static const struct aed_opt scores_table[] = {
-	{ "split", 's', AED_OPT_STR, offsetof(struct scores_opts, split), "NAME",
+	{ "split", 's', AED_OPT_STR, O(s.split), "NAME",
 	  "the split whose segments are scored (required)" },
-	{ "scorer", 0, AED_OPT_STR, offsetof(struct scores_opts, scorer), "NAME",
-	  "yamnet (its stored scores, default) or trained (refine's classifier)" },
-	{ "pool", 0, AED_OPT_STR, offsetof(struct scores_opts, pool), "NAME",
-	  "patch scores to a clip score: max (default) or mean" },
-	{ "threshold", 't', AED_OPT_DOUBLE, offsetof(struct scores_opts, threshold), "X",
-	  "precision/recall/F1 of clip score >= X (default 0.5)" },
-	{ "min-positives", 0, AED_OPT_INT, offsetof(struct scores_opts, min_positives), "N",
-	  "leave out classes with fewer positive clips (default 1)" },
-	{ "class-map", 0, AED_OPT_STR, offsetof(struct scores_opts, class_map), "CSV",
-	  "yamnet_class_map.csv (default: beside the model embed used)" },
+	{ "scorer", 0, AED_OPT_STR, O(scorer), "NAME",
+	  "yamnet (its stored scores) or trained (refine's classifier)", .def.s = "yamnet" },
+	{ "pool", 0, AED_OPT_STR, O(pool), "NAME", "patch scores to a clip score: max or mean",
+	  .def.s = "max" },
+	{ "threshold", 't', AED_OPT_DOUBLE, O(s.threshold), "X",
+	  "precision/recall/F1 of clip score >= X", .def.d = AED_EVAL_SCORES_THRESHOLD_DEFAULT,
+	  AED_OPT_RANGE(0, 1), .flags = AED_OPT_MIN_OPEN },
+	{ "min-positives", 0, AED_OPT_INT, O(s.min_positives), "N",
+	  "leave out classes with fewer positive clips",
+	  .def.i = AED_EVAL_SCORES_MIN_POSITIVES_DEFAULT, AED_OPT_AT_LEAST(1) },
+	{ "class-map", 0, AED_OPT_STR, O(s.class_map), "CSV", "yamnet_class_map.csv",
+	  .def_note = "beside the model embed used" },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec scores_spec = {
 	.name = "eval scores",
@@ -86,31 +87,25 @@ static const struct aed_cmd_spec scores_spec = {
 
 int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct scores_opts o = { .threshold = 0.5, .min_positives = 1 };
-	struct aed_eval_scores_opts eo = { 0 };
+	struct scores_cli o = { 0 };
+	struct aed_eval_scores_opts *eo = &o.s;
 	struct aed_eval_scores_result r = { 0 };
 	int nargs, rc;
 
+	aed_eval_scores_opts_init(eo);
 	if ((rc = aed_parse(ctx, &scores_spec, argc, argv, &o, &nargs)))
 		return rc;
-	if (!o.split)
+	if (!eo->split)
 		return aed_error(AED_EUSAGE, "eval scores: --split NAME is required");
-	if (!(o.threshold > 0 && o.threshold <= 1) || o.min_positives < 1)
-		return aed_error(AED_EUSAGE, "eval scores: need 0 < --threshold <= 1 and "
-				 "--min-positives >= 1");
-	eo.split = o.split;
-	eo.threshold = o.threshold;
-	eo.min_positives = (int)o.min_positives;
-	eo.class_map = o.class_map;
-	if ((o.scorer && (rc = aed_scorer_parse(o.scorer, &eo.scorer))) ||
-	    (o.pool && (rc = aed_pool_parse(o.pool, &eo.pool))))
+	if ((rc = aed_scorer_parse(o.scorer, &eo->scorer)) ||
+	    (rc = aed_pool_parse(o.pool, &eo->pool)))
 		return rc;
-	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)) || (rc = aed_eval_scores(ctx->db, &eo, &r)))
+	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)) || (rc = aed_eval_scores(ctx->db, eo, &r)))
 		return rc;
 	if (ctx->g.json) {
 		json_t *j = json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, "
-				      "s:o, s:[]}", "split", o.split, "scorer", aed_scorer_name(eo.scorer),
-				      "pool", aed_pool_name(eo.pool), "threshold", eo.threshold,
+				      "s:o, s:[]}", "split", eo->split, "scorer", aed_scorer_name(eo->scorer),
+				      "pool", aed_pool_name(eo->pool), "threshold", eo->threshold,
 				      "segments", (json_int_t)r.n_segments, "missing",
 				      (json_int_t)r.n_missing, "classes_evaluated",
 				      (json_int_t)r.n_classes, "map", num(r.map), "mean_auc",
@@ -132,7 +127,7 @@ int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 	printf("eval scores: split %s, scorer %s, %s-pooled; %lld clips scored, %lld without "
-	       "scores; %zu classes\n", o.split, aed_scorer_name(eo.scorer), aed_pool_name(eo.pool),
+	       "scores; %zu classes\n", eo->split, aed_scorer_name(eo->scorer), aed_pool_name(eo->pool),
 	       (long long)r.n_segments, (long long)r.n_missing, r.n_classes);
 	printf("%5s  %-12s %4s %5s %6s %6s %6s %6s %6s %6s %6s  %s\n", "index", "mid", "pos", "neg",
 	       "AP", "AUC", "d'", "EER", "P", "R", "F1", "name");
@@ -148,7 +143,7 @@ int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv)
 	printf("mAP %.4f  mean AUC %.4f  mean d' %.3f  d'(mean AUC) %.3f  mean EER %.4f\n", r.map,
 	       r.mean_auc, r.mean_dprime, r.dprime_of_mean_auc, r.mean_eer);
 	printf("at threshold %g, pooled over classes: precision %.4f recall %.4f F1 %.4f\n",
-	       eo.threshold, r.micro.precision, r.micro.recall, r.micro.f1);
+	       eo->threshold, r.micro.precision, r.micro.recall, r.micro.f1);
 	aed_eval_scores_result_release(&r);
 	return AED_OK;
 }
@@ -235,62 +230,48 @@ int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv)
 
 /* --- eval mine ----------------------------------------------------------------- */
 
-struct emine_opts {
+/* The stage's options, and what needs converting into them. */
+struct emine_cli {
+	struct aed_eval_mine_opts s;
 	struct aed_strlist classes, exemplar;
-	int all_classes, exclude_group, no_share, rankings, ranker;
-	long exemplars, trials, seed, rounds, per_round;
-	const char *candidates, *method, *score, *baseline, *exemplar_meta, *model;
-	long clusters, min_exemplars, share, kmeans_seed, sample;
-	double generic, ranker_weight;
+	const char *method, *score, *baseline;
+	int no_share;
 };
 
+#define O(f) offsetof(struct emine_cli, f)
 static const struct aed_opt emine_table[] = {
-	{ "class", 'c', AED_OPT_LIST, offsetof(struct emine_opts, classes), "NAME|MID",
-	  "a class to evaluate (repeatable)" },
-	{ "all-classes", 'a', AED_OPT_FLAG, offsetof(struct emine_opts, all_classes), NULL,
+	{ "class", 'c', AED_OPT_LIST, O(classes), "NAME|MID", "a class to evaluate (repeatable)" },
+	{ "all-classes", 'a', AED_OPT_FLAG, O(s.all_classes), NULL,
 	  "every class labelled on indexed clips of at least 2 source recordings" },
-	{ "exemplars", 'n', AED_OPT_INT, offsetof(struct emine_opts, exemplars), "N",
-	  "exemplars drawn per trial, each from another source recording (default 5)" },
-	{ "trials", 't', AED_OPT_INT, offsetof(struct emine_opts, trials), "T",
-	  "draws of exemplars per class (default 10)" },
-	{ "seed", 's', AED_OPT_INT, offsetof(struct emine_opts, seed), "S",
-	  "seed of the exemplar draws (default 7): the same seed, the same results" },
-	{ "exemplar", 'e', AED_OPT_LIST, offsetof(struct emine_opts, exemplar), "SEGMENT",
+	{ "exemplars", 'n', AED_OPT_INT, O(s.exemplars_per_trial), "N",
+	  "exemplars drawn per trial, each from another source recording",
+	  .def.i = AED_EVAL_MINE_EXEMPLARS_DEFAULT, AED_OPT_RANGE(1, 1000) },
+	{ "trials", 't', AED_OPT_INT, O(s.trials), "T", "draws of exemplars per class",
+	  .def.i = AED_EVAL_MINE_TRIALS_DEFAULT, AED_OPT_RANGE(1, 100000) },
+	{ "seed", 's', AED_OPT_UINT64, O(s.seed), "S",
+	  "seed of the exemplar draws: the same seed, the same results",
+	  .def.i = AED_EVAL_MINE_SEED_DEFAULT },
+	{ "exemplar", 'e', AED_OPT_LIST, O(exemplar), "SEGMENT",
 	  "fixed exemplars instead of draws (one --class, one trial; repeatable)" },
-	{ "exemplar-meta", 0, AED_OPT_STR, offsetof(struct emine_opts, exemplar_meta), "KEY=VALUE",
+	{ "exemplar-meta", 0, AED_OPT_STR, O(s.exemplar_meta), "KEY=VALUE",
 	  "draw exemplars only from clips whose segment meta has KEY=VALUE" },
-	{ "exclude-group", 'g', AED_OPT_FLAG, offsetof(struct emine_opts, exclude_group), NULL,
-	  "no candidate from an exemplar's source recording (as mine)" },
-	{ "candidates", 0, AED_OPT_STR, offsetof(struct emine_opts, candidates), "SPLIT",
-	  "only segments of this split are candidates (as mine)" },
-	{ "method", 0, AED_OPT_STR, offsetof(struct emine_opts, method), "M",
-	  "mining method: exemplar (default) | mean" },
-	{ "score", 0, AED_OPT_STR, offsetof(struct emine_opts, score), "S",
-	  "z (default) | raw (as mine)" },
-	{ "baseline", 0, AED_OPT_STR, offsetof(struct emine_opts, baseline), "mean",
+	{ "baseline", 0, AED_OPT_STR, O(baseline), "mean",
 	  "also rank every trial with --method mean, in the same table" },
-	{ "clusters", 0, AED_OPT_INT, offsetof(struct emine_opts, clusters), "N", "as mine" },
-	{ "min-exemplars", 0, AED_OPT_INT, offsetof(struct emine_opts, min_exemplars), "N",
-	  "as mine" },
-	{ "generic", 0, AED_OPT_DOUBLE, offsetof(struct emine_opts, generic), "F", "as mine" },
-	{ "share", 0, AED_OPT_INT, offsetof(struct emine_opts, share), "N", "as mine" },
-	{ "no-share", 0, AED_OPT_FLAG, offsetof(struct emine_opts, no_share), NULL, "as mine" },
-	{ "kmeans-seed", 0, AED_OPT_INT, offsetof(struct emine_opts, kmeans_seed), "N",
-	  "mine's --seed (default 1234)" },
-	{ "sample", 0, AED_OPT_INT, offsetof(struct emine_opts, sample), "N", "as mine" },
-	{ "model", 'm', AED_OPT_STR, offsetof(struct emine_opts, model), "PATH", "as mine" },
-	{ "rounds", 'r', AED_OPT_INT, offsetof(struct emine_opts, rounds), "R",
-	  "simulated review rounds per trial (default 0: none)" },
-	{ "per-round", 0, AED_OPT_INT, offsetof(struct emine_opts, per_round), "N",
-	  "candidates the simulated annotator rates per round (default 10)" },
-	{ "ranker", 0, AED_OPT_FLAG, offsetof(struct emine_opts, ranker), NULL,
+	CMD_OPTS_MINE(struct emine_cli, s.mine),
+	{ "kmeans-seed", 0, AED_OPT_INT, O(s.mine.select.seed), "N", "mine's --seed",
+	  .def.i = AED_MINE_KMEANS_SEED_DEFAULT },
+	{ "rounds", 'r', AED_OPT_INT, O(s.rounds), "R", "simulated review rounds per trial",
+	  AED_OPT_RANGE(0, 1000), .def_note = "none" },
+	{ "per-round", 0, AED_OPT_INT, O(s.per_round), "N",
+	  "candidates the simulated annotator rates per round",
+	  .def.i = AED_EVAL_MINE_PER_ROUND_DEFAULT, AED_OPT_RANGE(1, 100000) },
+	{ "ranker", 0, AED_OPT_FLAG, O(s.mine.ranker), NULL,
 	  "the review curve mines with mine's --ranker (a classifier trained on the ratings)" },
-	{ "ranker-weight", 0, AED_OPT_DOUBLE, offsetof(struct emine_opts, ranker_weight), "W",
-	  "as mine" },
-	{ "rankings", 0, AED_OPT_FLAG, offsetof(struct emine_opts, rankings), NULL,
+	{ "rankings", 0, AED_OPT_FLAG, O(s.keep_rankings), NULL,
 	  "with --json: every trial's ranked segment keys" },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec emine_spec = {
 	.name = "eval mine",
@@ -465,85 +446,41 @@ static void emine_text(const struct aed_eval_mine_result *r, const struct aed_ev
 
 int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct emine_opts o = { .exemplars = 5, .trials = 10, .seed = 7, .per_round = 10,
-				.kmeans_seed = 1234, .generic = -1 };
-	struct aed_eval_mine_opts eo = { 0 };
+	struct emine_cli o = { 0 };
+	struct aed_eval_mine_opts *eo = &o.s;
 	struct aed_eval_mine_result r;
-	int nargs, rc, baseline = 0;
+	int nargs, rc;
 
+	aed_eval_mine_opts_init(eo);
 	if ((rc = aed_parse(ctx, &emine_spec, argc, argv, &o, &nargs)))
 		return rc;
-	if (o.classes.n == 0 && !o.all_classes)
+	if (o.classes.n == 0 && !eo->all_classes)
 		return aed_error(AED_EUSAGE, "eval mine: give --class NAME (repeatable) or "
 				 "--all-classes");
-	if (o.classes.n && o.all_classes)
+	if (o.classes.n && eo->all_classes)
 		return aed_error(AED_EUSAGE, "eval mine: --class and --all-classes exclude each other");
-	if (o.exemplars < 1 || o.exemplars > 1000 || o.trials < 1 || o.trials > 100000 ||
-	    o.rounds < 0 || o.rounds > 1000 || o.per_round < 1 || o.per_round > 100000 ||
-	    o.seed < 0)
-		return aed_error(AED_EUSAGE, "eval mine: need 1 <= --exemplars <= 1000, 1 <= --trials "
-				 "<= 100000, 0 <= --rounds <= 1000, 1 <= --per-round <= 100000, "
-				 "--seed >= 0");
-	if (o.clusters < 0 || o.min_exemplars < 0 || o.share < 0 || o.sample < 0)
-		return aed_error(AED_EUSAGE, "eval mine: --clusters, --min-exemplars, --share and "
-				 "--sample take positive numbers");
-	if (o.generic != -1 && (o.generic < 0 || o.generic >= 1))
-		return aed_error(AED_EUSAGE, "eval mine: --generic %g: expected a fraction in [0, 1)",
-				 o.generic);
 	if (o.baseline) {
 		if (strcmp(o.baseline, "mean"))
 			return aed_error(AED_EUSAGE, "eval mine: --baseline '%s': the only baseline "
 					 "is mean", o.baseline);
-		baseline = 1;
+		eo->baseline_mean = 1;
 	}
-	if (!o.method || !strcmp(o.method, "exemplar"))
-		eo.mine.method = AED_MINE_EXEMPLAR;
-	else if (!strcmp(o.method, "mean"))
-		eo.mine.method = AED_MINE_MEAN;
-	else
-		return aed_error(AED_EUSAGE, "eval mine: --method '%s': expected exemplar or mean",
-				 o.method);
-	if (!o.score || !strcmp(o.score, "z"))
-		eo.mine.score = AED_MINE_SCORE_Z;
-	else if (!strcmp(o.score, "raw"))
-		eo.mine.score = AED_MINE_SCORE_RAW;
-	else
-		return aed_error(AED_EUSAGE, "eval mine: --score '%s': expected z or raw", o.score);
-	eo.mine.select.clusters = (int)o.clusters;
-	eo.mine.select.min_exemplars = (int)o.min_exemplars;
-	eo.mine.select.seed = (int)o.kmeans_seed;
-	eo.mine.select.generic_drop = o.generic;
-	eo.mine.select.share = o.no_share ? -1 : (int)o.share;
-	eo.mine.sample = o.sample;
-	eo.mine.model_path = o.model;
-	eo.mine.exclude_group = o.exclude_group;
-	if (o.ranker_weight < 0 || o.ranker_weight > 1)
-		return aed_error(AED_EUSAGE, "eval mine: --ranker-weight %g: expected a share in "
-				 "[0, 1]", o.ranker_weight);
-	eo.mine.ranker = o.ranker;
-	eo.mine.ranker_weight = o.ranker_weight;
-	eo.mine.candidates_split = o.candidates;
-	eo.classes = o.classes.v;
-	eo.n_classes = o.classes.n;
-	eo.all_classes = o.all_classes;
-	eo.exemplars = o.exemplar.v;
-	eo.n_exemplars = o.exemplar.n;
-	eo.exemplars_per_trial = (int)o.exemplars;
-	eo.trials = o.exemplar.n ? 1 : (int)o.trials;
-	eo.seed = (uint64_t)o.seed;
-	eo.exemplar_meta = o.exemplar_meta;
-	eo.baseline_mean = baseline;
-	eo.rounds = (int)o.rounds;
-	eo.per_round = (int)o.per_round;
-	eo.keep_rankings = o.rankings;
+	if ((rc = cmd_mine_finish("eval mine", o.method, o.score, o.no_share, &eo->mine)))
+		return rc;
+	eo->classes = o.classes.v;
+	eo->n_classes = o.classes.n;
+	eo->exemplars = o.exemplar.v;
+	eo->n_exemplars = o.exemplar.n;
+	if (o.exemplar.n)
+		eo->trials = 1;
 	/* Rounds write ratings; without them nothing is written. */
-	if ((rc = aed_ctx_open_db(ctx, o.rounds ? 0 : AED_DB_READONLY)) ||
-	    (rc = aed_eval_mine(ctx->db, &eo, &r)))
+	if ((rc = aed_ctx_open_db(ctx, eo->rounds ? 0 : AED_DB_READONLY)) ||
+	    (rc = aed_eval_mine(ctx->db, eo, &r)))
 		return rc;
 	if (ctx->g.json)
-		rc = dump_json(emine_json(&r, &eo, baseline, o.rankings));
+		rc = dump_json(emine_json(&r, eo, eo->baseline_mean, eo->keep_rankings));
 	else
-		emine_text(&r, &eo, baseline);
+		emine_text(&r, eo, eo->baseline_mean);
 	aed_eval_mine_result_release(&r);
 	return rc;
 }

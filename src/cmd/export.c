@@ -1,6 +1,7 @@
 /* export.c - `aedcurate export`: argv -> struct aed_export_opts -> the export
  * stage (src/stage/export/); prints what was written (text or --json). */
 #include <jansson.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,36 +12,42 @@
 #include "aedcurate/store.h"
 #include "cmd/commands.h"
 
+/* The stage's options, and the options given as text until they are parsed
+ * into it. */
 struct export_cli {
-	const char *out, *format, *balance, *split, *payload, *keep_split;
-	long shard_size, seed, mtime, shards_per_split;
-	int mix_augment, no_ancestors;
-	double beta;
+	struct aed_export_opts s;
+	const char *format, *balance, *split, *payload, *keep_split;
+	double beta;             /* NAN: not given */
 };
 
 #define O(f) offsetof(struct export_cli, f)
 static const struct aed_opt opts[] = {
-	{ "out", 'o', AED_OPT_STR, O(out), "DIR", "directory of the shards (created)" },
-	{ "format", 'f', AED_OPT_STR, O(format), "FMT", "webdataset (default) or tfrecord" },
-	{ "balance", 'b', AED_OPT_STR, O(balance), "min=N,max=M",
-	  "per-class clip counts (default: no cap, every labelled clip)" },
-	{ "split", 's', AED_OPT_STR, O(split), "NAME=F,...",
-	  "split fractions (default train=0.8,val=0.1,test=0.1)" },
-	{ "shard-size", 'n', AED_OPT_INT, O(shard_size), "N", "samples per shard at most (default 1000)" },
-	{ "shards-per-split", 0, AED_OPT_INT, O(shards_per_split), "N",
-	  "at least N shards per split, where it has N samples (default 2)" },
+	{ "out", 'o', AED_OPT_STR, O(s.out_dir), "DIR", "directory of the shards (created)" },
+	{ "format", 'f', AED_OPT_STR, O(format), "FMT", "webdataset or tfrecord",
+	  .def.s = "webdataset" },
+	{ "balance", 'b', AED_OPT_STR, O(balance), "min=N,max=M", "per-class clip counts",
+	  .def_note = "no cap, every labelled clip" },
+	{ "split", 's', AED_OPT_STR, O(split), "NAME=F,...", "split fractions",
+	  .def_note = "train=0.8,val=0.1,test=0.1" },
+	{ "shard-size", 'n', AED_OPT_INT64, O(s.shard_size), "N", "samples per shard at most",
+	  .def.i = AED_EXPORT_SHARD_SIZE_DEFAULT, AED_OPT_AT_LEAST(0) },
+	{ "shards-per-split", 0, AED_OPT_INT64, O(s.shards_per_split), "N",
+	  "at least N shards per split, where it has N samples",
+	  .def.i = AED_EXPORT_SHARDS_PER_SPLIT_DEFAULT, AED_OPT_AT_LEAST(0) },
 	{ "keep-split", 0, AED_OPT_STR, O(keep_split), "IN=OUT,...",
-	  "clips ingested into split IN go to export split OUT, or none (default eval=test)" },
-	{ "no-ancestors", 0, AED_OPT_FLAG, O(no_ancestors), NULL,
+	  "clips ingested into split IN go to export split OUT, or none", .def_note = "eval=test" },
+	{ "no-ancestors", 0, AED_OPT_FLAG, O(s.no_ancestors), NULL,
 	  "labels.npy holds the stored labels only, not their ancestors" },
-	{ "beta", 0, AED_OPT_DOUBLE, O(beta), "B",
-	  "pos_weight = (mean prior / prior)^B (default: the priors run's beta, else 1)" },
+	{ "beta", 0, AED_OPT_DOUBLE, O(beta), "B", "pos_weight = (mean prior / prior)^B",
+	  .def.d = NAN, .def_note = "the priors run's beta, else 1" },
 	{ "payload", 'p', AED_OPT_STR, O(payload), "LIST",
-	  "webdataset members besides .json: audio,logmel,embedding (default audio)" },
-	{ "mix-augment", 0, AED_OPT_FLAG, O(mix_augment), NULL,
+	  "webdataset members besides .json: audio,logmel,embedding", .def_note = "audio" },
+	{ "mix-augment", 0, AED_OPT_FLAG, O(s.mix_augment), NULL,
 	  "add mixes of two same-class clips for classes below min" },
-	{ "seed", 0, AED_OPT_INT, O(seed), "N", "selection, split, order and mixes (default 1)" },
-	{ "mtime", 0, AED_OPT_INT, O(mtime), "T", "tar member mtime, s since 1970 (default 0)" },
+	{ "seed", 0, AED_OPT_UINT64, O(s.seed), "N", "selection, split, order and mixes",
+	  .def.i = AED_EXPORT_SEED_DEFAULT },
+	{ "mtime", 0, AED_OPT_INT64, O(s.mtime), "T", "tar member mtime, s since 1970",
+	  AED_OPT_AT_LEAST(0) },
 	{ 0 }
 };
 #undef O
@@ -75,50 +82,41 @@ static const struct aed_cmd_spec spec = {
 
 int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct export_cli c = { .seed = 1, .beta = -1 };
-	struct aed_export_opts o = { 0 };
+	struct export_cli c = { 0 };
+	struct aed_export_opts *o = &c.s;
 	struct aed_export_result r;
+	aed_export_opts_init(o);
 	int rc = aed_parse(ctx, &spec, argc, argv, &c, NULL);
 
 	if (rc)
 		return rc;
-	if (!c.out)
+	if (!o->out_dir)
 		return aed_error(AED_EUSAGE, "export: --out DIR is required");
-	o.out_dir = c.out;
-	if (!c.format || !strcmp(c.format, "webdataset"))
-		o.format = AED_EXPORT_WEBDATASET;
+	if (!strcmp(c.format, "webdataset"))
+		o->format = AED_EXPORT_WEBDATASET;
 	else if (!strcmp(c.format, "tfrecord"))
-		o.format = AED_EXPORT_TFRECORD;
+		o->format = AED_EXPORT_TFRECORD;
 	else
 		return aed_error(AED_EUSAGE, "export: --format '%s': webdataset or tfrecord", c.format);
-	if (c.balance && (rc = aed_export_parse_balance(c.balance, &o.min, &o.max)))
+	if (c.balance && (rc = aed_export_parse_balance(c.balance, &o->min, &o->max)))
 		return rc;
-	if (c.split && (rc = aed_export_parse_splits(c.split, &o)))
+	if (c.split && (rc = aed_export_parse_splits(c.split, o)))
 		return rc;
-	if (c.payload && (rc = aed_export_parse_payload(c.payload, &o.payload)))
+	if (c.payload && (rc = aed_export_parse_payload(c.payload, &o->payload)))
 		return rc;
-	if (c.keep_split && (rc = aed_export_parse_keep(c.keep_split, &o)))
+	if (c.keep_split && (rc = aed_export_parse_keep(c.keep_split, o)))
 		return rc;
-	if (c.shard_size < 0 || c.mtime < 0 || c.seed < 0 || c.shards_per_split < 0)
-		return aed_error(AED_EUSAGE, "export: --shard-size, --shards-per-split, --seed and --mtime "
-				 "must be >= 0");
-	if (c.beta != -1) {
-		o.beta_set = 1;
-		o.beta = c.beta;
+	if (!isnan(c.beta)) {
+		o->beta_set = 1;
+		o->beta = c.beta;
 	}
-	o.no_ancestors = c.no_ancestors;
-	o.shards_per_split = c.shards_per_split;
-	o.shard_size = c.shard_size;
-	o.seed = (uint64_t)c.seed;
-	o.mtime = c.mtime;
-	o.mix_augment = c.mix_augment;
-	o.threads = (int)ctx->g.threads;
-	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_export(ctx->db, &o, &r)))
+	o->threads = ctx->g.threads;
+	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_export(ctx->db, o, &r)))
 		return rc;
 	double rate = r.seconds > 0 ? (double)(r.n_selected + r.n_augmented) / r.seconds : 0;
 	if (ctx->g.json) {
 		json_t *j = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
-				      "run_id", (json_int_t)r.run_id, "out", c.out, "candidates",
+				      "run_id", (json_int_t)r.run_id, "out", o->out_dir, "candidates",
 				      (json_int_t)r.n_candidates, "unlabelled", (json_int_t)r.n_unlabelled,
 				      "selected", (json_int_t)r.n_selected, "augmented",
 				      (json_int_t)r.n_augmented, "refined", (json_int_t)r.n_refined,
@@ -160,10 +158,10 @@ int cmd_export(struct aed_ctx *ctx, int argc, char **argv)
 	printf("\n");
 	printf("targets: %lld columns (classes.json), %s; pos_weight.npy from split %s, beta %g; "
 	       "%lld clips placed by their ingest split\n", (long long)r.n_columns,
-	       o.no_ancestors ? "stored labels only" : "ancestors set", r.splits[0].name, r.beta,
+	       o->no_ancestors ? "stored labels only" : "ancestors set", r.splits[0].name, r.beta,
 	       (long long)r.n_kept);
 	printf("wrote %lld shards, %lld bytes to %s in %.2f s (%.1f samples/s)\n", (long long)r.n_shards,
-	       (long long)r.bytes, c.out, r.seconds, rate);
+	       (long long)r.bytes, o->out_dir, r.seconds, rate);
 	/* a split without a positive of a class cannot measure it: say so */
 	for (int i = 1; i < r.n_splits; i++)
 		if (r.no_positive[i])

@@ -12,21 +12,20 @@
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
 
+/* The stage's options, and --preset's name until it is looked up. */
 struct features_cli {
-	const char *preset, *shard;
-	long max_attempts, batch;
-	int redo;
+	struct aed_features_opts s;
+	const char *preset;
 };
 
 #define O(f) offsetof(struct features_cli, f)
 static const struct aed_opt opts[] = {
 	{ "preset", 'p', AED_OPT_STR, O(preset), "NAME",
-	  "yamnet (log offset 0.001, patch hop 48) or vggish (0.01, 96); default yamnet" },
-	{ "shard", 0, AED_OPT_STR, O(shard), "I/N", "only segments whose key hashes to shard I of N" },
-	{ "max-attempts", 0, AED_OPT_INT, O(max_attempts), "N",
-	  "runs that may retry a failed segment (default 3)" },
-	{ "batch", 0, AED_OPT_INT, O(batch), "N", "segments per transaction (default 32)" },
-	{ "redo", 0, AED_OPT_FLAG, O(redo), NULL, "compute every segment again" },
+	  "yamnet (log offset 0.001, patch hop 48) or vggish (0.01, 96)", .def.s = "yamnet" },
+	CMD_OPT_SHARD(O(s.shard)),
+	CMD_OPT_MAX_ATTEMPTS(O(s.max_attempts)),
+	CMD_OPT_BATCH(O(s.batch), AED_FEATURES_BATCH_DEFAULT),
+	CMD_OPT_REDO(O(s.redo), "compute every segment again"),
 	{ 0 }
 };
 #undef O
@@ -51,41 +50,34 @@ static const struct aed_cmd_spec spec = {
 int cmd_features(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct features_cli c = { 0 };
-	struct aed_features_opts o = { .preset = AED_PRESET_YAMNET };
+	struct aed_features_opts *o = &c.s;
 	struct aed_stage_stats s;
+	aed_features_opts_init(o);
 	int rc = aed_parse(ctx, &spec, argc, argv, &c, NULL);
 	if (rc)
 		return rc;
-	if (c.max_attempts < 0 || c.batch < 0 || c.batch > 1024)
-		return aed_error(AED_EUSAGE, "features: --max-attempts and --batch (1..1024) must be "
-				 "sensible numbers");
-	if (c.preset && (rc = aed_preset_parse(c.preset, &o.preset)))
+	if ((rc = aed_preset_parse(c.preset, &o->preset)))
 		return rc;
-	if (c.shard && (rc = aed_shard_parse(c.shard, &o.shard)))
-		return rc;
-	o.threads = (int)ctx->g.threads;
-	o.max_attempts = (int)c.max_attempts;
-	o.batch = (int)c.batch;
-	o.redo = c.redo;
+	o->threads = ctx->g.threads;
 	if ((rc = aed_ctx_open_db(ctx, 0)))
 		return rc;
 	double t0 = aed_now();
-	rc = aed_stage_features(ctx->db, &o, &s);
+	rc = aed_stage_features(ctx->db, o, &s);
 	double dt = aed_now() - t0;
 	if (rc)
 		return rc;
 	if (!ctx->g.json) {
 		char stage[32];
-		snprintf(stage, sizeof stage, "features_%s", aed_preset_name(o.preset));
+		snprintf(stage, sizeof stage, "features_%s", aed_preset_name(o->preset));
 		cmd_warn_failures(ctx->db, stage, s.run_id, s.failed);
 	}
 	if (ctx->g.json)
 		printf("{\"run_id\": %" PRId64 ", \"preset\": \"%s\", \"done\": %" PRId64
 		       ", \"failed\": %" PRId64 ", \"already_done\": %" PRId64 ", \"seconds\": %.3f}\n",
-		       s.run_id, aed_preset_name(o.preset), s.done, s.failed, s.skipped, dt);
+		       s.run_id, aed_preset_name(o->preset), s.done, s.failed, s.skipped, dt);
 	else
 		aed_info("features (%s): %" PRId64 " clips done, %" PRId64 " failed, %" PRId64
-			 " already done (%.1f s)", aed_preset_name(o.preset), s.done, s.failed,
+			 " already done (%.1f s)", aed_preset_name(o->preset), s.done, s.failed,
 			 s.skipped, dt);
 	return AED_OK;
 }

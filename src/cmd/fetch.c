@@ -1,11 +1,8 @@
 /* fetch.c - `aedcurate fetch`: argv -> struct aed_fetch_opts -> the fetch
  * stage; prints the summary (text or --json). */
-#include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
@@ -14,44 +11,53 @@
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
 
+/* The stage's options, and the repeatable options until they are copied
+ * into its arrays. */
 struct fetch_cli {
+	struct aed_fetch_opts s;
 	struct aed_strlist from, names, urls, cmds;
-	const char *media, *max_bytes, *split, *shard;
-	long jobs, retries, limit, max_attempts;
-	double backoff, timeout, connect_timeout, stall_timeout, cmd_timeout;
-	int retry_unavailable, retry_failed, redo;
 };
 
 #define O(f) offsetof(struct fetch_cli, f)
+#define SECONDS(dflt) .def.d = (dflt), AED_OPT_AT_LEAST(0)
 static const struct aed_opt opts[] = {
-	{ "from", 'f', AED_OPT_LIST, O(from), "DIR", "local folder to look in (searched recursively)" },
-	{ "name", 0, AED_OPT_LIST, O(names), "TEMPLATE",
-	  "file-name pattern in --from folders (default '{ytid}_{start_ms}.*' then '{ytid}.*')" },
+	{ "from", 'f', AED_OPT_LIST, O(from), "DIR", "local folder to look in, searched recursively" },
+	{ "name", 0, AED_OPT_LIST, O(names), "TEMPLATE", "file-name pattern in --from folders",
+	  .def_note = "'{ytid}_{start_ms}.*' then '{ytid}.*'" },
 	{ "url", 'u', AED_OPT_LIST, O(urls), "TEMPLATE", "download from this URL template" },
 	{ "cmd", 'c', AED_OPT_LIST, O(cmds), "TEMPLATE", "run this shell command; it writes {out}" },
-	{ "media", 'm', AED_OPT_STR, O(media), "DIR", "where downloads go (default <db>.media)" },
-	{ "jobs", 'j', AED_OPT_INT, O(jobs), "N", "transfers and commands at once (default 8)" },
-	{ "retries", 0, AED_OPT_INT, O(retries), "N",
-	  "retries per source on timeouts, resets and 5xx (default 3)" },
-	{ "backoff", 0, AED_OPT_DOUBLE, O(backoff), "S", "first retry delay, doubled each time (default 1)" },
-	{ "timeout", 't', AED_OPT_DOUBLE, O(timeout), "S", "one whole transfer (default 600)" },
-	{ "connect-timeout", 0, AED_OPT_DOUBLE, O(connect_timeout), "S", "connecting (default 15)" },
-	{ "stall-timeout", 0, AED_OPT_DOUBLE, O(stall_timeout), "S",
-	  "give up on a transfer receiving nothing this long (default 30)" },
-	{ "cmd-timeout", 0, AED_OPT_DOUBLE, O(cmd_timeout), "S", "one command (default 3600)" },
-	{ "max-bytes", 0, AED_OPT_STR, O(max_bytes), "N[KMG]", "size cap of one file (default 2G)" },
-	{ "split", 's', AED_OPT_STR, O(split), "NAME", "only segments of this split" },
-	{ "limit", 'n', AED_OPT_INT, O(limit), "N", "only the first N selected segments" },
-	{ "shard", 0, AED_OPT_STR, O(shard), "I/N", "only segments whose key hashes to shard I of N" },
-	{ "max-attempts", 0, AED_OPT_INT, O(max_attempts), "N",
-	  "runs that may retry a failed segment (default 3)" },
-	{ "retry-unavailable", 0, AED_OPT_FLAG, O(retry_unavailable), NULL,
+	{ "media", 'm', AED_OPT_STR, O(s.media_dir), "DIR", "where downloads go",
+	  .def_note = "<db>.media" },
+	{ "jobs", 'j', AED_OPT_INT, O(s.jobs), "N", "transfers and commands at once",
+	  .def.i = AED_FETCH_JOBS_DEFAULT, AED_OPT_RANGE(0, 1000) },
+	{ "retries", 0, AED_OPT_INT, O(s.retries), "N",
+	  "retries per source on timeouts, resets and 5xx", .def.i = AED_FETCH_RETRIES_DEFAULT,
+	  AED_OPT_RANGE(0, 100) },
+	{ "backoff", 0, AED_OPT_DOUBLE, O(s.backoff_s), "S", "first retry delay, doubled each time",
+	  SECONDS(AED_FETCH_BACKOFF_DEFAULT) },
+	{ "timeout", 't', AED_OPT_DOUBLE, O(s.timeout_s), "S", "one whole transfer",
+	  SECONDS(AED_FETCH_TIMEOUT_DEFAULT) },
+	{ "connect-timeout", 0, AED_OPT_DOUBLE, O(s.connect_timeout_s), "S", "connecting",
+	  SECONDS(AED_FETCH_CONNECT_TIMEOUT_DEFAULT) },
+	{ "stall-timeout", 0, AED_OPT_DOUBLE, O(s.stall_s), "S",
+	  "give up on a transfer receiving nothing this long", SECONDS(AED_FETCH_STALL_DEFAULT) },
+	{ "cmd-timeout", 0, AED_OPT_DOUBLE, O(s.cmd_timeout_s), "S", "one command",
+	  SECONDS(AED_FETCH_CMD_TIMEOUT_DEFAULT) },
+	{ "max-bytes", 0, AED_OPT_SIZE, O(s.max_bytes), "N[KMG]", "size cap of one file",
+	  .def.i = AED_FETCH_MAX_BYTES_DEFAULT },
+	{ "split", 's', AED_OPT_STR, O(s.split), "NAME", "only segments of this split" },
+	{ "limit", 'n', AED_OPT_INT64, O(s.limit), "N", "only the first N selected segments",
+	  AED_OPT_AT_LEAST(0), .def_note = "all" },
+	CMD_OPT_SHARD(O(s.shard)),
+	CMD_OPT_MAX_ATTEMPTS(O(s.max_attempts)),
+	{ "retry-unavailable", 0, AED_OPT_FLAG, O(s.retry_unavailable), NULL,
 	  "look again for segments recorded unavailable" },
-	{ "retry-failed", 0, AED_OPT_FLAG, O(retry_failed), NULL,
+	{ "retry-failed", 0, AED_OPT_FLAG, O(s.retry_failed), NULL,
 	  "try failed segments again even after --max-attempts runs" },
-	{ "redo", 0, AED_OPT_FLAG, O(redo), NULL, "look again for every segment" },
+	CMD_OPT_REDO(O(s.redo), "look again for every segment"),
 	{ 0 }
 };
+#undef SECONDS
 #undef O
 
 static const struct aed_cmd_spec spec = {
@@ -72,74 +78,27 @@ static const struct aed_cmd_spec spec = {
 	.max_args = 0,
 };
 
-static int parse_size(const char *s, int64_t *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v <= 0)
-		goto bad;
-	switch (*end) {
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= 1024 * 1024; end++; break;
-	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
-	default: break;
-	}
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end || v > 9e18)
-		goto bad;
-	*out = (int64_t)v;
-	return AED_OK;
-bad:
-	return aed_error(AED_EUSAGE, "fetch: --max-bytes expects a size like 500M, not '%s'", s);
-}
-
 int cmd_fetch(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct fetch_cli c = { .retries = -1 };
-	struct aed_fetch_opts o = { 0 };
+	struct fetch_cli c = { 0 };
+	struct aed_fetch_opts *o = &c.s;
 	struct aed_fetch_summary s;
+	aed_fetch_opts_init(o);
 	int rc = aed_parse(ctx, &spec, argc, argv, &c, NULL);
 
 	if (rc)
 		goto out;
-	o.from = c.from.v;
-	o.n_from = c.from.n;
-	o.names = c.names.v;
-	o.n_names = c.names.n;
-	o.urls = c.urls.v;
-	o.n_urls = c.urls.n;
-	o.cmds = c.cmds.v;
-	o.n_cmds = c.cmds.n;
-	o.media_dir = c.media;
-	if (c.jobs < 0 || c.jobs > 1000 || c.limit < 0 || c.max_attempts < 0 || c.retries > 100) {
-		rc = aed_error(AED_EUSAGE, "fetch: --jobs (1..1000), --limit, --max-attempts and "
-			       "--retries (..100) must be sensible numbers");
-		goto out;
-	}
-	o.jobs = (int)c.jobs;
-	o.retries = (int)c.retries;
-	o.backoff_s = c.backoff;
-	o.timeout_s = c.timeout;
-	o.connect_timeout_s = c.connect_timeout;
-	o.stall_s = c.stall_timeout;
-	o.cmd_timeout_s = c.cmd_timeout;
-	if (c.max_bytes && (rc = parse_size(c.max_bytes, &o.max_bytes)))
-		goto out;
-	o.split = c.split;
-	o.limit = c.limit;
-	if (c.shard && (rc = aed_shard_parse(c.shard, &o.shard)))
-		goto out;
-	o.max_attempts = (int)c.max_attempts;
-	o.retry_unavailable = c.retry_unavailable;
-	o.retry_failed = c.retry_failed;
-	o.redo = c.redo;
+	o->from = c.from.v;
+	o->n_from = c.from.n;
+	o->names = c.names.v;
+	o->n_names = c.names.n;
+	o->urls = c.urls.v;
+	o->n_urls = c.urls.n;
+	o->cmds = c.cmds.v;
+	o->n_cmds = c.cmds.n;
 	if ((rc = aed_ctx_open_db(ctx, 0)))
 		goto out;
-	if ((rc = aed_fetch_run(ctx->db, &o, &s)))
+	if ((rc = aed_fetch_run(ctx->db, o, &s)))
 		goto out;
 	if (ctx->g.json)
 		printf("{\"run_id\": %" PRId64 ", \"selected\": %" PRId64 ", \"processed\": %" PRId64

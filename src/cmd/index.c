@@ -8,6 +8,7 @@
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
 #include "aedcurate/mine.h"
+#include "aedcurate/search.h"
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
 
@@ -23,27 +24,25 @@ static int print_json(json_t *j)
 	return AED_OK;
 }
 
-struct build_opts {
-	const char *model, *factory, *path;
-	int rebuild;
-	long nprobe, exact_below;
-};
-
+#define O(f) offsetof(struct aed_index_build_opts, f)
 static const struct aed_opt build_table[] = {
-	{ "model", 'm', AED_OPT_STR, offsetof(struct build_opts, model), "NAME",
-	  "index the embeddings of this model (default: the model most segments use)" },
-	{ "factory", 'f', AED_OPT_STR, offsetof(struct build_opts, factory), "STRING",
-	  "FAISS index_factory string, or auto (default): Flat (exact) below --exact-below vectors, else PCA256,IVF<~sqrt(n)>,SQ8 (264 bytes a vector, hits re-ranked exactly); an existing index keeps its own" },
-	{ "exact-below", 0, AED_OPT_INT, offsetof(struct build_opts, exact_below), "N",
-	  "with auto: vectors from which the index is compressed (default 200000)" },
-	{ "path", 'o', AED_OPT_STR, offsetof(struct build_opts, path), "FILE",
-	  "where the index file goes (default <db>.index/<model>-<sha8>.faiss)" },
-	{ "nprobe", 0, AED_OPT_INT, offsetof(struct build_opts, nprobe), "N",
-	  "IVF lists searched per query (default nlist/64, at least 8)" },
-	{ "rebuild", 0, AED_OPT_FLAG, offsetof(struct build_opts, rebuild), NULL,
+	{ "model", 'm', AED_OPT_STR, O(model), "NAME", "index the embeddings of this model",
+	  .def_note = "the model most segments use" },
+	{ "factory", 'f', AED_OPT_STR, O(factory), "STRING",
+	  "FAISS index_factory string, or auto: Flat (exact) below --exact-below vectors, else PCA256,IVF<~sqrt(n)>,SQ8 (264 bytes a vector, hits re-ranked exactly); an existing index keeps its own",
+	  .def.s = AED_INDEX_FACTORY_DEFAULT },
+	{ "exact-below", 0, AED_OPT_INT64, O(exact_max), "N",
+	  "with auto: vectors from which the index is compressed", AED_OPT_AT_LEAST(0),
+	  .def_note = CMD_STR(AED_VINDEX_AUTO_EXACT_MAX) ", and an existing index keeps its factory" },
+	{ "path", 'o', AED_OPT_STR, O(path), "FILE", "where the index file goes",
+	  .def_note = "<db>.index/<model>-<sha8>.faiss" },
+	{ "nprobe", 0, AED_OPT_INT, O(nprobe), "N", "IVF lists searched per query",
+	  AED_OPT_AT_LEAST(0), .def_note = "nlist/64, at least 8" },
+	{ "rebuild", 0, AED_OPT_FLAG, O(rebuild), NULL,
 	  "build from scratch instead of adding the new segments" },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec build_spec = {
 	.name = "index build",
@@ -65,23 +64,13 @@ static const struct aed_cmd_spec build_spec = {
 
 int cmd_index_build(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct build_opts o = { 0 };
-	struct aed_index_build_opts bo = { 0 };
+	struct aed_index_build_opts bo;
 	struct aed_index_build_result r;
 	int nargs = 0, rc;
 
-	if ((rc = aed_parse(ctx, &build_spec, argc, argv, &o, &nargs)))
+	aed_index_build_opts_init(&bo);
+	if ((rc = aed_parse(ctx, &build_spec, argc, argv, &bo, &nargs)))
 		return rc;
-	if (o.nprobe < 0)
-		return aed_error(AED_EUSAGE, "index build: --nprobe must be positive");
-	bo.model = o.model;
-	bo.factory = o.factory;
-	bo.path = o.path;
-	bo.rebuild = o.rebuild;
-	bo.nprobe = (int)o.nprobe;
-	if (o.exact_below < 0)
-		return aed_error(AED_EUSAGE, "index build: --exact-below must be positive");
-	bo.exact_max = o.exact_below;
 	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_index_build(ctx->db, &bo, &r)))
 		return rc;
 	if (ctx->g.json)

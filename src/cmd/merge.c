@@ -10,21 +10,24 @@
 #include "aedcurate/store.h"
 #include "cmd/commands.h"
 
-struct merge_opts {
+struct merge_cli {
 	const char *into;
 	int copy;
-	long max_listed;
+	int max_listed;  /* 0: the stage's default */
 };
 
+#define O(f) offsetof(struct merge_cli, f)
 static const struct aed_opt merge_table[] = {
-	{ "into", 'i', AED_OPT_STR, offsetof(struct merge_opts, into), "CORPUS.db",
-	  "the database to merge into, created if missing (default: --db)" },
-	{ "copy", 0, AED_OPT_FLAG, offsetof(struct merge_opts, copy), NULL,
-	  "copy the shards' array files into CORPUS.db.arrays/ (default: point at them)" },
-	{ "max-conflicts", 0, AED_OPT_INT, offsetof(struct merge_opts, max_listed), "N",
-	  "list at most N conflicts (default 20; all are counted)" },
+	{ "into", 'i', AED_OPT_STR, O(into), "CORPUS.db",
+	  "the database to merge into, created if missing", .def_note = "--db" },
+	{ "copy", 0, AED_OPT_FLAG, O(copy), NULL,
+	  "copy the shards' array files into CORPUS.db.arrays/", .def_note = "point at them" },
+	{ "max-conflicts", 0, AED_OPT_INT, O(max_listed), "N",
+	  "list at most N conflicts (all are counted)", .def.i = AED_MERGE_MAX_LISTED_DEFAULT,
+	  AED_OPT_AT_LEAST(0) },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec merge_spec = {
 	.name = "merge",
@@ -79,22 +82,22 @@ static int print_json(const struct aed_merge_result *r)
 
 int cmd_merge(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct merge_opts o = { 0 };
+	struct merge_cli o = { 0 };
+	struct aed_merge_opts mo;
 	struct aed_merge_result r = { 0 };
 	int nargs, rc, prc = AED_OK;
 
+	aed_merge_opts_init(&mo);
 	if ((rc = aed_parse(ctx, &merge_spec, argc, argv, &o, &nargs)))
 		return rc;
-	if (o.max_listed < 0)
-		return aed_error(AED_EUSAGE, "--max-conflicts must be 0 or more");
 	if (o.into)
 		ctx->g.db = o.into;
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_CREATE)))
 		return rc;
-	struct aed_merge_opts mo = {
-		.shards = (const char *const *)argv, .n_shards = (size_t)nargs,
-		.copy = o.copy, .max_listed = o.max_listed ? (size_t)o.max_listed : 20,
-	};
+	mo.shards = (const char *const *)argv;
+	mo.n_shards = (size_t)nargs;
+	mo.copy = o.copy;
+	mo.max_listed = (size_t)o.max_listed; /* 0: the stage's default */
 	rc = aed_merge(ctx->db, &mo, &r);
 	/* A refusal leaves nothing to report; conflicts are the report. */
 	if (rc && !r.n_conflicts) {

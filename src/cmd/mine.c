@@ -12,59 +12,40 @@
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
 
+/* The stage's options, and what needs converting into them. */
 struct mine_cli {
-	const char *class_name, *method, *score, *candidates, *model;
+	struct aed_mine_opts s;
 	struct aed_strlist exemplars;
-	long k, clusters, min_exemplars, seed, hits, sample, show;
-	int exclude_group, no_class_exemplars, no_share, ranker, no_ranker;
-	long share;
-	double generic, ranker_weight;
+	const char *method, *score;
+	int no_share, no_ranker;
+	int show;
 };
 
+#define O(f) offsetof(struct mine_cli, f)
 static const struct aed_opt table[] = {
-	{ "class", 'c', AED_OPT_STR, offsetof(struct mine_cli, class_name), "NAME|MID",
+	{ "class", 'c', AED_OPT_STR, O(s.class_name), "NAME|MID",
 	  "the class to mine for: name or mid, any case (required)" },
-	{ "exemplar", 'e', AED_OPT_LIST, offsetof(struct mine_cli, exemplars), "SEGMENT|FILE",
+	{ "exemplar", 'e', AED_OPT_LIST, O(exemplars), "SEGMENT|FILE",
 	  "an example clip: a segment (key, id, manifest path) or an audio file (repeatable)" },
-	{ "k", 'k', AED_OPT_INT, offsetof(struct mine_cli, k), "N",
-	  "candidates to queue (default 100)" },
-	{ "method", 0, AED_OPT_STR, offsetof(struct mine_cli, method), "M",
-	  "exemplar (default: frame clusters, multi-query) | mean (one query, the mean embedding)" },
-	{ "score", 0, AED_OPT_STR, offsetof(struct mine_cli, score), "S",
-	  "z (default: similarities standardised over the corpus) | raw (mean cosine)" },
-	{ "exclude-group", 'g', AED_OPT_FLAG, offsetof(struct mine_cli, exclude_group), NULL,
-	  "no candidate from an exemplar's source recording (segment.source_group)" },
-	{ "candidates", 0, AED_OPT_STR, offsetof(struct mine_cli, candidates), "SPLIT",
-	  "only segments of this split are candidates" },
-	{ "no-class-exemplars", 0, AED_OPT_FLAG, offsetof(struct mine_cli, no_class_exemplars),
-	  NULL, "use only --exemplar clips, not ontology examples nor verified clips" },
-	{ "ranker", 0, AED_OPT_FLAG, offsetof(struct mine_cli, ranker), NULL,
-	  "with ratings for the class, re-rank by a classifier trained on the rated clips" },
-	{ "no-ranker", 0, AED_OPT_FLAG, offsetof(struct mine_cli, no_ranker), NULL,
-	  "exemplar search only: ratings just leave rated clips out (the default)" },
-	{ "ranker-weight", 0, AED_OPT_DOUBLE, offsetof(struct mine_cli, ranker_weight), "W",
-	  "the ranker's share of the blended score, 0..1 (default 0.5)" },
-	{ "clusters", 0, AED_OPT_INT, offsetof(struct mine_cli, clusters), "N",
-	  "k-means clusters of the exemplar frames (default: frames / (4 x exemplars), at least 2)" },
-	{ "min-exemplars", 0, AED_OPT_INT, offsetof(struct mine_cli, min_exemplars), "N",
-	  "keep clusters with frames from at least N exemplars (default 2)" },
-	{ "generic", 0, AED_OPT_DOUBLE, offsetof(struct mine_cli, generic), "F",
-	  "drop this fraction of exemplar frames, those most similar to the whole corpus (default 0.25)" },
-	{ "share", 0, AED_OPT_INT, offsetof(struct mine_cli, share), "N",
-	  "keep a frame only if N other exemplars have one like it (default 40% of the others)" },
-	{ "no-share", 0, AED_OPT_FLAG, offsetof(struct mine_cli, no_share), NULL,
-	  "no per-frame shared test (clusters and --generic only)" },
-	{ "seed", 0, AED_OPT_INT, offsetof(struct mine_cli, seed), "N", "k-means seed (default 1234)" },
-	{ "hits", 0, AED_OPT_INT, offsetof(struct mine_cli, hits), "N",
-	  "neighbours per query frame (default max(4k, 256), widened past exclusions)" },
-	{ "sample", 0, AED_OPT_INT, offsetof(struct mine_cli, sample), "N",
-	  "corpus vectors for the z statistics (default 20000)" },
-	{ "model", 'm', AED_OPT_STR, offsetof(struct mine_cli, model), "PATH",
-	  "YAMNet file for exemplar files outside the corpus (default as `embed`)" },
-	{ "show", 'n', AED_OPT_INT, offsetof(struct mine_cli, show), "N",
-	  "candidates to print (default 20; --json prints all)" },
+	{ "k", 'k', AED_OPT_INT, O(s.k), "N", "candidates to queue", .def.i = AED_MINE_K_DEFAULT,
+	  AED_OPT_RANGE(0, 1000000) },
+	{ "no-class-exemplars", 0, AED_OPT_FLAG, O(s.no_class_exemplars), NULL,
+	  "use only --exemplar clips, not ontology examples nor verified clips" },
+	{ "ranker", 0, AED_OPT_FLAG, O(s.ranker), NULL,
+	  "with ratings for the class, re-rank by a classifier trained on the rated clips",
+	  .def_note = "off" },
+	{ "no-ranker", 0, AED_OPT_FLAG, O(no_ranker), NULL,
+	  "exemplar search only: ratings just leave rated clips out" },
+	CMD_OPTS_MINE(struct mine_cli, s),
+	{ "seed", 0, AED_OPT_INT, O(s.select.seed), "N", "k-means seed",
+	  .def.i = AED_MINE_KMEANS_SEED_DEFAULT },
+	{ "hits", 0, AED_OPT_INT64, O(s.hits_per_query), "N", "neighbours per query frame",
+	  AED_OPT_AT_LEAST(0), .def_note = "max(4k, 256), widened past exclusions" },
+	{ "show", 'n', AED_OPT_INT, O(show), "N", "candidates to print (--json prints all)",
+	  .def.i = 20, AED_OPT_AT_LEAST(0) },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec spec = {
 	.name = "mine",
@@ -168,7 +149,7 @@ static json_t *result_json(const struct aed_mine_result *r, const struct aed_min
 	return j;
 }
 
-static void print_text(const struct aed_mine_result *r, const struct aed_mine_opts *o, long show)
+static void print_text(const struct aed_mine_result *r, const struct aed_mine_opts *o, int show)
 {
 	printf("mine run %lld: %s (%s), method %s", (long long)r->mine_run_id, r->class_name,
 	       r->class_mid, aed_mine_method_name(o->method));
@@ -239,61 +220,25 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 
 int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct mine_cli o = { .seed = 1234, .show = 20, .generic = -1 };
-	struct aed_mine_opts mo = { 0 };
+	struct mine_cli o = { 0 };
+	struct aed_mine_opts *mo = &o.s;
 	struct aed_mine_result r;
 	int nargs = 0, rc;
 
+	aed_mine_opts_init(mo);
 	if ((rc = aed_parse(ctx, &spec, argc, argv, &o, &nargs)))
 		return rc;
-	if (!o.class_name)
+	if (!mo->class_name)
 		return aed_error(AED_EUSAGE, "mine: --class NAME|MID is required");
-	if (o.k < 0 || o.share < 0 || o.clusters < 0 || o.min_exemplars < 0 || o.hits < 0 || o.sample < 0 ||
-	    o.show < 0)
-		return aed_error(AED_EUSAGE, "mine: --k, --clusters, --min-exemplars, --hits, "
-				 "--sample and --show take positive numbers");
-	if (o.generic != -1 && (o.generic < 0 || o.generic >= 1))
-		return aed_error(AED_EUSAGE, "mine: --generic %g: expected a fraction in [0, 1)",
-				 o.generic);
-	if (o.ranker_weight < 0 || o.ranker_weight > 1)
-		return aed_error(AED_EUSAGE, "mine: --ranker-weight %g: expected a share in [0, 1]",
-				 o.ranker_weight);
-	if (o.k > 1000000)
-		return aed_error(AED_EUSAGE, "mine: --k %ld is more than 1000000", o.k);
-	if (!o.method || !strcmp(o.method, "exemplar"))
-		mo.method = AED_MINE_EXEMPLAR;
-	else if (!strcmp(o.method, "mean"))
-		mo.method = AED_MINE_MEAN;
-	else
-		return aed_error(AED_EUSAGE, "mine: --method '%s': expected exemplar or mean",
-				 o.method);
-	if (!o.score || !strcmp(o.score, "z"))
-		mo.score = AED_MINE_SCORE_Z;
-	else if (!strcmp(o.score, "raw"))
-		mo.score = AED_MINE_SCORE_RAW;
-	else
-		return aed_error(AED_EUSAGE, "mine: --score '%s': expected z or raw", o.score);
-	mo.class_name = o.class_name;
-	mo.exemplars = o.exemplars.v;
-	mo.n_exemplars = o.exemplars.n;
-	mo.no_class_exemplars = o.no_class_exemplars;
-	mo.k = (int)o.k;
-	mo.select.clusters = (int)o.clusters;
-	mo.select.min_exemplars = (int)o.min_exemplars;
-	mo.select.seed = (int)o.seed;
-	mo.select.generic_drop = o.generic;
-	mo.select.share = o.no_share ? -1 : (int)o.share;
-	mo.hits_per_query = o.hits;
-	mo.exclude_group = o.exclude_group;
-	mo.ranker = o.ranker && !o.no_ranker;
-	mo.ranker_weight = o.ranker_weight;
-	mo.candidates_split = o.candidates;
-	mo.model_path = o.model;
-	mo.sample = o.sample;
-	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_mine(ctx->db, &mo, &r)))
+	if ((rc = cmd_mine_finish("mine", o.method, o.score, o.no_share, mo)))
+		return rc;
+	mo->exemplars = o.exemplars.v;
+	mo->n_exemplars = o.exemplars.n;
+	mo->ranker = mo->ranker && !o.no_ranker;
+	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_mine(ctx->db, mo, &r)))
 		return rc;
 	if (ctx->g.json) {
-		json_t *j = result_json(&r, &mo);
+		json_t *j = result_json(&r, mo);
 		if (!j)
 			rc = aed_error(AED_ENOMEM, "out of memory building JSON");
 		else {
@@ -303,7 +248,7 @@ int cmd_mine(struct aed_ctx *ctx, int argc, char **argv)
 			json_decref(j);
 		}
 	} else
-		print_text(&r, &mo, o.show);
+		print_text(&r, mo, o.show);
 	aed_mine_result_release(&r);
 	return rc;
 }

@@ -49,18 +49,16 @@ static int print_json(json_t *j)
 
 /* --- ingest --------------------------------------------------------------- */
 
-struct ingest_opts {
-	const char *labels;
-	long timeout;
-};
-
+#define O(f) offsetof(struct aed_ontology_ingest_opts, f)
 static const struct aed_opt ingest_table[] = {
-	{ "labels", 'l', AED_OPT_STR, offsetof(struct ingest_opts, labels), "CSV",
+	{ "labels", 'l', AED_OPT_STR, O(labels), "CSV",
 	  "class_labels_indices.csv (index,mid,display_name): sets each class's label index" },
-	{ "timeout", 0, AED_OPT_INT, offsetof(struct ingest_opts, timeout), "S",
-	  "give up on a download after S seconds (default 120)" },
+	{ "timeout", 0, AED_OPT_LONG, O(timeout_s), "S",
+	  "give up on a download after S seconds", AED_OPT_AT_LEAST(0),
+	  .def_note = "120 s, 15 s to connect, 30 s without data" },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec ingest_spec = {
 	.name = "ontology ingest",
@@ -81,18 +79,14 @@ static const struct aed_cmd_spec ingest_spec = {
 
 int cmd_ontology_ingest(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct ingest_opts o = { 0 };
-	struct aed_ontology_ingest_opts io = { 0 };
+	struct aed_ontology_ingest_opts io;
 	struct aed_ontology_ingest_result r;
 	int nargs = 0, rc;
 
-	if ((rc = aed_parse(ctx, &ingest_spec, argc, argv, &o, &nargs)))
+	aed_ontology_ingest_opts_init(&io);
+	if ((rc = aed_parse(ctx, &ingest_spec, argc, argv, &io, &nargs)))
 		return rc;
-	if (o.timeout < 0)
-		return aed_error(AED_EUSAGE, "ontology ingest: --timeout must be positive");
 	io.source = nargs ? argv[0] : NULL;
-	io.labels = o.labels;
-	io.timeout_s = o.timeout;
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_CREATE)) ||
 	    (rc = aed_ontology_ingest(ctx->db, &io, &r)))
 		return rc;
@@ -283,12 +277,12 @@ out:
 /* --- tree ----------------------------------------------------------------- */
 
 struct tree_opts {
-	long depth;
+	long depth;  /* -1: all */
 };
 
 static const struct aed_opt tree_table[] = {
-	{ "depth", 'd', AED_OPT_INT, offsetof(struct tree_opts, depth), "N",
-	  "show N levels below the root (default: all)" },
+	{ "depth", 'd', AED_OPT_LONG, offsetof(struct tree_opts, depth), "N",
+	  "show N levels below the root", .def.i = -1, AED_OPT_AT_LEAST(-1), .def_note = "all" },
 	{ 0 }
 };
 
@@ -465,7 +459,7 @@ static int tree_json(struct graph *g, size_t i, int level, long max_depth, json_
 
 int cmd_ontology_tree(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct tree_opts o = { .depth = -1 };
+	struct tree_opts o = { 0 };
 	struct graph g = { 0 };
 	json_t *arr = NULL, *node;
 	int64_t root_id = 0;
@@ -476,10 +470,6 @@ int cmd_ontology_tree(struct aed_ctx *ctx, int argc, char **argv)
 	if ((rc = aed_parse(ctx, &tree_spec, argc, argv, &o, &nargs)) ||
 	    (rc = aed_ctx_open_db(ctx, AED_DB_READONLY)))
 		goto out;
-	if (o.depth < -1) {
-		rc = aed_error(AED_EUSAGE, "ontology tree: --depth must be 0 or more");
-		goto out;
-	}
 	if (nargs && (rc = aed_class_resolve(ctx->db, argv[0], &root_id)))
 		goto out;
 	if ((rc = graph_load(ctx->db, &g)))

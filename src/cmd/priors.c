@@ -12,21 +12,17 @@
 #include "aedcurate/store.h"
 #include "cmd/commands.h"
 
-struct priors_opts {
-	double beta;
-	const char *split;
-	const char *out;
-};
-
+#define O(f) offsetof(struct aed_priors_opts, f)
 static const struct aed_opt priors_table[] = {
-	{ "beta", 'b', AED_OPT_DOUBLE, offsetof(struct priors_opts, beta), "B",
-	  "weight exponent: 1 balances fully, smaller backs off, 0 weighs all 1 (default 1)" },
-	{ "split", 's', AED_OPT_STR, offsetof(struct priors_opts, split), "NAME",
-	  "count only this split's segments (default: every labelled segment)" },
-	{ "out", 'o', AED_OPT_STR, offsetof(struct priors_opts, out), "DIR",
-	  "also write DIR/priors.csv and DIR/priors.json" },
+	{ "beta", 'b', AED_OPT_DOUBLE, O(beta), "B",
+	  "weight exponent: 1 balances fully, smaller backs off, 0 weighs all 1",
+	  .def.d = AED_PRIORS_BETA_DEFAULT, AED_OPT_AT_LEAST(0) },
+	{ "split", 's', AED_OPT_STR, O(split), "NAME", "count only this split's segments",
+	  .def_note = "every labelled segment" },
+	{ "out", 'o', AED_OPT_STR, O(out_dir), "DIR", "also write DIR/priors.csv and DIR/priors.json" },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec priors_spec = {
 	.name = "priors",
@@ -45,16 +41,13 @@ static const struct aed_cmd_spec priors_spec = {
 
 int cmd_priors(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct priors_opts o = { .beta = 1.0 };
-	struct aed_priors_opts po = { 0 };
+	struct aed_priors_opts po;
 	struct aed_priors_result r = { 0 };
 	int nargs, rc;
 
-	if ((rc = aed_parse(ctx, &priors_spec, argc, argv, &o, &nargs)))
+	aed_priors_opts_init(&po);
+	if ((rc = aed_parse(ctx, &priors_spec, argc, argv, &po, &nargs)))
 		return rc;
-	po.beta = o.beta;
-	po.split = o.split;
-	po.out_dir = o.out;
 	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_priors(ctx->db, &po, &r)))
 		return rc;
 	double lo = INFINITY, hi = 0, wlo = INFINITY, whi = 0;
@@ -103,8 +96,8 @@ int cmd_priors(struct aed_ctx *ctx, int argc, char **argv)
 		printf("%5s  %-12s %8lld %10.6f %12.6g  %s\n", idx, c->mid, (long long)c->n_pos,
 		       c->prior, c->weight, c->name);
 	}
-	if (o.out)
-		printf("wrote %s/priors.csv and %s/priors.json\n", o.out, o.out);
+	if (po.out_dir)
+		printf("wrote %s/priors.csv and %s/priors.json\n", po.out_dir, po.out_dir);
 	aed_priors_result_release(&r);
 	return AED_OK;
 }

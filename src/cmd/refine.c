@@ -15,96 +15,104 @@
 
 #define MAX_ALPHAS 32
 
-struct refine_opts {
-	const char *class_name;
-	int all;
-	const char *split;
-	const char *scorer;
-	const char *method;
-	double threshold, low, beta, heldout, lr, l2;
-	long hidden, epochs, patience, min_positives;
-	long iterations, ensemble, seed;
-	double relabel;
-	long hop_frames;
-	double consensus;
-	long fine_rounds;
-	int no_gate;
-	double gate_db, gate_peak, gate_gap;
-	const char *model;
-	int embedding_only;
-	int drop;
-	int secost;
-	long stages;
+/* The stage's options, and the options that need converting into them:
+ * names of enum values, negated flags, seconds, the SeCoST list. */
+struct refine_cli {
+	struct aed_refine_opts s;
+	const char *scorer, *method;
+	int no_gate, embedding_only, secost;
+	double gate_gap;             /* s */
+	int stages;
 	const char *alpha;
 };
 
+#define O(f) offsetof(struct refine_cli, f)
+#define SHARE(dflt) .def.d = (dflt), AED_OPT_RANGE(0, 1), .flags = AED_OPT_MIN_OPEN
 static const struct aed_opt refine_table[] = {
-	{ "class", 'c', AED_OPT_STR, offsetof(struct refine_opts, class_name), "NAME|MID",
+	{ "class", 'c', AED_OPT_STR, O(s.class_name), "NAME|MID",
 	  "refine this class (name or mid, any case)" },
-	{ "all", 'a', AED_OPT_FLAG, offsetof(struct refine_opts, all), NULL,
+	{ "all", 'a', AED_OPT_FLAG, O(s.all), NULL,
 	  "refine every trainable class with --min-positives labelled segments" },
-	{ "split", 's', AED_OPT_STR, offsetof(struct refine_opts, split), "NAME",
-	  "only this split's segments (default: every segment with embeddings)" },
-	{ "scorer", 0, AED_OPT_STR, offsetof(struct refine_opts, scorer), "NAME",
-	  "frame scores: trained (a classifier on the embeddings, default) or yamnet" },
-	{ "method", 'm', AED_OPT_STR, offsetof(struct refine_opts, method), "NAME",
-	  "consensus (default), hysteresis or maxnorm; maxnorm masks are always stored too" },
-	{ "hop-frames", 0, AED_OPT_INT, offsetof(struct refine_opts, hop_frames), "N",
-	  "consensus: fine patches every N log-mel frames of 10 ms (1..48, default 12)" },
-	{ "consensus", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, consensus), "X",
-	  "consensus: a frame needs this share of the fine patches over it (default 0.625)" },
-	{ "gate-db", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, gate_db), "DB",
-	  "consensus: frames of a kept run stay when this many dB above the clip's background (default 0)" },
-	{ "gate-peak", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, gate_peak), "DB",
-	  "consensus: frames of a kept run must also be within DB of its loudest frame (default 12; 0: no limit)" },
-	{ "gate-gap", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, gate_gap), "S",
-	  "consensus: quieter stretches shorter than S seconds inside a run are bridged (default 0.3)" },
-	{ "no-gate", 0, AED_OPT_FLAG, offsetof(struct refine_opts, no_gate), NULL,
+	{ "split", 's', AED_OPT_STR, O(s.split), "NAME", "only this split's segments",
+	  .def_note = "every segment with embeddings" },
+	{ "scorer", 0, AED_OPT_STR, O(scorer), "NAME",
+	  "frame scores: trained (a classifier on the embeddings) or yamnet", .def.s = "trained" },
+	{ "method", 'm', AED_OPT_STR, O(method), "NAME",
+	  "consensus, hysteresis or maxnorm; maxnorm masks are always stored too",
+	  .def.s = "consensus" },
+	{ "hop-frames", 0, AED_OPT_INT, O(s.hop_frames), "N",
+	  "consensus: fine patches every N log-mel frames of 10 ms",
+	  .def.i = AED_REFINE_HOP_FRAMES_DEFAULT, AED_OPT_RANGE(1, 48) },
+	{ "consensus", 0, AED_OPT_DOUBLE, O(s.consensus), "X",
+	  "consensus: a frame needs this share of the fine patches over it",
+	  SHARE(AED_REFINE_CONSENSUS_DEFAULT) },
+	{ "gate-db", 0, AED_OPT_DOUBLE, O(s.gate_db), "DB",
+	  "consensus: frames of a kept run stay when this many dB above the clip's background",
+	  AED_OPT_RANGE(-60, 60) },
+	{ "gate-peak", 0, AED_OPT_DOUBLE, O(s.gate_peak), "DB",
+	  "consensus: frames of a kept run must also be within DB of its loudest frame",
+	  .def.d = AED_REFINE_GATE_PEAK_DEFAULT, AED_OPT_RANGE(0, 120) },
+	{ "gate-gap", 0, AED_OPT_DOUBLE, O(gate_gap), "S",
+	  "consensus: quieter stretches shorter than S seconds inside a run are bridged",
+	  .def.d = AED_REFINE_GATE_GAP_DEFAULT / 100.0, AED_OPT_RANGE(0, 10) },
+	{ "no-gate", 0, AED_OPT_FLAG, O(no_gate), NULL,
 	  "consensus: keep the frame masks as the fine patches give them (no energy gate)" },
-	{ "fine-rounds", 0, AED_OPT_INT, offsetof(struct refine_opts, fine_rounds), "N",
-	  "consensus: retrain N times on the fine masks' patches (default 0)" },
-	{ "model", 0, AED_OPT_STR, offsetof(struct refine_opts, model), "PATH",
-	  "consensus: yamnet.tflite (default: the usual search)" },
-	{ "threshold", 't', AED_OPT_DOUBLE, offsetof(struct refine_opts, threshold), "X",
-	  "keep patches whose max-normalised score is >= X (default 0.66)" },
-	{ "low", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, low), "X",
-	  "hysteresis: grow kept runs through neighbours >= X (default 0.4)" },
-	{ "beta", 'b', AED_OPT_DOUBLE, offsetof(struct refine_opts, beta), "B",
-	  "positive weight (mean prior / prior)^B in training (default 1)" },
-	{ "heldout", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, heldout), "F",
-	  "fraction of segments held out for early stopping (default 0.2)" },
-	{ "hidden", 0, AED_OPT_INT, offsetof(struct refine_opts, hidden), "N",
-	  "hidden ReLU units (default 0: logistic regression)" },
-	{ "epochs", 0, AED_OPT_INT, offsetof(struct refine_opts, epochs), "N",
-	  "most training epochs (default 60)" },
-	{ "patience", 0, AED_OPT_INT, offsetof(struct refine_opts, patience), "N",
-	  "stop after N epochs without held-out improvement (default 6)" },
-	{ "lr", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, lr), "X",
-	  "Adam step size (default 1e-2)" },
-	{ "l2", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, l2), "X",
-	  "L2 weight penalty (default 0.2)" },
-	{ "min-positives", 0, AED_OPT_INT, offsetof(struct refine_opts, min_positives), "N",
-	  "--all: skip classes with fewer labelled segments (default 5)" },
-	{ "iterations", 'n', AED_OPT_INT, offsetof(struct refine_opts, iterations), "N",
-	  "self-training rounds of the trained scorer (default 6; 1 = very weak labels only)" },
-	{ "ensemble", 0, AED_OPT_INT, offsetof(struct refine_opts, ensemble), "N",
-	  "trained scorer: the mean of N classifiers, each with its own held-out segments (default 5)" },
-	{ "seed", 0, AED_OPT_INT, offsetof(struct refine_opts, seed), "N",
-	  "trained scorer: initialisation and shuffling seed; member e of an ensemble uses N + e (default 1)" },
-	{ "relabel", 0, AED_OPT_DOUBLE, offsetof(struct refine_opts, relabel), "X",
-	  "between rounds a labelled clip's patches stay positive where n_i >= X (default 0.6)" },
-	{ "drop", 0, AED_OPT_FLAG, offsetof(struct refine_opts, drop), NULL,
-	  "between rounds, unkept patches of labelled clips leave the loss (default: negatives)" },
-	{ "embedding-only", 0, AED_OPT_FLAG, offsetof(struct refine_opts, embedding_only), NULL,
-	  "trained scorer: only the embedding as input (default: YAMNet's scores too)" },
-	{ "secost", 0, AED_OPT_FLAG, offsetof(struct refine_opts, secost), NULL,
+	{ "fine-rounds", 0, AED_OPT_INT, O(s.fine_rounds), "N",
+	  "consensus: retrain N times on the fine masks' patches", AED_OPT_RANGE(0, 20) },
+	{ "model", 0, AED_OPT_STR, O(s.model_path), "PATH", "consensus: yamnet.tflite",
+	  .def_note = "the usual search" },
+	{ "threshold", 't', AED_OPT_DOUBLE, O(s.threshold), "X",
+	  "keep patches whose max-normalised score is >= X", SHARE(AED_REFINE_THRESHOLD_DEFAULT) },
+	{ "low", 0, AED_OPT_DOUBLE, O(s.low), "X",
+	  "hysteresis: grow kept runs through neighbours >= X (at most --threshold)",
+	  SHARE(AED_REFINE_LOW_DEFAULT) },
+	{ "beta", 'b', AED_OPT_DOUBLE, O(s.beta), "B",
+	  "positive weight (mean prior / prior)^B in training", .def.d = AED_REFINE_BETA_DEFAULT,
+	  AED_OPT_AT_LEAST(0) },
+	{ "heldout", 0, AED_OPT_DOUBLE, O(s.heldout), "F",
+	  "fraction of segments held out for early stopping", .def.d = AED_REFINE_HELDOUT_DEFAULT,
+	  AED_OPT_RANGE(0, 1), .flags = AED_OPT_MIN_OPEN | AED_OPT_MAX_OPEN },
+	{ "hidden", 0, AED_OPT_INT, O(s.clf.hidden), "N", "hidden ReLU units",
+	  AED_OPT_RANGE(0, 65536), .def_note = "logistic regression" },
+	{ "epochs", 0, AED_OPT_INT, O(s.clf.max_epochs), "N", "most training epochs",
+	  .def.i = AED_REFINE_EPOCHS_DEFAULT, AED_OPT_RANGE(0, 100000) },
+	{ "patience", 0, AED_OPT_INT, O(s.clf.patience), "N",
+	  "stop after N epochs without held-out improvement", .def.i = AED_REFINE_PATIENCE_DEFAULT,
+	  AED_OPT_AT_LEAST(0) },
+	{ "lr", 0, AED_OPT_DOUBLE, O(s.clf.lr), "X", "Adam step size",
+	  .def.d = AED_REFINE_LR_DEFAULT, AED_OPT_AT_LEAST(0) },
+	{ "l2", 0, AED_OPT_DOUBLE, O(s.clf.l2), "X", "L2 weight penalty",
+	  .def.d = AED_REFINE_L2_DEFAULT, AED_OPT_AT_LEAST(0) },
+	{ "min-positives", 0, AED_OPT_INT, O(s.min_positives), "N",
+	  "--all: skip classes with fewer labelled segments",
+	  .def.i = AED_REFINE_MIN_POSITIVES_DEFAULT, AED_OPT_AT_LEAST(0) },
+	{ "iterations", 'n', AED_OPT_INT, O(s.iterations), "N",
+	  "self-training rounds of the trained scorer (1 = very weak labels only)",
+	  .def.i = AED_REFINE_ITERATIONS_DEFAULT, AED_OPT_RANGE(1, 50) },
+	{ "ensemble", 0, AED_OPT_INT, O(s.ensemble), "N",
+	  "trained scorer: the mean of N classifiers, each with its own held-out segments",
+	  .def.i = AED_REFINE_ENSEMBLE_DEFAULT, AED_OPT_RANGE(1, AED_REFINE_MAX_ENSEMBLE) },
+	{ "seed", 0, AED_OPT_UINT64, O(s.clf.seed), "N",
+	  "trained scorer: initialisation and shuffling seed; member e of an ensemble uses N + e",
+	  .def.i = AED_REFINE_SEED_DEFAULT, AED_OPT_AT_LEAST(1) },
+	{ "relabel", 0, AED_OPT_DOUBLE, O(s.relabel), "X",
+	  "between rounds a labelled clip's patches stay positive where n_i >= X",
+	  SHARE(AED_REFINE_RELABEL_DEFAULT) },
+	{ "drop", 0, AED_OPT_FLAG, O(s.drop), NULL,
+	  "between rounds, unkept patches of labelled clips leave the loss",
+	  .def_note = "they become negatives" },
+	{ "embedding-only", 0, AED_OPT_FLAG, O(embedding_only), NULL,
+	  "trained scorer: only the embedding as input", .def_note = "YAMNet's scores too" },
+	{ "secost", 0, AED_OPT_FLAG, O(secost), NULL,
 	  "SeCoST: a cascade of classifiers, stage k learning alpha*y + (1-alpha)*stage k-1" },
-	{ "stages", 'K', AED_OPT_INT, offsetof(struct refine_opts, stages), "K",
-	  "--secost: number of stages (default 2)" },
-	{ "alpha", 0, AED_OPT_STR, offsetof(struct refine_opts, alpha), "A[,A...]",
-	  "--secost: alpha of stages 2..K, the last repeating (default 0.3)" },
+	{ "stages", 'K', AED_OPT_INT, O(stages), "K", "--secost: number of stages",
+	  .def.i = AED_REFINE_SECOST_STAGES_DEFAULT, AED_OPT_RANGE(1, 20) },
+	{ "alpha", 0, AED_OPT_STR, O(alpha), "A[,A...]",
+	  "--secost: alpha of stages 2..K, the last repeating", .def_note = CMD_STR(AED_REFINE_SECOST_ALPHA_DEFAULT) },
 	{ 0 }
 };
+#undef SHARE
+#undef O
 
 static const struct aed_cmd_spec refine_spec = {
 	.name = "refine",
@@ -139,81 +147,26 @@ static const struct aed_cmd_spec refine_spec = {
 
 int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct refine_opts o = { .threshold = 0.66, .low = 0.4, .beta = 1.0, .heldout = 0.2,
-				 .lr = 1e-2, .l2 = 0.2, .stages = 2, .min_positives = 5,
-				 .iterations = 6, .ensemble = 5, .seed = 1, .relabel = 0.6,
-				 .hop_frames = 12, .consensus = 0.625,
-				 .gate_peak = 12, .gate_gap = 0.3 };
-	struct aed_refine_opts ro = { 0 };
+	struct refine_cli o = { 0 };
+	struct aed_refine_opts *ro = &o.s;
 	struct aed_refine_result r = { 0 };
 	double alphas[MAX_ALPHAS];
 	int nargs, rc;
 
+	aed_refine_opts_init(ro);
 	if ((rc = aed_parse(ctx, &refine_spec, argc, argv, &o, &nargs)))
 		return rc;
-	ro.class_name = o.class_name;
-	ro.all = o.all;
-	ro.split = o.split;
-	ro.scorer = AED_SCORER_TRAINED;
-	ro.method = AED_REFINE_CONSENSUS;
-	if ((o.scorer && (rc = aed_scorer_parse(o.scorer, &ro.scorer))) ||
-	    (o.method && (rc = aed_refine_method_parse(o.method, &ro.method))))
+	if ((rc = aed_scorer_parse(o.scorer, &ro->scorer)) ||
+	    (rc = aed_refine_method_parse(o.method, &ro->method)))
 		return rc;
-	if (o.threshold <= 0 || o.threshold > 1 || o.low <= 0 || o.low > o.threshold)
+	if (ro->low > ro->threshold)
 		return aed_error(AED_EUSAGE, "refine: need 0 < --low (%g) <= --threshold (%g) <= 1",
-				 o.low, o.threshold);
-	if (o.heldout <= 0 || o.heldout >= 1)
-		return aed_error(AED_EUSAGE, "refine: --heldout must be in (0, 1), not %g", o.heldout);
-	if (o.beta < 0 || o.hidden < 0 || o.epochs < 0 || o.patience < 0 || o.lr < 0 || o.l2 < 0 ||
-	    o.min_positives < 0)
-		return aed_error(AED_EUSAGE, "refine: --beta, --hidden, --epochs, --patience, --lr, "
-				 "--l2 and --min-positives must not be negative");
-	if (o.hidden > 65536 || o.epochs > 100000)
-		return aed_error(AED_EUSAGE, "refine: --hidden or --epochs is too large");
-	ro.threshold = o.threshold;
-	ro.low = o.low;
-	ro.beta = o.beta;
-	ro.heldout = o.heldout;
-	ro.min_positives = (int)o.min_positives;
-	ro.clf.hidden = (int)o.hidden;
-	ro.clf.max_epochs = (int)o.epochs;
-	ro.clf.patience = (int)o.patience;
-	ro.clf.lr = o.lr;
-	ro.clf.l2 = o.l2;
-	if (o.iterations < 1 || o.iterations > 50 || !(o.relabel > 0 && o.relabel <= 1))
-		return aed_error(AED_EUSAGE, "refine: need 1 <= --iterations <= 50 and 0 < --relabel "
-				 "<= 1");
-	ro.iterations = (int)o.iterations;
-	if (o.ensemble < 1 || o.ensemble > AED_REFINE_MAX_ENSEMBLE)
-		return aed_error(AED_EUSAGE, "refine: --ensemble must be 1..%d, not %ld",
-				 AED_REFINE_MAX_ENSEMBLE, o.ensemble);
-	ro.ensemble = (int)o.ensemble;
-	if (o.seed < 1)
-		return aed_error(AED_EUSAGE, "refine: --seed must be >= 1, not %ld", o.seed);
-	ro.clf.seed = (uint64_t)o.seed;
-	ro.relabel = o.relabel;
-	ro.with_scores = !o.embedding_only;
-	if (o.hop_frames < 1 || o.hop_frames > 48 || !(o.consensus > 0 && o.consensus <= 1) ||
-	    o.fine_rounds < 0 || o.fine_rounds > 20)
-		return aed_error(AED_EUSAGE, "refine: need 1 <= --hop-frames <= 48, 0 < --consensus "
-				 "<= 1 and 0 <= --fine-rounds <= 20");
-	ro.hop_frames = (int)o.hop_frames;
-	ro.consensus = o.consensus;
-	ro.fine_rounds = (int)o.fine_rounds;
-	if (!(o.gate_db >= -60 && o.gate_db <= 60) || !(o.gate_peak >= 0 && o.gate_peak <= 120) ||
-	    !(o.gate_gap >= 0 && o.gate_gap <= 10))
-		return aed_error(AED_EUSAGE, "refine: need -60 <= --gate-db <= 60, 0 <= --gate-peak "
-				 "<= 120 and 0 <= --gate-gap <= 10 (seconds)");
-	ro.gate = !o.no_gate;
-	ro.gate_db = o.gate_db;
-	ro.gate_peak = o.gate_peak;
-	ro.gate_gap = (int)lround(o.gate_gap * 100);
-	ro.model_path = o.model;
-	ro.drop = o.drop;
+				 ro->low, ro->threshold);
+	ro->with_scores = !o.embedding_only;
+	ro->gate = !o.no_gate;
+	ro->gate_gap = (int)lround(o.gate_gap * 100);
 	if (o.secost) {
-		if (o.stages < 1 || o.stages > 20)
-			return aed_error(AED_EUSAGE, "refine: --stages must be 1..20, not %ld", o.stages);
-		ro.secost_stages = (int)o.stages;
+		ro->secost_stages = o.stages;
 		if (o.alpha) {
 			const char *p = o.alpha;
 			while (*p) {
@@ -222,18 +175,18 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 				if (end == p || (*end && *end != ',') || !(a >= 0 && a <= 1))
 					return aed_error(AED_EUSAGE, "refine: --alpha '%s': expected numbers "
 							 "in [0, 1] separated by commas", o.alpha);
-				if (ro.n_alphas == MAX_ALPHAS)
+				if (ro->n_alphas == MAX_ALPHAS)
 					return aed_error(AED_EUSAGE, "refine: --alpha: at most %d values",
 							 MAX_ALPHAS);
-				alphas[ro.n_alphas++] = a;
+				alphas[ro->n_alphas++] = a;
 				p = *end ? end + 1 : end;
 			}
-			ro.alphas = alphas;
+			ro->alphas = alphas;
 		}
 	} else if (o.alpha) {
 		return aed_error(AED_EUSAGE, "refine: --alpha needs --secost");
 	}
-	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_refine(ctx->db, &ro, &r)))
+	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_refine(ctx->db, ro, &r)))
 		return rc;
 	for (size_t k = 0; k < r.n_classes; k++)
 		if (r.classes[k].warn)
@@ -244,9 +197,9 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 	if (ctx->g.json) {
 		json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:f, s:f, s:i, s:[]}", "run_id",
 				      (json_int_t)r.run_id, "segments", (json_int_t)r.n_segments,
-				      "scorer", aed_scorer_name(ro.scorer), "method",
-				      aed_refine_method_name(ro.method), "threshold", ro.threshold, "low",
-				      ro.low, "stages", r.stages, "classes");
+				      "scorer", aed_scorer_name(ro->scorer), "method",
+				      aed_refine_method_name(ro->method), "threshold", ro->threshold, "low",
+				      ro->low, "stages", r.stages, "classes");
 		json_t *a = j ? json_object_get(j, "classes") : NULL;
 		for (size_t k = 0; a && k < r.n_classes; k++) {
 			const struct aed_refine_class *c = &r.classes[k];
@@ -257,7 +210,7 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 				"gain", c->gain_checked ? json_real(c->gain) : json_null(),
 				"top_mid", c->top_mid, "warning", c->warn));
 		}
-		if (ro.scorer == AED_SCORER_TRAINED && j)
+		if (ro->scorer == AED_SCORER_TRAINED && j)
 			json_object_set_new(j, "classifier", json_pack("{s:i, s:i, s:f, s:f, s:I, s:I}",
 				"epochs", r.clf.epochs, "best_epoch", r.clf.best_epoch, "train_loss",
 				r.clf.train_loss, "heldout_loss", isfinite(r.clf.heldout_loss) ?
@@ -272,17 +225,17 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 	printf("refine run %lld: %lld segments, scorer %s, method %s (threshold %g, low %g)%s\n",
-	       (long long)r.run_id, (long long)r.n_segments, aed_scorer_name(ro.scorer),
-	       aed_refine_method_name(ro.method), ro.threshold, ro.low,
+	       (long long)r.run_id, (long long)r.n_segments, aed_scorer_name(ro->scorer),
+	       aed_refine_method_name(ro->method), ro->threshold, ro->low,
 	       r.stages ? ", SeCoST" : "");
-	if (ro.scorer == AED_SCORER_TRAINED)
+	if (ro->scorer == AED_SCORER_TRAINED)
 		printf("classifier: %zu train / %zu held-out patches, %d epochs (best %d), loss "
 		       "%.4f / %.4f\n", r.clf.n_train, r.clf.n_heldout, r.clf.epochs,
 		       r.clf.best_epoch, r.clf.train_loss, r.clf.heldout_loss);
 	if (r.stages)
 		printf("SeCoST: %d stages; soft clip labels stored in soft_label\n", r.stages);
 	printf("%-12s %8s %8s %8s %8s  %s\n", "mid", "segments", "patches", "maxnorm",
-	       aed_refine_method_name(ro.method), "name");
+	       aed_refine_method_name(ro->method), "name");
 	for (size_t k = 0; k < r.n_classes; k++) {
 		const struct aed_refine_class *c = &r.classes[k];
 		printf("%-12s %8lld %8lld %8lld %8lld  %s%s\n", c->mid, (long long)c->n_segments,

@@ -37,29 +37,24 @@ static void put_text(FILE *f, const char *s)
 
 /* --- export ---------------------------------------------------------------- */
 
-struct export_opts {
-	const char *class_name, *out, *web;
-	long run, limit, bitrate;
-	int unrated;
-};
-
+#define O(f) offsetof(struct aed_review_export_opts, f)
 static const struct aed_opt export_table[] = {
-	{ "class", 'c', AED_OPT_STR, offsetof(struct export_opts, class_name), "NAME|MID",
+	{ "class", 'c', AED_OPT_STR, O(class_name), "NAME|MID",
 	  "the latest mine run of this class (name or mid, any case)" },
-	{ "run", 'r', AED_OPT_INT, offsetof(struct export_opts, run), "ID",
-	  "this mine run (the id `review status` lists)" },
-	{ "out", 'o', AED_OPT_STR, offsetof(struct export_opts, out), "DIR",
-	  "folder to write the page into (created)" },
-	{ "limit", 'n', AED_OPT_INT, offsetof(struct export_opts, limit), "N",
-	  "the N best-ranked candidates (default 100)" },
-	{ "unrated", 'u', AED_OPT_FLAG, offsetof(struct export_opts, unrated), NULL,
+	{ "run", 'r', AED_OPT_INT64, O(mine_run_id), "ID",
+	  "this mine run (the id `review status` lists)", AED_OPT_AT_LEAST(0), .def_note = "none" },
+	{ "out", 'o', AED_OPT_STR, O(out_dir), "DIR", "folder to write the page into (created)" },
+	{ "limit", 'n', AED_OPT_LONG, O(limit), "N", "the N best-ranked candidates",
+	  .def.i = AED_REVIEW_EXPORT_LIMIT_DEFAULT, AED_OPT_AT_LEAST(0) },
+	{ "unrated", 'u', AED_OPT_FLAG, O(unrated), NULL,
 	  "only candidates no import has decided yet" },
-	{ "web", 0, AED_OPT_STR, offsetof(struct export_opts, web), "DIR",
-	  "page sources (default $AEDCURATE_WEB, else web/review of the install)" },
-	{ "bitrate", 0, AED_OPT_INT, offsetof(struct export_opts, bitrate), "BPS",
-	  "Opus bit rate of the context clips (default 32000)" },
+	{ "web", 0, AED_OPT_STR, O(web_dir), "DIR", "page sources",
+	  .def_note = "$AEDCURATE_WEB, else web/review of the install" },
+	{ "bitrate", 0, AED_OPT_INT, O(bitrate), "BPS", "Opus bit rate of the context clips",
+	  .def.i = AED_REVIEW_EXPORT_BITRATE_DEFAULT, AED_OPT_RANGE(0, 512000) },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec export_spec = {
 	.name = "review export",
@@ -76,32 +71,22 @@ static const struct aed_cmd_spec export_spec = {
 
 int cmd_review_export(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct export_opts o = { 0 };
-	struct aed_review_export_opts eo = { 0 };
+	struct aed_review_export_opts eo;
 	struct aed_review_export_result r;
 	int nargs = 0, rc;
 
-	if ((rc = aed_parse(ctx, &export_spec, argc, argv, &o, &nargs)))
+	aed_review_export_opts_init(&eo);
+	if ((rc = aed_parse(ctx, &export_spec, argc, argv, &eo, &nargs)))
 		return rc;
-	if (!o.out)
+	if (!eo.out_dir)
 		return aed_error(AED_EUSAGE, "review export: --out DIR is required");
-	if (!o.class_name == !o.run)
+	if (!eo.class_name == !eo.mine_run_id)
 		return aed_error(AED_EUSAGE, "review export: give one of --class NAME|MID or --run ID");
-	if (o.run < 0 || o.limit < 0 || o.bitrate < 0 || o.bitrate > 512000)
-		return aed_error(AED_EUSAGE, "review export: --run, --limit and --bitrate must be "
-				 "positive (bitrate up to 512000)");
-	eo.class_name = o.class_name;
-	eo.mine_run_id = o.run;
-	eo.out_dir = o.out;
-	eo.limit = o.limit;
-	eo.web_dir = o.web;
-	eo.bitrate = (int)o.bitrate;
-	eo.unrated = o.unrated;
 	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_review_export(ctx->db, &eo, &r)))
 		return rc;
 	if (ctx->g.json) {
 		json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:I}",
-				      "out", o.out, "index", "index.html",
+				      "out", eo.out_dir, "index", "index.html",
 				      "mine_run", (json_int_t)r.mine_run_id, "class", r.mid,
 				      "candidates", (json_int_t)r.n_candidates,
 				      "export_id", r.export_id, "checksum", r.checksum,
@@ -111,7 +96,7 @@ int cmd_review_export(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 	printf("exported %lld candidates of mine run %lld (%s) to %s/index.html\n",
-	       (long long)r.n_candidates, (long long)r.mine_run_id, r.mid, o.out);
+	       (long long)r.n_candidates, (long long)r.mine_run_id, r.mid, eo.out_dir);
 	printf("export id %s, checksum %s\n", r.export_id, r.checksum);
 	return AED_OK;
 }

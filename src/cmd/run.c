@@ -49,8 +49,8 @@ static const struct aed_opt opts[] = {
 	  "print the expanded steps and whether each would run" },
 	{ "offline", 0, AED_OPT_FLAG, offsetof(struct run_opts, offline), NULL,
 	  "never probe URLs: use the first local alternative of each source" },
-	{ "probe-timeout", 0, AED_OPT_INT, offsetof(struct run_opts, probe_timeout), "S",
-	  "seconds to wait for a source URL to answer (default 8)" },
+	{ "probe-timeout", 0, AED_OPT_LONG, offsetof(struct run_opts, probe_timeout), "S",
+	  "seconds to wait for a source URL to answer", .def.i = 8 },
 	{ "shard", 0, AED_OPT_STR, offsetof(struct run_opts, shard), "I/N",
 	  "run the set-up and [shard] steps for shard I of N (pipeline.h)" },
 	{ "corpus", 0, AED_OPT_FLAG, offsetof(struct run_opts, corpus), NULL,
@@ -217,7 +217,7 @@ static int check_chain(const struct aed_run_link *up, const char *file, const ch
 
 int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct run_opts o = { .probe_timeout = 8 };
+	struct run_opts o = { 0 };
 	struct aed_pipeline *p = NULL;
 	char *text = NULL, *real = NULL;
 	size_t len;

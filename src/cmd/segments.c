@@ -30,36 +30,35 @@ static int print_json(json_t *j)
 
 /* --- ingest --------------------------------------------------------------- */
 
-struct ingest_opts {
-	const char *split;
+/* The stage's options, and what needs converting into them. */
+struct ingest_cli {
+	struct aed_segments_opts s;
 	const char *format;
-	const char *columns;
-	int cut;
-	int strict;
 	int examples;
-	long max_errors;
-	long timeout;
+	int max_errors;
 };
 
+#define O(f) offsetof(struct ingest_cli, f)
 static const struct aed_opt ingest_table[] = {
-	{ "split", 's', AED_OPT_STR, offsetof(struct ingest_opts, split), "NAME",
+	{ "split", 's', AED_OPT_STR, O(s.split), "NAME",
 	  "add every segment of the file to this split (train, eval, ...)" },
-	{ "format", 'f', AED_OPT_STR, offsetof(struct ingest_opts, format), "FMT",
-	  "csv | strong | manifest (default: detected from the first line)" },
-	{ "columns", 'c', AED_OPT_STR, offsetof(struct ingest_opts, columns), "MAP",
+	{ "format", 'f', AED_OPT_STR, O(format), "FMT", "csv | strong | manifest",
+	  .def_note = "detected from the first line" },
+	{ "columns", 'c', AED_OPT_STR, O(s.columns), "MAP",
 	  "manifest column map ROLE=COLUMN,... (roles: path start end labels id group)" },
-	{ "cut", 0, AED_OPT_FLAG, offsetof(struct ingest_opts, cut), NULL,
+	{ "cut", 0, AED_OPT_FLAG, O(s.cut), NULL,
 	  "manifest files are whole recordings: start/end select the clip inside them" },
-	{ "strict", 0, AED_OPT_FLAG, offsetof(struct ingest_opts, strict), NULL,
+	{ "strict", 0, AED_OPT_FLAG, O(s.strict), NULL,
 	  "the first bad row aborts the ingest; nothing is written" },
-	{ "ontology-examples", 0, AED_OPT_FLAG, offsetof(struct ingest_opts, examples), NULL,
+	{ "ontology-examples", 0, AED_OPT_FLAG, O(examples), NULL,
 	  "instead of SOURCE: the ontology's positive examples of the CLASSes (all: none given)" },
-	{ "max-errors", 0, AED_OPT_INT, offsetof(struct ingest_opts, max_errors), "N",
-	  "print at most N bad-row messages (default 20)" },
-	{ "timeout", 0, AED_OPT_INT, offsetof(struct ingest_opts, timeout), "S",
-	  "give up on a download after S seconds (default 120)" },
+	{ "max-errors", 0, AED_OPT_INT, O(max_errors), "N", "print at most N bad-row messages",
+	  .def.i = AED_SEGMENTS_MAX_ERRORS_DEFAULT, AED_OPT_AT_LEAST(0) },
+	{ "timeout", 0, AED_OPT_LONG, O(s.timeout_s), "S", "give up on a download after S seconds",
+	  AED_OPT_AT_LEAST(0), .def_note = "120 s, 15 s to connect, 30 s without data" },
 	{ 0 }
 };
+#undef O
 
 static const struct aed_cmd_spec ingest_spec = {
 	.name = "segments ingest",
@@ -125,56 +124,48 @@ static int ingest_json(const struct aed_segments_opts *so, const struct aed_segm
 
 int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct ingest_opts o = { 0 };
-	struct aed_segments_opts so = { 0 };
+	struct ingest_cli o = { 0 };
+	struct aed_segments_opts *so = &o.s;
 	struct aed_segments_result r = { 0 };
 	int nargs = 0, rc;
 
+	aed_segments_opts_init(so);
 	if ((rc = aed_parse(ctx, &ingest_spec, argc, argv, &o, &nargs)))
 		return rc;
-	if (o.max_errors < 0)
-		return aed_error(AED_EUSAGE, "segments ingest: --max-errors must be >= 0");
-	if (o.timeout < 0)
-		return aed_error(AED_EUSAGE, "segments ingest: --timeout must be >= 0");
 	if (!o.examples && nargs != 1)
 		return aed_error(AED_EUSAGE, "segments ingest: give one SOURCE (or --ontology-examples "
 				 "[CLASS...]); see --help");
-	if (o.examples && (o.format || o.columns || o.cut))
+	if (o.examples && (o.format || so->columns || so->cut))
 		return aed_error(AED_EUSAGE, "segments ingest: --ontology-examples takes no --format, "
 				 "--columns or --cut");
-	so.source = o.examples ? "ontology:positive_examples" : argv[0];
-	so.split = o.split;
-	so.columns = o.columns;
-	so.cut = o.cut;
-	so.strict = o.strict;
-	so.max_errors = o.max_errors ? (size_t)o.max_errors : 20;
-	so.progress = !ctx->g.quiet;
-	so.timeout_s = o.timeout;
-	if (o.format && (rc = aed_seg_format_parse(o.format, &so.format)))
+	so->source = o.examples ? "ontology:positive_examples" : argv[0];
+	so->max_errors = (size_t)o.max_errors; /* 0: the stage's default */
+	so->progress = !ctx->g.quiet;
+	if (o.format && (rc = aed_seg_format_parse(o.format, &so->format)))
 		return rc;
 	if ((rc = aed_ctx_open_db(ctx, 0)))
 		return rc;
 	if (o.examples) {
 		rc = aed_segments_ingest_examples(ctx->db, (const char *const *)argv, (size_t)nargs,
-						  &so, &r);
-		if (!so.split)
-			so.split = AED_EXAMPLES_SPLIT; /* for the report */
+						  so, &r);
+		if (!so->split)
+			so->split = AED_EXAMPLES_SPLIT; /* for the report */
 	} else {
-		rc = aed_segments_ingest(ctx->db, &so, &r);
+		rc = aed_segments_ingest(ctx->db, so, &r);
 	}
 	/* Bad rows go to stderr whether or not the ingest went through. */
 	for (size_t i = 0; i < r.n_messages; i++)
 		fprintf(stderr, "%s\n", r.messages[i]);
-	if (r.bad > (int64_t)r.n_messages && !so.strict)
+	if (r.bad > (int64_t)r.n_messages && !so->strict)
 		fprintf(stderr, "... and %lld more bad rows\n", (long long)(r.bad - (int64_t)r.n_messages));
 	if (rc)
 		goto out;
 	if (ctx->g.json) {
-		rc = ingest_json(&so, &r);
+		rc = ingest_json(so, &r);
 	} else {
 		printf("%s (%s): %lld rows, %lld ingested, %lld bad; %lld new segments, "
 		       "%lld already stored, %lld labels, %lld strong labels added\n",
-		       so.source, aed_seg_format_name(r.format), (long long)r.rows,
+		       so->source, aed_seg_format_name(r.format), (long long)r.rows,
 		       (long long)r.ingested, (long long)r.bad, (long long)r.segments_new,
 		       (long long)r.segments_seen, (long long)r.labels, (long long)r.strong_labels);
 		if (r.bad) {
@@ -203,8 +194,8 @@ static const struct aed_opt list_table[] = {
 	  "only segments of this split" },
 	{ "class", 'c', AED_OPT_STR, offsetof(struct list_opts, klass), "NAME|MID",
 	  "only segments labelled with this class (name or mid, any case) or a descendant of it" },
-	{ "limit", 'n', AED_OPT_INT, offsetof(struct list_opts, limit), "N",
-	  "print at most N segments (default: all)" },
+	{ "limit", 'n', AED_OPT_LONG, offsetof(struct list_opts, limit), "N",
+	  "print at most N segments", AED_OPT_AT_LEAST(0), .def_note = "all" },
 	{ 0 }
 };
 
@@ -256,8 +247,6 @@ int cmd_segments_list(struct aed_ctx *ctx, int argc, char **argv)
 
 	if ((rc = aed_parse(ctx, &list_spec, argc, argv, &o, &nargs)))
 		return rc;
-	if (o.limit < 0)
-		return aed_error(AED_EUSAGE, "segments list: --limit must be >= 0");
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_READONLY)))
 		return rc;
 	if (o.klass && (rc = aed_class_resolve(ctx->db, o.klass, &class_id)))

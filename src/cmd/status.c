@@ -16,8 +16,8 @@ struct status_opts {
 };
 
 static const struct aed_opt opts[] = {
-	{ "runs", 'n', AED_OPT_INT, offsetof(struct status_opts, runs), "N",
-	  "how many recent runs to list (default 10)" },
+	{ "runs", 'n', AED_OPT_LONG, offsetof(struct status_opts, runs), "N",
+	  "how many recent runs to list", .def.i = 10 },
 	{ 0 }
 };
 
@@ -68,7 +68,7 @@ static void reap(const char *path)
 
 int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct status_opts o = { .runs = 10 };
+	struct status_opts o = { 0 };
 	sqlite3_stmt *st = NULL;
 	json_t *root = NULL, *j;
 	int nargs, rc = aed_parse(ctx, &spec, argc, argv, &o, &nargs);

@@ -15,28 +15,31 @@
 #include "cmd/commands.h"
 
 struct submit_cli {
-	long shards;
+	int shards;
 	const char *partition, *time, *mem, *cpus, *workdir, *bin;
 	int dry_run, local, offline, allow_failed;
 };
 
 #define O(f) offsetof(struct submit_cli, f)
 static const struct aed_opt opts[] = {
-	{ "shards", 0, AED_OPT_INT, O(shards), "N", "how many shards: tasks of the job array (required)" },
-	{ "partition", 'p', AED_OPT_STR, O(partition), "P", "Slurm partition (default: the cluster's)" },
+	{ "shards", 0, AED_OPT_INT, O(shards), "N", "how many shards: tasks of the job array (required)",
+	  AED_OPT_RANGE(1, 100000) },
+	{ "partition", 'p', AED_OPT_STR, O(partition), "P", "Slurm partition",
+	  .def_note = "the cluster's" },
 	{ "time", 't', AED_OPT_STR, O(time), "T", "time limit of each job, as sbatch takes it (1:00:00)" },
 	{ "mem", 0, AED_OPT_STR, O(mem), "M", "memory of each job, as sbatch takes it (8G)" },
 	{ "cpus-per-task", 'c', AED_OPT_STR, O(cpus), "C", "CPUs of each job; its threads (--threads)" },
 	{ "workdir", 'w', AED_OPT_STR, O(workdir), "DIR",
-	  "scripts, shard databases, corpus and logs (default ./slurm-NAME, NAME the file's)" },
-	{ "bin", 0, AED_OPT_STR, O(bin), "PATH", "aedcurate on the nodes (default: this binary)" },
+	  "scripts, shard databases, corpus and logs", .def_note = "./slurm-NAME, NAME the file's" },
+	{ "bin", 0, AED_OPT_STR, O(bin), "PATH", "aedcurate on the nodes",
+	  .def_note = "this binary" },
 	{ "dry-run", 'n', AED_OPT_FLAG, O(dry_run), NULL,
 	  "print the scripts and what would be submitted; write and submit nothing" },
 	{ "local", 0, AED_OPT_FLAG, O(local), NULL,
 	  "no Slurm: run the same scripts here, the shards one after another, then the merge" },
 	{ "offline", 0, AED_OPT_FLAG, O(offline), NULL, "the runs get --offline (no URL probes)" },
 	{ "allow-failed", 0, AED_OPT_FLAG, O(allow_failed), NULL,
-	  "a shard with failed items still counts as done (default: it fails its task)" },
+	  "a shard with failed items still counts as done", .def_note = "it fails its task" },
 	{ 0 }
 };
 #undef O
@@ -122,13 +125,11 @@ int cmd_submit(struct aed_ctx *ctx, int argc, char **argv)
 		c.bin = bin;
 	}
 	struct aed_submit_opts o = {
-		.pipeline = argv[0], .workdir = c.workdir, .bin = c.bin, .shards = (int)c.shards,
+		.pipeline = argv[0], .workdir = c.workdir, .bin = c.bin, .shards = c.shards,
 		.partition = c.partition, .time = c.time, .mem = c.mem, .cpus_per_task = c.cpus,
 		.offline = c.offline, .allow_failed = c.allow_failed, .dry_run = c.dry_run,
 		.local = c.local,
 	};
-	if (c.shards > 100000)
-		return aed_error(AED_EUSAGE, "submit: --shards must be 1 to 100000");
 	rc = aed_submit(&o, &r);
 	if (rc && !r.workdir)
 		goto out;

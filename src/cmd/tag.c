@@ -20,14 +20,16 @@
 
 struct tag_cli {
 	const char *model;
-	long top, batch;
+	int top, batch;
 };
 
 #define O(f) offsetof(struct tag_cli, f)
 static const struct aed_opt opts[] = {
-	{ "top", 'k', AED_OPT_INT, O(top), "K", "classes per patch and for the clip (default 5)" },
-	{ "model", 'm', AED_OPT_STR, O(model), "PATH", "YAMNet TFLite file (default: as embed)" },
-	{ "batch", 'b', AED_OPT_INT, O(batch), "N", "patches per network batch (default 32)" },
+	{ "top", 'k', AED_OPT_INT, O(top), "K", "classes per patch and for the clip", .def.i = 5,
+	  AED_OPT_RANGE(1, AED_YAMNET_CLASSES) },
+	{ "model", 'm', AED_OPT_STR, O(model), "PATH", "YAMNet TFLite file", .def_note = "as embed" },
+	{ "batch", 'b', AED_OPT_INT, O(batch), "N", "patches per network batch",
+	  .def.i = AED_EMBED_BATCH_DEFAULT, AED_OPT_RANGE(1, 4096) },
 	{ 0 }
 };
 #undef O
@@ -180,7 +182,7 @@ static int segment_scores(struct aed_db *db, int64_t id, float **scores, size_t 
 
 int cmd_tag(struct aed_ctx *ctx, int argc, char **argv)
 {
-	struct tag_cli c = { .top = 5, .batch = 32 };
+	struct tag_cli c = { 0 };
 	struct aed_yamnet *y = NULL;
 	float *lm = NULL, *patches = NULL, *scores = NULL;
 	size_t frames = 0, np = 0;
@@ -190,10 +192,6 @@ int cmd_tag(struct aed_ctx *ctx, int argc, char **argv)
 	if ((rc = aed_parse(ctx, &spec, argc, argv, &c, &nargs)))
 		return rc;
 	const char *what = argv[0];
-	if (c.top < 1 || c.top > AED_YAMNET_CLASSES || c.batch < 1 || c.batch > 4096) {
-		rc = aed_error(AED_EUSAGE, "tag: --top must be 1..521 and --batch 1..4096");
-		goto out;
-	}
 
 	if (access(what, R_OK) == 0) {
 		/* Padded as the pipeline pads a stored clip (pad 1). */
@@ -244,9 +242,9 @@ int cmd_tag(struct aed_ctx *ctx, int argc, char **argv)
 	if ((rc = aed_yamnet_find_class_map(y->path, &map_path)) ||
 	    (rc = aed_yamnet_load_class_map(y, map_path)))
 		goto out;
-	if (!scores && (rc = run_net(y, patches, np, (int)c.batch, (int)ctx->g.threads, &scores)))
+	if (!scores && (rc = run_net(y, patches, np, c.batch, ctx->g.threads, &scores)))
 		goto out;
-	print_result(ctx, y, what, scores, np, (int)c.top);
+	print_result(ctx, y, what, scores, np, c.top);
 out:
 	aed_yamnet_free(&y);
 	free(lm);

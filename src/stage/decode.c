@@ -190,7 +190,7 @@ static int decode_record(void *tlsp, struct aed_db *db, int64_t item, int64_t ru
 int aed_stage_decode(struct aed_db *db, const struct aed_decode_opts *o, struct aed_stage_stats *st)
 {
 	char params[256];
-	struct decode_shared sh = { .clip_seconds = o->clip_seconds > 0 ? o->clip_seconds : 10.0 };
+	struct decode_shared sh = { .clip_seconds = o->clip_seconds > 0 ? o->clip_seconds : AED_DECODE_CLIP_SECONDS_DEFAULT };
 	if (!(sh.clip_seconds <= 3600.0))
 		return aed_error(AED_EUSAGE, "--clip-seconds %g: at most 3600", sh.clip_seconds);
 	static const struct aed_pool_ops ops = {
@@ -210,7 +210,7 @@ int aed_stage_decode(struct aed_db *db, const struct aed_decode_opts *o, struct 
 		.shard = o->shard,
 		.max_attempts = o->max_attempts,
 		.redo = o->redo,
-		.batch = o->batch > 0 ? o->batch : 16,
+		.batch = o->batch > 0 ? o->batch : AED_DECODE_BATCH_DEFAULT,
 		.params_json = params,
 		.label = "decode",
 	};

@@ -243,9 +243,9 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	float *patches = NULL, *emb = NULL, *scores = NULL;
 	size_t cap = 0, out_cap = 0;
 	char *path = NULL, *params = NULL;
-	int rc, batch = o->batch > 0 ? o->batch : 32;
-	int max_attempts = o->max_attempts > 0 ? o->max_attempts : 3;
-	struct aed_shard shard = { o->shard_index, o->shard_count };
+	int rc, batch = o->batch > 0 ? o->batch : AED_EMBED_BATCH_DEFAULT;
+	int max_attempts = o->max_attempts > 0 ? o->max_attempts : AED_WORK_MAX_ATTEMPTS_DEFAULT;
+	struct aed_shard shard = o->shard;
 	struct aed_work_filter only = { .shard = shard }; /* claims too, not just seeding */
 
 	memset(s, 0, sizeof *s);

@@ -385,7 +385,7 @@ int aed_eval_scores(struct aed_db *db, const struct aed_eval_scores_opts *opts,
 
 	memset(r, 0, sizeof *r);
 	if (o.threshold <= 0)
-		o.threshold = 0.5;
+		o.threshold = AED_EVAL_SCORES_THRESHOLD_DEFAULT;
 	if (o.min_positives < 1)
 		o.min_positives = 1;
 	if (!o.split)

@@ -21,8 +21,8 @@
 #include "aedcurate/util.h"
 #include "stage/eval_mine_internal.h"
 
-#define DEFAULT_EXEMPLARS 5
-#define DEFAULT_TRIALS 10
+#define DEFAULT_EXEMPLARS AED_EVAL_MINE_EXEMPLARS_DEFAULT
+#define DEFAULT_TRIALS AED_EVAL_MINE_TRIALS_DEFAULT
 
 /* --- small helpers ------------------------------------------------------------ */
 

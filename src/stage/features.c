@@ -135,7 +135,7 @@ int aed_stage_features(struct aed_db *db, const struct aed_features_opts *o, str
 		.shard = o->shard,
 		.max_attempts = o->max_attempts,
 		.redo = o->redo,
-		.batch = o->batch > 0 ? o->batch : 32,
+		.batch = o->batch > 0 ? o->batch : AED_FEATURES_BATCH_DEFAULT,
 		.params_json = params,
 		.label = stage,
 	};

@@ -683,7 +683,7 @@ out:
 
 int aed_merge(struct aed_db *db, const struct aed_merge_opts *o, struct aed_merge_result *res)
 {
-	struct merge m = { .db = db, .o = o, .res = res, .max_listed = o->max_listed ? o->max_listed : 20 };
+	struct merge m = { .db = db, .o = o, .res = res, .max_listed = o->max_listed ? o->max_listed : AED_MERGE_MAX_LISTED_DEFAULT };
 	char *models[MAX_MODELS] = { 0 }, *corpus = NULL;
 	size_t n_models = 0;
 	sqlite3_stmt *st = NULL;

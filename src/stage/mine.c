@@ -20,8 +20,8 @@
 #include "aedcurate/util.h"
 #include "stage/mine_internal.h"
 
-#define DEFAULT_K 100
-#define DEFAULT_SAMPLE 20000
+#define DEFAULT_K AED_MINE_K_DEFAULT
+#define DEFAULT_SAMPLE AED_MINE_SAMPLE_DEFAULT
 
 const char *aed_mine_method_name(enum aed_mine_method m)
 {
@@ -326,7 +326,8 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 			       "method", aed_mine_method_name(o->method), "score",
 			       aed_mine_score_name(score), "k", k, "clusters", r->sel.n_clusters,
 			       "min_exemplars", o->select.min_exemplars, "seed", o->select.seed,
-			       "generic_drop", o->select.generic_drop < 0 ? 0.25 : o->select.generic_drop,
+			       "generic_drop", o->select.generic_drop < 0 ? AED_MINE_GENERIC_DROP_DEFAULT
+									   : o->select.generic_drop,
 			       "share", r->sel.share_needed,
 			       "hits_per_query", (json_int_t)r->stats.hits_per_query, "sample",
 			       (json_int_t)n_sample, "exclude_group", o->exclude_group, "candidates",
@@ -444,7 +445,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	if ((rc = aed_mine_search(&c, q, nq, &so, hits, &nh, &r->stats)))
 		goto out;
 	if (clf) {
-		r->ranker_weight = o->ranker_weight > 0 ? o->ranker_weight : 0.5;
+		r->ranker_weight = o->ranker_weight > 0 ? o->ranker_weight : AED_MINE_RANKER_WEIGHT_DEFAULT;
 		r->ranker_pool = nh;
 		t_rank = aed_now();
 		if ((rc = mine_ranker_rerank(&sv, clf, r->ranker_weight, hits, nh)))

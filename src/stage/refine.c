@@ -225,7 +225,7 @@ static int train_rounds(const struct aed_refine_opts *o, struct corpus *c,
 		} else if (s > 1) {
 			/* SeCoST: stage s learns alpha*y + (1-alpha)*(stage s-1). */
 			double a = o->n_alphas ? o->alphas[s - 2 < o->n_alphas ? s - 2 : o->n_alphas - 1]
-					      : 0.3;
+					      : AED_REFINE_SECOST_ALPHA_DEFAULT;
 			for (size_t i = 0; i < c->nseg; i++)
 				for (size_t p = c->off[i]; p < c->off[i + 1]; p++)
 					for (size_t k = 0; k < c->nt; k++)
@@ -241,7 +241,8 @@ static int train_rounds(const struct aed_refine_opts *o, struct corpus *c,
 	if (o->secost_stages) {
 		r->stages = o->secost_stages;
 		/* The alpha a next stage would use: the last one given. */
-		*alpha_final = o->n_alphas ? o->alphas[o->n_alphas - 1] : 0.3;
+		*alpha_final = o->n_alphas ? o->alphas[o->n_alphas - 1]
+					   : AED_REFINE_SECOST_ALPHA_DEFAULT;
 	}
 out:
 	free(prior);
@@ -291,28 +292,28 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 	if (!o.class_name == !o.all)
 		return aed_error(AED_EUSAGE, "refine: give --class NAME|MID or --all");
 	if (o.threshold <= 0)
-		o.threshold = 0.66;
+		o.threshold = AED_REFINE_THRESHOLD_DEFAULT;
 	if (o.low <= 0)
-		o.low = 0.4;
+		o.low = AED_REFINE_LOW_DEFAULT;
 	/* Measured on the mixture test set (tests/cli/t1100-refine-mixtures.sh):
 	 * a strong L2 penalty keeps the classifier from memorising the
 	 * backgrounds of the few labelled clips. */
 	if (o.clf.lr <= 0)
-		o.clf.lr = 1e-2;
+		o.clf.lr = AED_REFINE_LR_DEFAULT;
 	if (o.clf.l2 <= 0)
-		o.clf.l2 = 0.2;
+		o.clf.l2 = AED_REFINE_L2_DEFAULT;
 	if (o.heldout <= 0)
-		o.heldout = 0.2;
+		o.heldout = AED_REFINE_HELDOUT_DEFAULT;
 	if (o.min_positives <= 0)
-		o.min_positives = 5;
+		o.min_positives = AED_REFINE_MIN_POSITIVES_DEFAULT;
 	if (o.iterations <= 0)
-		o.iterations = 6;
+		o.iterations = AED_REFINE_ITERATIONS_DEFAULT;
 	if (o.relabel <= 0)
-		o.relabel = 0.6;
+		o.relabel = AED_REFINE_RELABEL_DEFAULT;
 	if (o.hop_frames <= 0)
-		o.hop_frames = 12;
+		o.hop_frames = AED_REFINE_HOP_FRAMES_DEFAULT;
 	if (o.consensus <= 0)
-		o.consensus = 0.625;
+		o.consensus = AED_REFINE_CONSENSUS_DEFAULT;
 	if (o.hop_frames > AED_PATCH_FRAMES / 2 /* 48 */ || o.consensus > 1 || o.fine_rounds < 0 ||
 	    o.fine_rounds > 20 || o.gate_gap < 0)
 		return aed_error(AED_EUSAGE, "refine: need 1 <= --hop-frames (%d) <= 48, 0 < "

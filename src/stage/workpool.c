@@ -13,7 +13,7 @@
 #include "aedcurate/util.h"
 #include "stage/workpool.h"
 
-#define DEFAULT_MAX_ATTEMPTS 3
+#define DEFAULT_MAX_ATTEMPTS AED_WORK_MAX_ATTEMPTS_DEFAULT
 #define MAX_BATCH 1024
 
 struct pool {

@@ -152,9 +152,9 @@ static int resolve_opts(struct ex *x, struct aed_export_result *r)
 	memcpy(r->splits, x->opt.splits, sizeof r->splits);
 	r->n_splits = x->opt.n_splits;
 	if (!x->opt.shard_size)
-		x->opt.shard_size = 1000;
+		x->opt.shard_size = AED_EXPORT_SHARD_SIZE_DEFAULT;
 	if (!x->opt.shards_per_split)
-		x->opt.shards_per_split = 2;
+		x->opt.shards_per_split = AED_EXPORT_SHARDS_PER_SPLIT_DEFAULT;
 	if (x->opt.shards_per_split < 0)
 		return aed_error(AED_EUSAGE, "export: --shards-per-split must be >= 1");
 	if (x->opt.beta_set && !(x->opt.beta >= 0 && isfinite(x->opt.beta)))

@@ -442,23 +442,23 @@ static void on_stop_signal(int sig)
 static void apply_defaults(struct aed_fetch_opts *o)
 {
 	if (o->jobs <= 0)
-		o->jobs = 8;
+		o->jobs = AED_FETCH_JOBS_DEFAULT;
 	if (o->retries < 0)
-		o->retries = 3;
+		o->retries = AED_FETCH_RETRIES_DEFAULT;
 	if (o->backoff_s <= 0)
-		o->backoff_s = 1.0;
+		o->backoff_s = AED_FETCH_BACKOFF_DEFAULT;
 	if (o->timeout_s <= 0)
-		o->timeout_s = 600;
+		o->timeout_s = AED_FETCH_TIMEOUT_DEFAULT;
 	if (o->connect_timeout_s <= 0)
-		o->connect_timeout_s = 15;
+		o->connect_timeout_s = AED_FETCH_CONNECT_TIMEOUT_DEFAULT;
 	if (o->stall_s <= 0)
-		o->stall_s = 30;
+		o->stall_s = AED_FETCH_STALL_DEFAULT;
 	if (o->cmd_timeout_s <= 0)
-		o->cmd_timeout_s = 3600;
+		o->cmd_timeout_s = AED_FETCH_CMD_TIMEOUT_DEFAULT;
 	if (o->max_bytes <= 0)
-		o->max_bytes = (int64_t)2 << 30;
+		o->max_bytes = AED_FETCH_MAX_BYTES_DEFAULT;
 	if (o->max_attempts <= 0)
-		o->max_attempts = 3;
+		o->max_attempts = AED_WORK_MAX_ATTEMPTS_DEFAULT;
 }
 
 int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,

@@ -19,8 +19,8 @@
 #include "aedcurate/util.h"
 #include "stage/review/internal.h"
 
-#define DEFAULT_LIMIT 100
-#define DEFAULT_BITRATE 32000   /* bit/s */
+#define DEFAULT_LIMIT AED_REVIEW_EXPORT_LIMIT_DEFAULT
+#define DEFAULT_BITRATE AED_REVIEW_EXPORT_BITRATE_DEFAULT /* bit/s */
 #define MAX_PATH_DEPTH 64       /* ontology path length guard */
 
 static int strcmp_ptr(const void *a, const void *b)
