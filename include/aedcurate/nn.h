@@ -46,8 +46,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aedcurate/store.h" /* struct aed_shard */
-
 /* --- TFLite ---------------------------------------------------------------- */
 enum aed_tfl_type {
 	AED_TFL_FLOAT32 = 0,
@@ -294,47 +292,5 @@ int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
 /* p [n][c] probabilities. */
 int aed_clf_predict(const struct aed_clf *m, const float *x, size_t n, float *p);
 void aed_clf_free(struct aed_clf **m);
-
-/* --- the embed stage ---------------------------------------------------------
- * Stage "embed", item = segment id, eligible = segments with an array of kind
- * "logmel_yamnet" (f32 [frames, 64], from `features`). For each it stores
- * kind "embedding" f32 [patches, 1024] and kind "scores" f32 [patches, 521]
- * (patch i = frames [48 i, 48 i + 96), cut by aed_patch with the yamnet
- * preset) and an embedding row naming the model (sql/0004_model.sql).
- * Resumable: a segment is done exactly when its arrays and its row commit.
- * A segment whose log-mel was stored by a later run than its embedding is
- * embedded again. */
-struct aed_db;
-
-struct aed_embed_opts {
-	const char *model_path;  /* NULL: aed_yamnet_find_model's search */
-	const char *backend;     /* NULL: the first backend, "cpu" */
-	int batch;               /* patches per network batch; 0 = the default */
-	int threads;             /* 0 = all cores */
-	int redo;                /* forget earlier results (also of another model) */
-	struct aed_shard shard;  /* --shard I/N; count 0 = all */
-	int max_attempts;        /* 0 = the default */
-	int64_t limit;           /* stop after this many segments; 0 = all */
-};
-/* Defaults: aed_embed_opts_init() and `aedcurate embed`'s option rows. */
-#define AED_EMBED_BATCH_DEFAULT 32
-static inline void aed_embed_opts_init(struct aed_embed_opts *o)
-{
-	*o = (struct aed_embed_opts){
-		.batch = AED_EMBED_BATCH_DEFAULT,
-		.max_attempts = AED_WORK_MAX_ATTEMPTS_DEFAULT,
-	};
-}
-
-struct aed_embed_stats {
-	int64_t run_id;
-	int64_t done, failed, skipped; /* segments */
-	int64_t patches;               /* computed by this run */
-	double net_seconds;            /* time inside the network */
-	char model_sha256[65];
-};
-
-int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o,
-		    struct aed_embed_stats *st);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "aedcurate/audio.h"
 #include "aedcurate/cli.h"
+#include "aedcurate/embed.h"
 #include "aedcurate/error.h"
 #include "aedcurate/metrics.h"
 #include "aedcurate/nn.h"

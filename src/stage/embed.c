@@ -4,6 +4,7 @@
  * Work is claimed a few segments at a time; a segment's arrays and its
  * 'done' state commit in one transaction, so a killed run resumes cleanly. */
 #include "aedcurate/audio.h"
+#include "aedcurate/embed.h"
 #include "aedcurate/error.h"
 #include "aedcurate/nn.h"
 #include "aedcurate/store.h"
