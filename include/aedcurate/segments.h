@@ -86,7 +86,7 @@ struct aed_segments_opts {
 	const char *columns;         /* manifest column map, or NULL */
 	int cut;                     /* manifest files hold whole recordings */
 	int strict;                  /* first bad row aborts, nothing written */
-	size_t max_errors;           /* messages kept in the result; 0: the default */
+	size_t max_errors;           /* messages kept in the result (0: none; opts_init: the default) */
 	int progress;                /* draw aed_progress for big inputs */
 	long timeout_s;              /* URL sources: give up after this; 0: net.h default */
 	const char *data;            /* non-NULL: the input itself (data_len bytes), and

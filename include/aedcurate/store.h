@@ -71,6 +71,12 @@ int aed_run_progress(struct aed_db *db, int64_t run_id, int64_t n_done, int64_t 
 int aed_run_end(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome,
 		int64_t n_done, int64_t n_failed, const char *message);
 int aed_run_reap(struct aed_db *db);
+/* aed_run_reap(), and every run recorded as running on another host is
+ * taken as dead too (marked interrupted, its claims released, its uncommitted
+ * array bytes cut), with nothing killed there. Only for a caller that is the
+ * database's one writer: a Slurm task on its shard's database, which may have
+ * been requeued onto another node than the one it was killed on. */
+int aed_run_reap_all_hosts(struct aed_db *db);
 /* The environment entry "AEDCURATE_RUN=<pid>.<start>" naming this process as
  * a run row does (pid, pid_start), written to buf (64 bytes are enough). A
  * stage puts it in the environment of every external command it starts; every

@@ -13,6 +13,7 @@
  *                       start in, and every submission's job ids
  *   shard.sbatch        the job array's script: task I runs
  *                         aedcurate run PIPELINE --shard I/N --db shards/shard-I.db
+ *                                   --sole-writer
  *   merge.sbatch        the merge job's script:
  *                         aedcurate merge shards/shard-*.db --into corpus.db
  *                         aedcurate run PIPELINE --corpus --db corpus.db
@@ -34,6 +35,13 @@
  * and the merge job, which depends on it; with every shard complete the merge
  * job alone; with the corpus complete, nothing. A submission is refused while
  * a job of an earlier one is still pending or running.
+ *
+ * Stopped tasks: both scripts are requeueable (#SBATCH --requeue), and each
+ * job is the only writer of its database (Slurm runs one instance of a task
+ * at a time; a submission waits for the last one's jobs), so its runs are
+ * given --sole-writer: a task requeued onto another node takes over the
+ * claims its killed start left there. A cancelled task (the merge job is
+ * then cancelled too) leaves its shard incomplete, for the next submission.
  *
  * Ownership: aed_submit() and aed_workdir_status() fill caller-owned
  * results, released with aed_submit_result_release() and
@@ -77,7 +85,7 @@ void aed_submit_result_release(struct aed_submit_result *res);
 
 enum aed_shard_state {
 	AED_SHARD_NOT_STARTED, /* no database yet */
-	AED_SHARD_RUNNING,     /* its run is alive */
+	AED_SHARD_RUNNING,     /* its run is alive (on another host: and its task runs) */
 	AED_SHARD_INCOMPLETE,  /* started, not finished, nothing failed */
 	AED_SHARD_FAILED,      /* items failed, or its last run failed */
 	AED_SHARD_COMPLETE,
@@ -91,6 +99,7 @@ struct aed_shard_status {
 	int64_t failed;            /* failed items */
 	char *failed_items;        /* up to 10 lines "STAGE KEY: ERROR", or NULL */
 	char *last_run;            /* "failed: MESSAGE" of its last run, or NULL */
+	int run_elsewhere;         /* its last run is recorded running on another host */
 	int has_job;               /* job below known to Slurm */
 	struct aed_slurm_task job; /* its task of the last array it was in */
 };

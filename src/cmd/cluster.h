@@ -11,6 +11,11 @@ struct aed_db;
 
 /* Failed work items in the database, every stage. */
 int run_failed_items(struct aed_db *db, int64_t *n);
+/* Work items not done (pending, claimed or failed), every stage. */
+int run_unfinished_items(struct aed_db *db, int64_t *n);
+/* After a shard's steps: AED_ESTATE naming the runs that still hold claims
+ * on items (another process, or a dead one on another host), else AED_OK. */
+int run_check_claimed(struct aed_db *db, const char *shard);
 /* After a shard's steps: the message (AED_ESTATE) naming the first failed
  * items, or with allow set a warning and AED_OK. */
 int run_report_failed(struct aed_db *db, const char *shard, int64_t n, int allow);

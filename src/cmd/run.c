@@ -36,7 +36,7 @@ struct aed_run_link {
 
 struct run_opts {
 	const char *from, *shard;
-	int force, dry_run, offline, corpus, allow_failed;
+	int force, dry_run, offline, corpus, allow_failed, sole_writer;
 	long probe_timeout;
 };
 
@@ -57,6 +57,9 @@ static const struct aed_opt opts[] = {
 	  "run the steps after the [shard] ones, on a database merged from shards" },
 	{ "allow-failed", 0, AED_OPT_FLAG, offsetof(struct run_opts, allow_failed), NULL,
 	  "with --shard: succeed even when items of the shard failed" },
+	{ "sole-writer", 0, AED_OPT_FLAG, offsetof(struct run_opts, sole_writer), NULL,
+	  "nothing else writes the database (a Slurm task's): runs it records as running "
+	  "on other hosts are dead, their claimed items are done again" },
 	{ 0 }
 };
 
@@ -69,8 +72,9 @@ static const struct aed_cmd_spec spec = {
 		   "themselves, so after a crash `run` again completes the work. A `source`\n"
 		   "line takes the first alternative that answers (URL) or exists (path).\n"
 		   "With --shard I/N, [shard] steps get --shard I/N, are run again while the\n"
-		   "database holds failed items, and the run fails if items failed (a cluster's\n"
-		   "merge must not go on without them). With --corpus, a step is run again\n"
+		   "database holds items not done, and the run fails if items failed or are\n"
+		   "still claimed by another run (a cluster's merge must not go on without\n"
+		   "them). With --corpus, a step is run again\n"
 		   "when a merge changed the database after it finished.",
 	.opts = opts,
 	.min_args = 1,
@@ -168,14 +172,15 @@ static int record_step(struct aed_db *db, const char *pipeline,
 }
 
 /* Is step i skipped as finished? Under --shard, a [shard] step is not while
- * the database holds failed items (its stage retries them); under --corpus,
+ * the database holds items not done (its stage retries failed ones and does
+ * those a killed run left); under --corpus,
  * not when a merge changed the database after it finished. */
 static int skip_step(struct aed_db *db, const struct run_opts *o, const char *pipeline,
-		     const struct aed_pipeline_step *s, int64_t failed, char *when)
+		     const struct aed_pipeline_step *s, int64_t undone, char *when)
 {
 	if (o->force || o->from || !step_finished(db, pipeline, s, when))
 		return 0;
-	if (o->shard && s->shard && failed > 0)
+	if (o->shard && s->shard && undone > 0)
 		return 0;
 	if (o->corpus && run_merged_since(db, when))
 		return 0;
@@ -224,7 +229,7 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	int64_t run_id = 0;
 	int rc = aed_parse(ctx, &spec, argc, argv, &o, NULL), from = 0, n_run = 0, n_skip = 0;
 	int last = 0;  /* steps [from, last) run */
-	int64_t failed = 0;
+	int64_t failed = 0, undone = 0;
 	struct aed_shard shard = { 0 };
 	if (rc)
 		return rc;
@@ -279,12 +284,14 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_CREATE)))
 		goto out;
-	if (o.shard && (rc = run_failed_items(ctx->db, &failed)))
+	if (o.sole_writer && !o.dry_run && (rc = aed_run_reap_all_hosts(ctx->db)))
+		goto out;
+	if (o.shard && (rc = run_unfinished_items(ctx->db, &undone)))
 		goto out;
 	if (o.dry_run) {
 		for (int i = 0; i < p->n_steps; i++) {
 			char when[32];
-			int skip = skip_step(ctx->db, &o, p->name, &p->steps[i], failed, when);
+			int skip = skip_step(ctx->db, &o, p->name, &p->steps[i], undone, when);
 			printf("%-3s %-14s aedcurate %s\n",
 			       i < from || i >= last ? "-" : skip ? "ok" : "run",
 			       p->steps[i].name, p->steps[i].text);
@@ -298,7 +305,7 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	for (int i = from; i < last; i++) {
 		struct aed_pipeline_step *s = &p->steps[i];
 		char when[32];
-		if (skip_step(ctx->db, &o, p->name, s, failed, when)) {
+		if (skip_step(ctx->db, &o, p->name, s, undone, when)) {
 			aed_info("[%s] skipped: finished %s", s->name, when);
 			n_skip++;
 			continue;
@@ -330,6 +337,8 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	/* A shard with failed items is not done: its merge must wait for them. */
 	if (!rc && o.shard && (rc = run_failed_items(ctx->db, &failed)) == AED_OK && failed > 0)
 		rc = run_report_failed(ctx->db, o.shard, failed, o.allow_failed);
+	if (!rc && o.shard)
+		rc = run_check_claimed(ctx->db, o.shard);
 	aed_run_end(ctx->db, run_id, rc ? AED_RUN_FAILED : AED_RUN_OK, n_run, rc ? 1 : 0,
 		    rc ? aed_last_error() : NULL);
 	if (!rc) {

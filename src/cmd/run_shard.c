@@ -13,6 +13,41 @@ int run_failed_items(struct aed_db *db, int64_t *n)
 	return aed_db_int(db, "SELECT count(*) FROM work WHERE state = 'failed'", n);
 }
 
+int run_unfinished_items(struct aed_db *db, int64_t *n)
+{
+	return aed_db_int(db, "SELECT count(*) FROM work WHERE state <> 'done'", n);
+}
+
+int run_check_claimed(struct aed_db *db, const char *shard)
+{
+	sqlite3_stmt *st;
+	struct aed_buf b = { 0 };
+	int64_t n = 0;
+	int rc;
+	if ((rc = aed_db_int(db, "SELECT count(*) FROM work WHERE state = 'claimed'", &n)) || !n)
+		return rc;
+	if ((rc = aed_db_prepare(db, "SELECT w.run_id, coalesce(r.stage, w.stage), coalesce(r.host, "
+				     "'?'), coalesce(r.pid, 0), count(*) FROM work w LEFT JOIN run r "
+				     "ON r.id = w.run_id WHERE w.state = 'claimed' GROUP BY w.run_id "
+				     "ORDER BY w.run_id LIMIT 3", &st)))
+		return rc;
+	while (!rc && sqlite3_step(st) == SQLITE_ROW)
+		rc = aed_buf_printf(&b, "%srun %lld (%s on %s, pid %lld): %lld", b.len ? "; " : "",
+				    (long long)sqlite3_column_int64(st, 0),
+				    (const char *)sqlite3_column_text(st, 1),
+				    (const char *)sqlite3_column_text(st, 2),
+				    (long long)sqlite3_column_int64(st, 3),
+				    (long long)sqlite3_column_int64(st, 4));
+	sqlite3_finalize(st);
+	if (!rc)
+		rc = aed_error(AED_ESTATE, "shard %s: %" PRId64 " item%s still claimed by other runs "
+			       "(%s): the shard is not done. If those processes are gone (a task "
+			       "requeued onto another node), run again with --sole-writer", shard, n,
+			       n == 1 ? " is" : "s are", b.data ? b.data : "");
+	aed_buf_release(&b);
+	return rc;
+}
+
 int run_report_failed(struct aed_db *db, const char *shard, int64_t n, int allow)
 {
 	sqlite3_stmt *st;

@@ -52,7 +52,7 @@ static const struct aed_opt ingest_table[] = {
 	  "the first bad row aborts the ingest; nothing is written" },
 	{ "ontology-examples", 0, AED_OPT_FLAG, O(examples), NULL,
 	  "instead of SOURCE: the ontology's positive examples of the CLASSes (all: none given)" },
-	{ "max-errors", 0, AED_OPT_INT, O(max_errors), "N", "print at most N bad-row messages",
+	{ "max-errors", 0, AED_OPT_INT, O(max_errors), "N", "print at most N bad-row messages (0: only their count)",
 	  .def.i = AED_SEGMENTS_MAX_ERRORS_DEFAULT, AED_OPT_AT_LEAST(0) },
 	{ "timeout", 0, AED_OPT_LONG, O(s.timeout_s), "S", "give up on a download after S seconds",
 	  AED_OPT_AT_LEAST(0), .def_note = "120 s, 15 s to connect, 30 s without data" },
@@ -139,7 +139,7 @@ int cmd_segments_ingest(struct aed_ctx *ctx, int argc, char **argv)
 		return aed_error(AED_EUSAGE, "segments ingest: --ontology-examples takes no --format, "
 				 "--columns or --cut");
 	so->source = o.examples ? "ontology:positive_examples" : argv[0];
-	so->max_errors = (size_t)o.max_errors; /* 0: the stage's default */
+	so->max_errors = (size_t)o.max_errors;
 	so->progress = !ctx->g.quiet;
 	if (o.format && (rc = aed_seg_format_parse(o.format, &so->format)))
 		return rc;

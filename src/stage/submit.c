@@ -288,9 +288,12 @@ static int shard_status(const struct work *w, int i, struct aed_shard_status *ss
 		goto out;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		const char *outcome = col(st, 0);
-		if (!strcmp(outcome, "running"))
-			alive = aed_run_alive(col(st, 2), sqlite3_column_int64(st, 3),
-					      sqlite3_column_int64(st, 4)) != 0;
+		if (!strcmp(outcome, "running")) {
+			int live = aed_run_alive(col(st, 2), sqlite3_column_int64(st, 3),
+						 sqlite3_column_int64(st, 4));
+			alive = live != 0;
+			ss->run_elsewhere = live < 0;
+		}
 		last_failed = !strcmp(outcome, "failed");
 		if (strcmp(outcome, "ok")) {
 			struct aed_buf b = { 0 };
@@ -352,6 +355,31 @@ out:
 	return rc;
 }
 
+/* A run recorded as running on another host (its node) cannot be looked at
+ * from here; its task can: once the task is no longer running (ended,
+ * requeued and pending, or gone from Slurm), the run is dead. */
+static int task_has_process(const struct aed_shard_status *ss)
+{
+	static const char *const running[] = { "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED",
+					       "CONFIGURING", "SIGNALING", "STAGE_OUT", NULL };
+	for (int i = 0; ss->has_job && running[i]; i++)
+		if (!strcmp(ss->job.state, running[i]))
+			return 1;
+	return 0;
+}
+
+static int settle_elsewhere(const struct work *w, struct aed_shard_status *ss)
+{
+	if (ss->state != AED_SHARD_RUNNING || !ss->run_elsewhere || task_has_process(ss))
+		return AED_OK;
+	ss->state = ss->failed && !w->allow_failed ? AED_SHARD_FAILED
+		    : ss->steps_done == ss->steps ? AED_SHARD_COMPLETE : AED_SHARD_INCOMPLETE;
+	free(ss->last_run);
+	if (!(ss->last_run = strdup("dead (its task is not running)")))
+		return aed_error(AED_ENOMEM, "out of memory");
+	return AED_OK;
+}
+
 /* Every shard's and the corpus's state; with slurm set, also the states of
  * the last submission's jobs (a failure to read them goes to slurm_error). */
 static int status_of(const struct work *w, struct aed_workdir_status *s, int slurm)
@@ -373,7 +401,8 @@ static int status_of(const struct work *w, struct aed_workdir_status *s, int slu
 	char job[32], seen[32] = "";
 	struct aed_slurm_task *t = NULL;
 	size_t n = 0;
-	for (int i = 0; i < w->n; i++) {
+	int known = 0;
+	for (int i = 0; i < w->n && !rc; i++) {
 		shard_job(w, i, job);
 		if (!*job)
 			continue;
@@ -381,17 +410,18 @@ static int status_of(const struct work *w, struct aed_workdir_status *s, int slu
 			aed_slurm_tasks_free(&t);
 			n = 0;
 			snprintf(seen, sizeof seen, "%s", job);
-			if (aed_slurm_job_tasks(job, &t, &n)) {
-				if (!s->slurm_error)
-					s->slurm_error = strdup(aed_last_error());
-				continue;
-			}
+			known = !aed_slurm_job_tasks(job, &t, &n);
+			if (!known && !s->slurm_error)
+				s->slurm_error = strdup(aed_last_error());
 		}
+		if (!known)
+			continue;
 		for (size_t k = 0; k < n; k++)
 			if (t[k].task == i) {
 				s->shards[i].job = t[k];
 				s->shards[i].has_job = 1;
 			}
+		rc = settle_elsewhere(w, &s->shards[i]);
 	}
 	aed_slurm_tasks_free(&t);
 	if (*s->merge_job_id) {
@@ -404,7 +434,7 @@ static int status_of(const struct work *w, struct aed_workdir_status *s, int slu
 		}
 		aed_slurm_tasks_free(&t);
 	}
-	return AED_OK;
+	return rc;
 }
 
 const char *aed_shard_state_name(enum aed_shard_state s)
@@ -473,10 +503,14 @@ static int shard_script(const struct work *w, const struct aed_submit_opts *o, c
 		"# runs its set-up and [shard] steps for shard I of %d into shards/shard-I.db\n"
 		"# of the work dir ($work). Written by `aedcurate submit`, which submits\n"
 		"#   sbatch --array=LIST shard.sbatch\n"
-		"# with LIST the shards not yet complete (0-%d the first time).\n"
+		"# with LIST the shards not yet complete (0-%d the first time). A task\n"
+		"# started again (requeued, on this node or another, or submitted again)\n"
+		"# goes on where the last start stopped: it is its database's only writer\n"
+		"# (--sole-writer), and takes over what a killed start left claimed.\n"
 		"#SBATCH --job-name=%s-shard\n"
 		"#SBATCH --output=%s/logs/shard-%%a.out\n"
-		"#SBATCH --open-mode=append\n",
+		"#SBATCH --open-mode=append\n"
+		"#SBATCH --requeue\n",
 		name, w->n, w->n - 1, name, w->dir);
 	if (!rc)
 		rc = sbatch_lines(&b, o);
@@ -485,9 +519,10 @@ static int shard_script(const struct work *w, const struct aed_submit_opts *o, c
 	if (!rc)
 		rc = aed_buf_printf(&b,
 			"i=${SLURM_ARRAY_TASK_ID:?run this script as a task of a job array}\n"
-			"echo \"== shard $i of %d, job ${SLURM_JOB_ID:-(not Slurm)}\"\n"
+			"echo \"== shard $i of %d, job ${SLURM_JOB_ID:-(not Slurm)}"
+			"${SLURM_RESTART_COUNT:+, restart $SLURM_RESTART_COUNT}\"\n"
 			"exec \"$aed\" run \"$pipeline\" --shard \"$i/%d\" --db \"$work/shards/shard-$i.db\" \\\n"
-			"\t--threads \"${SLURM_CPUS_PER_TASK:-0}\"%s%s\n",
+			"\t--sole-writer --threads \"${SLURM_CPUS_PER_TASK:-0}\"%s%s\n",
 			w->n, w->n, o->offline ? " --offline" : "",
 			w->allow_failed ? " --allow-failed" : "");
 	if (rc)
@@ -512,6 +547,7 @@ static int merge_script(const struct work *w, const struct aed_submit_opts *o, c
 		"#SBATCH --job-name=%s-merge\n"
 		"#SBATCH --output=%s/logs/merge.out\n"
 		"#SBATCH --open-mode=append\n"
+		"#SBATCH --requeue\n"
 		"#SBATCH --kill-on-invalid-dep=yes\n",
 		name, w->n - 1, name, w->dir);
 	if (!rc)
@@ -521,7 +557,8 @@ static int merge_script(const struct work *w, const struct aed_submit_opts *o, c
 	if (!rc)
 		rc = aed_buf_printf(&b,
 			"n=%d\n"
-			"echo \"== merge of $n shards, job ${SLURM_JOB_ID:-(not Slurm)}\"\n"
+			"echo \"== merge of $n shards, job ${SLURM_JOB_ID:-(not Slurm)}"
+			"${SLURM_RESTART_COUNT:+, restart $SLURM_RESTART_COUNT}\"\n"
 			"set --\n"
 			"i=0\n"
 			"while [ \"$i\" -lt \"$n\" ]; do\n"
@@ -530,7 +567,7 @@ static int merge_script(const struct work *w, const struct aed_submit_opts *o, c
 			"done\n"
 			"\"$aed\" merge \"$@\" --into \"$work/corpus.db\"\n"
 			"exec \"$aed\" run \"$pipeline\" --corpus --db \"$work/corpus.db\" \\\n"
-			"\t--threads \"${SLURM_CPUS_PER_TASK:-0}\"%s\n",
+			"\t--sole-writer --threads \"${SLURM_CPUS_PER_TASK:-0}\"%s\n",
 			w->n, o->offline ? " --offline" : "");
 	if (rc)
 		aed_buf_release(&b);

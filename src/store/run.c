@@ -185,7 +185,10 @@ int aed_run_alive(const char *host, int64_t pid, int64_t pid_start)
 	return run_alive((long)pid, pid_start);
 }
 
-int aed_run_reap(struct aed_db *db)
+/* Reap the runs recorded as running whose process is gone: on this host by
+ * pid and start time; with any_host also those of every other host, which
+ * the caller knows to be dead (aed_run_reap_all_hosts()). */
+static int reap(struct aed_db *db, int any_host)
 {
 	char host[256], now[32];
 	sqlite3_stmt *sel = NULL, *upd = NULL, *rel = NULL, *files = NULL;
@@ -194,28 +197,45 @@ int aed_run_reap(struct aed_db *db)
 	aed_utc_iso8601(now);
 	if ((rc = aed_db_begin(db)))
 		return rc;
-	if ((rc = aed_db_prepare(db, "SELECT id, pid, pid_start FROM run "
-				     "WHERE outcome = 'running' AND host = ?", &sel)) ||
-	    (rc = aed_db_prepare(db, "UPDATE run SET outcome = 'interrupted', ended_at = ?, "
-				     "message = 'process ended without finishing (killed?)' "
-				     "WHERE id = ?", &upd)) ||
+	/* n_done and n_failed of a dead run: what its work rows say it
+	 * finished (a stage counts its own only now and then). */
+	if ((rc = aed_db_prepare(db, "SELECT id, pid, pid_start, host FROM run "
+				     "WHERE outcome = 'running' AND (host = ?1 OR ?2)", &sel)) ||
+	    (rc = aed_db_prepare(db, "UPDATE run SET outcome = 'interrupted', ended_at = ?1, "
+				     "message = ?2, n_done = max(n_done, (SELECT count(*) FROM work w "
+				     "WHERE w.stage = run.stage AND w.state = 'done' AND w.run_id = ?3)), "
+				     "n_failed = max(n_failed, (SELECT count(*) FROM work w WHERE "
+				     "w.stage = run.stage AND w.state = 'failed' AND w.run_id = ?3)) "
+				     "WHERE id = ?3", &upd)) ||
 	    (rc = aed_db_prepare(db, "UPDATE work SET state = 'pending' "
 				     "WHERE state = 'claimed' AND run_id = ?", &rel)) ||
 	    (rc = aed_db_prepare(db, "SELECT path, committed_bytes FROM array_file "
 				     "WHERE run_id = ?", &files)))
 		goto out;
 	sqlite3_bind_text(sel, 1, host, -1, SQLITE_STATIC);
+	sqlite3_bind_int(sel, 2, any_host);
 	while (sqlite3_step(sel) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(sel, 0);
 		long pid = (long)sqlite3_column_int64(sel, 1);
 		int64_t start = sqlite3_column_int64(sel, 2);
-		if (run_alive(pid, start))
-			continue;
-		/* Before its claims are released, so no item is retried while a
-		 * command of the dead run can still write its output. */
-		kill_marked(pid, start);
+		const char *on = (const char *)sqlite3_column_text(sel, 3);
+		char msg[600];
+		if (!on || !strcmp(on, host)) {
+			if (run_alive(pid, start))
+				continue;
+			/* Before its claims are released, so no item is retried while a
+			 * command of the dead run can still write its output. */
+			kill_marked(pid, start);
+			snprintf(msg, sizeof msg, "process ended without finishing (killed?)");
+		} else {
+			/* Nothing of it can be killed from here: that it is dead is the
+			 * caller's knowledge (the database's only writer). */
+			snprintf(msg, sizeof msg, "process on %.255s ended without finishing (found "
+				 "running by the database's only writer, on %.255s)", on, host);
+		}
 		sqlite3_bind_text(upd, 1, now, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(upd, 2, id);
+		sqlite3_bind_text(upd, 2, msg, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(upd, 3, id);
 		sqlite3_bind_int64(rel, 1, id);
 		if (sqlite3_step(upd) != SQLITE_DONE || sqlite3_step(rel) != SQLITE_DONE) {
 			rc = aed_db_error(db, "reap");
@@ -248,6 +268,16 @@ out:
 	if (rc)
 		aed_db_rollback(db);
 	return rc;
+}
+
+int aed_run_reap(struct aed_db *db)
+{
+	return reap(db, 0);
+}
+
+int aed_run_reap_all_hosts(struct aed_db *db)
+{
+	return reap(db, 1);
 }
 
 int aed_run_begin(struct aed_db *db, const char *stage, const char *params_json,

@@ -13,6 +13,7 @@
 # and 88 UrbanSound8K clips (the demo's five Bark exemplars among them),
 # with the full AudioSet lists and ontology.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$ROOT/tests/lib/submit.sh"
 US8K=$SHARED/data/audio/urbansound8k
 need_shared "$AUDIOSET/ontology.json" "$US8K/manifest.csv" "$SHARED/models/yamnet/yamnet.tflite" \
 	"$SHARED/data/audio/audioset-eval/labels.csv"
@@ -89,50 +90,12 @@ if [ -n "${AEDCURATE_SANITIZED:-}" ]; then
 fi
 
 # --- a small copy of the shared data --------------------------------------------
-$PY - "$SHARED" "$T/sh" <<'EOF'
-import csv, os, shutil, sys
-src, dst = sys.argv[1:3]
-def link(rel):
-    os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
-    os.symlink(os.path.join(src, rel), os.path.join(dst, rel))
-for f in ("ontology.json", "class_labels_indices.csv", "balanced_train_segments.csv", "eval_segments.csv"):
-    link("data/audioset/" + f)
-link("models/yamnet")
-ev = "data/audio/audioset-eval/"
-rows = list(csv.DictReader(open(os.path.join(src, ev, "labels.csv"))))[:6]
-os.makedirs(os.path.join(dst, ev))
-with open(os.path.join(dst, ev, "labels.csv"), "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0].keys())); w.writeheader()
-    for r in rows:
-        link(ev + r["file"]); w.writerow(r)
-# UrbanSound8K: the demo's five Bark exemplars, 25 dog barks, 7 of each other
-# class; files copied (one is damaged below).
-u = "data/audio/urbansound8k/"
-rows = list(csv.DictReader(open(os.path.join(src, u, "manifest.csv"))))
-ex = {"100652-3-0-0", "101415-3-0-2", "112195-3-0-38", "113785-3-0-0", "114587-3-0-2"}
-keep, n = [], {}
-for r in rows:
-    stem = os.path.splitext(os.path.basename(r["file"]))[0]
-    if stem in ex or n.get(r["class"], 0) < (25 if r["class"] == "dog_bark" else 7):
-        keep.append(r); n[r["class"]] = n.get(r["class"], 0) + 1
-os.makedirs(os.path.join(dst, u))
-with open(os.path.join(dst, u, "manifest.csv"), "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0].keys())); w.writeheader()
-    for r in keep:
-        os.makedirs(os.path.join(dst, u, os.path.dirname(r["file"])), exist_ok=True)
-        shutil.copyfile(os.path.join(src, u, r["file"]), os.path.join(dst, u, r["file"]))
-        w.writerow(r)
-EOF
+small_demo_data "$T/sh"
 check_eq "a small demo corpus: 88 UrbanSound8K clips" 89 "$(wc -l <"$T/sh/data/audio/urbansound8k/manifest.csv" | tr -d ' ')"
 export AEDCURATE_SHARED="$T/sh"
 cd "$T" || exit 1
 
 # compare A.db OUTA B.db OUTB WHAT: the corpus B against the single run A.
-digest() {
-	sqlite3 -batch -noheader "$1" "SELECT key, ytid, start_ms, end_ms, path, source_group, meta FROM segment ORDER BY key;
-		SELECT s.key, c.mid, l.source FROM label l JOIN segment s ON s.id = l.segment_id JOIN class c ON c.id = l.class_id ORDER BY 1, 2, 3;
-		SELECT s.key, p.name FROM segment_split x JOIN segment s ON s.id = x.segment_id JOIN split p ON p.id = x.split_id ORDER BY 1, 2;"
-}
 top50() {
 	sqlite3 -batch -noheader "$1" "SELECT s.key, c.rank, c.score, c.best_time_s FROM candidate c JOIN segment s ON s.id = c.segment_id ORDER BY c.rank LIMIT 50"
 }
@@ -177,36 +140,7 @@ check_grep "shard 0 complete" '^shard 0 +complete +9/9 steps' "$T/out"
 check_grep "the corpus complete" '^corpus +complete: 1 of 1 shards merged, 6/6 corpus steps' "$T/out"
 
 # --- Slurm ---------------------------------------------------------------------------------
-if [ -z "${SLURM_CONF:-}" ] && [ -s "$ROOT/build/slurm.env" ]; then
-	. "$ROOT/build/slurm.env"; export SLURM_CONF
-fi
-if [ -z "${SLURM_CONF:-}" ] || ! command -v sbatch >/dev/null ||
-	! sinfo -h -o %T 2>/dev/null | grep -Eq '^(idle|mixed|allocated)'; then
-	echo "# skip: no Slurm cluster answers here (start one: sh tests/lib/slurm.sh start); the Slurm checks did not run"
-	if [ -n "${CI:-}" ]; then not_ok "Slurm is running in CI (.ci/run starts it with tests/lib/slurm.sh)"; fi
-	done_testing; exit
-fi
-ok "a Slurm cluster answers ($(sinfo -h -o '%P %D node(s) %T' | head -n 1))"
-
-_jobs=
-cancel_jobs() { [ -z "$_jobs" ] || scancel $_jobs 2>/dev/null; _cleanup; }
-trap cancel_jobs EXIT
-# submit_json ARGS...: submit with --json; sets $A (array job) and $M (merge job).
-submit_json() {
-	$AED submit "$@" --json >"$T/out" 2>"$T/err"; _rc=$?
-	A=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1])).get("array_job") or "")' "$T/out" 2>/dev/null)
-	M=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1])).get("merge_job") or "")' "$T/out" 2>/dev/null)
-	_jobs="$_jobs $A $M"
-	return $_rc
-}
-# wait_jobs ID...: until Slurm lists none of them (at most 10 minutes).
-wait_jobs() {
-	_ids=$(echo "$@" | tr ' ' ','); _i=0
-	while [ -n "$(squeue -h -j "$_ids" -o %i 2>/dev/null)" ] && [ $_i -lt 1200 ]; do sleep 0.5; _i=$((_i + 1)); done
-	[ -z "$(squeue -h -j "$_ids" -o %i 2>/dev/null)" ]
-}
-# state ID: JobState of a job (or of each task of an array, sorted, unique).
-state() { scontrol show job -o "$1" | grep -o 'JobState=[A-Z_]*' | sed 's/JobState=//' | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+need_slurm
 
 t0=$(date +%s)
 AEDCURATE_OUT="$T/o-slurm" submit_json "$DEMO" --shards 4 --offline -w "$T/w4" -t 20:00 -c 1

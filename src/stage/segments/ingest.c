@@ -543,7 +543,7 @@ int aed_segments_ingest(struct aed_db *db, const struct aed_segments_opts *o,
 	c.o = o;
 	c.r = r;
 	c.name = o->source;
-	c.max_errors = o->max_errors ? o->max_errors : AED_SEGMENTS_MAX_ERRORS_DEFAULT;
+	c.max_errors = o->max_errors; /* 0: count bad rows, list none */
 	c.segs.size = sizeof(struct seg);
 	c.labels.size = sizeof(int64_t);
 	c.strong.size = sizeof(struct strong_row);
