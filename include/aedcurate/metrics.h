@@ -1,11 +1,12 @@
 /* metrics.h - evaluation measures for clip scores and frame masks: average
- * precision, ROC AUC, d-prime, equal error rate, precision/recall/F1, and the
- * sed_eval segment-based F1 and error rate; plus the `eval scores` stage.
+ * precision, ROC AUC, d-prime, equal error rate, precision/recall/F1, the
+ * sed_eval segment-based F1 and error rate, and the patch grid in seconds
+ * (src/util/metrics.c: pure math, the lowest floor). The stages that use
+ * them: `eval scores` (eval.h), `eval refine` (refine.h), `eval mine`
+ * (mine.h).
  *
- * Ownership: the math functions only read the caller's arrays. The eval stage
- * fills a caller-embedded struct aed_eval_scores_result whose arrays it owns;
- * release it with aed_eval_scores_result_release(). Every function returning
- * int returns an enum aed_status and records a message on failure.
+ * Ownership: the functions only read the caller's arrays and write the
+ * caller's outputs; nothing is allocated for the caller.
  *
  * Definitions (the ones sklearn and the AudioSet papers use):
  *   AP   sum over distinct score thresholds t (descending) of
@@ -32,8 +33,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-struct aed_db;
 
 /* --- ranking measures over n items (labels 0/1) --------------------------- */
 double aed_average_precision(const float *scores, const uint8_t *labels, size_t n);
@@ -89,8 +88,8 @@ void aed_intervals_to_segments(const double *start, const double *end, size_t n,
  * measures a kept patch stands for its central hop-long part
  * [i*hop + (len-hop)/2, i*hop + (len+hop)/2), the first one extended to 0
  * and the last to the clip's end: these parts tile the clip. */
-#define AED_PATCH_HOP_S 0.48
-#define AED_PATCH_LEN_S 0.96
+#define AED_PATCH_HOP_S 0.48  /* s between patch starts (YAMNet: 48 frames) */
+#define AED_PATCH_LEN_S 0.96  /* s, patch length (96 frames) */
 
 void aed_intervals_to_patches(const double *start, const double *end, size_t n,
 			      double hop_s, double len_s, uint8_t *flags, size_t n_patches);
@@ -109,65 +108,5 @@ void aed_prf_masks_skip(const uint8_t *pred, const uint8_t *ref, const uint8_t *
 void aed_patches_to_intervals(const uint8_t *mask, size_t n_patches, double hop_s,
 			      double len_s, double clip_s, double *start, double *end,
 			      size_t *n_out);
-
-/* --- eval scores stage ----------------------------------------------------- */
-enum aed_scorer { AED_SCORER_YAMNET, AED_SCORER_TRAINED };
-enum aed_pool { AED_POOL_MAX, AED_POOL_MEAN };
-
-int aed_scorer_parse(const char *s, enum aed_scorer *out);
-const char *aed_scorer_name(enum aed_scorer s);
-int aed_pool_parse(const char *s, enum aed_pool *out);
-const char *aed_pool_name(enum aed_pool p);
-
-struct aed_eval_scores_opts {
-	const char *split;        /* required: the split's segments are scored */
-	enum aed_scorer scorer;   /* yamnet: array kind "scores"; trained: frame_score rows */
-	enum aed_pool pool;       /* patch scores to a clip score */
-	double threshold;         /* for P/R/F1; <= 0: the default */
-	int min_positives;        /* classes with fewer positives are left out; >= 1 */
-	const char *class_map;    /* yamnet_class_map.csv; NULL: the model table or
-				   * aed_yamnet_find_class_map(NULL) */
-};
-/* Defaults: aed_eval_scores_opts_init() and `aedcurate eval scores`'s rows. */
-#define AED_EVAL_SCORES_THRESHOLD_DEFAULT 0.5
-#define AED_EVAL_SCORES_MIN_POSITIVES_DEFAULT 1
-static inline void aed_eval_scores_opts_init(struct aed_eval_scores_opts *o)
-{
-	*o = (struct aed_eval_scores_opts){
-		.scorer = AED_SCORER_YAMNET,
-		.pool = AED_POOL_MAX,
-		.threshold = AED_EVAL_SCORES_THRESHOLD_DEFAULT,
-		.min_positives = AED_EVAL_SCORES_MIN_POSITIVES_DEFAULT,
-	};
-}
-
-struct aed_class_eval {
-	int64_t class_id;
-	long label_index;         /* class_labels_indices index, -1 if none */
-	char mid[64], name[128];
-	int64_t n_pos, n_neg;
-	double ap, auc, dprime, eer;
-	struct aed_prf prf;
-};
-
-struct aed_eval_scores_result {
-	int64_t n_segments;       /* segments of the split with scores */
-	int64_t n_missing;        /* segments of the split without scores */
-	struct aed_class_eval *classes; /* by label index, then mid */
-	size_t n_classes;
-	double map, mean_auc, mean_dprime, mean_eer; /* macro averages over classes;
-						      * mean_dprime over finite d' only
-						      * (AUC 1 gives +inf) */
-	double dprime_of_mean_auc;                  /* d' of the mean AUC (AudioSet papers) */
-	struct aed_prf micro;     /* pooled counts over all classes at the threshold */
-};
-
-/* Clip labels come from the label table (any source) through class_closure:
- * a clip labelled with a descendant of a class is a positive for it. Classes
- * evaluated: those the scorer scores that have at least min_positives
- * positives and one negative among the scored segments. */
-int aed_eval_scores(struct aed_db *db, const struct aed_eval_scores_opts *o,
-		    struct aed_eval_scores_result *r);
-void aed_eval_scores_result_release(struct aed_eval_scores_result *r);
 
 #endif

@@ -23,10 +23,11 @@
  * The baseline `mean`: one query, the normalised mean of all exemplar frames;
  * score = cosine similarity.
  *
- * Two layers: the in-memory core (aed_mine_select_frames, aed_mine_search),
- * which knows vectors and segment numbers only and is what the benchmark and
- * unit tests drive; and the stages (aed_index_build, aed_mine) over the
- * stage store, the tables of sql/0005_mine.sql and an index file.
+ * Two layers: the in-memory core (aed_mine_select_frames, aed_mine_search;
+ * declared in search.h, src/search/mine_core.c), which knows vectors and
+ * segment numbers only and is what the benchmark and unit tests drive; and
+ * the stages here (aed_index_build, aed_mine, aed_eval_mine) over the stage
+ * store, the tables of sql/0005_mine.sql and an index file.
  *
  * Ownership: results are filled into caller-embedded structs released with
  * the matching *_release(); arrays passed in are borrowed. Every function
@@ -38,114 +39,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aedcurate/metrics.h"
+#include "aedcurate/search.h"
 #include "aedcurate/store.h"
-
-struct aed_vindex;
-
-#define AED_PATCH_HOP_S 0.48  /* s between patch starts (YAMNet: 48 frames) */
-#define AED_PATCH_LEN_S 0.96  /* s, patch length */
-
-/* --- core: exemplar frames ---------------------------------------------- */
-struct aed_frame_select_opts {
-	int clusters;       /* k-means k; 0 = auto: frames / (4 x exemplars), about
-	                     * 2 s of each exemplar per cluster; at least 2 */
-	int min_exemplars;  /* keep a cluster with frames from at least this many
-	                     * exemplars; 0 = auto: 2, or 1 when there is one exemplar */
-	int seed;           /* k-means seed */
-	const float *generic; /* [n] each frame's mean similarity to the corpus, or
-	                     * NULL: frames that resemble everything (silence, hum,
-	                     * padding) have the highest */
-	double generic_drop;/* drop this fraction of frames, those with the highest
-	                     * generic value (0..1); negative = the default 0.25 */
-	const float *spread;/* [n] each frame's similarity spread (std) over the
-	                     * corpus, or NULL: with generic, enables the shared test */
-	int share;          /* a frame is kept only when at least this many OTHER
-	                     * exemplars have a frame unusually close to it (z >= 2
-	                     * against the corpus); 0 = auto: 40% of the other
-	                     * exemplars, at least 1; negative = off */
-};
-
-struct aed_frame_selection {
-	int n_clusters;
-	int *cluster;       /* [n] cluster of each frame */
-	unsigned char *kept;/* [n] 1 if the frame is a query */
-	unsigned char *generic; /* [n] 1 if dropped as resembling everything */
-	unsigned char *unshared;/* [n] 1 if dropped: too few other exemplars have it */
-	int *cl_exemplars;  /* [n_clusters] distinct exemplars in the cluster */
-	int *cl_frames;     /* [n_clusters] frames in the cluster */
-	unsigned char *cl_kept; /* [n_clusters] */
-	int n_kept;
-	int n_generic;      /* frames of kept clusters dropped as generic */
-	int n_unshared;     /* frames dropped by the shared test */
-	int share_needed;   /* other exemplars the shared test asked for (0: off) */
-	float generic_cut;  /* frames with generic >= this were dropped */
-	int fallback;       /* 1: no cluster spanned min_exemplars exemplars; the
-	                     * clusters spanning the most exemplars were kept */
-};
-
-/* x: n unit vectors of d floats, exemplar[i] in 0..n_exemplars-1. */
-int aed_mine_select_frames(const float *x, const int *exemplar, int64_t n, int d,
-			   int n_exemplars, const struct aed_frame_select_opts *o,
-			   struct aed_frame_selection *out);
-void aed_frame_selection_release(struct aed_frame_selection *s);
-
-/* --- core: multi-query search ------------------------------------------- */
-#define AED_MINE_Z_FLOOR (-3.0) /* z scores below this count as this */
-
-enum aed_mine_score {
-	AED_MINE_SCORE_Z,   /* mean over queries of max((sim - mu_q) / sigma_q, -3) */
-	AED_MINE_SCORE_RAW, /* mean over queries of sim */
-};
-
-/* The corpus as the index sees it: vector ids of segment s (a segment
- * number 0..n_segments-1, not a database id) are first_vec[s] ..
- * first_vec[s+1]-1, patch p of s being first_vec[s] + p. */
-struct aed_mine_corpus {
-	struct aed_vindex *ix;
-	int64_t n_segments;
-	const int64_t *first_vec;       /* [n_segments + 1], ascending */
-	const unsigned char *excluded;  /* [n_segments] 1 = never a candidate; may be NULL */
-	const float *sample;            /* [n_sample][dim] unit vectors of the corpus, for 'z' */
-	int64_t n_sample;
-	/* The exact (stored, normalised) vectors of n ids, ascending, into
-	 * out[n][dim]; NULL: the index's own (aed_vindex_reconstruct), which
-	 * only an exact index has. A compressed index finds the candidates and
-	 * this re-ranks them, so that every reported score is exact. */
-	int (*fetch)(void *ctx, int64_t n, const int64_t *ids, float *out);
-	void *fetch_ctx;
-};
-
-struct aed_mine_search_opts {
-	int k;                  /* candidates wanted */
-	int64_t hits_per_query; /* neighbours fetched per query; 0 = auto (max(4k, 256)),
-	                         * raised until k segments survive the exclusions */
-	enum aed_mine_score score;
-};
-
-struct aed_mine_hit {
-	int64_t segment;  /* segment number */
-	int patch;        /* best frame */
-	float score;
-};
-
-struct aed_mine_search_stats {
-	int64_t hits_per_query; /* as finally used */
-	int64_t pooled_frames;  /* distinct frames scored exactly */
-	int64_t pooled_segments;
-	double seconds;
-};
-
-/* Mean and standard deviation of each query's similarity over the corpus
- * sample (c->sample): mu[nq], sd[nq]. mu is the "resembles everything"
- * measure of aed_frame_select_opts.generic. */
-int aed_mine_corpus_stats(const struct aed_mine_corpus *c, const float *q, int nq, int d,
-			  float *mu, float *sd);
-
-/* q: nq unit query vectors. Fills out[0..*n_out-1] (caller's array of k),
- * best first; ties broken by segment number. */
-int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
-		    const struct aed_mine_search_opts *o, struct aed_mine_hit *out, int *n_out,
-		    struct aed_mine_search_stats *stats);
 
 /* --- stage: index build --------------------------------------------------- */
 struct aed_index_build_opts {
@@ -263,7 +159,7 @@ static inline void aed_mine_opts_init(struct aed_mine_opts *o)
 	};
 }
 
-/* The ranker (o->ranker): logistic regression (aed_clf_train, refine.h) on
+/* The ranker (o->ranker): logistic regression (aed_clf_train, nn.h) on
  * the patch embeddings of verified positives (segment exemplars and clips
  * rated Present), verified negatives (rated Not present) and
  * AED_RANKER_WEAK corpus-sample vectors as weak negatives; Unsure and Not
@@ -427,6 +323,5 @@ int aed_eval_mine(struct aed_db *db, const struct aed_eval_mine_opts *o,
 void aed_eval_mine_result_release(struct aed_eval_mine_result *r);
 
 const char *aed_mine_method_name(enum aed_mine_method m);
-const char *aed_mine_score_name(enum aed_mine_score s);
 
 #endif

@@ -1,12 +1,14 @@
 /* nn.h - the neural-network side: a bounds-checked reader for the subset of
- * the TFLite flatbuffer schema we need, the YAMNet model built from it, and
- * the backend interface (CPU now; a CUDA backend implements the same ops).
+ * the TFLite flatbuffer schema we need, the YAMNet model built from it, the
+ * backend interface (CPU now; a CUDA backend implements the same ops), and
+ * the small frame classifier that refine and mine train on patch embeddings.
  *
  * Ownership: aed_tflite_load/parse return a model the caller frees with
  * aed_tflite_free(&m); every pointer inside it points into memory the model
  * owns. aed_yamnet_load returns float weights owned by the struct (free with
  * aed_yamnet_free); it keeps no reference to the flatbuffer. A backend state
  * made by ops->init is freed with ops->free and must not outlive its model.
+ * aed_clf_train() returns a model freed with aed_clf_free(&m).
  *
  * TFLite file layout (flatbuffers, little-endian, all offsets unsigned 32-bit
  * and relative to where they are stored, except vtable offsets):
@@ -43,8 +45,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "aedcurate/store.h" /* struct aed_shard */
 
 /* --- TFLite ---------------------------------------------------------------- */
 enum aed_tfl_type {
@@ -135,6 +135,7 @@ const char *aed_tflite_op_name(int code);
 /* --- YAMNet ----------------------------------------------------------------- */
 #define AED_YAMNET_PATCH_FRAMES 96  /* log-mel frames per patch (0.96 s) */
 #define AED_YAMNET_MEL_BANDS 64
+#define AED_YAMNET_PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
 #define AED_YAMNET_EMBED_DIM 1024
 #define AED_YAMNET_CLASSES 521
 #define AED_YAMNET_LAYERS 27        /* layer1 conv + 13 x (depthwise, pointwise) */
@@ -213,46 +214,83 @@ struct aed_nn_backend_ops {
 const struct aed_nn_backend_ops *aed_nn_backend(const char *name);
 extern const struct aed_nn_backend_ops aed_nn_cpu_ops;
 
-/* --- the embed stage ---------------------------------------------------------
- * Stage "embed", item = segment id, eligible = segments with an array of kind
- * "logmel_yamnet" (f32 [frames, 64], from `features`). For each it stores
- * kind "embedding" f32 [patches, 1024] and kind "scores" f32 [patches, 521]
- * (patch i = frames [48 i, 48 i + 96), cut by aed_patch with the yamnet
- * preset) and an embedding row naming the model (sql/0004_model.sql).
- * Resumable: a segment is done exactly when its arrays and its row commit.
- * A segment whose log-mel was stored by a later run than its embedding is
- * embedded again. */
-struct aed_db;
-
-struct aed_embed_opts {
-	const char *model_path;  /* NULL: aed_yamnet_find_model's search */
-	const char *backend;     /* NULL: the first backend, "cpu" */
-	int batch;               /* patches per network batch; 0 = the default */
-	int threads;             /* 0 = all cores */
-	int redo;                /* forget earlier results (also of another model) */
-	struct aed_shard shard;  /* --shard I/N; count 0 = all */
-	int max_attempts;        /* 0 = the default */
-	int64_t limit;           /* stop after this many segments; 0 = all */
-};
-/* Defaults: aed_embed_opts_init() and `aedcurate embed`'s option rows. */
-#define AED_EMBED_BATCH_DEFAULT 32
-static inline void aed_embed_opts_init(struct aed_embed_opts *o)
-{
-	*o = (struct aed_embed_opts){
-		.batch = AED_EMBED_BATCH_DEFAULT,
-		.max_attempts = AED_WORK_MAX_ATTEMPTS_DEFAULT,
-	};
-}
-
-struct aed_embed_stats {
-	int64_t run_id;
-	int64_t done, failed, skipped; /* segments */
-	int64_t patches;               /* computed by this run */
-	double net_seconds;            /* time inside the network */
-	char model_sha256[65];
+/* --- the YAMNet patch runner -------------------------------------------------
+ * The one path from audio to YAMNet's outputs, shared by embed, tag, mine
+ * (file exemplars) and refine (consensus): a file decoded to 16 kHz mono and
+ * its log-mel (audio.h), or a stored log-mel; 96-frame patches cut from it;
+ * the backend's run_batch over them `batch` at a time. Every patch goes
+ * through the network on its own, so its outputs do not depend on the batch,
+ * the threads or the other patches (src/nn/runner.c).
+ * Ownership: a runner is embedded by the caller, holds the backend state for
+ * one model (which must outlive it) and is released with
+ * aed_yamnet_runner_release(); patch and log-mel arrays returned through
+ * `float **` are malloc'd and the caller's. */
+struct aed_yamnet_runner {
+	const struct aed_nn_backend_ops *be;
+	void *state;          /* be's state for the model */
+	int batch;            /* patches per run_batch call */
+	float *emb, *scores;  /* scratch rows for an output the caller does not keep */
 };
 
-int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o,
-		    struct aed_embed_stats *st);
+/* be: from aed_nn_backend() (NULL is refused); batch <= 0: 32; threads 0:
+ * all cores. */
+int aed_yamnet_runner_init(struct aed_yamnet_runner *r, const struct aed_yamnet *m,
+			   const struct aed_nn_backend_ops *be, int batch, int threads);
+/* n patches of AED_YAMNET_PATCH_FLOATS back to back: emb [n][1024] and
+ * scores [n][521]; either may be NULL when the caller does not want it. */
+int aed_yamnet_runner_run(struct aed_yamnet_runner *r, const float *patches, size_t n,
+			  float *emb, float *scores);
+void aed_yamnet_runner_release(struct aed_yamnet_runner *r);
+
+/* n patches of a log-mel [frames][64] into patches[n][96 * 64]: patch j is
+ * frames [j * hop, j * hop + 96), frames past the end read as silence
+ * (aed_logmel_floor). hop 48 cuts what aed_patch() cuts; refine's consensus
+ * cuts finer ones. */
+void aed_yamnet_cut_patches(const float *logmel, size_t frames, int hop, size_t n,
+			    float *patches);
+/* The aed_patch_count(frames, yamnet) patches of a log-mel (hop 48). */
+int aed_yamnet_patches(const float *logmel, size_t frames, float **patches, size_t *n);
+/* A file decoded to 16 kHz mono, and its log-mel. pad 1: the samples are
+ * first zero-padded as YAMNet pads a waveform (aed_logmel_samples), so the
+ * patches are those the pipeline cuts from a stored clip (tag). pad 0: the
+ * decoded samples as they are (mine's file exemplars have always been
+ * embedded so). *n_samples (may be NULL): the samples the log-mel covers. */
+int aed_yamnet_file_logmel(const char *path, int pad, float **logmel, size_t *frames,
+			   size_t *n_samples);
+
+/* --- frame classifier -------------------------------------------------------
+ * Logistic regression (hidden = 0) or one ReLU hidden layer, with C sigmoid
+ * outputs, trained with Adam on standardised inputs and the weighted binary
+ * cross-entropy  -[w_c y log p + (1 - y) log(1 - p)]  (soft targets y in
+ * [0,1] allowed), L2 on the weights, early stopping on held-out rows. */
+struct aed_clf_opts {
+	int hidden;           /* 0: logistic regression */
+	int max_epochs;       /* default 60 */
+	int patience;         /* epochs without held-out improvement; default 6 */
+	int batch;            /* rows per step; default 256 */
+	double lr;            /* Adam step size; default 1e-3 */
+	double l2;            /* weight decay; default 1e-4 */
+	uint64_t seed;        /* shuffling and initialisation; default 1 */
+};
+
+struct aed_clf_report {
+	int epochs;           /* epochs run */
+	int best_epoch;       /* 1-based epoch whose parameters were kept */
+	double train_loss, heldout_loss; /* mean weighted BCE at best_epoch */
+	size_t n_train, n_heldout;       /* rows */
+};
+
+struct aed_clf;
+
+/* x [n][d] row-major, y [n][c] targets in [0, 1] (a negative target leaves
+ * that row and class out of the loss), pos_w [c] (NULL: 1), heldout [n]
+ * (1 = held out; NULL or none held out: no early stopping, max_epochs run). */
+int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
+		  const float *pos_w, const uint8_t *heldout,
+		  const struct aed_clf_opts *o, struct aed_clf **out,
+		  struct aed_clf_report *rep);
+/* p [n][c] probabilities. */
+int aed_clf_predict(const struct aed_clf *m, const float *x, size_t n, float *p);
+void aed_clf_free(struct aed_clf **m);
 
 #endif

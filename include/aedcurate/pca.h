@@ -21,9 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aedcurate/metrics.h" /* AED_PATCH_HOP_S, AED_PATCH_LEN_S */
+
 #define AED_PCA_DIM 128
-#define AED_PATCH_HOP_S 0.48  /* s between patch starts (YAMNet: 48 frames) */
-#define AED_PATCH_LEN_S 0.96  /* s, patch length */
 
 /* Mean of the patches overlapping each second: emb [n_patches][dim] to
  * rows [n_seconds][dim]; a second no patch overlaps copies the last patch.

@@ -1,9 +1,9 @@
-/* refine.h - class priors and positive-example weights, the frame classifier
- * trained on patch embeddings, weak-label refinement (the AudioSet team's
- * max-normalised frame scores; a classifier trained on the corpus itself
- * with very weak labels and then self-trained on its own kept patches;
- * hysteresis around the kept frames), SeCoST's sequential co-supervision,
- * and the evaluation of refined masks.
+/* refine.h - class priors and positive-example weights, weak-label
+ * refinement (the AudioSet team's max-normalised frame scores; the frame
+ * classifier of nn.h trained on the corpus's own patch embeddings with very
+ * weak labels and then self-trained on its own kept patches; hysteresis
+ * around the kept frames), SeCoST's sequential co-supervision, and the
+ * evaluation of refined masks.
  *
  * Measured on mixtures of real recordings with known event times
  * (tests/cli/t1100-refine-mixtures.sh, mixture seeds 1-7 unless said),
@@ -24,8 +24,7 @@
  * README's table). What the rest miss is detection (shots never scored
  * high, impulsive backgrounds scored high).
 
- * Ownership: aed_clf_train() returns a model freed with aed_clf_free(&m).
- * Result structs are embedded by the caller and released with their
+ * Ownership: result structs are embedded by the caller and released with their
  * *_release() function. Functions taking a struct aed_db only borrow it.
  * Every function returning int returns an enum aed_status and records a
  * message on failure; nothing here prints except through aed_warn/aed_info.
@@ -66,7 +65,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aedcurate/eval.h"
 #include "aedcurate/metrics.h"
+#include "aedcurate/nn.h"
 
 struct aed_db;
 
@@ -120,41 +121,6 @@ void aed_priors_result_release(struct aed_priors_result *r);
  * "by_index": {"0": {...}}}; each {...} = {index, mid, name, n_pos, prior,
  * weight}. */
 int aed_priors_write(const struct aed_priors_result *r, const char *dir);
-
-/* --- frame classifier -------------------------------------------------------
- * Logistic regression (hidden = 0) or one ReLU hidden layer, with C sigmoid
- * outputs, trained with Adam on standardised inputs and the weighted binary
- * cross-entropy  -[w_c y log p + (1 - y) log(1 - p)]  (soft targets y in
- * [0,1] allowed), L2 on the weights, early stopping on held-out rows. */
-struct aed_clf_opts {
-	int hidden;           /* 0: logistic regression */
-	int max_epochs;       /* default 60 */
-	int patience;         /* epochs without held-out improvement; default 6 */
-	int batch;            /* rows per step; default 256 */
-	double lr;            /* Adam step size; default 1e-3 */
-	double l2;            /* weight decay; default 1e-4 */
-	uint64_t seed;        /* shuffling and initialisation; default 1 */
-};
-
-struct aed_clf_report {
-	int epochs;           /* epochs run */
-	int best_epoch;       /* 1-based epoch whose parameters were kept */
-	double train_loss, heldout_loss; /* mean weighted BCE at best_epoch */
-	size_t n_train, n_heldout;       /* rows */
-};
-
-struct aed_clf;
-
-/* x [n][d] row-major, y [n][c] targets in [0, 1] (a negative target leaves
- * that row and class out of the loss), pos_w [c] (NULL: 1), heldout [n]
- * (1 = held out; NULL or none held out: no early stopping, max_epochs run). */
-int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
-		  const float *pos_w, const uint8_t *heldout,
-		  const struct aed_clf_opts *o, struct aed_clf **out,
-		  struct aed_clf_report *rep);
-/* p [n][c] probabilities. */
-int aed_clf_predict(const struct aed_clf *m, const float *x, size_t n, float *p);
-void aed_clf_free(struct aed_clf **m);
 
 /* --- refinement rules -------------------------------------------------------
  * maxnorm:    n_i = s_i / max_j s_j; keep n_i >= high (the AudioSet rule).
@@ -375,10 +341,5 @@ struct aed_refine_eval_result {
 
 int aed_eval_refine(struct aed_db *db, const char *class_name, const char *split,
 		    struct aed_refine_eval_result *r);
-
-/* --- helpers shared by refine and eval --------------------------------------- */
-/* Class ids of YAMNet's 521 outputs (-1 for a mid the ontology lacks), from
- * class_map (NULL: aed_yamnet_find_class_map(NULL, ...)). */
-int aed_yamnet_output_classes(struct aed_db *db, const char *class_map, int64_t ids[521]);
 
 #endif

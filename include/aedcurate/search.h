@@ -8,9 +8,16 @@
  * exact for Flat storage (inner product metric), estimates for a PCA index
  * (L2 metric, turned into 1 - d/2), whose hits callers re-rank exactly.
  *
+ * Below the index, the in-memory core of exemplar mining (mine.h describes
+ * the method): which exemplar frames to query with, and the multi-query
+ * search with exact rescoring. It knows vectors and segment numbers only,
+ * never the database (src/search/mine_core.c).
+ *
  * Ownership: aed_vindex_new/read return an index the caller frees with
- * aed_vindex_free(&ix). Output arrays are the caller's. Every function
- * returns an enum aed_status and records FAISS's message on failure.
+ * aed_vindex_free(&ix). Output arrays are the caller's; a frame selection
+ * is caller-embedded and released with aed_frame_selection_release().
+ * Every function returns an enum aed_status and records FAISS's message on
+ * failure.
  *
  * File format: whatever faiss::write_index writes for the index (FAISS's own
  * binary serialisation; IVF indexes carry their direct map so vectors can be
@@ -97,5 +104,108 @@ void aed_l2_normalize(float *x, int64_t n, int d);
  * for a given seed. */
 int aed_kmeans(int d, int64_t n, int k, const float *x, int niter, int seed, int spherical,
 	       float *centroids, int *assign);
+
+/* --- core: exemplar frames ---------------------------------------------- */
+struct aed_frame_select_opts {
+	int clusters;       /* k-means k; 0 = auto: frames / (4 x exemplars), about
+	                     * 2 s of each exemplar per cluster; at least 2 */
+	int min_exemplars;  /* keep a cluster with frames from at least this many
+	                     * exemplars; 0 = auto: 2, or 1 when there is one exemplar */
+	int seed;           /* k-means seed */
+	const float *generic; /* [n] each frame's mean similarity to the corpus, or
+	                     * NULL: frames that resemble everything (silence, hum,
+	                     * padding) have the highest */
+	double generic_drop;/* drop this fraction of frames, those with the highest
+	                     * generic value (0..1); negative = the default 0.25 */
+	const float *spread;/* [n] each frame's similarity spread (std) over the
+	                     * corpus, or NULL: with generic, enables the shared test */
+	int share;          /* a frame is kept only when at least this many OTHER
+	                     * exemplars have a frame unusually close to it (z >= 2
+	                     * against the corpus); 0 = auto: 40% of the other
+	                     * exemplars, at least 1; negative = off */
+};
+
+struct aed_frame_selection {
+	int n_clusters;
+	int *cluster;       /* [n] cluster of each frame */
+	unsigned char *kept;/* [n] 1 if the frame is a query */
+	unsigned char *generic; /* [n] 1 if dropped as resembling everything */
+	unsigned char *unshared;/* [n] 1 if dropped: too few other exemplars have it */
+	int *cl_exemplars;  /* [n_clusters] distinct exemplars in the cluster */
+	int *cl_frames;     /* [n_clusters] frames in the cluster */
+	unsigned char *cl_kept; /* [n_clusters] */
+	int n_kept;
+	int n_generic;      /* frames of kept clusters dropped as generic */
+	int n_unshared;     /* frames dropped by the shared test */
+	int share_needed;   /* other exemplars the shared test asked for (0: off) */
+	float generic_cut;  /* frames with generic >= this were dropped */
+	int fallback;       /* 1: no cluster spanned min_exemplars exemplars; the
+	                     * clusters spanning the most exemplars were kept */
+};
+
+/* x: n unit vectors of d floats, exemplar[i] in 0..n_exemplars-1. */
+int aed_mine_select_frames(const float *x, const int *exemplar, int64_t n, int d,
+			   int n_exemplars, const struct aed_frame_select_opts *o,
+			   struct aed_frame_selection *out);
+void aed_frame_selection_release(struct aed_frame_selection *s);
+
+/* --- core: multi-query search ------------------------------------------- */
+#define AED_MINE_Z_FLOOR (-3.0) /* z scores below this count as this */
+
+enum aed_mine_score {
+	AED_MINE_SCORE_Z,   /* mean over queries of max((sim - mu_q) / sigma_q, -3) */
+	AED_MINE_SCORE_RAW, /* mean over queries of sim */
+};
+const char *aed_mine_score_name(enum aed_mine_score s); /* "z", "raw" */
+
+/* The corpus as the index sees it: vector ids of segment s (a segment
+ * number 0..n_segments-1, not a database id) are first_vec[s] ..
+ * first_vec[s+1]-1, patch p of s being first_vec[s] + p. */
+struct aed_mine_corpus {
+	struct aed_vindex *ix;
+	int64_t n_segments;
+	const int64_t *first_vec;       /* [n_segments + 1], ascending */
+	const unsigned char *excluded;  /* [n_segments] 1 = never a candidate; may be NULL */
+	const float *sample;            /* [n_sample][dim] unit vectors of the corpus, for 'z' */
+	int64_t n_sample;
+	/* The exact (stored, normalised) vectors of n ids, ascending, into
+	 * out[n][dim]; NULL: the index's own (aed_vindex_reconstruct), which
+	 * only an exact index has. A compressed index finds the candidates and
+	 * this re-ranks them, so that every reported score is exact. */
+	int (*fetch)(void *ctx, int64_t n, const int64_t *ids, float *out);
+	void *fetch_ctx;
+};
+
+struct aed_mine_search_opts {
+	int k;                  /* candidates wanted */
+	int64_t hits_per_query; /* neighbours fetched per query; 0 = auto (max(4k, 256)),
+	                         * raised until k segments survive the exclusions */
+	enum aed_mine_score score;
+};
+
+struct aed_mine_hit {
+	int64_t segment;  /* segment number */
+	int patch;        /* best frame */
+	float score;
+};
+
+struct aed_mine_search_stats {
+	int64_t hits_per_query; /* as finally used */
+	int64_t pooled_frames;  /* distinct frames scored exactly */
+	int64_t pooled_segments;
+	double seconds;
+};
+
+/* Mean and standard deviation of each query's similarity over the corpus
+ * sample (c->sample): mu[nq], sd[nq]. mu is the "resembles everything"
+ * measure of aed_frame_select_opts.generic. */
+int aed_mine_corpus_stats(const struct aed_mine_corpus *c, const float *q, int nq, int d,
+			  float *mu, float *sd);
+
+/* q: nq unit query vectors. Fills out[0..*n_out-1] (caller's array of k),
+ * best first; ties broken by segment number. */
+int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
+		    const struct aed_mine_search_opts *o, struct aed_mine_hit *out, int *n_out,
+		    struct aed_mine_search_stats *stats);
 
 #endif

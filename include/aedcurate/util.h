@@ -25,6 +25,26 @@ void aed_progress_free(struct aed_progress **p); /* prints a final line */
 double aed_now(void);                       /* monotonic seconds */
 void aed_utc_iso8601(char buf[32]);        /* "2026-11-21T10:04:08Z" */
 
+/* Deterministic hashing and randomness: the same numbers on every platform
+ * and run (seeds, shard assignment, held-out draws depend on them).
+ * splitmix64 (Steele, Lea and Flood 2014): aed_splitmix64(x) is the value a
+ * stream whose state is x gives next (x plus the golden-ratio step, then the
+ * finaliser); aed_splitmix64_next() advances *state by the step and returns
+ * the finalised new state. */
+#define AED_SPLITMIX64_STEP 0x9e3779b97f4a7c15ull /* the golden-ratio step */
+uint64_t aed_splitmix64(uint64_t x);
+uint64_t aed_splitmix64_next(uint64_t *state);
+/* FNV-1a: aed_fnv1a64 continues hash h over n bytes (start with
+ * AED_FNV1A64_BASIS); the _str forms hash a NUL-terminated string whole.
+ * The 64-bit basis is 1469598103934665603, one digit short of FNV's
+ * published 14695981039346656037: export's sample draws and eval mine's
+ * seeds were made with it, so it stays (the 32-bit form, the shard hash,
+ * uses the published 2166136261). */
+#define AED_FNV1A64_BASIS 1469598103934665603ull
+uint64_t aed_fnv1a64(uint64_t h, const void *data, size_t n);
+uint64_t aed_fnv1a64_str(const char *s);
+uint32_t aed_fnv1a32_str(const char *s);
+
 /* SHA-256 (OpenSSL). hex has 65 bytes. */
 void aed_sha256_hex(const void *data, size_t n, char hex[65]);
 int aed_sha256_file(const char *path, char hex[65]);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "aedcurate/cli.h"
+#include "aedcurate/embed.h"
 #include "aedcurate/error.h"
 #include "aedcurate/nn.h"
 #include "aedcurate/store.h"

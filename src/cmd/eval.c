@@ -1,5 +1,5 @@
 /* eval.c - `aedcurate eval scores`, `eval refine` and `eval mine`: argv to
- * options, then the evaluation (src/stage/eval.c, src/stage/refine.c,
+ * options, then the evaluation (src/stage/eval.c, src/stage/eval_refine.c,
  * src/stage/eval_mine.c), and a per-class table or --json. */
 #include <jansson.h>
 #include <math.h>
@@ -9,6 +9,7 @@
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
+#include "aedcurate/eval.h"
 #include "aedcurate/metrics.h"
 #include "aedcurate/mine.h"
 #include "aedcurate/refine.h"

@@ -1,7 +1,8 @@
 /* tag.c - `aedcurate tag FILE|SEGMENT`: the top AudioSet classes over time,
  * with display names and mids - the quick look a user takes before trusting
- * a model. A file is decoded and run through the network here; a segment
- * uses its stored scores, or runs the network on its stored log-mel. */
+ * a model. A file is decoded and run through the network by the YAMNet
+ * patch runner (nn.h); a segment uses its stored scores, or runs the
+ * network on its stored log-mel. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +11,13 @@
 
 #include "aedcurate/audio.h"
 #include "aedcurate/cli.h"
+#include "aedcurate/embed.h"
 #include "aedcurate/error.h"
+#include "aedcurate/metrics.h"
 #include "aedcurate/nn.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
-
-#define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
-#define HOP_S 0.48
-#define PATCH_S 0.96
 
 struct tag_cli {
 	const char *model;
@@ -55,44 +54,20 @@ static const struct aed_cmd_spec spec = {
 static int run_net(const struct aed_yamnet *y, const float *patches, size_t n, int batch,
 		   int threads, float **scores)
 {
-	const struct aed_nn_backend_ops *be = aed_nn_backend(NULL);
-	struct aed_nn_opts no = { .max_batch = batch, .threads = threads };
-	float *emb = malloc((size_t)batch * AED_YAMNET_EMBED_DIM * sizeof *emb);
-	void *st = NULL;
+	struct aed_yamnet_runner rn;
 	int rc;
 
 	*scores = malloc((n ? n : 1) * AED_YAMNET_CLASSES * sizeof **scores);
-	if (!emb || !*scores) {
-		rc = aed_error(AED_ENOMEM, "out of memory for %zu patches", n);
-		goto out;
-	}
-	if ((rc = be->init(y, &no, &st)))
-		goto out;
-	for (size_t i = 0; i < n && !rc; i += (size_t)batch) {
-		int k = n - i < (size_t)batch ? (int)(n - i) : batch;
-		rc = be->run_batch(st, patches + i * PATCH_FLOATS, k, emb,
-				   *scores + i * AED_YAMNET_CLASSES);
-	}
-out:
-	if (st)
-		be->free(&st);
-	free(emb);
+	if (!*scores)
+		return aed_error(AED_ENOMEM, "out of memory for %zu patches", n);
+	if (!(rc = aed_yamnet_runner_init(&rn, y, aed_nn_backend(NULL), batch, threads)))
+		rc = aed_yamnet_runner_run(&rn, patches, n, NULL, *scores);
+	aed_yamnet_runner_release(&rn);
 	if (rc) {
 		free(*scores);
 		*scores = NULL;
 	}
 	return rc;
-}
-
-static int patches_of(const float *lm, size_t frames, float **patches, size_t *n)
-{
-	*n = aed_patch_count(frames, AED_PRESET_YAMNET);
-	*patches = malloc((*n ? *n : 1) * PATCH_FLOATS * sizeof **patches);
-	if (!*patches)
-		return aed_error(AED_ENOMEM, "out of memory for %zu patches", *n);
-	for (size_t i = 0; i < *n; i++)
-		aed_patch(lm, frames, i, AED_PRESET_YAMNET, *patches + i * PATCH_FLOATS);
-	return AED_OK;
 }
 
 /* Indices of the k largest of v[0..n) in descending order (ties: lower index). */
@@ -136,25 +111,25 @@ static void print_result(struct aed_ctx *ctx, const struct aed_yamnet *y, const 
 				clip[c] = scores[p * AED_YAMNET_CLASSES + c];
 	if (ctx->g.json) {
 		root = json_pack("{s:s, s:{s:s, s:s}, s:f, s:f}", "source", source, "model", "name",
-				 y->name, "sha256", y->sha256, "patch_seconds", PATCH_S,
-				 "hop_seconds", HOP_S);
+				 y->name, "sha256", y->sha256, "patch_seconds",
+				 AED_PATCH_LEN_S, "hop_seconds", AED_PATCH_HOP_S);
 		pj = json_array();
 	} else {
 		printf("%s: %zu patches (%.2f s every %.2f s), model %s sha256 %.16s...\n", source, n,
-		       PATCH_S, HOP_S, y->name, y->sha256);
+		       AED_PATCH_LEN_S, AED_PATCH_HOP_S, y->name, y->sha256);
 		printf("  start    end  top %d: score class (mid)\n", k);
 	}
 	for (size_t p = 0; p < n; p++) {
 		const float *s = scores + p * AED_YAMNET_CLASSES;
 		top_k(s, AED_YAMNET_CLASSES, k, idx);
 		if (pj) {
-			json_t *o = json_pack("{s:f, s:f}", "start_s", p * HOP_S, "end_s",
-					      p * HOP_S + PATCH_S);
+			json_t *o = json_pack("{s:f, s:f}", "start_s", p * AED_PATCH_HOP_S, "end_s",
+					      p * AED_PATCH_HOP_S + AED_PATCH_LEN_S);
 			json_object_set_new(o, "top", top_json(y, s, idx, k));
 			json_array_append_new(pj, o);
 			continue;
 		}
-		printf("%7.2f %6.2f ", p * HOP_S, p * HOP_S + PATCH_S);
+		printf("%7.2f %6.2f ", p * AED_PATCH_HOP_S, p * AED_PATCH_HOP_S + AED_PATCH_LEN_S);
 		for (int j = 0; j < k; j++)
 			printf(" %s%.3f %s (%s)", j ? "| " : "", s[idx[j]], y->class_name[idx[j]],
 			       y->class_mid[idx[j]]);
@@ -210,8 +185,8 @@ int cmd_tag(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct tag_cli c = { 0 };
 	struct aed_yamnet *y = NULL;
-	float *x = NULL, *lm = NULL, *patches = NULL, *scores = NULL;
-	size_t n = 0, frames = 0, np = 0;
+	float *lm = NULL, *patches = NULL, *scores = NULL;
+	size_t frames = 0, np = 0;
 	char *model_path = NULL, *map_path = NULL, stored_sha[65] = "";
 	int nargs = 0, rc;
 
@@ -220,25 +195,9 @@ int cmd_tag(struct aed_ctx *ctx, int argc, char **argv)
 	const char *what = argv[0];
 
 	if (access(what, R_OK) == 0) {
-		size_t m;
-		float *q;
-		if ((rc = aed_decode_range(what, 0, 0, 16000, &x, &n)))
-			goto out;
-		/* Zero-padded as YAMNet pads a waveform (and as the features
-		 * stage covers a stored clip), so the last patch holds the
-		 * same samples here as through the pipeline. */
-		m = aed_logmel_samples(n, SIZE_MAX, AED_PRESET_YAMNET);
-		if (m > n) {
-			if (!(q = realloc(x, m * sizeof *x))) {
-				rc = aed_error(AED_ENOMEM, "out of memory");
-				goto out;
-			}
-			x = q;
-			memset(x + n, 0, (m - n) * sizeof *x);
-			n = m;
-		}
-		if ((rc = aed_logmel(x, n, AED_PRESET_YAMNET, &lm, &frames)) ||
-		    (rc = patches_of(lm, frames, &patches, &np)))
+		/* Padded as the pipeline pads a stored clip (pad 1). */
+		if ((rc = aed_yamnet_file_logmel(what, 1, &lm, &frames, NULL)) ||
+		    (rc = aed_yamnet_patches(lm, frames, &patches, &np)))
 			goto out;
 	} else {
 		int64_t id;
@@ -258,7 +217,7 @@ int cmd_tag(struct aed_ctx *ctx, int argc, char **argv)
 				rc = aed_error(AED_EFORMAT, "segment %s: log-mel array is not f32 [n,64]",
 					       what);
 			if (!rc)
-				rc = patches_of(a.data, (size_t)a.dims[0], &patches, &np);
+				rc = aed_yamnet_patches(a.data, (size_t)a.dims[0], &patches, &np);
 			aed_array_release(&a);
 		}
 		if (rc)
@@ -289,7 +248,6 @@ int cmd_tag(struct aed_ctx *ctx, int argc, char **argv)
 	print_result(ctx, y, what, scores, np, c.top);
 out:
 	aed_yamnet_free(&y);
-	free(x);
 	free(lm);
 	free(patches);
 	free(scores);

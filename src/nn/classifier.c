@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/refine.h"
+#include "aedcurate/nn.h"
+#include "aedcurate/util.h"
 
 struct aed_clf {
 	int d, h, c;          /* inputs, hidden units (0: none), outputs */
@@ -26,17 +27,9 @@ struct scratch {
 	float *x, *z1, *p, *g, *dh;
 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static double rng_uniform(uint64_t *s)
 {
-	return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
+	return ((double)(aed_splitmix64_next(s) >> 11) + 0.5) / 9007199254740992.0;
 }
 
 static void layout(struct aed_clf *m, float *base)
@@ -230,6 +223,46 @@ static double mean_loss(const struct aed_clf *m, struct scratch *s, const float 
 	return n ? sum / (double)n / m->c : 0;
 }
 
+/* Standardise with the training rows' mean and deviation (m->mu,
+ * m->inv_sd); sum and sq are d zeroed doubles of scratch. */
+static void standardise(struct aed_clf *m, const float *x, int d, const size_t *tr, size_t ntr,
+			double *sum, double *sq)
+{
+	for (size_t r = 0; r < ntr; r++) {
+		const float *row = x + tr[r] * (size_t)d;
+		for (int j = 0; j < d; j++) {
+			sum[j] += row[j];
+			sq[j] += (double)row[j] * row[j];
+		}
+	}
+	for (int j = 0; j < d; j++) {
+		double mu = sum[j] / ntr, var = sq[j] / ntr - mu * mu;
+		m->mu[j] = (float)mu;
+		m->inv_sd[j] = (float)(1.0 / sqrt(var > 1e-8 ? var : 1e-8));
+	}
+}
+
+/* One Adam update of every parameter from grad, step counting from 1;
+ * m1 and m2 are the first and second moments. */
+static void adam_step(struct aed_clf *m, const float *grad, float *m1, float *m2, double lr,
+		      int64_t step)
+{
+	const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+	double c1 = 1 - pow(b1, (double)step), c2 = 1 - pow(b2, (double)step);
+
+	for (size_t k = 0; k < m->n_params; k++) {
+		m1[k] = (float)(b1 * m1[k] + (1 - b1) * grad[k]);
+		m2[k] = (float)(b2 * m2[k] + (1 - b2) * grad[k] * grad[k]);
+		m->params[k] -= (float)(lr * (m1[k] / c1) / (sqrt(m2[k] / c2) + eps));
+	}
+}
+
+/* Kept whole (about 125 lines): its steps - defaults, the train/held-out
+ * split, standardise(), the He initialisation, epochs of shuffled
+ * mini-batches with adam_step(), early stopping on the held-out loss - share
+ * the shuffled rows, Adam's moments, the best parameters and the scratch.
+ * The initialisation draws two numbers in one expression and stays where it
+ * was compiled, so that the weights stay bit for bit what they were. */
 int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
 		  const float *pos_w, const uint8_t *heldout,
 		  const struct aed_clf_opts *opts, struct aed_clf **out,
@@ -286,19 +319,7 @@ int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
 		rc = aed_error(AED_ESTATE, "classifier: no training rows (%zu held out)", nho);
 		goto out;
 	}
-	/* Standardise with the training rows' mean and deviation. */
-	for (size_t r = 0; r < ntr; r++) {
-		const float *row = x + tr[r] * (size_t)d;
-		for (int j = 0; j < d; j++) {
-			sum[j] += row[j];
-			sq[j] += (double)row[j] * row[j];
-		}
-	}
-	for (int j = 0; j < d; j++) {
-		double mu = sum[j] / ntr, var = sq[j] / ntr - mu * mu;
-		m->mu[j] = (float)mu;
-		m->inv_sd[j] = (float)(1.0 / sqrt(var > 1e-8 ? var : 1e-8));
-	}
+	standardise(m, x, d, tr, ntr, sum, sq);
 	uint64_t seed = o.seed;
 	if (m->h) {
 		/* He initialisation for the ReLU layer, small output weights. */
@@ -315,11 +336,10 @@ int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
 		goto out;
 	memcpy(best, m->params, m->n_params * sizeof *best);
 	int64_t step = 0;
-	const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
 	for (int ep = 1; ep <= o.max_epochs; ep++) {
 		/* Fisher-Yates shuffle of the training rows. */
 		for (size_t i = ntr; i > 1; i--) {
-			size_t j = rng_next(&seed) % i, t = tr[i - 1];
+			size_t j = aed_splitmix64_next(&seed) % i, t = tr[i - 1];
 			tr[i - 1] = tr[j];
 			tr[j] = t;
 		}
@@ -328,13 +348,7 @@ int aed_clf_train(const float *x, size_t n, int d, const float *y, int c,
 			gather(m, x, tr + i, b, &s);
 			forward(m, &s, b);
 			backward(m, &s, y, tr + i, b, pos_w, o.l2, grad);
-			step++;
-			double c1 = 1 - pow(b1, (double)step), c2 = 1 - pow(b2, (double)step);
-			for (size_t k = 0; k < m->n_params; k++) {
-				m1[k] = (float)(b1 * m1[k] + (1 - b1) * grad[k]);
-				m2[k] = (float)(b2 * m2[k] + (1 - b2) * grad[k] * grad[k]);
-				m->params[k] -= (float)(o.lr * (m1[k] / c1) / (sqrt(m2[k] / c2) + eps));
-			}
+			adam_step(m, grad, m1, m2, o.lr, ++step);
 		}
 		rep->epochs = ep;
 		if (!nho) {

@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
 #define EARLY 11 /* layer1 .. layer6 pointwise run patch by patch through SGEMM */
 #define NR 16    /* output channels of a pw_late tile: two 8-float vectors */
 #define MR 6     /* rows (pixels) of a pw_late tile */
@@ -343,7 +342,7 @@ static void forward(struct worker *w)
 	float *a = w->a, *b = w->b, *t;
 
 	for (int p = 0; p < n; p++) {
-		const float *src = w->in + (size_t)p * PATCH_FLOATS;
+		const float *src = w->in + (size_t)p * AED_YAMNET_PATCH_FLOATS;
 		for (int li = 0; li < EARLY; li++) {
 			const struct aed_yamnet_layer *L = &m->layers[li];
 			float *dst = li == EARLY - 1 ? b + (size_t)p * early_out : li % 2 ? w->pb : w->pa;
@@ -418,7 +417,7 @@ static int cpu_init(const struct aed_yamnet *m, const struct aed_nn_opts *opts, 
 	if (cpu->threads > max_batch)
 		cpu->threads = max_batch;
 	cpu->sub = (max_batch + cpu->threads - 1) / cpu->threads;
-	cpu->max_act = PATCH_FLOATS;
+	cpu->max_act = AED_YAMNET_PATCH_FLOATS;
 	for (int i = 0; i < AED_YAMNET_LAYERS; i++) {
 		const struct aed_yamnet_layer *L = &m->layers[i];
 		size_t n = (size_t)L->h_out * L->w_out * L->cout;
@@ -496,7 +495,7 @@ static int cpu_run_batch(void *state, const float *patches, int n, float *emb, f
 		struct worker *w = &cpu->w[i];
 		int first = i * per;
 		w->n = n - first < per ? n - first : per;
-		w->in = patches + (size_t)first * PATCH_FLOATS;
+		w->in = patches + (size_t)first * AED_YAMNET_PATCH_FLOATS;
 		w->emb = emb + (size_t)first * AED_YAMNET_EMBED_DIM;
 		w->scores = scores + (size_t)first * AED_YAMNET_CLASSES;
 		used = i + 1;

@@ -140,6 +140,45 @@ static int check_conv_opts(const struct aed_tfl_op *op, const char *what, const 
 	return AED_OK;
 }
 
+/* The network's head after layer14 (whose op is last): global average
+ * pooling, then the dense layer to 521 logits, checked and loaded into y. */
+static int load_head(const struct aed_tflite *m, const char *what, const struct aed_tfl_op *last,
+		     struct aed_yamnet *y)
+{
+	const struct aed_tfl_op *mean = NULL, *fc = NULL;
+	int rc;
+
+	for (int i = 0; i < m->nops; i++) {
+		if (m->ops[i].code == AED_TFL_OP_MEAN && m->ops[i].ninputs >= 1 &&
+		    m->ops[i].inputs[0] == last->outputs[0])
+			mean = &m->ops[i];
+	}
+	if (!mean)
+		return aed_error(AED_EFORMAT, "%s: no global average pooling (MEAN) after layer14",
+				 what);
+	for (int i = 0; i < m->nops; i++) {
+		if (m->ops[i].code == AED_TFL_OP_FULLY_CONNECTED && m->ops[i].ninputs >= 3 &&
+		    m->ops[i].inputs[0] == mean->outputs[0])
+			fc = &m->ops[i];
+	}
+	if (!fc || !names_part(m->tensors[fc->outputs[0]].name, "dense/"))
+		return aed_error(AED_EFORMAT, "%s: no dense layer after the pooling", what);
+	if (fc->activation != AED_TFL_ACT_NONE)
+		return aed_error(AED_EFORMAT, "%s: the dense layer has a fused activation %d", what,
+				 fc->activation);
+	{
+		int wt, bt, dims[2] = { AED_YAMNET_CLASSES, AED_YAMNET_EMBED_DIM },
+			    nb = AED_YAMNET_CLASSES;
+		if ((rc = const_input(m, what, fc->inputs[1], "dense", &wt)) ||
+		    (rc = const_input(m, what, fc->inputs[2], "dense", &bt)) ||
+		    (rc = load_const(m, what, "dense", wt, 2, dims, &y->dense_w, &y->quantized)) ||
+		    (rc = load_const(m, what, "dense", bt, 1, &nb, &y->dense_b, &y->quantized)))
+			return rc;
+		y->macs += (int64_t)AED_YAMNET_CLASSES * AED_YAMNET_EMBED_DIM;
+	}
+	return AED_OK;
+}
+
 int aed_yamnet_from_tflite(const struct aed_tflite *m, const char *what, struct aed_yamnet **out)
 {
 	struct aed_yamnet *y = NULL;
@@ -228,41 +267,8 @@ int aed_yamnet_from_tflite(const struct aed_tflite *m, const char *what, struct 
 		c = L->cout;
 	}
 
-	/* Global average pooling, then the dense layer to 521 logits. */
-	const struct aed_tfl_op *mean = NULL, *fc = NULL;
-	for (int i = 0; i < m->nops; i++) {
-		if (m->ops[i].code == AED_TFL_OP_MEAN && m->ops[i].ninputs >= 1 &&
-		    m->ops[i].inputs[0] == prev->outputs[0])
-			mean = &m->ops[i];
-	}
-	if (!mean) {
-		rc = aed_error(AED_EFORMAT, "%s: no global average pooling (MEAN) after layer14", what);
+	if ((rc = load_head(m, what, prev, y)))
 		goto out;
-	}
-	for (int i = 0; i < m->nops; i++) {
-		if (m->ops[i].code == AED_TFL_OP_FULLY_CONNECTED && m->ops[i].ninputs >= 3 &&
-		    m->ops[i].inputs[0] == mean->outputs[0])
-			fc = &m->ops[i];
-	}
-	if (!fc || !names_part(m->tensors[fc->outputs[0]].name, "dense/")) {
-		rc = aed_error(AED_EFORMAT, "%s: no dense layer after the pooling", what);
-		goto out;
-	}
-	if (fc->activation != AED_TFL_ACT_NONE) {
-		rc = aed_error(AED_EFORMAT, "%s: the dense layer has a fused activation %d", what,
-			       fc->activation);
-		goto out;
-	}
-	{
-		int wt, bt, dims[2] = { AED_YAMNET_CLASSES, AED_YAMNET_EMBED_DIM },
-			    nb = AED_YAMNET_CLASSES;
-		if ((rc = const_input(m, what, fc->inputs[1], "dense", &wt)) ||
-		    (rc = const_input(m, what, fc->inputs[2], "dense", &bt)) ||
-		    (rc = load_const(m, what, "dense", wt, 2, dims, &y->dense_w, &y->quantized)) ||
-		    (rc = load_const(m, what, "dense", bt, 1, &nb, &y->dense_b, &y->quantized)))
-			goto out;
-		y->macs += (int64_t)AED_YAMNET_CLASSES * AED_YAMNET_EMBED_DIM;
-	}
 	*out = y;
 	y = NULL;
 out:

@@ -1,4 +1,4 @@
-/* mine_core.c - the in-memory core of exemplar mining (mine.h): which
+/* mine_core.c - the in-memory core of exemplar mining (search.h): which
  * exemplar frames to query with (k-means, clusters shared by exemplars), and
  * the multi-query search with exact pooled rescoring. No database here. */
 #include <cblas.h>
@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/mine.h"
 #include "aedcurate/search.h"
 #include "aedcurate/util.h"
 
@@ -272,40 +271,17 @@ out:
 	return rc;
 }
 
-int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
-		    const struct aed_mine_search_opts *o, struct aed_mine_hit *out, int *n_out,
-		    struct aed_mine_search_stats *stats)
+/* The pool: every query's kq nearest frames (kq from o, raised until k
+ * segments survive the exclusions), excluded segments' frames dropped,
+ * distinct ids ascending into *uniq [*m] (malloc'd), *nseg segments. */
+static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq,
+		     const struct aed_mine_search_opts *o, int64_t *kq_out, int64_t **uniq_out,
+		     int64_t *m_out, int64_t *nseg_out)
 {
-	double t0 = aed_now();
-	float *mu = NULL, *sd = NULL, *sims = NULL, *f = NULL, *g = NULL;
-	int64_t *ids = NULL, *uniq = NULL;
-	struct aed_mine_hit *segs = NULL;
-	int rc = AED_OK;
-
-	*n_out = 0;
-	memset(stats, 0, sizeof *stats);
-	int d = aed_vindex_dim(c->ix);
 	int64_t ntotal = aed_vindex_ntotal(c->ix);
-	if (nq <= 0)
-		return aed_error(AED_ENOTFOUND, "no query vectors");
-	if (o->k <= 0)
-		return aed_error(AED_EUSAGE, "candidates wanted: %d", o->k);
-	if (ntotal <= 0 || c->n_segments <= 0)
-		return aed_error(AED_ENOTFOUND, "the index is empty");
-	if (c->first_vec[c->n_segments] > ntotal)
-		return aed_error(AED_EINTERNAL, "segment map covers %lld vectors, index has %lld",
-				 (long long)c->first_vec[c->n_segments], (long long)ntotal);
-
-	mu = calloc((size_t)nq, sizeof *mu);
-	sd = malloc((size_t)nq * sizeof *sd);
-	if (!mu || !sd) {
-		rc = aed_error(AED_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (int j = 0; j < nq; j++)
-		sd[j] = 1.0f;
-	if (o->score == AED_MINE_SCORE_Z && (rc = aed_mine_corpus_stats(c, q, nq, d, mu, sd)))
-		goto out;
+	float *sims = NULL;
+	int64_t *ids = NULL, *uniq = NULL;
+	int rc = AED_OK;
 
 	int64_t kq = o->hits_per_query > 0 ? o->hits_per_query : (4 * (int64_t)o->k > 256 ? 4 * (int64_t)o->k : 256);
 	int64_t m = 0, nseg = 0;
@@ -351,16 +327,30 @@ int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
 			break;
 		kq *= 4;
 	}
-	stats->hits_per_query = kq;
-	stats->pooled_frames = m;
-	stats->pooled_segments = nseg;
+	*kq_out = kq;
+	*m_out = m;
+	*nseg_out = nseg;
+out:
+	free(sims);
+	free(ids);
+	*uniq_out = uniq;
+	return rc;
+}
 
-	/* Exact scores of every pooled frame against every query, a chunk of
-	 * frames at a time: the pool of a wide search can be millions. */
+/* Exact scores of every pooled frame uniq [m] against every query, a chunk
+ * of frames at a time (the pool of a wide search can be millions); each
+ * segment keeps its best frame: segs [*ns] (room for the pool's segments;
+ * NULL is refused as out of memory), in the order of uniq. */
+static int rescore(const struct aed_mine_corpus *c, const float *q, int nq, int d,
+		   const struct aed_mine_search_opts *o, const float *mu, const float *sd,
+		   const int64_t *uniq, int64_t m, struct aed_mine_hit *segs, int64_t *ns_out)
+{
 	const int64_t chunk = 8192;
-	f = malloc((size_t)(m < chunk ? (m ? m : 1) : chunk) * d * sizeof *f);
-	g = malloc((size_t)(m < chunk ? (m ? m : 1) : chunk) * nq * sizeof *g);
-	segs = malloc((size_t)(nseg ? nseg : 1) * sizeof *segs);
+	float *f = malloc((size_t)(m < chunk ? (m ? m : 1) : chunk) * d * sizeof *f);
+	float *g = malloc((size_t)(m < chunk ? (m ? m : 1) : chunk) * nq * sizeof *g);
+	int64_t ns = 0;
+	int rc = AED_OK;
+
 	if (!f || !g || !segs) {
 		rc = aed_error(AED_ENOMEM, "out of memory (%lld pooled frames)", (long long)m);
 		goto out;
@@ -370,7 +360,6 @@ int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
 			       "re-rank its hits");
 		goto out;
 	}
-	int64_t ns = 0;
 	for (int64_t i0 = 0; i0 < m; i0 += chunk) {
 		int64_t mc = m - i0 < chunk ? m - i0 : chunk;
 		if (c->fetch) {
@@ -408,6 +397,59 @@ int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
 			}
 		}
 	}
+out:
+	*ns_out = ns;
+	free(f);
+	free(g);
+	return rc;
+}
+
+int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
+		    const struct aed_mine_search_opts *o, struct aed_mine_hit *out, int *n_out,
+		    struct aed_mine_search_stats *stats)
+{
+	double t0 = aed_now();
+	float *mu = NULL, *sd = NULL;
+	int64_t *uniq = NULL;
+	struct aed_mine_hit *segs = NULL;
+	int rc = AED_OK;
+
+	*n_out = 0;
+	memset(stats, 0, sizeof *stats);
+	int d = aed_vindex_dim(c->ix);
+	int64_t ntotal = aed_vindex_ntotal(c->ix);
+	if (nq <= 0)
+		return aed_error(AED_ENOTFOUND, "no query vectors");
+	if (o->k <= 0)
+		return aed_error(AED_EUSAGE, "candidates wanted: %d", o->k);
+	if (ntotal <= 0 || c->n_segments <= 0)
+		return aed_error(AED_ENOTFOUND, "the index is empty");
+	if (c->first_vec[c->n_segments] > ntotal)
+		return aed_error(AED_EINTERNAL, "segment map covers %lld vectors, index has %lld",
+				 (long long)c->first_vec[c->n_segments], (long long)ntotal);
+
+	mu = calloc((size_t)nq, sizeof *mu);
+	sd = malloc((size_t)nq * sizeof *sd);
+	if (!mu || !sd) {
+		rc = aed_error(AED_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int j = 0; j < nq; j++)
+		sd[j] = 1.0f;
+	if (o->score == AED_MINE_SCORE_Z && (rc = aed_mine_corpus_stats(c, q, nq, d, mu, sd)))
+		goto out;
+
+	int64_t kq = 0, m = 0, nseg = 0;
+	if ((rc = pool_hits(c, q, nq, o, &kq, &uniq, &m, &nseg)))
+		goto out;
+	stats->hits_per_query = kq;
+	stats->pooled_frames = m;
+	stats->pooled_segments = nseg;
+
+	int64_t ns = 0;
+	segs = malloc((size_t)(nseg ? nseg : 1) * sizeof *segs);
+	if ((rc = rescore(c, q, nq, d, o, mu, sd, uniq, m, segs, &ns)))
+		goto out;
 	qsort(segs, (size_t)ns, sizeof *segs, cmp_hit);
 	*n_out = ns < o->k ? (int)ns : o->k;
 	memcpy(out, segs, (size_t)*n_out * sizeof *out);
@@ -415,18 +457,9 @@ out:
 	stats->seconds = aed_now() - t0;
 	free(mu);
 	free(sd);
-	free(sims);
-	free(ids);
 	free(uniq);
-	free(f);
-	free(g);
 	free(segs);
 	return rc;
-}
-
-const char *aed_mine_method_name(enum aed_mine_method m)
-{
-	return m == AED_MINE_MEAN ? "mean" : "exemplar";
 }
 
 const char *aed_mine_score_name(enum aed_mine_score s)

@@ -1,8 +1,10 @@
-/* embed.c - the embed stage: YAMNet over every segment's log-mel patches,
- * storing per patch the 1024-d embedding and the 521 AudioSet scores.
+/* embed.c - the embed stage: YAMNet over every segment's log-mel patches
+ * (the patch runner of nn.h), storing per patch the 1024-d embedding and the
+ * 521 AudioSet scores.
  * Work is claimed a few segments at a time; a segment's arrays and its
  * 'done' state commit in one transaction, so a killed run resumes cleanly. */
 #include "aedcurate/audio.h"
+#include "aedcurate/embed.h"
 #include "aedcurate/error.h"
 #include "aedcurate/nn.h"
 #include "aedcurate/store.h"
@@ -15,7 +17,6 @@
 
 #define STAGE "embed"
 #define CLAIM 16 /* segments per transaction */
-#define PATCH_FLOATS (AED_YAMNET_PATCH_FRAMES * AED_YAMNET_MEL_BANDS)
 
 struct item {
 	int64_t id;
@@ -152,7 +153,7 @@ static int gather(struct aed_db *db, struct item *it, float **buf, size_t *cap, 
 	}
 	if (*used + it->n > *cap) {
 		size_t ncap = (*used + it->n) * 2;
-		float *p = realloc(*buf, ncap * PATCH_FLOATS * sizeof *p);
+		float *p = realloc(*buf, ncap * AED_YAMNET_PATCH_FLOATS * sizeof *p);
 		if (!p) {
 			rc = aed_error(AED_ENOMEM, "segment %lld: out of memory for %zu patches",
 				       (long long)it->id, it->n);
@@ -161,8 +162,8 @@ static int gather(struct aed_db *db, struct item *it, float **buf, size_t *cap, 
 		*buf = p;
 		*cap = ncap;
 	}
-	for (size_t i = 0; i < it->n; i++)
-		aed_patch(a.data, frames, i, AED_PRESET_YAMNET, *buf + (*used + i) * PATCH_FLOATS);
+	aed_yamnet_cut_patches(a.data, frames, AED_YAMNET_PATCH_FRAMES / 2, it->n,
+			       *buf + *used * AED_YAMNET_PATCH_FLOATS);
 	*used += it->n;
 out:
 	aed_array_release(&a);
@@ -234,6 +235,7 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 {
 	const struct aed_nn_backend_ops *be = aed_nn_backend(o->backend);
 	struct aed_yamnet *y = NULL;
+	struct aed_yamnet_runner rn = { 0 };
 	struct aed_array_writer *we = NULL, *ws = NULL;
 	struct aed_progress *prog = NULL;
 	struct aed_work_counts wc;
@@ -242,7 +244,6 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	float *patches = NULL, *emb = NULL, *scores = NULL;
 	size_t cap = 0, out_cap = 0;
 	char *path = NULL, *params = NULL;
-	void *state = NULL;
 	int rc, batch = o->batch > 0 ? o->batch : AED_EMBED_BATCH_DEFAULT;
 	int max_attempts = o->max_attempts > 0 ? o->max_attempts : AED_WORK_MAX_ATTEMPTS_DEFAULT;
 	struct aed_shard shard = o->shard;
@@ -276,8 +277,7 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	if ((rc = aed_array_writer_new(db, "embedding", run_id, 0, &we)) ||
 	    (rc = aed_array_writer_new(db, "scores", run_id, 0, &ws)))
 		goto end;
-	struct aed_nn_opts no = { .max_batch = batch, .threads = o->threads };
-	if ((rc = be->init(y, &no, &state)))
+	if ((rc = aed_yamnet_runner_init(&rn, y, be, batch, o->threads)))
 		goto end;
 	prog = aed_progress_new("embed", wc.pending + wc.failed);
 
@@ -312,13 +312,8 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 			out_cap = used;
 		}
 		double t0 = aed_now();
-		for (size_t i = 0; i < used; i += (size_t)batch) {
-			int k = used - i < (size_t)batch ? (int)(used - i) : batch;
-			if ((rc = be->run_batch(state, patches + i * PATCH_FLOATS, k,
-						emb + i * AED_YAMNET_EMBED_DIM,
-						scores + i * AED_YAMNET_CLASSES)))
-				goto end;
-		}
+		if ((rc = aed_yamnet_runner_run(&rn, patches, used, emb, scores)))
+			goto end;
 		s->net_seconds += aed_now() - t0;
 		if ((rc = store_batch(db, we, ws, model_id, run_id, items, n, emb, scores)))
 			goto end;
@@ -345,8 +340,7 @@ end:
 	}
 out:
 	aed_progress_free(&prog);
-	if (state)
-		be->free(&state);
+	aed_yamnet_runner_release(&rn);
 	aed_array_writer_free(&we);
 	aed_array_writer_free(&ws);
 	aed_yamnet_free(&y);

@@ -4,7 +4,7 @@
  * labels read, as the oracle, to score the ranking; with rounds, a simulated
  * annotator rates the best unrated candidates through `review import`'s own
  * code. Not the mining itself (src/stage/mine.c) nor the metric math
- * (src/stage/eval.c). */
+ * (src/util/metrics.c). */
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -19,42 +19,27 @@
 #include "aedcurate/review.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
+#include "stage/eval_mine_internal.h"
 
 #define DEFAULT_EXEMPLARS AED_EVAL_MINE_EXEMPLARS_DEFAULT
 #define DEFAULT_TRIALS AED_EVAL_MINE_TRIALS_DEFAULT
 
 /* --- small helpers ------------------------------------------------------------ */
 
-/* splitmix64: a seeded stream that is the same on every platform. */
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
+/* A draw from a seeded splitmix64 stream: the same on every platform. */
 static int64_t rng_below(uint64_t *s, int64_t n)
 {
-	return (int64_t)(rng_next(s) % (uint64_t)n);
+	return (int64_t)(aed_splitmix64_next(s) % (uint64_t)n);
 }
 
 /* Each class has its own stream (the seed mixed with its mid), so that a
  * class draws the same exemplars alone as among all classes. */
 static uint64_t class_seed(uint64_t seed, const char *mid)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (const char *p = mid; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return seed ^ h;
+	return seed ^ aed_fnv1a64_str(mid);
 }
 
-struct keys {
-	char **v;
-	int n, cap;
-};
-
-static int keys_push(struct keys *k, const char *s)
+int eval_mine_keys_push(struct keys *k, const char *s)
 {
 	if (k->n == k->cap) {
 		int cap = k->cap ? 2 * k->cap : 16;
@@ -70,7 +55,7 @@ static int keys_push(struct keys *k, const char *s)
 	return AED_OK;
 }
 
-static void keys_release(struct keys *k)
+void eval_mine_keys_release(struct keys *k)
 {
 	for (int i = 0; i < k->n; i++)
 		free(k->v[i]);
@@ -245,7 +230,7 @@ static int draw(const struct pool_clip *p, const size_t *gstart, size_t n_groups
 		g[i] = g[j];
 		g[j] = t;
 		size_t a = gstart[g[i]], b = gstart[g[i] + 1];
-		rc = keys_push(out, p[a + (size_t)rng_below(rng, (int64_t)(b - a))].key);
+		rc = eval_mine_keys_push(out, p[a + (size_t)rng_below(rng, (int64_t)(b - a))].key);
 	}
 	free(g);
 	return rc;
@@ -255,9 +240,9 @@ static int draw(const struct pool_clip *p, const size_t *gstart, size_t n_groups
 
 /* Rank the candidate pool with these exemplars: the mine stage itself, on
  * the named exemplars only, nothing recorded. */
-static int rank_pool(struct aed_db *db, const struct aed_eval_mine_opts *o, const char *mid,
-		     const struct keys *ex, enum aed_mine_method method, int k, int record,
-		     struct aed_mine_result *r)
+int eval_mine_rank_pool(struct aed_db *db, const struct aed_eval_mine_opts *o, const char *mid,
+			const struct keys *ex, enum aed_mine_method method, int k, int record,
+			struct aed_mine_result *r)
 {
 	struct aed_mine_opts mo = o->mine;
 	mo.class_name = mid;
@@ -273,8 +258,8 @@ static int rank_pool(struct aed_db *db, const struct aed_eval_mine_opts *o, cons
 
 /* The oracle: rel[i] = 1 when candidate i is labelled (any source) with the
  * class or a descendant. Called only on a finished ranking. */
-static int oracle(struct aed_db *db, int64_t class_id, const struct aed_mine_candidate *c,
-		  int n, uint8_t *rel)
+int eval_mine_oracle(struct aed_db *db, int64_t class_id, const struct aed_mine_candidate *c,
+		     int n, uint8_t *rel)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t *pos = NULL, *np;
@@ -322,7 +307,7 @@ static int score_trial(struct aed_db *db, const struct aed_eval_mine_opts *o, in
 	if (n_segments > 1000000000)
 		return aed_error(AED_EUSAGE, "eval mine: %lld segments are too many to rank whole",
 				 (long long)n_segments);
-	if ((rc = rank_pool(db, o, mid, ex, method, (int)n_segments, 0, &r))) {
+	if ((rc = eval_mine_rank_pool(db, o, mid, ex, method, (int)n_segments, 0, &r))) {
 		aed_mine_result_release(&r);
 		return rc;
 	}
@@ -338,7 +323,7 @@ static int score_trial(struct aed_db *db, const struct aed_eval_mine_opts *o, in
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = oracle(db, class_id, r.candidates, r.n_candidates, rel)))
+	if ((rc = eval_mine_oracle(db, class_id, r.candidates, r.n_candidates, rel)))
 		goto out;
 	size_t npos = 0;
 	for (int i = 0; i < r.n_candidates; i++)
@@ -371,192 +356,11 @@ out:
 	return rc;
 }
 
-/* --- rounds: the simulated annotator --------------------------------------------- */
-
-/* Today's behaviour: the positives found become exemplars and nothing else
- * changes; the annotator skips the candidates it already rated. */
-static int rounds_positives(struct aed_db *db, const struct aed_eval_mine_opts *o,
-			    int64_t class_id, const char *mid, const struct keys *ex0, double *yield)
-{
-	struct keys ex = { 0 };
-	int64_t *rated = NULL, n_rated = 0, found = 0;
-	int rc = AED_OK;
-
-	if (!(rated = malloc((size_t)o->rounds * (size_t)o->per_round * sizeof *rated)))
-		return aed_error(AED_ENOMEM, "out of memory");
-	for (int i = 0; i < ex0->n && !rc; i++)
-		rc = keys_push(&ex, ex0->v[i]);
-	for (int round = 0; round < o->rounds && !rc; round++) {
-		struct aed_mine_result r;
-		uint8_t *rel = NULL;
-		int took = 0;
-		yield[round] = (double)found;
-		rc = rank_pool(db, o, mid, &ex, o->mine.method, o->per_round + (int)n_rated, 0, &r);
-		if (rc == AED_ENOTFOUND && round > 0) {
-			rc = AED_OK; /* no candidate left: the curve stays flat */
-			for (; round < o->rounds; round++)
-				yield[round] = (double)found;
-			aed_mine_result_release(&r);
-			break;
-		}
-		if (rc) {
-			aed_mine_result_release(&r);
-			break;
-		}
-		if (!(rel = calloc((size_t)(r.n_candidates ? r.n_candidates : 1), 1)))
-			rc = aed_error(AED_ENOMEM, "out of memory");
-		else
-			rc = oracle(db, class_id, r.candidates, r.n_candidates, rel);
-		/* Rated ones are sorted: n_rated is small, a linear look is enough. */
-		for (int i = 0; !rc && i < r.n_candidates && took < o->per_round; i++) {
-			int seen = 0;
-			for (int64_t j = 0; j < n_rated && !seen; j++)
-				seen = rated[j] == r.candidates[i].segment_id;
-			if (seen)
-				continue;
-			rated[n_rated++] = r.candidates[i].segment_id;
-			took++;
-			if (rel[i]) {
-				found++;
-				rc = keys_push(&ex, r.candidates[i].key);
-			}
-		}
-		yield[round] = (double)found;
-		free(rel);
-		aed_mine_result_release(&r);
-	}
-	free(rated);
-	keys_release(&ex);
-	return rc;
-}
-
-/* The ratings go through review import: a recorded mine run, an export
- * record of its best per_round candidates, a ratings file made in memory
- * and imported by aed_review_import_data; the class is then mined again with
- * the positives as exemplars, rated clips being left out by mining itself. */
-static int rounds_review(struct aed_db *db, const struct aed_eval_mine_opts *o,
-			 int64_t class_id, const char *mid, const struct keys *ex0, double *yield)
-{
-	struct keys ex = { 0 };
-	int64_t found = 0;
-	int rc = AED_OK;
-
-	for (int i = 0; i < ex0->n && !rc; i++)
-		rc = keys_push(&ex, ex0->v[i]);
-	for (int round = 0; round < o->rounds && !rc; round++) {
-		struct aed_mine_result r;
-		struct aed_review_export_result er;
-		struct aed_review_import_result ir = { 0 };
-		uint8_t *rel = NULL;
-		json_t *j = NULL, *a = NULL;
-		char *text = NULL, now[32], name[320];
-
-		yield[round] = (double)found;
-		rc = rank_pool(db, o, mid, &ex, o->mine.method, o->per_round, 1, &r);
-		if (rc == AED_ENOTFOUND && round > 0) {
-			rc = AED_OK; /* every candidate is rated: the curve stays flat */
-			for (; round < o->rounds; round++)
-				yield[round] = (double)found;
-			aed_mine_result_release(&r);
-			break;
-		}
-		if (rc) {
-			aed_mine_result_release(&r);
-			break;
-		}
-		if (!(rel = calloc((size_t)(r.n_candidates ? r.n_candidates : 1), 1))) {
-			rc = aed_error(AED_ENOMEM, "out of memory");
-			goto next;
-		}
-		if ((rc = oracle(db, class_id, r.candidates, r.n_candidates, rel)) ||
-		    (rc = aed_review_export_record(db, r.mine_run_id, o->per_round,
-						   "(eval mine: simulated annotator)", &er)))
-			goto next;
-		aed_utc_iso8601(now);
-		a = json_array();
-		j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:O}", "format",
-			      AED_RATINGS_FORMAT, "version", AED_RATINGS_VERSION, "export_id",
-			      er.export_id, "checksum", er.checksum, "class", er.mid, "annotator",
-			      AED_EVAL_MINE_ANNOTATOR, "exported_at", now, "ratings", a);
-		for (int i = 0; j && a && i < r.n_candidates; i++)
-			json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "candidate",
-							   r.candidates[i].key, "answer",
-							   rel[i] ? "present" : "not_present",
-							   "time", now));
-		if (!j || !a || !(text = json_dumps(j, JSON_COMPACT))) {
-			rc = aed_error(AED_ENOMEM, "out of memory");
-			goto next;
-		}
-		snprintf(name, sizeof name, "eval-mine:%s:mine_run_%lld", er.mid,
-			 (long long)r.mine_run_id);
-		if ((rc = aed_review_import_data(db, name, text, strlen(text), &ir)))
-			goto next;
-		if (ir.bad || ir.files_rejected) {
-			rc = aed_error(AED_EINTERNAL, "eval mine: review import rejected simulated "
-				       "ratings: %s", ir.n_messages ? ir.messages[0] : "?");
-			goto next;
-		}
-		for (int i = 0; i < r.n_candidates && !rc; i++)
-			if (rel[i]) {
-				found++;
-				rc = keys_push(&ex, r.candidates[i].key);
-			}
-		yield[round] = (double)found;
-next:
-		aed_review_import_result_release(&ir);
-		json_decref(j);
-		json_decref(a);
-		free(text);
-		free(rel);
-		aed_mine_result_release(&r);
-	}
-	keys_release(&ex);
-	return rc;
-}
-
-/* The simulation starts from a class nobody reviewed: refuse otherwise. */
-static int check_unreviewed(struct aed_db *db, int64_t class_id, const char *name)
-{
-	char sql[512];
-	int64_t n = 0;
-	snprintf(sql, sizeof sql, "SELECT (SELECT count(*) FROM rating WHERE class_id = %lld) + "
-		 "(SELECT count(*) FROM review_decision WHERE class_id = %lld) + (SELECT count(*) "
-		 "FROM label WHERE class_id = %lld AND source = 'verified')",
-		 (long long)class_id, (long long)class_id, (long long)class_id);
-	int rc = aed_db_int(db, sql, &n);
-	if (rc)
-		return rc;
-	if (n)
-		return aed_error(AED_ESTATE, "eval mine --rounds: class %s already has %lld ratings, "
-				 "decisions or verified labels; the simulated review starts from an "
-				 "unreviewed class: run it on a copy of the database without them",
-				 name, (long long)n);
-	return AED_OK;
-}
-
-/* Undo a trial's simulated review so the next trial starts unreviewed too
- * (its runs, exports and import log stay). */
-static int undo_review(struct aed_db *db, int64_t class_id)
-{
-	char sql[512];
-	int rc;
-	snprintf(sql, sizeof sql, "DELETE FROM rating WHERE class_id = %lld AND annotator = '"
-		 AED_EVAL_MINE_ANNOTATOR "'; DELETE FROM review_decision WHERE class_id = %lld; "
-		 "DELETE FROM label WHERE class_id = %lld AND source = 'verified';",
-		 (long long)class_id, (long long)class_id, (long long)class_id);
-	if ((rc = aed_db_begin(db)))
-		return rc;
-	if ((rc = aed_db_exec(db, sql))) {
-		aed_db_rollback(db);
-		return rc;
-	}
-	return aed_db_commit(db);
-}
-
 /* --- one class ----------------------------------------------------------------- */
 
 static int add_skipped(struct aed_eval_mine_result *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
 static int add_skipped(struct aed_eval_mine_result *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -572,6 +376,44 @@ static int add_skipped(struct aed_eval_mine_result *r, const char *fmt, ...)
 	r->skipped = v;
 	r->skipped[r->n_skipped++] = m;
 	return AED_OK;
+}
+
+/* Means over the trials of class k. */
+static int trial_means(const struct aed_eval_mine_opts *o, struct aed_eval_mine_class *k,
+		       int n_trials)
+{
+	int rc = AED_OK;
+	double *buf = malloc((size_t)n_trials * sizeof *buf);
+
+	if (!buf)
+		return aed_error(AED_ENOMEM, "out of memory");
+#define MEAN_OF(expr, dst)                                   \
+	do {                                                 \
+		for (int t_ = 0; t_ < n_trials; t_++) {      \
+			const struct aed_eval_mine_trial *T = &k->trials[t_]; \
+			buf[t_] = (expr);                    \
+		}                                            \
+		(dst) = mean_finite(buf, (size_t)n_trials, 1); \
+	} while (0)
+	MEAN_OF(T->prior, k->prior);
+	for (int m = 0; m < 2; m++) {
+		MEAN_OF(T->score[m].p10, k->score[m].p10);
+		MEAN_OF(T->score[m].p50, k->score[m].p50);
+		MEAN_OF(T->score[m].ap, k->score[m].ap);
+	}
+	if (o->rounds) {
+		for (int m = 0; m < 2 && !rc; m++) {
+			if (!(k->yield[m] = calloc((size_t)o->rounds, sizeof *k->yield[m]))) {
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				break;
+			}
+			for (int q = 0; q < o->rounds; q++)
+				MEAN_OF(T->yield[m][q], k->yield[m][q]);
+		}
+	}
+#undef MEAN_OF
+	free(buf);
+	return rc;
 }
 
 static int eval_class(struct aed_db *db, const struct aed_eval_mine_opts *o, int64_t class_id,
@@ -634,7 +476,7 @@ static int eval_class(struct aed_db *db, const struct aed_eval_mine_opts *o, int
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (o->rounds && (rc = check_unreviewed(db, class_id, name)))
+	if (o->rounds && (rc = eval_mine_check_unreviewed(db, class_id, name)))
 		goto out;
 	uint64_t rng = class_seed(o->seed, mid);
 	for (int t = 0; t < n_trials; t++) {
@@ -644,7 +486,7 @@ static int eval_class(struct aed_db *db, const struct aed_eval_mine_opts *o, int
 		tr->score[1].p10 = tr->score[1].p50 = tr->score[1].ap = NAN;
 		if (o->n_exemplars) {
 			for (int i = 0; i < o->n_exemplars && !rc; i++)
-				rc = keys_push(&ex, o->exemplars[i]);
+				rc = eval_mine_keys_push(&ex, o->exemplars[i]);
 		} else {
 			rc = draw(p, gstart, ng, n_ex, &rng, &ex);
 		}
@@ -656,65 +498,16 @@ static int eval_class(struct aed_db *db, const struct aed_eval_mine_opts *o, int
 		for (int m = 0; m < methods && !rc; m++)
 			rc = score_trial(db, o, class_id, mid, &ex,
 					 m ? AED_MINE_MEAN : o->mine.method, n_segments, tr, m);
-		if (!rc && o->rounds) {
-			if (!(tr->yield[0] = calloc((size_t)o->rounds, sizeof *tr->yield[0])) ||
-			    !(tr->yield[1] = calloc((size_t)o->rounds, sizeof *tr->yield[1])))
-				rc = aed_error(AED_ENOMEM, "out of memory");
-			if (!rc)
-				rc = rounds_positives(db, o, class_id, mid, &ex, tr->yield[1]);
-			if (!rc) {
-				rc = rounds_review(db, o, class_id, mid, &ex, tr->yield[0]);
-				/* A failed simulation takes its ratings back: the oracle's
-				 * labels must not stay behind as verified labels. */
-				if (rc) {
-					char msg[512];
-					snprintf(msg, sizeof msg, "%s", aed_last_error());
-					undo_review(db, class_id);
-					aed_error(rc, "%s", msg);
-				}
-			}
-			/* The last trial's review stays, for `review status` to show. */
-			if (!rc && t + 1 < n_trials)
-				rc = undo_review(db, class_id);
-		}
+		if (!rc && o->rounds)
+			rc = eval_mine_trial_rounds(db, o, class_id, mid, &ex, tr,
+						    t + 1 == n_trials);
 		if (rc)
 			goto out;
 		aed_info("eval mine: %s trial %d/%d: P@10 %.2f P@50 %.2f AP %.3f (prior %.3f)",
 			 name, t + 1, n_trials, tr->score[0].p10, tr->score[0].p50, tr->score[0].ap,
 			 tr->prior);
 	}
-	/* Means over the trials. */
-	double *buf = malloc((size_t)n_trials * sizeof *buf);
-	if (!buf) {
-		rc = aed_error(AED_ENOMEM, "out of memory");
-		goto out;
-	}
-#define MEAN_OF(expr, dst)                                   \
-	do {                                                 \
-		for (int t_ = 0; t_ < n_trials; t_++) {      \
-			const struct aed_eval_mine_trial *T = &k->trials[t_]; \
-			buf[t_] = (expr);                    \
-		}                                            \
-		(dst) = mean_finite(buf, (size_t)n_trials, 1); \
-	} while (0)
-	MEAN_OF(T->prior, k->prior);
-	for (int m = 0; m < 2; m++) {
-		MEAN_OF(T->score[m].p10, k->score[m].p10);
-		MEAN_OF(T->score[m].p50, k->score[m].p50);
-		MEAN_OF(T->score[m].ap, k->score[m].ap);
-	}
-	if (o->rounds) {
-		for (int m = 0; m < 2 && !rc; m++) {
-			if (!(k->yield[m] = calloc((size_t)o->rounds, sizeof *k->yield[m]))) {
-				rc = aed_error(AED_ENOMEM, "out of memory");
-				break;
-			}
-			for (int q = 0; q < o->rounds; q++)
-				MEAN_OF(T->yield[m][q], k->yield[m][q]);
-		}
-	}
-#undef MEAN_OF
-	free(buf);
+	rc = trial_means(o, k, n_trials);
 out:
 	pool_free(p, np);
 	free(gstart);
@@ -856,3 +649,5 @@ out:
 		aed_eval_mine_result_release(r);
 	return rc;
 }
+
+

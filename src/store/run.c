@@ -351,12 +351,7 @@ int aed_run_end(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome,
 
 int64_t aed_shard_hash(const char *key)
 {
-	uint32_t h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-		h ^= *p;
-		h *= 16777619u;
-	}
-	return (int64_t)(h & 0x7fffffffu);
+	return (int64_t)(aed_fnv1a32_str(key) & 0x7fffffffu);
 }
 
 int aed_shard_parse(const char *s, struct aed_shard *out)

@@ -6,17 +6,7 @@
 
 #include "aedcurate/error.h"
 #include "aedcurate/strmap.h"
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
+#include "aedcurate/util.h"
 
 int aed_strmap_init(struct aed_strmap *m, size_t n)
 {
@@ -40,7 +30,7 @@ void aed_strmap_release(struct aed_strmap *m)
 /* Insert key -> val; if the key is present returns 0 and its value in *old. */
 int aed_strmap_put(struct aed_strmap *m, const char *key, size_t val, size_t *old)
 {
-	size_t i = fnv1a(key) & (m->cap - 1);
+	size_t i = aed_fnv1a64_str(key) & (m->cap - 1);
 
 	while (m->keys[i]) {
 		if (strcmp(m->keys[i], key) == 0) {
@@ -60,7 +50,7 @@ int aed_strmap_get(const struct aed_strmap *m, const char *key, size_t *val)
 
 	if (!m->cap)
 		return 0;
-	for (i = fnv1a(key) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+	for (i = aed_fnv1a64_str(key) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
 		if (strcmp(m->keys[i], key) == 0) {
 			*val = m->vals[i];
 			return 1;

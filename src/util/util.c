@@ -1,4 +1,5 @@
-/* util.c - messages, progress meter, time, SHA-256, whole-file I/O, buffers. */
+/* util.c - messages, progress meter, time, hashing (splitmix64, FNV-1a,
+ * SHA-256), whole-file I/O, buffers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -125,6 +126,44 @@ void aed_utc_iso8601(char buf[32])
 }
 
 /* --- hashing ---------------------------------------------------------------- */
+
+uint64_t aed_splitmix64(uint64_t z)
+{
+	z += AED_SPLITMIX64_STEP;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t aed_splitmix64_next(uint64_t *state)
+{
+	uint64_t z = aed_splitmix64(*state);
+	*state += AED_SPLITMIX64_STEP;
+	return z;
+}
+
+uint64_t aed_fnv1a64(uint64_t h, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+uint64_t aed_fnv1a64_str(const char *s)
+{
+	return aed_fnv1a64(AED_FNV1A64_BASIS, s, strlen(s));
+}
+
+uint32_t aed_fnv1a32_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
+	return h;
+}
 
 static void hex_digest(const unsigned char *d, unsigned n, char *hex)
 {

@@ -20,6 +20,7 @@
 #include "aedcurate/audio.h"
 #include "aedcurate/cli.h"
 #include "aedcurate/decode.h"
+#include "aedcurate/embed.h"
 #include "aedcurate/error.h"
 #include "aedcurate/export.h"
 #include "aedcurate/fetch.h"

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
-#include "aedcurate/mine.h"
 #include "aedcurate/search.h"
 
 #define D 64

@@ -7,33 +7,26 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
+#include "aedcurate/util.h"
 #include "stage/export/internal.h"
 
 /* --- deterministic randomness -------------------------------------------------- */
 
-static uint64_t mix64(uint64_t z)
-{
-	z += 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 uint64_t ex_hash_str(uint64_t seed, const char *salt, const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = salt; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h = (h ^ 0xff) * 1099511628211ull;
-	for (const char *p = s; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	return mix64(h ^ mix64(seed));
+	uint64_t h = aed_fnv1a64(AED_FNV1A64_BASIS, salt, strlen(salt));
+	h = aed_fnv1a64(h, "\xff", 1);
+	h = aed_fnv1a64(h, s, strlen(s));
+	return aed_splitmix64(h ^ aed_splitmix64(seed));
 }
 
+/* The state advances one step and is then mixed as a new value (not
+ * aed_splitmix64_next, which mixes the old one): the draws every export
+ * has made. */
 double ex_rng_uniform(uint64_t *state)
 {
-	*state += 0x9e3779b97f4a7c15ull;
-	return (double)(mix64(*state) >> 11) * (1.0 / 9007199254740992.0);
+	*state += AED_SPLITMIX64_STEP;
+	return (double)(aed_splitmix64(*state) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* --- the working set --------------------------------------------------------- */
