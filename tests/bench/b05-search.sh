@@ -47,7 +47,9 @@ if [ "$(sqlite3 "$DB" 'SELECT count(*) FROM embedding' 2>/dev/null || echo 0)" -
 fi
 
 # Link as the unit tests are: every library object, the Makefile's LDLIBS.
-OBJS=$(ls "$ROOT"/build/obj/src/*/*.o | grep -v '/main\.o$')
+# The Makefile's own lists, so a moved source leaves no stale object here.
+(cd "$ROOT" && make -s libobjs) || { echo "b05: cannot build the library objects"; exit 1; }
+OBJS=$(cd "$ROOT" && printf 'b05-objs:\n\t@echo $(abspath $(LIBOBJS))\n' | make -s -f Makefile -f - b05-objs)
 LIBS=$(cd "$ROOT" && printf 'b05-ldlibs:\n\t@echo $(LDLIBS)\n' | make -s -f Makefile -f - b05-ldlibs)
 # shellcheck disable=SC2086
 (cd "$ROOT" && cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Ibuild/faiss-capi/include -o "$T/search_bench" \
