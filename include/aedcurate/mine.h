@@ -132,13 +132,13 @@ struct aed_mine_opts {
 	int ranker;               /* 1: with ratings for the class, a classifier
 	                           * trained on the rated clips re-ranks the
 	                           * exemplar search's best candidates (below) */
-	double ranker_weight;     /* the classifier's share of the blend; 0 = the
-	                           * default */
+	double ranker_weight;     /* the classifier's share of the blend, 0..1
+	                           * (0: similarity only); opts_init: 0.5 */
 };
 
 /* Defaults: aed_mine_opts_init() and the option rows of `aedcurate mine` and
- * `eval mine`. aed_mine() gives k, sample and ranker_weight left 0, and a
- * negative select.generic_drop, the same. */
+ * `eval mine`. aed_mine() gives k and sample left 0, and a negative
+ * select.generic_drop, the same; ranker_weight is taken as given. */
 #define AED_MINE_K_DEFAULT 100
 #define AED_MINE_KMEANS_SEED_DEFAULT 1234
 #define AED_MINE_GENERIC_DROP_DEFAULT 0.25

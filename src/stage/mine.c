@@ -445,7 +445,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	if ((rc = aed_mine_search(&c, q, nq, &so, hits, &nh, &r->stats)))
 		goto out;
 	if (clf) {
-		r->ranker_weight = o->ranker_weight > 0 ? o->ranker_weight : AED_MINE_RANKER_WEIGHT_DEFAULT;
+		r->ranker_weight = o->ranker_weight; /* 0: the similarity order, re-scored */
 		r->ranker_pool = nh;
 		t_rank = aed_now();
 		if ((rc = mine_ranker_rerank(&sv, clf, r->ranker_weight, hits, nh)))
