@@ -509,6 +509,194 @@ int aed_index_build(struct aed_db *db, const struct aed_index_build_opts *o,
 	return rc;
 }
 
+/* Why the index of model m must be built afresh (why left empty: new
+ * segments are added to it, and *ix is the index read from its file). */
+static int rebuild_reason(struct aed_db *db, const struct aed_index_build_opts *o,
+			  const struct model_row *m, const struct aed_index_status *old,
+			  int auto_factory, int64_t exact_max, char *why, size_t whysz,
+			  struct aed_vindex **ix, int *outgrew)
+{
+	int rc;
+
+	if ((rc = stale_reason(db, m, old, why, whysz)))
+		return rc;
+	if (!*why && o->rebuild)
+		snprintf(why, whysz, "--rebuild");
+	if (!*why && !auto_factory && strcmp(o->factory, old->factory))
+		snprintf(why, whysz, "factory changes from %s to %s", old->factory,
+			 o->factory);
+	if (!*why) {
+		if ((rc = aed_vindex_read(old->path, ix)))
+			return rc;
+		if (aed_vindex_ntotal(*ix) != old->n_vectors)
+			snprintf(why, whysz, "its file holds %lld vectors, the database "
+				 "%lld", (long long)aed_vindex_ntotal(*ix),
+				 (long long)old->n_vectors);
+	}
+	if (!*why && auto_factory && o->exact_max > 0) {
+		/* A threshold given: the factory is chosen again for the corpus. */
+		int64_t pending;
+		char want[AED_VINDEX_FACTORY_MAX];
+		if ((rc = count_pending(db, m->id, old->index_id, &pending)))
+			return rc;
+		aed_vindex_auto_factory_at(old->n_vectors + pending * (old->n_segments ?
+					   old->n_vectors / old->n_segments : 1), exact_max, want);
+		if (strcmp(want, old->factory)) {
+			snprintf(why, whysz, "factory changes from %s to %s (--exact-below "
+				 "%lld)", old->factory, want, (long long)exact_max);
+			*outgrew = 1;
+		}
+	}
+	if (!*why && auto_factory) {
+		int64_t pending;
+		if ((rc = count_pending(db, m->id, old->index_id, &pending)))
+			return rc;
+		char want[AED_VINDEX_FACTORY_MAX];
+		aed_vindex_auto_factory_at(old->n_vectors + pending * (old->n_segments ?
+					   old->n_vectors / old->n_segments : 1), exact_max, want);
+		/* Grown past what an exact index should search: switch to IVF. */
+		if (!strcmp(old->factory, "Flat") && strcmp(want, "Flat")) {
+			snprintf(why, whysz, "the corpus outgrew an exact index (%s now)",
+				 want);
+			*outgrew = 1;
+		}
+	}
+	if (*why)
+		aed_vindex_free(ix);
+	return AED_OK;
+}
+
+/* Read, normalise and add the segments' patch vectors in batches. */
+static int add_vectors(struct aed_db *db, struct aed_vindex *ix, struct seg_emb *v, int64_t nv,
+		       int dim)
+{
+	float *x = NULL;
+	int rc = AED_OK;
+	struct aed_progress *pr = aed_progress_new("index", nv);
+	for (int64_t i0 = 0; i0 < nv; i0 += ADD_BATCH) {
+		int64_t i1 = i0 + ADD_BATCH < nv ? i0 + ADD_BATCH : nv, nb = 0;
+		for (int64_t i = i0; i < i1; i++)
+			nb += v[i].n_patches;
+		free(x);
+		x = malloc((size_t)(nb ? nb : 1) * dim * sizeof *x);
+		if (!x) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			break;
+		}
+		int64_t off = 0;
+		for (int64_t i = i0; i < i1 && !rc; i++) {
+			rc = read_embedding(db, &v[i], dim, x + off * dim);
+			off += v[i].n_patches;
+		}
+		if (rc || (rc = aed_vindex_add(ix, nb, x)))
+			break;
+		aed_progress_add(pr, i1 - i0);
+	}
+	aed_progress_free(&pr);
+	free(x);
+	return rc;
+}
+
+/* Inside the caller's transaction: the vec_index row (new, or updated for a
+ * rebuild or an add), the vectors' map and the counts. */
+static int store_index(struct aed_db *db, const struct aed_index_build_result *r,
+		       const struct model_row *mr, const char *factory, int nprobe, int64_t run_id,
+		       int have_old, int64_t *index_idp, struct seg_emb *v, int64_t nv,
+		       int64_t first)
+{
+	const struct model_row m = *mr;
+	int64_t index_id = *index_idp;
+	char now[32];
+	int rc;
+
+	aed_utc_iso8601(now);
+	sqlite3_stmt *st = NULL;
+	if (r->rebuilt && have_old) {
+		char sql[160];
+		snprintf(sql, sizeof sql, "DELETE FROM vec_map WHERE index_id = %lld; DELETE FROM "
+			 "vec_segment WHERE index_id = %lld", (long long)index_id, (long long)index_id);
+		if ((rc = aed_db_exec(db, sql)))
+			return rc;
+	}
+	if (!have_old) {
+		if ((rc = aed_db_prepare(db,
+					 "INSERT INTO vec_index(path, factory, model_sha256, model_name, "
+					 "dim, n_vectors, n_segments, nprobe, created_at, updated_at, "
+					 "run_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7, ?7, ?8)",
+					 &st)))
+			return rc;
+	} else {
+		if ((rc = aed_db_prepare(db,
+					 "UPDATE vec_index SET path = ?1, factory = ?2, model_sha256 = ?3, "
+					 "model_name = ?4, dim = ?5, nprobe = ?6, updated_at = ?7, run_id = "
+					 "?8, created_at = CASE WHEN ?10 THEN ?7 ELSE created_at END WHERE "
+					 "id = ?9",
+					 &st)))
+			return rc;
+		sqlite3_bind_int64(st, 9, index_id);
+		sqlite3_bind_int(st, 10, r->rebuilt);
+	}
+	sqlite3_bind_text(st, 1, r->path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, factory, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m.sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m.name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, m.dim);
+	if (nprobe > 0)
+		sqlite3_bind_int(st, 6, nprobe);
+	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, run_id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		rc = aed_db_error(db, "vec_index");
+		return rc;
+	}
+	sqlite3_finalize(st);
+	if (!have_old)
+		index_id = sqlite3_last_insert_rowid(aed_db_sqlite(db));
+	if ((rc = record_segments(db, index_id, v, nv, first)))
+		return rc;
+	char sql[256];
+	snprintf(sql, sizeof sql, "UPDATE vec_index SET n_vectors = (SELECT count(*) FROM vec_map "
+		 "WHERE index_id = %lld), n_segments = (SELECT count(*) FROM vec_segment WHERE "
+		 "index_id = %lld) WHERE id = %lld", (long long)index_id, (long long)index_id,
+		 (long long)index_id);
+	if ((rc = aed_db_exec(db, sql)))
+		return rc;
+	*index_idp = index_id;
+	return AED_OK;
+}
+
+/* The factory string and file of the index being built: a rebuild keeps
+ * them unless told otherwise; an add uses the existing index's. old is NULL
+ * for a model's first index. */
+static int choose_factory(struct aed_db *db, const struct aed_index_build_opts *o,
+			  const struct model_row *m, const struct aed_index_status *old,
+			  int auto_factory, int outgrew, int64_t exact_max, int64_t total_new,
+			  struct aed_index_build_result *r, char *factory)
+{
+	int rc;
+
+	if (r->rebuilt) {
+		/* A rebuild keeps the index's factory unless told otherwise, or
+		 * unless "auto" moves a grown corpus from exact to IVF. */
+		if (auto_factory && old && !outgrew && o->exact_max <= 0)
+			snprintf(factory, AED_VINDEX_FACTORY_MAX, "%.*s", AED_VINDEX_FACTORY_MAX - 1, old->factory);
+		else if (auto_factory)
+			aed_vindex_auto_factory_at(total_new, exact_max, factory);
+		else
+			snprintf(factory, AED_VINDEX_FACTORY_MAX, "%s", o->factory);
+		if ((rc = index_path(db, m, old && !o->path ? old->path : o->path, r->path)))
+			return rc;
+	} else {
+		snprintf(factory, AED_VINDEX_FACTORY_MAX, "%s", old->factory);
+		if (o->path && strcmp(o->path, old->path))
+			aed_warn("index: the index of model %s is %s; --path ignored for an "
+				 "incremental add (use --rebuild to move it)", m->name, old->path);
+		snprintf(r->path, sizeof r->path, "%s", old->path);
+	}
+	return AED_OK;
+}
+
 static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 			struct aed_index_build_result *r)
 {
@@ -516,9 +704,8 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	struct aed_index_status old;
 	struct aed_vindex *ix = NULL;
 	struct seg_emb *v = NULL;
-	float *x = NULL;
 	int64_t nv = 0, run_id = 0, index_id = 0;
-	char why[512] = "", factory[AED_VINDEX_FACTORY_MAX], now[32];
+	char why[512] = "", factory[AED_VINDEX_FACTORY_MAX], sql[128];
 	json_t *pj = NULL;
 	char *params = NULL;
 	int rc, have_old = 0, in_tx = 0, outgrew = 0;
@@ -539,51 +726,9 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	/* Incremental add, or a fresh build and why. */
 	if (have_old) {
 		index_id = old.index_id;
-		if ((rc = stale_reason(db, &m, &old, why, sizeof why)))
-			return rc;
-		if (!*why && o->rebuild)
-			snprintf(why, sizeof why, "--rebuild");
-		if (!*why && !auto_factory && strcmp(o->factory, old.factory))
-			snprintf(why, sizeof why, "factory changes from %s to %s", old.factory,
-				 o->factory);
-		if (!*why) {
-			if ((rc = aed_vindex_read(old.path, &ix)))
-				return rc;
-			if (aed_vindex_ntotal(ix) != old.n_vectors)
-				snprintf(why, sizeof why, "its file holds %lld vectors, the database "
-					 "%lld", (long long)aed_vindex_ntotal(ix),
-					 (long long)old.n_vectors);
-		}
-		if (!*why && auto_factory && o->exact_max > 0) {
-			/* A threshold given: the factory is chosen again for the corpus. */
-			int64_t pending;
-			char want[AED_VINDEX_FACTORY_MAX];
-			if ((rc = count_pending(db, m.id, index_id, &pending)))
-				goto out;
-			aed_vindex_auto_factory_at(old.n_vectors + pending * (old.n_segments ?
-						   old.n_vectors / old.n_segments : 1), exact_max, want);
-			if (strcmp(want, old.factory)) {
-				snprintf(why, sizeof why, "factory changes from %s to %s (--exact-below "
-					 "%lld)", old.factory, want, (long long)exact_max);
-				outgrew = 1;
-			}
-		}
-		if (!*why && auto_factory) {
-			int64_t pending;
-			if ((rc = count_pending(db, m.id, index_id, &pending)))
-				goto out;
-			char want[AED_VINDEX_FACTORY_MAX];
-			aed_vindex_auto_factory_at(old.n_vectors + pending * (old.n_segments ?
-						   old.n_vectors / old.n_segments : 1), exact_max, want);
-			/* Grown past what an exact index should search: switch to IVF. */
-			if (!strcmp(old.factory, "Flat") && strcmp(want, "Flat")) {
-				snprintf(why, sizeof why, "the corpus outgrew an exact index (%s now)",
-					 want);
-				outgrew = 1;
-			}
-		}
-		if (*why)
-			aed_vindex_free(&ix);
+		if ((rc = rebuild_reason(db, o, &m, &old, auto_factory, exact_max, why, sizeof why,
+					 &ix, &outgrew)))
+			goto out;
 	} else
 		snprintf(why, sizeof why, "first index of model %s", m.name);
 	r->rebuilt = *why != 0;
@@ -594,24 +739,9 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	int64_t total_new = 0;
 	for (int64_t i = 0; i < nv; i++)
 		total_new += v[i].n_patches;
-	if (r->rebuilt) {
-		/* A rebuild keeps the index's factory unless told otherwise, or
-		 * unless "auto" moves a grown corpus from exact to IVF. */
-		if (auto_factory && have_old && !outgrew && o->exact_max <= 0)
-			snprintf(factory, sizeof factory, "%s", old.factory);
-		else if (auto_factory)
-			aed_vindex_auto_factory_at(total_new, exact_max, factory);
-		else
-			snprintf(factory, sizeof factory, "%s", o->factory);
-		if ((rc = index_path(db, &m, have_old && !o->path ? old.path : o->path, r->path)))
-			goto out;
-	} else {
-		snprintf(factory, sizeof factory, "%s", old.factory);
-		if (o->path && strcmp(o->path, old.path))
-			aed_warn("index: the index of model %s is %s; --path ignored for an "
-				 "incremental add (use --rebuild to move it)", m.name, old.path);
-		snprintf(r->path, sizeof r->path, "%s", old.path);
-	}
+	if ((rc = choose_factory(db, o, &m, have_old ? &old : NULL, auto_factory, outgrew, exact_max,
+				 total_new, r, factory)))
+		goto out;
 	snprintf(r->factory, sizeof r->factory, "%s", factory);
 	snprintf(r->model_sha256, sizeof r->model_sha256, "%s", m.sha256);
 
@@ -635,30 +765,8 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 		}
 	}
 
-	/* Read, normalise and add the new segments' patch vectors in batches. */
 	int64_t first = r->rebuilt ? 0 : old.n_vectors;
-	struct aed_progress *pr = aed_progress_new("index", nv);
-	for (int64_t i0 = 0; i0 < nv; i0 += ADD_BATCH) {
-		int64_t i1 = i0 + ADD_BATCH < nv ? i0 + ADD_BATCH : nv, nb = 0;
-		for (int64_t i = i0; i < i1; i++)
-			nb += v[i].n_patches;
-		free(x);
-		x = malloc((size_t)(nb ? nb : 1) * m.dim * sizeof *x);
-		if (!x) {
-			rc = aed_error(AED_ENOMEM, "out of memory");
-			break;
-		}
-		int64_t off = 0;
-		for (int64_t i = i0; i < i1 && !rc; i++) {
-			rc = read_embedding(db, &v[i], m.dim, x + off * m.dim);
-			off += v[i].n_patches;
-		}
-		if (rc || (rc = aed_vindex_add(ix, nb, x)))
-			break;
-		aed_progress_add(pr, i1 - i0);
-	}
-	aed_progress_free(&pr);
-	if (rc)
+	if ((rc = add_vectors(db, ix, v, nv, m.dim)))
 		goto out;
 	if (nv == 0 && !r->rebuilt) {
 		/* Nothing new: the index is current. */
@@ -681,63 +789,12 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 
 	/* The file is in place; the map commits with the row. A crash between
 	 * the two leaves a file whose size disagrees with the row: rebuilt. */
-	aed_utc_iso8601(now);
 	if ((rc = aed_db_begin(db)))
 		goto out;
 	in_tx = 1;
-	sqlite3_stmt *st = NULL;
-	if (r->rebuilt && have_old) {
-		char sql[160];
-		snprintf(sql, sizeof sql, "DELETE FROM vec_map WHERE index_id = %lld; DELETE FROM "
-			 "vec_segment WHERE index_id = %lld", (long long)index_id, (long long)index_id);
-		if ((rc = aed_db_exec(db, sql)))
-			goto out;
-	}
-	if (!have_old) {
-		if ((rc = aed_db_prepare(db,
-					 "INSERT INTO vec_index(path, factory, model_sha256, model_name, "
-					 "dim, n_vectors, n_segments, nprobe, created_at, updated_at, "
-					 "run_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7, ?7, ?8)",
-					 &st)))
-			goto out;
-	} else {
-		if ((rc = aed_db_prepare(db,
-					 "UPDATE vec_index SET path = ?1, factory = ?2, model_sha256 = ?3, "
-					 "model_name = ?4, dim = ?5, nprobe = ?6, updated_at = ?7, run_id = "
-					 "?8, created_at = CASE WHEN ?10 THEN ?7 ELSE created_at END WHERE "
-					 "id = ?9",
-					 &st)))
-			goto out;
-		sqlite3_bind_int64(st, 9, index_id);
-		sqlite3_bind_int(st, 10, r->rebuilt);
-	}
-	sqlite3_bind_text(st, 1, r->path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, factory, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, m.sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, m.name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, m.dim);
-	if (nprobe > 0)
-		sqlite3_bind_int(st, 6, nprobe);
-	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, run_id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		rc = aed_db_error(db, "vec_index");
-		goto out;
-	}
-	sqlite3_finalize(st);
-	if (!have_old)
-		index_id = sqlite3_last_insert_rowid(aed_db_sqlite(db));
-	if ((rc = record_segments(db, index_id, v, nv, first)))
-		goto out;
-	char sql[256];
-	snprintf(sql, sizeof sql, "UPDATE vec_index SET n_vectors = (SELECT count(*) FROM vec_map "
-		 "WHERE index_id = %lld), n_segments = (SELECT count(*) FROM vec_segment WHERE "
-		 "index_id = %lld) WHERE id = %lld", (long long)index_id, (long long)index_id,
-		 (long long)index_id);
-	if ((rc = aed_db_exec(db, sql)))
-		goto out;
-	if ((rc = aed_db_commit(db)))
+	if ((rc = store_index(db, r, &m, factory, nprobe, run_id, have_old, &index_id, v, nv,
+			      first)) ||
+	    (rc = aed_db_commit(db)))
 		goto out;
 	in_tx = 0;
 	r->index_id = index_id;
@@ -762,7 +819,6 @@ out:
 	json_decref(pj);
 	free(params);
 	free(v);
-	free(x);
 	aed_vindex_free(&ix);
 	return rc;
 }
