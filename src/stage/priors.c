@@ -40,35 +40,16 @@ static void copy_text(char *dst, size_t cap, const unsigned char *s)
 #define SPLIT_JOIN " JOIN segment_split ss ON ss.segment_id = l.segment_id " \
 		   "JOIN split sp ON sp.id = ss.split_id AND sp.name = ?1 "
 
-int aed_priors(struct aed_db *db, const struct aed_priors_opts *o, struct aed_priors_result *r)
+/* The segments counted (labelled, in o->split if given) and every class
+ * with a label index or a positive, with its positives and prior. */
+static int count_priors(struct aed_db *db, const struct aed_priors_opts *o,
+			struct aed_priors_result *r)
 {
 	sqlite3_stmt *st = NULL;
-	double *prior = NULL, *weight = NULL;
 	size_t cap = 0;
-	int rc, s, began = 0;
+	int rc = AED_OK, s;
 	char sql[1024];
 
-	memset(r, 0, sizeof *r);
-	r->beta = o->beta;
-	if (!(o->beta >= 0) || !isfinite(o->beta))
-		return aed_error(AED_EUSAGE, "priors: --beta must be a number >= 0, not %g", o->beta);
-	int64_t n_classes = 0;
-	if ((rc = aed_db_int(db, "SELECT count(*) FROM class", &n_classes)))
-		return rc;
-	if (!n_classes)
-		return aed_error(AED_ESTATE, "priors: no ontology in the database "
-				 "(run `aedcurate ontology ingest` first)");
-	if (o->split) {
-		if ((rc = aed_db_prepare(db, "SELECT count(*) FROM split WHERE name = ?1", &st)))
-			return rc;
-		sqlite3_bind_text(st, 1, o->split, -1, SQLITE_STATIC);
-		s = sqlite3_step(st);
-		int64_t have = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		sqlite3_finalize(st);
-		st = NULL;
-		if (!have)
-			return aed_error(AED_ENOTFOUND, "priors: no split named '%s'", o->split);
-	}
 	snprintf(sql, sizeof sql, "SELECT count(DISTINCT l.segment_id) FROM label l %s",
 		 o->split ? SPLIT_JOIN : "");
 	if ((rc = aed_db_prepare(db, sql, &st)))
@@ -129,6 +110,74 @@ int aed_priors(struct aed_db *db, const struct aed_priors_opts *o, struct aed_pr
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Inside the caller's transaction: class_prior holds this run's rows only. */
+static int store_priors(struct aed_db *db, const struct aed_priors_opts *o,
+			const struct aed_priors_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = aed_db_exec(db, "DELETE FROM class_prior")) ||
+	    (rc = aed_db_prepare(db, "INSERT INTO class_prior(class_id, run_id, n_pos, n_total, "
+				 "prior, weight, beta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st)))
+		goto out;
+	for (size_t i = 0; i < r->n_classes; i++) {
+		const struct aed_class_prior *c = &r->classes[i];
+		sqlite3_bind_int64(st, 1, c->class_id);
+		sqlite3_bind_int64(st, 2, r->run_id);
+		sqlite3_bind_int64(st, 3, c->n_pos);
+		sqlite3_bind_int64(st, 4, r->n_total);
+		sqlite3_bind_double(st, 5, c->prior);
+		sqlite3_bind_double(st, 6, c->weight);
+		sqlite3_bind_double(st, 7, o->beta);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = aed_db_error(db, "storing class priors");
+			goto out;
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = AED_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int aed_priors(struct aed_db *db, const struct aed_priors_opts *o, struct aed_priors_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	double *prior = NULL, *weight = NULL;
+	int rc, s, began = 0;
+
+	memset(r, 0, sizeof *r);
+	r->beta = o->beta;
+	if (!(o->beta >= 0) || !isfinite(o->beta))
+		return aed_error(AED_EUSAGE, "priors: --beta must be a number >= 0, not %g", o->beta);
+	int64_t n_classes = 0;
+	if ((rc = aed_db_int(db, "SELECT count(*) FROM class", &n_classes)))
+		return rc;
+	if (!n_classes)
+		return aed_error(AED_ESTATE, "priors: no ontology in the database "
+				 "(run `aedcurate ontology ingest` first)");
+	if (o->split) {
+		if ((rc = aed_db_prepare(db, "SELECT count(*) FROM split WHERE name = ?1", &st)))
+			return rc;
+		sqlite3_bind_text(st, 1, o->split, -1, SQLITE_STATIC);
+		s = sqlite3_step(st);
+		int64_t have = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		sqlite3_finalize(st);
+		st = NULL;
+		if (!have)
+			return aed_error(AED_ENOTFOUND, "priors: no split named '%s'", o->split);
+	}
+	if ((rc = count_priors(db, o, r)))
+		goto out;
 	prior = calloc(r->n_classes + 1, sizeof *prior);
 	weight = calloc(r->n_classes + 1, sizeof *weight);
 	if (!prior || !weight) {
@@ -154,27 +203,8 @@ int aed_priors(struct aed_db *db, const struct aed_priors_opts *o, struct aed_pr
 	if ((rc = aed_db_begin(db)))
 		goto fail;
 	began = 1;
-	if ((rc = aed_db_exec(db, "DELETE FROM class_prior")) ||
-	    (rc = aed_db_prepare(db, "INSERT INTO class_prior(class_id, run_id, n_pos, n_total, "
-				 "prior, weight, beta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st)))
+	if ((rc = store_priors(db, o, r)))
 		goto fail;
-	for (size_t i = 0; i < r->n_classes; i++) {
-		const struct aed_class_prior *c = &r->classes[i];
-		sqlite3_bind_int64(st, 1, c->class_id);
-		sqlite3_bind_int64(st, 2, r->run_id);
-		sqlite3_bind_int64(st, 3, c->n_pos);
-		sqlite3_bind_int64(st, 4, r->n_total);
-		sqlite3_bind_double(st, 5, c->prior);
-		sqlite3_bind_double(st, 6, c->weight);
-		sqlite3_bind_double(st, 7, o->beta);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = aed_db_error(db, "storing class priors");
-			goto fail;
-		}
-		sqlite3_reset(st);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
 	if ((rc = aed_db_commit(db)))
 		goto fail;
 	began = 0;
