@@ -392,10 +392,72 @@ static int same_file(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ino == b->st_ino;
 }
 
+/* Feed the stream's packets to the decoder until drain_decoder says the
+ * range is complete (or the file ends: *eof). Refuses damaged packets. */
+static int read_packets(struct dec *d, AVStream *s, int open_end, int *eof)
+{
+	int rc, ret, action = FEED_MORE;
+
+	int had_short = 0;       /* a short packet was fed: it must be the last */
+	int64_t short_pos = -1;
+	while (action != FEED_STOP) {
+		ret = av_read_frame(d->fmt, d->pkt);
+		if (ret == AVERROR_EOF) {
+			*eof = 1;
+			break;
+		}
+		if (ret < 0) {
+			rc = media_error(d->path, "reading", ret);
+			return rc;
+		}
+		if (d->pkt->stream_index != d->si) {
+			av_packet_unref(d->pkt);
+			continue;
+		}
+		/* The demuxer flags a packet corrupt when the read came up short. A
+		 * WAV written to a pipe (`ffmpeg -f wav -`) states 0xFFFFFFFF bytes,
+		 * "until the end", so its last packet is always short and FFmpeg
+		 * decodes it with a warning: it is fed, less a partial sample frame
+		 * at its end-> A packet after it is damage, and so is a short packet
+		 * anywhere else: a WAV that states its length and is cut short of it
+		 * is truncated (FFmpeg would decode what is there). */
+		if (had_short || ((d->pkt->flags & AV_PKT_FLAG_CORRUPT) && !open_end)) {
+			rc = aed_error(AED_EMEDIA, "%s: corrupt or truncated packet at byte %lld", d->path,
+				       (long long)(had_short ? short_pos : d->pkt->pos));
+			return rc;
+		}
+		if (d->pkt->flags & AV_PKT_FLAG_CORRUPT) {
+			int align = s->codecpar->block_align;
+
+			had_short = 1;
+			short_pos = d->pkt->pos;
+			if (align > 0) /* the decoder refuses less than one sample frame */
+				d->pkt->size -= d->pkt->size % align;
+			if (d->pkt->size == 0) {
+				av_packet_unref(d->pkt);
+				continue;
+			}
+		}
+		ret = avcodec_send_packet(d->cc, d->pkt);
+		av_packet_unref(d->pkt);
+		if (ret < 0 && ret != AVERROR(EAGAIN)) {
+			rc = media_error(d->path, "decoding", ret);
+			return rc;
+		}
+		if ((rc = drain_decoder(d, &action)))
+			return rc;
+		if (action == FEED_REWOUND) { /* read again from the start */
+			action = FEED_MORE;
+			had_short = 0;
+		}
+	}
+	return AED_OK;
+}
+
 int aed_decode_range_info(const char *path, double start_s, double dur_s, int rate,
 			  float **samples, size_t *n, struct aed_media_info *info)
 {
-	int rc = AED_OK, ret;
+	int rc = AED_OK;
 	struct dec d = { .path = path, .si = -1, .want_in = -1, .next_idx = -1 };
 	struct stat st0, st1;
 
@@ -447,59 +509,8 @@ int aed_decode_range_info(const char *path, double start_s, double dur_s, int ra
 	int open_end = av_get_exact_bits_per_sample(s->codecpar->codec_id) > 0 &&
 		       S_ISREG(st0.st_mode) && !strcmp(d.fmt->iformat->name, "wav") &&
 		       wav_length_unknown(path);
-	int had_short = 0;       /* a short packet was fed: it must be the last */
-	int64_t short_pos = -1;
-	while (action != FEED_STOP) {
-		ret = av_read_frame(d.fmt, d.pkt);
-		if (ret == AVERROR_EOF) {
-			eof = 1;
-			break;
-		}
-		if (ret < 0) {
-			rc = media_error(path, "reading", ret);
-			goto out;
-		}
-		if (d.pkt->stream_index != d.si) {
-			av_packet_unref(d.pkt);
-			continue;
-		}
-		/* The demuxer flags a packet corrupt when the read came up short. A
-		 * WAV written to a pipe (`ffmpeg -f wav -`) states 0xFFFFFFFF bytes,
-		 * "until the end", so its last packet is always short and FFmpeg
-		 * decodes it with a warning: it is fed, less a partial sample frame
-		 * at its end. A packet after it is damage, and so is a short packet
-		 * anywhere else: a WAV that states its length and is cut short of it
-		 * is truncated (FFmpeg would decode what is there). */
-		if (had_short || ((d.pkt->flags & AV_PKT_FLAG_CORRUPT) && !open_end)) {
-			rc = aed_error(AED_EMEDIA, "%s: corrupt or truncated packet at byte %lld", path,
-				       (long long)(had_short ? short_pos : d.pkt->pos));
-			goto out;
-		}
-		if (d.pkt->flags & AV_PKT_FLAG_CORRUPT) {
-			int align = s->codecpar->block_align;
-
-			had_short = 1;
-			short_pos = d.pkt->pos;
-			if (align > 0) /* the decoder refuses less than one sample frame */
-				d.pkt->size -= d.pkt->size % align;
-			if (d.pkt->size == 0) {
-				av_packet_unref(d.pkt);
-				continue;
-			}
-		}
-		ret = avcodec_send_packet(d.cc, d.pkt);
-		av_packet_unref(d.pkt);
-		if (ret < 0 && ret != AVERROR(EAGAIN)) {
-			rc = media_error(path, "decoding", ret);
-			goto out;
-		}
-		if ((rc = drain_decoder(&d, &action)))
-			goto out;
-		if (action == FEED_REWOUND) { /* read again from the start */
-			action = FEED_MORE;
-			had_short = 0;
-		}
-	}
+	if ((rc = read_packets(&d, s, open_end, &eof)))
+		goto out;
 	if (eof) {
 		avcodec_send_packet(d.cc, NULL);
 		if ((rc = drain_decoder(&d, &action)))
