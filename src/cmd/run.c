@@ -4,6 +4,7 @@
  * simply run again. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +221,46 @@ static int check_chain(const struct aed_run_link *up, const char *file, const ch
 	return AED_OK;
 }
 
+/* Which steps [*from, *last) this invocation runs: all, the set-up and
+ * shard steps (--shard), the corpus steps (--corpus), from --from on. */
+static int step_range(struct aed_pipeline *p, const struct run_opts *o,
+		      const struct aed_shard *shard, const char *file, int *from, int *last)
+{
+	int rc;
+
+	*from = 0;
+	*last = p->n_steps;
+	if (o->shard || o->corpus) {
+		int first, end;
+		if ((rc = aed_pipeline_shard_block(p, file, &first, &end)))
+			return rc;
+		if (o->shard) {
+			if ((rc = aed_pipeline_set_shard(p, shard->index, shard->count)))
+				return rc;
+			*last = end;
+		} else {
+			*from = end;
+		}
+	}
+	if (o->from) {
+		int f = -1;
+		for (int i = 0; i < p->n_steps; i++)
+			if (!strcmp(p->steps[i].name, o->from))
+				f = i;
+		if (f < 0) {
+			rc = aed_error(AED_EUSAGE, "run: --from %s: %s has no such step", o->from, file);
+			return rc;
+		}
+		if (f < *from || f >= *last) {
+			rc = aed_error(AED_EUSAGE, "run: --from %s: not a step %s runs", o->from,
+				       o->shard ? "--shard" : "--corpus");
+			return rc;
+		}
+		*from = f;
+	}
+	return AED_OK;
+}
+
 int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct run_opts o = { 0 };
@@ -251,37 +292,9 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	}
 	if (o.shard && (rc = aed_shard_parse(o.shard, &shard)))
 		goto out;
-	if ((rc = aed_pipeline_parse(text, len, file, choose_source, &o, &p)))
+	if ((rc = aed_pipeline_parse(text, len, file, choose_source, &o, &p)) ||
+	    (rc = step_range(p, &o, &shard, file, &from, &last)))
 		goto out;
-	last = p->n_steps;
-	if (o.shard || o.corpus) {
-		int first, end;
-		if ((rc = aed_pipeline_shard_block(p, file, &first, &end)))
-			goto out;
-		if (o.shard) {
-			if ((rc = aed_pipeline_set_shard(p, shard.index, shard.count)))
-				goto out;
-			last = end;
-		} else {
-			from = end;
-		}
-	}
-	if (o.from) {
-		int f = -1;
-		for (int i = 0; i < p->n_steps; i++)
-			if (!strcmp(p->steps[i].name, o.from))
-				f = i;
-		if (f < 0) {
-			rc = aed_error(AED_EUSAGE, "run: --from %s: %s has no such step", o.from, file);
-			goto out;
-		}
-		if (f < from || f >= last) {
-			rc = aed_error(AED_EUSAGE, "run: --from %s: not a step %s runs", o.from,
-				       o.shard ? "--shard" : "--corpus");
-			goto out;
-		}
-		from = f;
-	}
 	if ((rc = aed_ctx_open_db(ctx, AED_DB_CREATE)))
 		goto out;
 	if (o.sole_writer && !o.dry_run && (rc = aed_run_reap_all_hosts(ctx->db)))
@@ -298,9 +311,12 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 		}
 		goto out;
 	}
-	char params[512];
-	snprintf(params, sizeof params, "{\"file\": \"%s\", \"pipeline\": \"%s\"}", file, p->name);
-	if ((rc = aed_run_begin(ctx->db, "pipeline", params, &run_id)))
+	json_t *pj = json_pack("{s:s, s:s}", "file", file, "pipeline", p->name);
+	char *params = pj ? json_dumps(pj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(pj);
+	rc = aed_run_begin(ctx->db, "pipeline", params ? params : "{}", &run_id);
+	free(params);
+	if (rc)
 		goto out;
 	for (int i = from; i < last; i++) {
 		struct aed_pipeline_step *s = &p->steps[i];
@@ -342,10 +358,15 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 	aed_run_end(ctx->db, run_id, rc ? AED_RUN_FAILED : AED_RUN_OK, n_run, rc ? 1 : 0,
 		    rc ? aed_last_error() : NULL);
 	if (!rc) {
-		if (ctx->g.json)
-			printf("{\"pipeline\": \"%s\", \"steps_run\": %d, \"steps_skipped\": %d}\n",
-			       p->name, n_run, n_skip);
-		else
+		if (ctx->g.json) {
+			json_t *j = json_pack("{s:s, s:i, s:i}", "pipeline", p->name, "steps_run",
+					      n_run, "steps_skipped", n_skip);
+			char *t = j ? json_dumps(j, JSON_PRESERVE_ORDER) : NULL;
+			if (t)
+				printf("%s\n", t);
+			free(t);
+			json_decref(j);
+		} else
 			aed_info("pipeline %s: %d steps run, %d skipped", p->name, n_run, n_skip);
 	}
 out:
