@@ -72,6 +72,9 @@ int cmd_mine_finish(const char *cmd, const char *method, const char *score, int 
 /* After a per-item stage: warn with the first few items the run failed and
  * their reasons (common.c). */
 void cmd_warn_failures(struct aed_db *db, const char *stage, int64_t run_id, int64_t failed);
+/* --json output: print j on stdout and free it (common.c). */
+typedef struct json_t json_t;
+int cmd_print_json(json_t *j);
 
 int cmd_init(struct aed_ctx *ctx, int argc, char **argv);
 int cmd_status(struct aed_ctx *ctx, int argc, char **argv);

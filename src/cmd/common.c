@@ -1,6 +1,8 @@
 /* common.c - helpers shared by several commands: their reports and the
  * options two of them share (not stage logic). */
 #include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "aedcurate/error.h"
@@ -9,6 +11,20 @@
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
 #include "cmd/commands.h"
+
+/* Print j (indented, keys in insertion order) and a newline on stdout, then
+ * free it; NULL (a failed json_pack) is an error too. */
+int cmd_print_json(json_t *j)
+{
+	int rc = AED_OK;
+
+	if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
+		rc = aed_error(AED_EIO, "writing JSON to stdout failed");
+	else
+		fputc('\n', stdout);
+	json_decref(j);
+	return rc;
+}
 
 /* Name the first few segments this run failed, with their reasons. */
 void cmd_warn_failures(struct aed_db *db, const char *stage, int64_t run_id, int64_t failed)

@@ -22,18 +22,6 @@ static json_t *num(double x)
 	return isfinite(x) ? json_real(x) : json_null();
 }
 
-static int dump_json(json_t *j)
-{
-	int rc = AED_OK;
-
-	if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
-		rc = aed_error(AED_EIO, "writing JSON to stdout failed");
-	else
-		fputc('\n', stdout);
-	json_decref(j);
-	return rc;
-}
-
 static json_t *prf_json(const struct aed_prf *p)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "tp", (json_int_t)p->tp, "fp",
@@ -122,7 +110,7 @@ int cmd_eval_scores(struct aed_ctx *ctx, int argc, char **argv)
 				"auc", num(c->auc), "dprime", num(c->dprime), "eer", num(c->eer),
 				"at_threshold", prf_json(&c->prf)));
 		}
-		rc = dump_json(j);
+		rc = cmd_print_json(j);
 		aed_eval_scores_result_release(&r);
 		return rc;
 	}
@@ -209,7 +197,7 @@ int cmd_eval_refine(struct aed_ctx *ctx, int argc, char **argv)
 				"error_rate", num(w->seg.error_rate), "substitutions", (json_int_t)w->seg.s,
 				"deletions", (json_int_t)w->seg.d, "insertions", (json_int_t)w->seg.i));
 		}
-		return dump_json(j);
+		return cmd_print_json(j);
 	}
 	printf("eval refine: %s (%s), %lld segments with strong labels\n", r.mid, r.name,
 	       (long long)r.rows[0].n_segments);
@@ -478,7 +466,7 @@ int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv)
 	    (rc = aed_eval_mine(ctx->db, eo, &r)))
 		return rc;
 	if (ctx->g.json)
-		rc = dump_json(emine_json(&r, eo, eo->baseline_mean, eo->keep_rankings));
+		rc = cmd_print_json(emine_json(&r, eo, eo->baseline_mean, eo->keep_rankings));
 	else
 		emine_text(&r, eo, eo->baseline_mean);
 	aed_eval_mine_result_release(&r);

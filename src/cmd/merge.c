@@ -71,13 +71,7 @@ static int print_json(const struct aed_merge_result *r)
 	}
 	for (size_t i = 0; c && i < r->n_listed; i++)
 		json_array_append_new(c, json_string(r->conflicts[i]));
-	int rc = AED_OK;
-	if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
-		rc = aed_error(AED_EIO, "writing JSON to stdout failed");
-	else
-		fputc('\n', stdout);
-	json_decref(j);
-	return rc;
+	return cmd_print_json(j);
 }
 
 int cmd_merge(struct aed_ctx *ctx, int argc, char **argv)

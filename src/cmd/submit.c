@@ -91,13 +91,7 @@ static int print_json(const struct aed_submit_result *r, int dry_run, int local)
 		json_object_set_new(j, "shard_script", json_string(r->shard_script));
 		json_object_set_new(j, "merge_script", json_string(r->merge_script));
 	}
-	int rc = AED_OK;
-	if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
-		rc = aed_error(AED_EIO, "writing JSON to stdout failed");
-	else
-		fputc('\n', stdout);
-	json_decref(j);
-	return rc;
+	return cmd_print_json(j);
 }
 
 int cmd_submit(struct aed_ctx *ctx, int argc, char **argv)
@@ -200,13 +194,7 @@ static int status_json(const struct aed_workdir_status *s)
 			      s->corpus_complete, "slurm_error", s->slurm_error);
 	if (j && s->has_merge_job)
 		json_object_set_new(j, "merge_job", job_json(&s->merge_job));
-	int rc = AED_OK;
-	if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
-		rc = aed_error(AED_EIO, "writing JSON to stdout failed");
-	else
-		fputc('\n', stdout);
-	json_decref(j);
-	return rc;
+	return cmd_print_json(j);
 }
 
 static void print_job(const char *what, const struct aed_slurm_task *t)
