@@ -110,12 +110,20 @@ static const char *const sql_classes[] = {
 	"m.sha256) ORDER BY m.id",
 	"INSERT INTO temp.m_model SELECT m.id, c.id FROM shard.model m JOIN main.model c "
 	"ON c.sha256 = m.sha256",
-	/* Segments: one pass by key over the corpus's index finds the ones it
-	 * has (and whether they agree); only the others are looked up again. */
+	/* Segments: first those the corpus holds under the same id (shards
+	 * made as copies of one database: nearly all, found in one pass in id
+	 * order), then one look-up by key for each of the others, which finds
+	 * the ones it has under another id (and whether they agree). */
+	"INSERT INTO temp.m_seg SELECT s.id, c.id, c.ytid IS NOT s.ytid OR c.start_ms IS NOT "
+	"s.start_ms OR c.end_ms IS NOT s.end_ms OR c.path IS NOT s.path OR c.source_group IS NOT "
+	"s.source_group OR c.meta IS NOT s.meta FROM shard.segment s JOIN main.segment c ON "
+	"c.id = s.id AND c.key = s.key",
 	"INSERT INTO temp.m_seg SELECT s.id, c.id, c.id IS NOT NULL AND (c.ytid IS NOT s.ytid "
 	"OR c.start_ms IS NOT s.start_ms OR c.end_ms IS NOT s.end_ms OR c.path IS NOT s.path OR "
 	"c.source_group IS NOT s.source_group OR c.meta IS NOT s.meta) FROM shard.segment s "
-	"LEFT JOIN main.segment c ON c.key = s.key",
+	"LEFT JOIN main.segment c ON c.key = s.key WHERE (SELECT count(*) FROM temp.m_seg) < "
+	"(SELECT count(*) FROM shard.segment) AND NOT EXISTS (SELECT 1 FROM temp.m_seg m "
+	"WHERE m.src = s.id)",
 	"INSERT INTO main.segment(key, ytid, start_ms, end_ms, path, source_group, meta, shard) "
 	"SELECT s.key, s.ytid, s.start_ms, s.end_ms, s.path, s.source_group, s.meta, s.shard "
 	"FROM temp.m_seg m JOIN shard.segment s ON s.id = m.src WHERE m.dst IS NULL "
@@ -145,7 +153,16 @@ static const char *const conflict_sql[] = {
 	NULL
 };
 
-static const char *const sql_rows[] = {
+/* Whether every segment, class and split of the shard has the same id in the
+ * corpus (shards made as copies of one database, merged into a corpus made
+ * from them): then the three largest tables are copied without the maps,
+ * which halves the time of a merge that brings nothing new. */
+static const char same_ids_sql[] =
+	"SELECT NOT EXISTS (SELECT 1 FROM temp.m_seg WHERE dst IS NOT src) AND NOT EXISTS "
+	"(SELECT 1 FROM temp.m_class WHERE dst <> src) AND NOT EXISTS (SELECT 1 FROM temp.m_split "
+	"WHERE dst <> src)";
+
+static const char *const sql_labels[] = {
 	"INSERT OR IGNORE INTO main.segment_split(segment_id, split_id) SELECT m.dst, p.dst "
 	"FROM shard.segment_split x JOIN temp.m_seg m ON m.src = x.segment_id "
 	"JOIN temp.m_split p ON p.src = x.split_id",
@@ -155,6 +172,21 @@ static const char *const sql_rows[] = {
 	"INSERT OR IGNORE INTO main.strong_label(segment_id, class_id, start_s, end_s) "
 	"SELECT m.dst, k.dst, x.start_s, x.end_s FROM shard.strong_label x JOIN temp.m_seg m "
 	"ON m.src = x.segment_id JOIN temp.m_class k ON k.src = x.class_id",
+	NULL
+};
+
+/* The same, when same_ids_sql holds. */
+static const char *const sql_labels_same_ids[] = {
+	"INSERT OR IGNORE INTO main.segment_split(segment_id, split_id) SELECT segment_id, "
+	"split_id FROM shard.segment_split",
+	"INSERT OR IGNORE INTO main.label(segment_id, class_id, source) SELECT segment_id, "
+	"class_id, source FROM shard.label",
+	"INSERT OR IGNORE INTO main.strong_label(segment_id, class_id, start_s, end_s) "
+	"SELECT segment_id, class_id, start_s, end_s FROM shard.strong_label",
+	NULL
+};
+
+static const char *const sql_rows[] = {
 	"INSERT INTO main.segment_source(source, format, split_id, sha256, n_rows, n_bad, "
 	"ingested_at) SELECT x.source, x.format, p.dst, x.sha256, x.n_rows, x.n_bad, "
 	"x.ingested_at FROM shard.segment_source x LEFT JOIN temp.m_split p ON p.src = "
@@ -570,7 +602,10 @@ static int merge_one(struct merge *m, size_t index)
 		sh->outcome = AED_MERGE_CONFLICT;
 		goto out;
 	}
-	if ((rc = exec_list(m, sql_rows)))
+	int64_t same_ids = 0;
+	if ((rc = aed_db_int(m->db, same_ids_sql, &same_ids)) ||
+	    (rc = exec_list(m, same_ids ? sql_labels_same_ids : sql_labels)) ||
+	    (rc = exec_list(m, sql_rows)))
 		goto out;
 	sh->outcome = sh->n_new ? AED_MERGE_MERGED : AED_MERGE_UNCHANGED;
 	if (sh->n_new) {

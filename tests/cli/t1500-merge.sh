@@ -73,6 +73,20 @@ digest "$T/one.db" >"$T/expect" && digest "$T/corpus.db" >"$T/actual"
 check_eq "digest covers every array" "$((4 * N))" "$(grep -c ' [0-9a-f]\{64\}$' "$T/actual")"
 if cmp -s "$T/expect" "$T/actual"; then ok "same segments, labels, media, clips and work; arrays bit-identical per segment"
 else not_ok "the merged corpus differs from the single database"; diff "$T/expect" "$T/actual" | head -10 | sed 's/^/#   /'; fi
+# Shards whose ids differ from the corpus's: a database that ingested the
+# list's second half first merged first, so the segments of s0..s2 have other
+# ids in the corpus (merge maps them by key instead of copying ids).
+{ head -n 1 "$T/m.csv"; tail -n +2 "$T/m.csv" | sort -r | head -n $((N / 2)); } >"$T/rev1.csv"
+{ head -n 1 "$T/m.csv"; tail -n +2 "$T/m.csv" | sort -r | tail -n +$((N / 2 + 1)); } >"$T/rev2.csv"
+AEDCURATE_DB=$T/rev.db $AED init >/dev/null && AEDCURATE_DB=$T/rev.db $AED ontology ingest "$AUDIOSET/ontology.json" >/dev/null &&
+	for f in rev1 rev2; do AEDCURATE_DB=$T/rev.db $AED segments ingest "$T/$f.csv" --split us8k --columns path=file,labels=audioset_mid,group=fsID >/dev/null; done
+same=$(sqlite3 "$T/rev.db" "ATTACH '$T/s0.db' AS s; SELECT count(*) FROM segment r JOIN s.segment x ON x.key = r.key AND x.id = r.id")
+if [ "$same" -lt $((N / 2)) ]; then ok "most segments have other ids there ($same of $N the same)"; else not_ok "$same of $N segments have the same id"; fi
+check "merge it, then the 3 shards" $AED merge "$T/rev.db" "$T/s0.db" "$T/s1.db" "$T/s2.db" --into "$T/rev-corpus.db"
+digest "$T/rev-corpus.db" >"$T/rev-actual"
+if cmp -s "$T/expect" "$T/rev-actual"; then ok "the same segments, labels, results and arrays, by key"
+else not_ok "merging shards with other ids differs"; diff "$T/expect" "$T/rev-actual" | head -10 | sed 's/^/#   /'; fi
+
 check_eq "every run with its shard" "$(for i in 0 1 2; do sqlite3 "$T/s$i.db" "SELECT count(*) FROM run"; done | awk '{ n += $1 } END { print n }')" \
 	"$(sqlite3 "$T/corpus.db" "SELECT count(*) FROM run WHERE shard_db LIKE '$T/s_.db'")"
 check_eq "runs name their shard and id there" "$(sqlite3 "$T/s1.db" "SELECT group_concat(stage || id) FROM (SELECT * FROM run ORDER BY id)")" \
