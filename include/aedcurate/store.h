@@ -62,14 +62,37 @@ int aed_db_meta_set(struct aed_db *db, const char *key, const char *value);
 /* --- runs ------------------------------------------------------------------
  * A run is one execution of a stage. aed_run_begin() first reaps runs whose
  * process is gone: kills what their external commands left running (see
- * aed_run_command_mark()), marks them interrupted, releases their claims. */
+ * aed_run_command_mark()), marks them interrupted, releases their claims.
+ *
+ * The stage envelope, the same in every stage:
+ *     json_t *p = json_pack(...the options that shape the results...);
+ *     if ((rc = aed_run_begin(db, "stage", p, &run_id)))   // p is taken
+ *             return rc;
+ *     ...work...
+ *     if (rc)
+ *             return aed_run_fail(db, run_id, rc, n_done, n_failed);
+ *     return aed_run_end(db, run_id, AED_RUN_OK, n_done, n_failed, NULL);
+ * aed_run_begin() records params (a JSON object; NULL records {}) as compact
+ * JSON, keys in the order they were added, and releases it. aed_run_fail()
+ * ends the run FAILED with the message of the error that stopped it
+ * (aed_last_error()), raises that error again (ending the run may have
+ * replaced it) and returns rc. */
 enum aed_run_outcome { AED_RUN_OK, AED_RUN_FAILED, AED_RUN_INTERRUPTED };
 
-int aed_run_begin(struct aed_db *db, const char *stage, const char *params_json,
-		  int64_t *run_id);
+struct json_t;
+int aed_run_begin(struct aed_db *db, const char *stage, struct json_t *params, int64_t *run_id);
 int aed_run_progress(struct aed_db *db, int64_t run_id, int64_t n_done, int64_t n_failed);
 int aed_run_end(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome,
 		int64_t n_done, int64_t n_failed, const char *message);
+/* aed_run_fail() with another outcome: AED_RUN_INTERRUPTED for a stage
+ * stopped by a signal. */
+int aed_run_stop(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome, int rc,
+		 int64_t n_done, int64_t n_failed);
+static inline int aed_run_fail(struct aed_db *db, int64_t run_id, int rc, int64_t n_done,
+			       int64_t n_failed)
+{
+	return aed_run_stop(db, run_id, AED_RUN_FAILED, rc, n_done, n_failed);
+}
 int aed_run_reap(struct aed_db *db);
 /* aed_run_reap(), and every run recorded as running on another host is
  * taken as dead too (marked interrupted, its claims released, its uncommitted

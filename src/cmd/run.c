@@ -311,12 +311,8 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 		}
 		goto out;
 	}
-	json_t *pj = json_pack("{s:s, s:s}", "file", file, "pipeline", p->name);
-	char *params = pj ? json_dumps(pj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(pj);
-	rc = aed_run_begin(ctx->db, "pipeline", params ? params : "{}", &run_id);
-	free(params);
-	if (rc)
+	if ((rc = aed_run_begin(ctx->db, "pipeline",
+				json_pack("{s:s, s:s}", "file", file, "pipeline", p->name), &run_id)))
 		goto out;
 	for (int i = from; i < last; i++) {
 		struct aed_pipeline_step *s = &p->steps[i];
@@ -355,8 +351,10 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 		rc = run_report_failed(ctx->db, o.shard, failed, o.allow_failed);
 	if (!rc && o.shard)
 		rc = run_check_claimed(ctx->db, o.shard);
-	aed_run_end(ctx->db, run_id, rc ? AED_RUN_FAILED : AED_RUN_OK, n_run, rc ? 1 : 0,
-		    rc ? aed_last_error() : NULL);
+	if (rc)
+		aed_run_fail(ctx->db, run_id, rc, n_run, 1);
+	else
+		aed_run_end(ctx->db, run_id, AED_RUN_OK, n_run, 0, NULL);
 	if (!rc) {
 		if (ctx->g.json) {
 			json_t *j = json_pack("{s:s, s:i, s:i}", "pipeline", p->name, "steps_run",

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "aedcurate/audio.h"
 #include "aedcurate/decode.h"
 #include "aedcurate/error.h"
@@ -189,7 +191,7 @@ static int decode_record(void *tlsp, struct aed_db *db, int64_t item, int64_t ru
 
 int aed_stage_decode(struct aed_db *db, const struct aed_decode_opts *o, struct aed_stage_stats *st)
 {
-	char params[256];
+	char shard[32];
 	struct decode_shared sh = { .clip_seconds = o->clip_seconds > 0 ? o->clip_seconds : AED_DECODE_CLIP_SECONDS_DEFAULT };
 	if (!(sh.clip_seconds <= 3600.0))
 		return aed_error(AED_EUSAGE, "--clip-seconds %g: at most 3600", sh.clip_seconds);
@@ -202,16 +204,15 @@ int aed_stage_decode(struct aed_db *db, const struct aed_decode_opts *o, struct 
 		.compute = decode_compute,
 		.record = decode_record,
 	};
-	snprintf(params, sizeof params,
-		 "{\"clip_seconds\": %g, \"sample_rate\": %d, \"dtype\": \"i16\", \"shard\": \"%d/%d\"}",
-		 sh.clip_seconds, AED_SAMPLE_RATE, o->shard.index, o->shard.count);
+	snprintf(shard, sizeof shard, "%d/%d", o->shard.index, o->shard.count);
 	struct aed_pool_cfg cfg = {
 		.threads = o->threads,
 		.shard = o->shard,
 		.max_attempts = o->max_attempts,
 		.redo = o->redo,
 		.batch = o->batch > 0 ? o->batch : AED_DECODE_BATCH_DEFAULT,
-		.params_json = params,
+		.params = json_pack("{s:f, s:i, s:s, s:s}", "clip_seconds", sh.clip_seconds,
+				    "sample_rate", AED_SAMPLE_RATE, "dtype", "i16", "shard", shard),
 		.label = "decode",
 	};
 	return aed_pool_run(db, &ops, &sh, &cfg, st);

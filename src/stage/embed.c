@@ -243,7 +243,7 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	int64_t ids[CLAIM], model_id = 0, run_id = 0;
 	float *patches = NULL, *emb = NULL, *scores = NULL;
 	size_t cap = 0, out_cap = 0;
-	char *path = NULL, *params = NULL;
+	char *path = NULL;
 	int rc, batch = o->batch > 0 ? o->batch : AED_EMBED_BATCH_DEFAULT;
 	int max_attempts = o->max_attempts > 0 ? o->max_attempts : AED_WORK_MAX_ATTEMPTS_DEFAULT;
 	struct aed_shard shard = o->shard;
@@ -263,9 +263,7 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	json_t *pj = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "model", y->name, "sha256",
 			       y->sha256, "path", y->path, "backend", be->name, "batch", batch,
 			       "threads", o->threads);
-	params = pj ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(pj);
-	if ((rc = aed_run_begin(db, STAGE, params ? params : "{}", &run_id)))
+	if ((rc = aed_run_begin(db, STAGE, pj, &run_id)))
 		goto out;
 	s->run_id = run_id;
 	if ((rc = forget_stale(db)) ||
@@ -330,11 +328,8 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	}
 end:
 	if (rc) {
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", aed_last_error());
-		aed_work_release(db, STAGE, run_id);
-		aed_run_end(db, run_id, AED_RUN_FAILED, s->done, s->failed, msg);
-		aed_error(rc, "%s", msg);
+		aed_run_fail(db, run_id, rc, s->done, s->failed);
+		aed_work_release(db, STAGE, run_id); /* its claims go back to pending */
 	} else {
 		rc = aed_run_end(db, run_id, AED_RUN_OK, s->done, s->failed, NULL);
 	}
@@ -348,6 +343,5 @@ out:
 	free(emb);
 	free(scores);
 	free(path);
-	free(params);
 	return rc;
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "aedcurate/audio.h"
 #include "aedcurate/decode.h"
 #include "aedcurate/error.h"
@@ -111,7 +113,7 @@ static int features_record(void *tlsp, struct aed_db *db, int64_t item, int64_t 
 
 int aed_stage_features(struct aed_db *db, const struct aed_features_opts *o, struct aed_stage_stats *st)
 {
-	char params[256], stage[32];
+	char shard[32], stage[32];
 	enum aed_preset preset = o->preset;
 	if (preset != AED_PRESET_YAMNET && preset != AED_PRESET_VGGISH)
 		return aed_error(AED_EUSAGE, "unknown preset %d", (int)preset);
@@ -125,18 +127,17 @@ int aed_stage_features(struct aed_db *db, const struct aed_features_opts *o, str
 		.compute = features_compute,
 		.record = features_record,
 	};
-	snprintf(params, sizeof params,
-		 "{\"preset\": \"%s\", \"window\": %d, \"hop\": %d, \"fft\": %d, \"bands\": %d, "
-		 "\"samples\": \"real\", \"shard\": \"%d/%d\"}",
-		 aed_preset_name(preset), AED_STFT_WINDOW, AED_STFT_HOP, AED_FFT_SIZE, AED_MEL_BANDS,
-		 o->shard.index, o->shard.count);
+	snprintf(shard, sizeof shard, "%d/%d", o->shard.index, o->shard.count);
 	struct aed_pool_cfg cfg = {
 		.threads = o->threads,
 		.shard = o->shard,
 		.max_attempts = o->max_attempts,
 		.redo = o->redo,
 		.batch = o->batch > 0 ? o->batch : AED_FEATURES_BATCH_DEFAULT,
-		.params_json = params,
+		.params = json_pack("{s:s, s:i, s:i, s:i, s:i, s:s, s:s}", "preset",
+				    aed_preset_name(preset), "window", AED_STFT_WINDOW, "hop",
+				    AED_STFT_HOP, "fft", AED_FFT_SIZE, "bands", AED_MEL_BANDS,
+				    "samples", "real", "shard", shard),
 		.label = stage,
 	};
 	return aed_pool_run(db, &ops, &preset, &cfg, st);

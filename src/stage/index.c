@@ -706,8 +706,6 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	struct seg_emb *v = NULL;
 	int64_t nv = 0, run_id = 0, index_id = 0;
 	char why[512] = "", factory[AED_VINDEX_FACTORY_MAX], sql[128];
-	json_t *pj = NULL;
-	char *params = NULL;
 	int rc, have_old = 0, in_tx = 0, outgrew = 0;
 	double t0 = aed_now();
 
@@ -745,10 +743,11 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	snprintf(r->factory, sizeof r->factory, "%s", factory);
 	snprintf(r->model_sha256, sizeof r->model_sha256, "%s", m.sha256);
 
-	pj = json_pack("{s:s, s:s, s:s, s:b, s:s}", "model", m.name, "sha256", m.sha256,
-		       "factory", factory, "rebuild", r->rebuilt, "path", r->path);
-	params = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
-	if ((rc = aed_run_begin(db, "index", params ? params : "{}", &run_id)))
+	if ((rc = aed_run_begin(db, "index",
+				json_pack("{s:s, s:s, s:s, s:b, s:s}", "model", m.name, "sha256",
+					  m.sha256, "factory", factory, "rebuild", r->rebuilt,
+					  "path", r->path),
+				&run_id)))
 		goto out;
 
 	if (r->rebuilt) {
@@ -809,15 +808,9 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 out:
 	if (in_tx)
 		aed_db_rollback(db);
-	if (run_id) {
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", aed_last_error());
-		aed_run_end(db, run_id, AED_RUN_FAILED, 0, 0, msg);
-		aed_error(rc, "%s", msg);
-	}
+	if (run_id)
+		aed_run_fail(db, run_id, rc, 0, 0);
 	r->seconds = aed_now() - t0;
-	json_decref(pj);
-	free(params);
 	free(v);
 	aed_vindex_free(&ix);
 	return rc;

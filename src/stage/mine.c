@@ -335,17 +335,16 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 			       "kept_frames", nq, "index_id", (json_int_t)r->index_id, "factory",
 			       h->st.factory, "ranker_rated", r->ranker_rated, "ranker_weight",
 			       r->ranker_weight);
+	/* mine_run keeps them too, keys sorted. */
 	params = pj ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(pj);
-	if (!params)
+	if (!params) {
+		json_decref(pj);
 		return aed_error(AED_ENOMEM, "out of memory");
-	if ((rc = aed_run_begin(db, "mine", params, &r->run_id)))
+	}
+	if ((rc = aed_run_begin(db, "mine", pj, &r->run_id)))
 		goto out;
 	if ((rc = record(db, o, r, params))) {
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", aed_last_error());
-		aed_run_end(db, r->run_id, AED_RUN_FAILED, 0, 0, msg);
-		rc = aed_error(rc, "%s", msg);
+		rc = aed_run_fail(db, r->run_id, rc, 0, 0);
 		goto out;
 	}
 	rc = aed_run_end(db, r->run_id, AED_RUN_OK, r->n_candidates, 0, NULL);

@@ -473,8 +473,7 @@ int aed_ontology_ingest(struct aed_db *db, const struct aed_ontology_ingest_opts
 	struct aed_ontology *o = NULL;
 	struct aed_class_labels *labels = NULL;
 	struct aed_strmap ids = {0};
-	json_t *params = NULL;
-	char *data = NULL, *ldata = NULL, *pjson = NULL, *saved = NULL, note[256];
+	char *data = NULL, *ldata = NULL, note[256];
 	size_t n = 0, ln = 0;
 	int64_t run_id = 0, latest;
 	int unchanged, labels_change, rc;
@@ -501,18 +500,11 @@ int aed_ontology_ingest(struct aed_db *db, const struct aed_ontology_ingest_opts
 		goto out;
 	}
 
-	params = json_pack("{s:s, s:s?}", "source", source, "labels", opts->labels);
-	if (!params || !(pjson = json_dumps(params, JSON_COMPACT))) {
-		rc = aed_error(AED_ENOMEM, "out of memory");
+	if ((rc = aed_run_begin(db, "ontology", json_pack("{s:s, s:s?}", "source", source,
+							  "labels", opts->labels), &run_id)))
 		goto out;
-	}
-	if ((rc = aed_run_begin(db, "ontology", pjson, &run_id)))
-		goto out;
-	rc = aed_ontology_store(db, o, labels, source, res);
-	if (rc) {
-		saved = strdup(aed_last_error());
-		aed_run_end(db, run_id, AED_RUN_FAILED, 0, 1, saved ? saved : "");
-		aed_error(rc, "%s", saved ? saved : "ontology ingest failed");
+	if ((rc = aed_ontology_store(db, o, labels, source, res))) {
+		aed_run_fail(db, run_id, rc, 0, 1);
 		goto out;
 	}
 	res->run_id = run_id;
@@ -522,9 +514,6 @@ int aed_ontology_ingest(struct aed_db *db, const struct aed_ontology_ingest_opts
 	rc = aed_run_end(db, run_id, AED_RUN_OK, (int64_t)res->n_classes, 0, note);
 out:
 	aed_strmap_release(&ids);
-	json_decref(params);
-	free(pjson);
-	free(saved);
 	free(data);
 	free(ldata);
 	aed_ontology_free(&o);

@@ -194,11 +194,7 @@ int aed_priors(struct aed_db *db, const struct aed_priors_opts *o, struct aed_pr
 
 	json_t *params = json_pack("{s:f, s:s?, s:s?}", "beta", o->beta, "split", o->split,
 				   "out", o->out_dir);
-	char *ptext = params ? json_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(params);
-	rc = aed_run_begin(db, "priors", ptext ? ptext : "{}", &r->run_id);
-	free(ptext);
-	if (rc)
+	if ((rc = aed_run_begin(db, "priors", params, &r->run_id)))
 		goto out;
 	if ((rc = aed_db_begin(db)))
 		goto fail;
@@ -217,12 +213,7 @@ fail:
 	st = NULL;
 	if (began)
 		aed_db_rollback(db);
-	{
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", aed_last_error());
-		aed_run_end(db, r->run_id, AED_RUN_FAILED, 0, 0, msg);
-		aed_error(rc, "%s", msg);
-	}
+	aed_run_fail(db, r->run_id, rc, 0, 0);
 out:
 	sqlite3_finalize(st);
 	free(prior);

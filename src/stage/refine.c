@@ -103,7 +103,7 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 
 /* --- the stage ------------------------------------------------------------------ */
 
-static char *params_json(const struct aed_refine_opts *o)
+static json_t *params_json(const struct aed_refine_opts *o)
 {
 	json_t *a = json_array();
 	for (int i = 0; i < o->n_alphas; i++)
@@ -125,9 +125,7 @@ static char *params_json(const struct aed_refine_opts *o)
 			      "seed", (json_int_t)(o->clf.seed ? o->clf.seed : 1),
 			      "fine_rounds", o->fine_rounds,
 			      "alphas", a);
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(j);
-	return s;
+	return j;
 }
 
 /* The corpus refine works on (refine_corpus.c), and r's classes: the
@@ -286,7 +284,6 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 	float *y = NULL, *pos_w = NULL;
 	double alpha_final = 1;
 	int rc, have_map = 0, run_open = 0;
-	char *ptext = NULL;
 
 	memset(r, 0, sizeof *r);
 	if (!o.class_name == !o.all)
@@ -335,8 +332,7 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 			return aed_error(AED_EUSAGE, "refine: alpha %g is not in [0, 1]", o.alphas[i]);
 	if ((rc = load_corpus(db, &o, &c, yam_ids, &have_map, r)))
 		goto out;
-	ptext = params_json(&o);
-	if ((rc = aed_run_begin(db, "refine", ptext ? ptext : "{}", &r->run_id)))
+	if ((rc = aed_run_begin(db, "refine", params_json(&o), &r->run_id)))
 		goto out;
 	run_open = 1;
 
@@ -367,16 +363,11 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 	rc = aed_run_end(db, r->run_id, AED_RUN_OK, (int64_t)c.nt, 0, NULL);
 	run_open = 0;
 out:
-	if (run_open) {
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", aed_last_error());
-		aed_run_end(db, r->run_id, AED_RUN_FAILED, 0, 0, msg);
-		aed_error(rc, "%s", msg);
-	}
+	if (run_open)
+		aed_run_fail(db, r->run_id, rc, 0, 0);
 	refine_corpus_release(&c);
 	free(y);
 	free(pos_w);
-	free(ptext);
 	if (rc)
 		aed_refine_result_release(r);
 	return rc;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
@@ -179,18 +181,6 @@ static int count_todo(struct aed_db *db, const char *stage, int max_attempts, in
 	return AED_OK;
 }
 
-/* Ends the run with the outcome of rc and keeps rc's message. */
-static int end_run(struct aed_db *db, int64_t run_id, int rc, const struct aed_stage_stats *st)
-{
-	char msg[1024];
-	snprintf(msg, sizeof msg, "%s", rc ? aed_last_error() : "");
-	int rc2 = aed_run_end(db, run_id, rc ? AED_RUN_FAILED : AED_RUN_OK, st->done, st->failed,
-			      rc ? msg : NULL);
-	if (rc)
-		return aed_error(rc, "%s", msg);
-	return rc2;
-}
-
 int aed_pool_run(struct aed_db *db, const struct aed_pool_ops *ops, void *shared,
 		 const struct aed_pool_cfg *cfg, struct aed_stage_stats *st)
 {
@@ -207,11 +197,12 @@ int aed_pool_run(struct aed_db *db, const struct aed_pool_ops *ops, void *shared
 		p.batch = MAX_BATCH;
 	p.max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : DEFAULT_MAX_ATTEMPTS;
 	p.filter.shard = cfg->shard;
-	if (cfg->redo && (rc = aed_work_reset(db, ops->stage)))
+	if ((cfg->redo && (rc = aed_work_reset(db, ops->stage))) ||
+	    (rc = aed_work_seed(db, ops->stage, ops->select_sql, &cfg->shard, NULL))) {
+		json_decref(cfg->params);
 		goto out;
-	if ((rc = aed_work_seed(db, ops->stage, ops->select_sql, &cfg->shard, NULL)))
-		goto out;
-	if ((rc = aed_run_begin(db, ops->stage, cfg->params_json, &p.run_id)))
+	}
+	if ((rc = aed_run_begin(db, ops->stage, cfg->params, &p.run_id)))
 		goto out;
 	in_run = 1;
 	st->run_id = p.run_id;
@@ -247,8 +238,10 @@ out:
 	aed_progress_free(&p.progress);
 	st->done = atomic_load(&p.done);
 	st->failed = atomic_load(&p.failed);
-	if (in_run)
-		rc = end_run(db, p.run_id, rc, st);
+	if (in_run && rc)
+		aed_run_fail(db, p.run_id, rc, st->done, st->failed);
+	else if (in_run)
+		rc = aed_run_end(db, p.run_id, AED_RUN_OK, st->done, st->failed, NULL);
 	free(wk);
 	pthread_mutex_destroy(&p.err_lock);
 	return rc;

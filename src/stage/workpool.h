@@ -52,7 +52,7 @@ struct aed_pool_cfg {
 	int max_attempts;       /* 0 = 3 */
 	int redo;
 	int batch;              /* items per claim and per transaction */
-	const char *params_json;
+	struct json_t *params;  /* the run's params; taken (released) by aed_pool_run */
 	const char *label;      /* progress label */
 };
 

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
@@ -280,21 +282,22 @@ int aed_run_reap_all_hosts(struct aed_db *db)
 	return reap(db, 1);
 }
 
-int aed_run_begin(struct aed_db *db, const char *stage, const char *params_json,
-		  int64_t *run_id)
+int aed_run_begin(struct aed_db *db, const char *stage, json_t *params, int64_t *run_id)
 {
-	char host[256], now[32];
-	sqlite3_stmt *st;
-	int rc = aed_run_reap(db);
+	char host[256], now[32], *text = params ? json_dumps(params, JSON_COMPACT |
+							      JSON_PRESERVE_ORDER) : NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = params && !text ? aed_error(AED_ENOMEM, "out of memory") : aed_run_reap(db);
+	json_decref(params);
 	if (rc)
-		return rc;
+		goto out;
 	host_name(host, sizeof host);
 	aed_utc_iso8601(now);
 	if ((rc = aed_db_prepare(db, "INSERT INTO run(stage, params, started_at, host, pid, "
 				     "pid_start) VALUES(?, ?, ?, ?, ?, ?)", &st)))
-		return rc;
+		goto out;
 	sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, params_json ? params_json : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, text ? text : "{}", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, host, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, getpid());
@@ -303,7 +306,9 @@ int aed_run_begin(struct aed_db *db, const char *stage, const char *params_json,
 		rc = aed_db_error(db, "recording the run");
 	else
 		*run_id = sqlite3_last_insert_rowid(aed_db_sqlite(db));
+out:
 	sqlite3_finalize(st);
+	free(text);
 	return rc;
 }
 
@@ -345,6 +350,15 @@ int aed_run_end(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome,
 		rc = aed_db_error(db, "ending the run");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int aed_run_stop(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome, int rc,
+		 int64_t n_done, int64_t n_failed)
+{
+	char msg[1024];
+	snprintf(msg, sizeof msg, "%s", aed_last_error());
+	aed_run_end(db, run_id, outcome, n_done, n_failed, msg);
+	return aed_error(rc, "%s", msg);
 }
 
 /* --- shards ------------------------------------------------------------------ */

@@ -56,7 +56,7 @@ static void embed_segments(struct fixture *f, int first, int n, int model_id, co
 	int64_t run;
 	struct aed_array_writer *w;
 	float *x = malloc(sizeof(float) * PER * D), bg[D];
-	assert_int_equal(aed_run_begin(f->db, "embed", "{}", &run), AED_OK);
+	assert_int_equal(aed_run_begin(f->db, "embed", NULL, &run), AED_OK);
 	assert_int_equal(aed_array_writer_new(f->db, "embedding", run, 0, &w), AED_OK);
 	int64_t *off = malloc(sizeof(int64_t) * n);
 	for (int s = 0; s < n; s++) {

@@ -303,7 +303,7 @@ static struct aed_db *make_corpus(void)
 			dir_bg[q][j] = (float)gauss();
 	}
 	exec(db, "INSERT INTO split(name) VALUES ('train')");
-	assert_int_equal(aed_run_begin(db, "embed", "{}", &run), AED_OK);
+	assert_int_equal(aed_run_begin(db, "embed", NULL, &run), AED_OK);
 	assert_int_equal(aed_array_writer_new(db, "embedding", run, 0, &w), AED_OK);
 	for (int s = 1; s <= NSEG; s++) {
 		const char *mid = s <= 20 ? "/x/gun" : s <= 40 ? "/x/dog" : NULL;

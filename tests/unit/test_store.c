@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
 
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
@@ -106,7 +108,7 @@ static int worker_in(int slow_us, const struct aed_work_filter *filter)
 	struct aed_array_writer *w = NULL;
 	int64_t run, items[16];
 	int n;
-	if (aed_db_open(path, 0, &db) || aed_run_begin(db, STAGE, "{}", &run) ||
+	if (aed_db_open(path, 0, &db) || aed_run_begin(db, STAGE, NULL, &run) ||
 	    aed_array_writer_new(db, "testarr", run, 0, &w))
 		return 1;
 	for (;;) {
@@ -257,13 +259,52 @@ static void test_kill_and_resume(void **state)
 	aed_db_free(&db);
 }
 
+/* The stage envelope: params recorded as given (compact, keys in order), a
+ * failure recorded with the error that caused it, and that error raised
+ * again after the run's own writes. */
+static void test_run_envelope(void **state)
+{
+	(void)state;
+	struct aed_db *db = fresh_stage();
+	int64_t run;
+	sqlite3_stmt *st;
+	assert_int_equal(aed_run_begin(db, STAGE, json_pack("{s:s, s:i, s:f}", "zeta", "a\"b",
+							    "alpha", 3, "x", 0.5), &run), AED_OK);
+	int rc = aed_error(AED_EFORMAT, "clip 7: not audio");
+	assert_int_equal(aed_run_fail(db, run, rc, 4, 1), AED_EFORMAT);
+	assert_string_equal(aed_last_error(), "clip 7: not audio");
+	assert_int_equal(sqlite3_prepare_v2(aed_db_sqlite(db), "SELECT params, outcome, message, "
+					    "n_done, n_failed FROM run WHERE id = ?", -1, &st,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, run);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0),
+			    "{\"zeta\":\"a\\\"b\",\"alpha\":3,\"x\":0.5}");
+	assert_string_equal((const char *)sqlite3_column_text(st, 1), "failed");
+	assert_string_equal((const char *)sqlite3_column_text(st, 2), "clip 7: not audio");
+	assert_int_equal(sqlite3_column_int64(st, 3), 4);
+	assert_int_equal(sqlite3_column_int64(st, 4), 1);
+	sqlite3_finalize(st);
+	/* NULL params record {} */
+	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run), AED_OK);
+	assert_int_equal(aed_run_stop(db, run, AED_RUN_INTERRUPTED, AED_EIO, 0, 0), AED_EIO);
+	assert_int_equal(sqlite3_prepare_v2(aed_db_sqlite(db), "SELECT params, outcome FROM run "
+					    "WHERE id = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, run);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "{}");
+	assert_string_equal((const char *)sqlite3_column_text(st, 1), "interrupted");
+	sqlite3_finalize(st);
+	aed_db_free(&db);
+}
+
 static void test_failed_items_retry_later(void **state)
 {
 	(void)state;
 	struct aed_db *db = fresh_stage();
 	int64_t run, items[16];
 	int n;
-	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run), AED_OK);
 	assert_int_equal(aed_work_claim(db, STAGE, run, 4, 2, NULL, items, &n), AED_OK);
 	assert_int_equal(n, 4);
 	assert_int_equal(items[0], 1);
@@ -277,7 +318,7 @@ static void test_failed_items_retry_later(void **state)
 	aed_run_end(db, run, AED_RUN_OK, 0, 1, NULL);
 	/* A later run does, up to max_attempts. */
 	int64_t run2;
-	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run2), AED_OK);
+	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run2), AED_OK);
 	assert_int_equal(aed_work_claim(db, STAGE, run2, 1, 2, NULL, items, &n), AED_OK);
 	assert_int_equal(items[0], 1);
 	aed_db_free(&db);
@@ -312,7 +353,7 @@ static void test_claim_selection(void **state)
 	int64_t run, run2, items[16], got[N_ITEMS], v;
 	int n;
 	/* An earlier, unfiltered run fails items 1..10. */
-	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run), AED_OK);
 	assert_int_equal(aed_work_claim(db, STAGE, run, 10, 3, NULL, items, &n), AED_OK);
 	assert_int_equal(n, 10);
 	assert_int_equal(aed_db_begin(db), AED_OK);
@@ -326,7 +367,7 @@ static void test_claim_selection(void **state)
 				     "INSERT INTO temp.sel SELECT x FROM (" ITEMS_SQL ") "
 				     "WHERE x % 3 = 0"), AED_OK);
 	struct aed_work_filter f = { .selection = "sel" };
-	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run2), AED_OK);
+	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run2), AED_OK);
 	int total = claim_all(db, run2, &f, got, N_ITEMS);
 	/* Exactly the selection, in item order, its failed items retried with them. */
 	assert_int_equal(total, 200);
@@ -434,7 +475,7 @@ static void test_claim_shard(void **state)
 	assert_int_equal(aed_db_exec(db, "INSERT INTO work(stage, item) VALUES('" STAGE "', 9999);"
 				     "UPDATE work SET state = 'failed' WHERE item IN (1, 2, 3, 4)"),
 			 AED_OK);
-	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run), AED_OK);
 	for (int s = 0; s < 2; s++) {
 		int64_t want[4];
 		int nwant = 0;
@@ -471,7 +512,7 @@ static void test_claim_no_filter(void **state)
 	struct aed_db *db = fresh_stage();
 	int64_t run, items[16], got[N_ITEMS];
 	int n;
-	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run), AED_OK);
 	struct aed_work_filter zero = { 0 }, one = { .shard = { 0, 1 } };
 	assert_int_equal(aed_work_claim(db, STAGE, run, 3, 2, &zero, items, &n), AED_OK);
 	assert_int_equal(n, 3);
@@ -482,7 +523,7 @@ static void test_claim_no_filter(void **state)
 	assert_int_equal(aed_db_commit(db), AED_OK);
 	assert_int_equal(aed_work_release(db, STAGE, run), AED_OK);
 	aed_run_end(db, run, AED_RUN_OK, 0, 1, NULL);
-	assert_int_equal(aed_run_begin(db, STAGE, "{}", &run), AED_OK);
+	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run), AED_OK);
 	int total = claim_all(db, run, &one, got, N_ITEMS);
 	assert_int_equal(total, N_ITEMS);
 	for (int i = 0; i < total; i++)
@@ -502,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_workers),
 		cmocka_unit_test(test_kill_and_resume),
 		cmocka_unit_test(test_failed_items_retry_later),
+		cmocka_unit_test(test_run_envelope),
 		cmocka_unit_test(test_claim_selection),
 		cmocka_unit_test(test_claim_shard),
 		cmocka_unit_test(test_claim_no_filter),

@@ -208,7 +208,7 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	struct aed_outdir od = { 0 };
 	const char **files = NULL;
 	size_t n_si = 0, n_files = 0;
-	char *params = NULL, *files_buf = NULL, index_sha[65] = "";
+	char *files_buf = NULL, index_sha[65] = "";
 	int64_t run_id = 0;
 	int rc;
 
@@ -219,13 +219,10 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 	 * refused before anything else happens, so a refusal changes nothing. */
 	if ((rc = aed_outdir_claim(o->out_dir, "training-export", &od)))
 		return rc;
-	{
-		json_t *p = ex_params_json(&x);
-		json_object_set_new(p, "out", json_string(o->out_dir));
-		params = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(9));
-		json_decref(p);
-	}
-	if ((rc = aed_run_begin(db, STAGE, params ? params : "{}", &run_id)))
+	json_t *params = ex_params_json(&x);
+	if (params)
+		json_object_set_new(params, "out", json_string(o->out_dir));
+	if ((rc = aed_run_begin(db, STAGE, params, &run_id)))
 		goto out;
 	r->run_id = run_id;
 	if ((rc = ex_load(&x, r)) || (rc = ex_check_keys(&x)))
@@ -271,15 +268,10 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 		goto fail;
 	rc = aed_run_end(db, run_id, AED_RUN_OK, (int64_t)x.n_smp, 0, NULL);
 	goto out;
-fail: {
-	char msg[512];
-	snprintf(msg, sizeof msg, "%s", aed_last_error());
-	aed_run_end(db, run_id, AED_RUN_FAILED, 0, 0, msg);
-	aed_error(rc, "%s", msg);
-}
+fail:
+	aed_run_fail(db, run_id, rc, 0, 0);
 out:
 	free(si);
-	free(params);
 	free(files);
 	free(files_buf);
 	aed_outdir_release(&od);

@@ -17,58 +17,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "aedcurate/error.h"
 #include "stage/fetch/internal.h"
 
 /* --- setup --------------------------------------------------------------------- */
 
-static void json_str(struct aed_buf *b, const char *s)
+static json_t *json_strings(const char **v, int n)
 {
-	aed_buf_append(b, "\"", 1);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			aed_buf_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			aed_buf_printf(b, "\\u%04x", c);
-		else
-			aed_buf_append(b, s, 1);
-	}
-	aed_buf_append(b, "\"", 1);
+	json_t *a = json_array();
+	for (int i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
 }
 
-static void json_list(struct aed_buf *b, const char *name, const char **v, int n)
+static json_t *params_json(const struct fetch *f)
 {
-	aed_buf_printf(b, ",\"%s\":[", name);
-	for (int i = 0; i < n; i++) {
-		if (i)
-			aed_buf_append(b, ",", 1);
-		json_str(b, v[i]);
-	}
-	aed_buf_append(b, "]", 1);
-}
-
-static char *params_json(const struct fetch *f)
-{
-	struct aed_buf b = { 0 };
-
-	aed_buf_printf(&b, "{\"media\":");
-	json_str(&b, f->media);
-	json_list(&b, "from", f->o.from, f->o.n_from);
-	json_list(&b, "names", f->o.names, f->o.n_names);
-	json_list(&b, "url", f->o.urls, f->o.n_urls);
-	json_list(&b, "cmd", f->o.cmds, f->o.n_cmds);
-	aed_buf_printf(&b, ",\"jobs\":%d,\"retries\":%d,\"timeout_s\":%g,\"max_bytes\":%" PRId64
-		       ",\"limit\":%" PRId64 ",\"shard\":\"%d/%d\",\"split\":",
-		       f->o.jobs, f->o.retries, f->o.timeout_s, f->o.max_bytes, f->o.limit,
-		       f->o.shard.index, f->o.shard.count);
-	if (f->o.split)
-		json_str(&b, f->o.split);
-	else
-		aed_buf_printf(&b, "null");
-	aed_buf_append(&b, "}", 2);
-	return b.data;
+	char shard[32];
+	snprintf(shard, sizeof shard, "%d/%d", f->o.shard.index, f->o.shard.count);
+	return json_pack("{s:s?, s:o, s:o, s:o, s:o, s:i, s:i, s:f, s:I, s:I, s:s, s:s?}", "media",
+			 f->media, "from", json_strings(f->o.from, f->o.n_from), "names",
+			 json_strings(f->o.names, f->o.n_names), "url",
+			 json_strings(f->o.urls, f->o.n_urls), "cmd",
+			 json_strings(f->o.cmds, f->o.n_cmds), "jobs", f->o.jobs, "retries",
+			 f->o.retries, "timeout_s", f->o.timeout_s, "max_bytes",
+			 (json_int_t)f->o.max_bytes, "limit", (json_int_t)f->o.limit, "shard", shard,
+			 "split", f->o.split);
 }
 
 static const char *const default_names[] = { "{ytid}_{start_ms}.*", "{ytid}.*" };
@@ -466,7 +441,7 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 {
 	struct fetch f = { 0 };
 	int64_t todo = 0;
-	char *params = NULL, msg[160];
+	char msg[160];
 	double t0 = aed_now();
 	struct sigaction sa = { 0 }, old_int, old_term;
 	int rc, started = 0, interrupted = 0;
@@ -483,8 +458,7 @@ int aed_fetch_run(struct aed_db *db, const struct aed_fetch_opts *opts,
 		goto out;
 	if ((rc = seed(&f)))
 		goto out;
-	params = params_json(&f);
-	if ((rc = aed_run_begin(db, STAGE, params ? params : "{}", &f.run_id)))
+	if ((rc = aed_run_begin(db, STAGE, params_json(&f), &f.run_id)))
 		goto out;
 	started = 1;
 	stop_signal = 0;
@@ -531,14 +505,9 @@ out:
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
 		if (rc) {
-			int keep = rc;
-			char *err = strdup(aed_last_error());
-
-			aed_work_release(db, STAGE, f.run_id);
-			aed_run_end(db, f.run_id, interrupted ? AED_RUN_INTERRUPTED : AED_RUN_FAILED,
-				    summary->ok, summary->unavailable + summary->failed, err);
-			aed_error(keep, "%s", err ? err : "fetch failed");
-			free(err);
+			aed_run_stop(db, f.run_id, interrupted ? AED_RUN_INTERRUPTED : AED_RUN_FAILED,
+				     rc, summary->ok, summary->unavailable + summary->failed);
+			aed_work_release(db, STAGE, f.run_id); /* claims go back to pending */
 		} else {
 			snprintf(msg, sizeof msg, "ok %" PRId64 ", unavailable %" PRId64
 				 ", failed %" PRId64, summary->ok, summary->unavailable,
@@ -548,6 +517,5 @@ out:
 		}
 	}
 	teardown(&f);
-	free(params);
 	return rc;
 }

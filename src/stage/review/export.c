@@ -57,10 +57,7 @@ static int end_export_run(struct aed_db *db, int64_t run_id, int rc, size_t n)
 {
 	if (!rc)
 		return aed_run_end(db, run_id, AED_RUN_OK, (int64_t)n, 0, NULL);
-	char msg[512];
-	snprintf(msg, sizeof msg, "%s", aed_last_error());
-	aed_run_end(db, run_id, AED_RUN_FAILED, 0, 1, msg);
-	return aed_error(rc, "%s", msg);
+	return aed_run_fail(db, run_id, rc, 0, 1);
 }
 
 /* The class's path from a root: follows the first parent (lowest id) up. */
@@ -335,7 +332,7 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 	struct cand *c = NULL;
 	size_t n = 0, i;
 	json_t *root = NULL, *cls = NULL, *arr = NULL, *onto = NULL, *mrun = NULL;
-	char *params = NULL, now[32], file[4096];
+	char now[32], file[4096];
 	const char **ids = NULL, **files = NULL;
 	const char *web;
 	struct aed_outdir od = { 0 };
@@ -378,20 +375,16 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 	}
 	if ((rc = read_ontology(db, onto)))
 		goto out;
-	/* The run, then the files, then the record of what was written. */
-	{
-		json_t *p = json_pack("{s:I, s:s, s:I}", "mine_run", (json_int_t)r->mine_run_id,
-				      "out", o->out_dir, "limit", (json_int_t)limit);
-
-		params = p ? json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(p);
-	}
-	/* Only an empty or new folder or an earlier review page is written into;
+	/* The run, then the files, then the record of what was written.
+	 * Only an empty or new folder or an earlier review page is written into;
 	 * a refusal comes before the run and changes nothing. */
 	if ((rc = aed_outdir_claim(o->out_dir, "review-page", &od)) ||
 	    (rc = aed_review_page_file_names(n, &files, &n_files, &files_buf)))
 		goto out;
-	if ((rc = aed_run_begin(db, "review-export", params ? params : "{}", &r->run_id)))
+	if ((rc = aed_run_begin(db, "review-export",
+				json_pack("{s:I, s:s, s:I}", "mine_run", (json_int_t)r->mine_run_id,
+					  "out", o->out_dir, "limit", (json_int_t)limit),
+				&r->run_id)))
 		goto out;
 	run_open = 1;
 	snprintf(file, sizeof file, "%s/media", o->out_dir);
@@ -420,7 +413,6 @@ out:
 	free(files);
 	free(files_buf);
 	free(ids);
-	free(params);
 	json_decref(root);
 	json_decref(cls);
 	json_decref(arr);
@@ -435,7 +427,6 @@ int aed_review_export_record(struct aed_db *db, int64_t mine_run_id, long limit,
 	sqlite3_stmt *st = NULL;
 	struct cand *c = NULL;
 	const char **ids = NULL;
-	char *params = NULL;
 	size_t n = 0;
 	int rc, step, run_open = 0;
 
@@ -487,14 +478,10 @@ int aed_review_export_record(struct aed_db *db, int64_t mine_run_id, long limit,
 	r->n_candidates = (int64_t)n;
 	if ((rc = aed_review_checksum(r->mid, ids, n, r->checksum)) || (rc = random_hex(r->export_id)))
 		goto out;
-	{
-		json_t *p = json_pack("{s:I, s:s, s:I}", "mine_run", (json_int_t)mine_run_id,
-				      "record_only", note ? note : "", "limit", (json_int_t)limit);
-
-		params = p ? json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(p);
-	}
-	if ((rc = aed_run_begin(db, "review-export", params ? params : "{}", &r->run_id)))
+	if ((rc = aed_run_begin(db, "review-export",
+				json_pack("{s:I, s:s, s:I}", "mine_run", (json_int_t)mine_run_id,
+					  "record_only", note ? note : "", "limit", (json_int_t)limit),
+				&r->run_id)))
 		goto out;
 	run_open = 1;
 	rc = record_export(db, r, note ? note : "", c, n);
@@ -505,6 +492,5 @@ out:
 	if (c)
 		cands_release(c, n);
 	free(ids);
-	free(params);
 	return rc;
 }

@@ -328,18 +328,14 @@ static int write_file(struct imp *im, const char *path, const struct aed_ratings
 	int64_t parse_bad = 0;
 	sqlite3_stmt *st = NULL;
 	int64_t run_id = 0, import_id;
-	char now[32], *params = NULL;
+	char now[32];
 	int rc, in_tx = 0;
 	size_t i;
 
-	{
-		json_t *p = json_pack("{s:s, s:s, s:s}", "file", path, "export_id", rt->export_id,
-				      "annotator", rt->annotator);
-
-		params = p ? json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(p);
-	}
-	if ((rc = aed_run_begin(db, "review-import", params ? params : "{}", &run_id)))
+	if ((rc = aed_run_begin(db, "review-import",
+				json_pack("{s:s, s:s, s:s}", "file", path, "export_id",
+					  rt->export_id, "annotator", rt->annotator),
+				&run_id)))
 		goto out;
 	if ((rc = aed_db_begin(db)))
 		goto out;
@@ -400,18 +396,13 @@ out:
 		aed_db_rollback(db);
 	if (run_id) {
 		if (rc) {
-			char msg[512];
-
-			snprintf(msg, sizeof msg, "%s", aed_last_error());
-			aed_run_end(db, run_id, AED_RUN_FAILED, 0, (int64_t)rt->n, msg);
-			aed_error(rc, "%s", msg);
+			aed_run_fail(db, run_id, rc, 0, (int64_t)rt->n);
 		} else {
 			rc = aed_run_end(db, run_id, AED_RUN_OK,
 					 counts[ENTRY_NEW] + counts[ENTRY_UPDATE], counts[ENTRY_BAD],
 					 NULL);
 		}
 	}
-	free(params);
 	return rc;
 }
 

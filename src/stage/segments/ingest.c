@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "aedcurate/error.h"
@@ -407,35 +408,12 @@ static int read_rows(struct ctx *c, const char *data, size_t n, enum aed_seg_for
 	}
 }
 
-static void json_field(struct aed_buf *b, const char *k, const char *v, int *rc)
-{
-	if (*rc)
-		return;
-	*rc = aed_buf_printf(b, "%s", b->len > 1 ? "," : "");
-	if (!*rc)
-		*rc = aed_buf_json_str(b, k, strlen(k));
-	if (!*rc)
-		*rc = aed_buf_append(b, ":", 1);
-	if (v && !*rc)
-		*rc = aed_buf_json_str(b, v, strlen(v));
-	else if (!v && !*rc)
-		*rc = aed_buf_append(b, "null", 4);
-}
-
 /* The run's params. */
-static int params_json(const struct aed_segments_opts *o, enum aed_seg_format fmt,
-		       struct aed_buf *params)
+static json_t *params_json(const struct aed_segments_opts *o, enum aed_seg_format fmt)
 {
-	int prc = aed_buf_append(params, "{", 1);
-
-	json_field(params, "source", o->source, &prc);
-	json_field(params, "format", aed_seg_format_name(fmt), &prc);
-	json_field(params, "split", o->split, &prc);
-	json_field(params, "columns", o->columns, &prc);
-	if (!prc)
-		prc = aed_buf_printf(params, ",\"cut\":%s,\"strict\":%s}", o->cut ? "true" : "false",
-				     o->strict ? "true" : "false");
-	return prc;
+	return json_pack("{s:s?, s:s, s:s?, s:s?, s:b, s:b}", "source", o->source, "format",
+			 aed_seg_format_name(fmt), "split", o->split, "columns", o->columns, "cut",
+			 o->cut, "strict", o->strict);
 }
 
 static void ctx_release(struct ctx *c)
@@ -470,14 +448,10 @@ static int store_rows(struct ctx *c, enum aed_seg_format fmt)
 {
 	struct aed_db *db = c->db;
 	struct aed_segments_result *r = c->r;
-	struct aed_buf params = { 0 };
 	int64_t split_id = 0, run_id = 0, cache_size = 0, fk_on = 0;
 	int in_tx = 0, rc;
-	char *err = NULL;
 
-	if ((rc = params_json(c->o, fmt, &params)))
-		goto out;
-	if ((rc = aed_run_begin(db, "segments", params.data, &run_id)))
+	if ((rc = aed_run_begin(db, "segments", params_json(c->o, fmt), &run_id)))
 		goto out;
 	r->run_id = run_id;
 	/* Every reference is checked above (class ids come from the class
@@ -510,10 +484,7 @@ out:
 	if (fk_on)
 		aed_db_exec(db, "PRAGMA foreign_keys = ON");
 	if (rc && run_id) {
-		/* Keep the first error's message through the run bookkeeping. */
-		err = strdup(aed_last_error());
-		aed_run_end(db, run_id, AED_RUN_FAILED, 0, 0, err);
-		aed_error(rc, "%s", err ? err : "ingest failed");
+		aed_run_fail(db, run_id, rc, 0, 0);
 		r->run_id = 0;
 		r->source_id = 0;
 	}
@@ -523,8 +494,6 @@ out:
 		snprintf(sql, sizeof sql, "PRAGMA cache_size = %lld", (long long)cache_size);
 		aed_db_exec(db, sql);
 	}
-	free(err);
-	aed_buf_release(&params);
 	return rc;
 }
 
