@@ -179,6 +179,13 @@ int aed_work_release(struct aed_db *db, const char *stage, int64_t run_id);
 int aed_work_counts(struct aed_db *db, const char *stage, struct aed_work_counts *out);
 /* Forget the stage's work state (done items will be redone): --redo. */
 int aed_work_reset(struct aed_db *db, const char *stage);
+/* Item's array of kind was written anew, or removed: the stages that read
+ * that kind (stage_input, sql/0014_stage_input.sql) forget their work on the
+ * item, so their next run seeds it again and computes it from the new input;
+ * with drop_outputs, the arrays those stages made of it are removed too (an
+ * input that is gone leaves nothing made from it). Called by the stage that
+ * wrote or removed the array, which so needs to know no stage after it. */
+int aed_work_input_changed(struct aed_db *db, const char *kind, int64_t item, int drop_outputs);
 
 /* --- array store -------------------------------------------------------------
  * Layout on disk: <db>.arrays/<kind>/<run_id>-<writer>.bin, raw little-endian

@@ -21,7 +21,7 @@ struct decode_shared {
 
 struct decode_tls {
 	const struct decode_shared *sh;
-	sqlite3_stmt *media, *ins, *del_clip, *del_ref, *stale;
+	sqlite3_stmt *media, *ins, *del_clip, *del_ref;
 };
 
 /* What goes into the clip row of a decoded item. */
@@ -38,7 +38,6 @@ static void decode_tls_free(void *p)
 	sqlite3_finalize(t->ins);
 	sqlite3_finalize(t->del_clip);
 	sqlite3_finalize(t->del_ref);
-	sqlite3_finalize(t->stale);
 	free(t);
 }
 
@@ -55,10 +54,8 @@ static int decode_tls_init(void *shared, struct aed_db *db, void **out)
 				     "start_ms, source_rate, channels, codec, peak, rms_db, run_id) "
 				     "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &t->ins)) ||
 	    (rc = aed_db_prepare(db, "DELETE FROM clip WHERE segment_id = ?", &t->del_clip)) ||
-	    (rc = aed_db_prepare(db, "DELETE FROM array_ref WHERE kind IN ('clip', 'logmel_yamnet', "
-				     "'logmel_vggish') AND item = ?", &t->del_ref)) ||
-	    (rc = aed_db_prepare(db, "DELETE FROM work WHERE stage IN ('features_yamnet', "
-				     "'features_vggish') AND item = ?", &t->stale))) {
+	    (rc = aed_db_prepare(db, "DELETE FROM array_ref WHERE kind = 'clip' AND item = ?",
+				     &t->del_ref))) {
 		decode_tls_free(t);
 		return rc;
 	}
@@ -152,14 +149,10 @@ static int decode_record(void *tlsp, struct aed_db *db, int64_t item, int64_t ru
 {
 	struct decode_tls *t = tlsp;
 	int rc = AED_OK;
-	/* A clip decoded again (--redo) makes its log-mels stale: the features
-	 * stage computes them again. A redo that now fails leaves no old clip
-	 * and no log-mel of it. */
-	sqlite3_bind_int64(t->stale, 1, item);
-	if (sqlite3_step(t->stale) != SQLITE_DONE)
-		rc = aed_db_error(db, "marking features stale");
-	sqlite3_reset(t->stale);
-	if (rc)
+	/* A clip decoded again (--redo) makes what was made of it stale: the
+	 * stages that read clips compute it again. A redo that now fails leaves
+	 * no old clip and nothing made of it. */
+	if ((rc = aed_work_input_changed(db, "clip", item, out->failed)))
 		return rc;
 	if (out->failed) {
 		sqlite3_stmt *dels[2] = { t->del_clip, t->del_ref };

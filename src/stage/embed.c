@@ -106,26 +106,6 @@ static int check_model(struct aed_db *db, const struct aed_yamnet *y, int64_t mo
 	return rc;
 }
 
-/* A segment whose log-mel was computed again after its embedding (features
- * --redo, or decode --redo then features) must be embedded again: forget its
- * work row, and the seeding below adds it back as pending. Runs only grow, so
- * a log-mel array stored by a later run than the embedding is newer. */
-static int forget_stale(struct aed_db *db)
-{
-	int rc = aed_db_begin(db);
-	if (rc)
-		return rc;
-	rc = aed_db_exec(db,
-			 "DELETE FROM work WHERE stage = 'embed' AND item IN ("
-			 "SELECT l.item FROM array_ref l JOIN array_ref e ON e.kind = 'embedding' "
-			 "AND e.item = l.item WHERE l.kind = 'logmel_yamnet' AND l.run_id > e.run_id)");
-	if (rc) {
-		aed_db_rollback(db);
-		return rc;
-	}
-	return aed_db_commit(db);
-}
-
 /* Load one segment's log-mel and append its patches to *buf. */
 static int gather(struct aed_db *db, struct item *it, float **buf, size_t *cap, size_t *used)
 {
@@ -266,8 +246,7 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	if ((rc = aed_run_begin(db, STAGE, pj, &run_id)))
 		goto out;
 	s->run_id = run_id;
-	if ((rc = forget_stale(db)) ||
-	    (rc = aed_work_seed(db, STAGE, "SELECT item FROM array_ref WHERE kind = 'logmel_yamnet'",
+	if ((rc = aed_work_seed(db, STAGE, "SELECT item FROM array_ref WHERE kind = 'logmel_yamnet'",
 				&shard, NULL)) ||
 	    (rc = aed_work_counts(db, STAGE, &wc)))
 		goto end;

@@ -101,14 +101,19 @@ static int features_record(void *tlsp, struct aed_db *db, int64_t item, int64_t 
 			   const struct aed_pool_out *out)
 {
 	struct features_tls *t = tlsp;
+	int rc = AED_OK;
 	(void)run_id;
-	if (!out->failed)
-		return AED_OK;
-	sqlite3_bind_text(t->del_ref, 1, t->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(t->del_ref, 2, item);
-	int rc = sqlite3_step(t->del_ref) == SQLITE_DONE ? AED_OK : aed_db_error(db, "removing old features");
-	sqlite3_reset(t->del_ref);
-	return rc;
+	if (out->failed) {
+		sqlite3_bind_text(t->del_ref, 1, t->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(t->del_ref, 2, item);
+		if (sqlite3_step(t->del_ref) != SQLITE_DONE)
+			rc = aed_db_error(db, "removing old features");
+		sqlite3_reset(t->del_ref);
+	}
+	/* A new log-mel (or none) makes the work of the stages that read it
+	 * stale. What they made of the old one stays (an embedding is a row as
+	 * well as arrays; a stage after embed replaces it when it runs again). */
+	return rc ? rc : aed_work_input_changed(db, t->kind, item, 0);
 }
 
 int aed_stage_features(struct aed_db *db, const struct aed_features_opts *o, struct aed_stage_stats *st)

@@ -585,6 +585,28 @@ int aed_work_counts(struct aed_db *db, const char *stage, struct aed_work_counts
 	return AED_OK;
 }
 
+int aed_work_input_changed(struct aed_db *db, const char *kind, int64_t item, int drop_outputs)
+{
+	static const char *const sql[] = {
+		"DELETE FROM array_ref WHERE item = ?2 AND kind IN (SELECT o.kind FROM "
+		"stage_input i JOIN stage_output o ON o.stage = i.stage WHERE i.kind = ?1)",
+		"DELETE FROM work WHERE item = ?2 AND stage IN (SELECT stage FROM stage_input "
+		"WHERE kind = ?1)",
+	};
+	int rc = AED_OK;
+	for (int i = drop_outputs ? 0 : 1; i < 2 && !rc; i++) {
+		sqlite3_stmt *st;
+		if ((rc = aed_db_prepare(db, sql[i], &st)))
+			break;
+		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, item);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = aed_db_error(db, "forgetting what was made of a changed input");
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
 int aed_work_reset(struct aed_db *db, const char *stage)
 {
 	sqlite3_stmt *st;

@@ -42,4 +42,11 @@ for c in AED_PATCH_HOP_S AED_PATCH_LEN_S; do
 	n=$(grep -rE "^\s*#\s*define\s+$c\b" src include | wc -l)
 	check_eq "$c defined once" 1 "$n"
 done
+# Stages after decode are known to it only through the declared inputs
+# (stage_input, sql/0014_stage_input.sql), not by name.
+later=$(grep -nE '"[^"]*(features_|logmel_|embed|scores)[^"]*"' src/stage/decode.c)
+check_eq "decode names no later stage or its arrays" "" "$later"
+later=$(grep -nE '"[^"]*(embed|scores)[^"]*"' src/stage/features.c)
+check_eq "features names no later stage or its arrays" "" "$later"
+
 done_testing
