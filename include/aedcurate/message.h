@@ -1,7 +1,7 @@
-/* message.h - pieces of error messages about untrusted input: a string cut
- * short so that hostile text cannot drown the message, and a fixed buffer
- * that lists the first offending items ("; ..." for the rest). Nothing here
- * knows about the database or audio.
+/* message.h - pieces of error messages and records about untrusted input: a
+ * string cut short so that hostile text cannot drown the message, a fixed
+ * buffer that lists the first offending items ("; ..." for the rest), and any
+ * bytes as a JSON string. Nothing here knows about the database or audio.
  */
 #ifndef AEDCURATE_MESSAGE_H
 #define AEDCURATE_MESSAGE_H
@@ -19,5 +19,13 @@ void aed_msg_add(char *m, size_t cap, const char *fmt, ...)
  * ended with "...". Returns s itself when short enough, else one of four
  * rotating thread-local buffers (valid until four more calls on the thread). */
 const char *aed_msg_clip(const char *s);
+
+/* s as a JSON string (jansson) whatever its bytes: a byte that does not
+ * belong to valid UTF-8 becomes U+FFFD, where json_string() would return
+ * NULL and make a whole json_pack() fail (a run's params lost for one odd
+ * file name). NULL s gives JSON null. NULL only when out of memory. For
+ * json_pack's "o": a path, a name or any text from outside. */
+struct json_t;
+struct json_t *aed_json_text(const char *s);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "aedcurate/net.h"
 #include "aedcurate/pipeline.h"
 #include "aedcurate/store.h"
@@ -312,7 +313,8 @@ int cmd_run(struct aed_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if ((rc = aed_run_begin(ctx->db, "pipeline",
-				json_pack("{s:s, s:s}", "file", file, "pipeline", p->name), &run_id)))
+				json_pack("{s:o, s:o}", "file", aed_json_text(file), "pipeline",
+					  aed_json_text(p->name)), &run_id)))
 		goto out;
 	for (int i = from; i < last; i++) {
 		struct aed_pipeline_step *s = &p->steps[i];

@@ -6,6 +6,7 @@
 #include "aedcurate/audio.h"
 #include "aedcurate/embed.h"
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "aedcurate/nn.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
@@ -240,8 +241,8 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	if ((rc = upsert_model(db, y, &model_id)) || (rc = check_model(db, y, model_id, o->redo)))
 		goto out;
 
-	json_t *pj = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "model", y->name, "sha256",
-			       y->sha256, "path", y->path, "backend", be->name, "batch", batch,
+	json_t *pj = json_pack("{s:o, s:s, s:o, s:s, s:i, s:i}", "model", aed_json_text(y->name),
+			       "sha256", y->sha256, "path", aed_json_text(y->path), "backend", be->name, "batch", batch,
 			       "threads", o->threads);
 	if ((rc = aed_run_begin(db, STAGE, pj, &run_id)))
 		goto out;

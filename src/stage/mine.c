@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "aedcurate/mine.h"
 #include "aedcurate/nn.h"
 #include "aedcurate/class.h"
@@ -322,7 +323,7 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 	char *params = NULL;
 	int rc;
 
-	json_t *pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:s?, s:b, s:i, s:I, s:s, s:i, s:f}",
+	json_t *pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:o, s:b, s:i, s:I, s:s, s:i, s:f}",
 			       "method", aed_mine_method_name(o->method), "score",
 			       aed_mine_score_name(score), "k", k, "clusters", r->sel.n_clusters,
 			       "min_exemplars", o->select.min_exemplars, "seed", o->select.seed,
@@ -331,7 +332,7 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 			       "share", r->sel.share_needed,
 			       "hits_per_query", (json_int_t)r->stats.hits_per_query, "sample",
 			       (json_int_t)n_sample, "exclude_group", o->exclude_group, "candidates",
-			       o->candidates_split, "no_class_exemplars", o->no_class_exemplars,
+			       aed_json_text(o->candidates_split), "no_class_exemplars", o->no_class_exemplars,
 			       "kept_frames", nq, "index_id", (json_int_t)r->index_id, "factory",
 			       h->st.factory, "ranker_rated", r->ranker_rated, "ranker_weight",
 			       r->ranker_weight);

@@ -500,8 +500,9 @@ int aed_ontology_ingest(struct aed_db *db, const struct aed_ontology_ingest_opts
 		goto out;
 	}
 
-	if ((rc = aed_run_begin(db, "ontology", json_pack("{s:s, s:s?}", "source", source,
-							  "labels", opts->labels), &run_id)))
+	if ((rc = aed_run_begin(db, "ontology", json_pack("{s:o, s:o}", "source",
+							  aed_json_text(source), "labels",
+							  aed_json_text(opts->labels)), &run_id)))
 		goto out;
 	if ((rc = aed_ontology_store(db, o, labels, source, res))) {
 		aed_run_fail(db, run_id, rc, 0, 1);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "aedcurate/refine.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
@@ -192,8 +193,8 @@ int aed_priors(struct aed_db *db, const struct aed_priors_opts *o, struct aed_pr
 		r->n_nonzero += prior[i] > 0;
 	}
 
-	json_t *params = json_pack("{s:f, s:s?, s:s?}", "beta", o->beta, "split", o->split,
-				   "out", o->out_dir);
+	json_t *params = json_pack("{s:f, s:o, s:o}", "beta", o->beta, "split",
+				   aed_json_text(o->split), "out", aed_json_text(o->out_dir));
 	if ((rc = aed_run_begin(db, "priors", params, &r->run_id)))
 		goto out;
 	if ((rc = aed_db_begin(db)))

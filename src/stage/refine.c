@@ -15,6 +15,7 @@
 
 #include "aedcurate/audio.h"
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "aedcurate/nn.h"
 #include "aedcurate/refine.h"
 #include "aedcurate/store.h"
@@ -108,10 +109,11 @@ static json_t *params_json(const struct aed_refine_opts *o)
 	json_t *a = json_array();
 	for (int i = 0; i < o->n_alphas; i++)
 		json_array_append_new(a, json_real(o->alphas[i]));
-	json_t *j = json_pack("{s:s?, s:b, s:s?, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, "
+	json_t *j = json_pack("{s:o, s:b, s:o, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, "
 			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:f, s:i, "
 			      "s:i, s:I, s:i, s:o}",
-			      "class", o->class_name, "all", o->all, "split", o->split,
+			      "class", aed_json_text(o->class_name), "all", o->all, "split",
+			      aed_json_text(o->split),
 			      "scorer", aed_scorer_name(o->scorer), "method",
 			      aed_refine_method_name(o->method), "threshold", o->threshold, "low",
 			      o->low, "beta", o->beta, "heldout", o->heldout, "hidden", o->clf.hidden,

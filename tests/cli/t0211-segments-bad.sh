@@ -133,4 +133,12 @@ $D/manifest_bad.csv:7: expected 4 fields as in the header, got 2
 EOX
 if cmp -s "$T/expect" "$T/err"; then ok "manifest: each bad row with its line"; else not_ok "manifest messages differ: $(diff "$T/expect" "$T/err" | head -6)"; fi
 
+# A list whose file name is not UTF-8: the run still records its params as
+# valid JSON, the odd byte as U+FFFD.
+odd=$(printf '%s/odd-\377.csv' "$T")
+cp "$D/small.csv" "$odd"
+check "a file name that is not UTF-8 ingests" $AED segments ingest "$odd" --split odd
+check_eq "its run's params are valid JSON, the byte replaced" "1|1" \
+	"$(sql "SELECT json_valid(params), json_extract(params, '\$.source') = '$T/odd-' || char(65533) || '.csv' FROM run WHERE stage = 'segments' ORDER BY id DESC LIMIT 1")"
+
 done_testing

@@ -8,7 +8,11 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "aedcurate/message.h"
 #include "aedcurate/util.h"
 
 static void test_splitmix64(void **state)
@@ -35,11 +39,43 @@ static void test_fnv1a(void **state)
 	assert_true(aed_fnv1a64(h, "bar", 3) == aed_fnv1a64_str("foobar"));
 }
 
+/* Any bytes make a JSON string: invalid UTF-8 (a stray byte, a cut
+ * sequence, an overlong form, a surrogate) becomes U+FFFD, valid text stays. */
+static void test_json_text(void **state)
+{
+	(void)state;
+	static const struct { const char *in, *out; } cases[] = {
+		{ "plain/path.flac", "plain/path.flac" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xb6", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xb6" },
+		{ "a\xff" "b", "a\xef\xbf\xbd" "b" },
+		{ "cut\xe2\x82", "cut\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "", "" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		json_t *j = aed_json_text(cases[i].in);
+		assert_non_null(j);
+		assert_true(json_is_string(j));
+		assert_string_equal(json_string_value(j), cases[i].out);
+		json_decref(j);
+	}
+	json_t *n = aed_json_text(NULL);
+	assert_true(json_is_null(n));
+	json_t *p = json_pack("{s:o}", "file", aed_json_text("x\x80y"));
+	assert_non_null(p);
+	char *t = json_dumps(p, JSON_COMPACT);
+	assert_string_equal(t, "{\"file\":\"x\xef\xbf\xbdy\"}");
+	free(t);
+	json_decref(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_splitmix64),
 		cmocka_unit_test(test_fnv1a),
+		cmocka_unit_test(test_json_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "aedcurate/outdir.h"
 #include "stage/export/internal.h"
 
@@ -221,7 +222,7 @@ int aed_export(struct aed_db *db, const struct aed_export_opts *o, struct aed_ex
 		return rc;
 	json_t *params = ex_params_json(&x);
 	if (params)
-		json_object_set_new(params, "out", json_string(o->out_dir));
+		json_object_set_new(params, "out", aed_json_text(o->out_dir));
 	if ((rc = aed_run_begin(db, STAGE, params, &run_id)))
 		goto out;
 	r->run_id = run_id;

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "stage/fetch/internal.h"
 
 /* --- setup --------------------------------------------------------------------- */
@@ -28,7 +29,7 @@ static json_t *json_strings(const char **v, int n)
 {
 	json_t *a = json_array();
 	for (int i = 0; a && i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
+		json_array_append_new(a, aed_json_text(v[i]));
 	return a;
 }
 
@@ -36,14 +37,14 @@ static json_t *params_json(const struct fetch *f)
 {
 	char shard[32];
 	snprintf(shard, sizeof shard, "%d/%d", f->o.shard.index, f->o.shard.count);
-	return json_pack("{s:s?, s:o, s:o, s:o, s:o, s:i, s:i, s:f, s:I, s:I, s:s, s:s?}", "media",
-			 f->media, "from", json_strings(f->o.from, f->o.n_from), "names",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:i, s:i, s:f, s:I, s:I, s:s, s:o}", "media",
+			 aed_json_text(f->media), "from", json_strings(f->o.from, f->o.n_from), "names",
 			 json_strings(f->o.names, f->o.n_names), "url",
 			 json_strings(f->o.urls, f->o.n_urls), "cmd",
 			 json_strings(f->o.cmds, f->o.n_cmds), "jobs", f->o.jobs, "retries",
 			 f->o.retries, "timeout_s", f->o.timeout_s, "max_bytes",
 			 (json_int_t)f->o.max_bytes, "limit", (json_int_t)f->o.limit, "shard", shard,
-			 "split", f->o.split);
+			 "split", aed_json_text(f->o.split));
 }
 
 static const char *const default_names[] = { "{ytid}_{start_ms}.*", "{ytid}.*" };

@@ -13,6 +13,7 @@
 
 #include "aedcurate/class.h"
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "aedcurate/outdir.h"
 #include "aedcurate/review.h"
 #include "aedcurate/store.h"
@@ -382,8 +383,8 @@ int aed_review_export(struct aed_db *db, const struct aed_review_export_opts *o,
 	    (rc = aed_review_page_file_names(n, &files, &n_files, &files_buf)))
 		goto out;
 	if ((rc = aed_run_begin(db, "review-export",
-				json_pack("{s:I, s:s, s:I}", "mine_run", (json_int_t)r->mine_run_id,
-					  "out", o->out_dir, "limit", (json_int_t)limit),
+				json_pack("{s:I, s:o, s:I}", "mine_run", (json_int_t)r->mine_run_id,
+					  "out", aed_json_text(o->out_dir), "limit", (json_int_t)limit),
 				&r->run_id)))
 		goto out;
 	run_open = 1;
@@ -479,8 +480,9 @@ int aed_review_export_record(struct aed_db *db, int64_t mine_run_id, long limit,
 	if ((rc = aed_review_checksum(r->mid, ids, n, r->checksum)) || (rc = random_hex(r->export_id)))
 		goto out;
 	if ((rc = aed_run_begin(db, "review-export",
-				json_pack("{s:I, s:s, s:I}", "mine_run", (json_int_t)mine_run_id,
-					  "record_only", note ? note : "", "limit", (json_int_t)limit),
+				json_pack("{s:I, s:o, s:I}", "mine_run", (json_int_t)mine_run_id,
+					  "record_only", aed_json_text(note ? note : ""), "limit",
+					  (json_int_t)limit),
 				&r->run_id)))
 		goto out;
 	run_open = 1;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "aedcurate/ratings.h"
 #include "aedcurate/review.h"
 #include "aedcurate/store.h"
@@ -333,8 +334,9 @@ static int write_file(struct imp *im, const char *path, const struct aed_ratings
 	size_t i;
 
 	if ((rc = aed_run_begin(db, "review-import",
-				json_pack("{s:s, s:s, s:s}", "file", path, "export_id",
-					  rt->export_id, "annotator", rt->annotator),
+				json_pack("{s:o, s:o, s:o}", "file", aed_json_text(path),
+					  "export_id", aed_json_text(rt->export_id), "annotator",
+					  aed_json_text(rt->annotator)),
 				&run_id)))
 		goto out;
 	if ((rc = aed_db_begin(db)))

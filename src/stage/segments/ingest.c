@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "stage/segments/internal.h"
 
 #define PROGRESS_MIN_BYTES (8u << 20)      /* no meter for small inputs */
@@ -411,8 +412,9 @@ static int read_rows(struct ctx *c, const char *data, size_t n, enum aed_seg_for
 /* The run's params. */
 static json_t *params_json(const struct aed_segments_opts *o, enum aed_seg_format fmt)
 {
-	return json_pack("{s:s?, s:s, s:s?, s:s?, s:b, s:b}", "source", o->source, "format",
-			 aed_seg_format_name(fmt), "split", o->split, "columns", o->columns, "cut",
+	return json_pack("{s:o, s:s, s:o, s:o, s:b, s:b}", "source", aed_json_text(o->source),
+			 "format", aed_seg_format_name(fmt), "split", aed_json_text(o->split),
+			 "columns", aed_json_text(o->columns), "cut",
 			 o->cut, "strict", o->strict);
 }
 
