@@ -6,6 +6,7 @@
 
 #include "aedcurate/cli.h"
 #include "aedcurate/error.h"
+#include "aedcurate/message.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
 #include "cmd/cluster.h"
@@ -66,6 +67,45 @@ static void reap(const char *path)
 	aed_db_free(&rw);
 }
 
+/* The text form of status's JSON. */
+static void print_status(json_t *root)
+{
+	json_t *runs = json_object_get(root, "recent_runs");
+	printf("database  %s (schema %d)\n", json_string_value(json_object_get(root, "db")),
+	       (int)json_integer_value(json_object_get(root, "schema_version")));
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(root, "totals"), k, v)
+		printf("%-18s %lld\n", k, (long long)json_integer_value(v));
+	json_object_foreach(json_object_get(root, "splits"), k, v)
+		printf("split %-12s %lld segments\n", k, (long long)json_integer_value(v));
+	if (json_object_size(json_object_get(root, "stages"))) {
+		printf("\n%-20s %10s %10s %10s %10s\n", "stage", "done", "failed", "pending", "claimed");
+		json_object_foreach(json_object_get(root, "stages"), k, v)
+			printf("%-20s %10lld %10lld %10lld %10lld\n", k,
+			       (long long)json_integer_value(json_object_get(v, "done")),
+			       (long long)json_integer_value(json_object_get(v, "failed")),
+			       (long long)json_integer_value(json_object_get(v, "pending")),
+			       (long long)json_integer_value(json_object_get(v, "claimed")));
+	}
+	size_t i;
+	json_t *r;
+	if (json_array_size(runs))
+		printf("\n%-5s %-20s %-12s %-20s %8s %8s\n", "run", "stage", "outcome", "started",
+		       "done", "failed");
+	json_array_foreach(runs, i, r)
+		printf("%-5lld %-20s %-12s %-20s %8lld %8lld%s%s\n",
+		       (long long)json_integer_value(json_object_get(r, "id")),
+		       json_string_value(json_object_get(r, "stage")),
+		       !strcmp(json_string_value(json_object_get(r, "outcome")), "dead")
+			       ? "dead (not yet reaped)" : json_string_value(json_object_get(r, "outcome")),
+		       json_string_value(json_object_get(r, "started_at")),
+		       (long long)json_integer_value(json_object_get(r, "done")),
+		       (long long)json_integer_value(json_object_get(r, "failed")),
+		       *json_string_value(json_object_get(r, "message")) ? "  " : "",
+		       json_string_value(json_object_get(r, "message")));
+}
+
 int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct status_opts o = { 0 };
@@ -80,7 +120,7 @@ int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 		return rc;
 	reap(aed_db_path(ctx->db));
 	root = json_object();
-	json_object_set_new(root, "db", json_string(aed_db_path(ctx->db)));
+	json_object_set_new(root, "db", aed_json_text(aed_db_path(ctx->db)));
 	json_object_set_new(root, "schema_version", json_integer(aed_db_schema_version()));
 
 	j = json_object();
@@ -134,12 +174,12 @@ int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 		    aed_run_alive(col_text(st, 8), sqlite3_column_int64(st, 9),
 				  sqlite3_column_int64(st, 10)) == 0)
 			outcome = "dead";
-		json_array_append_new(j, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:s}",
+		json_array_append_new(j, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:o}",
 			"id", (json_int_t)sqlite3_column_int64(st, 0), "stage", col_text(st, 1),
 			"outcome", outcome, "started_at", col_text(st, 3),
 			"ended_at", col_text(st, 4), "done", (json_int_t)sqlite3_column_int64(st, 5),
 			"failed", (json_int_t)sqlite3_column_int64(st, 6),
-			"message", col_text(st, 7)));
+			"message", aed_json_text(col_text(st, 7))));
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -150,38 +190,7 @@ int cmd_status(struct aed_ctx *ctx, int argc, char **argv)
 		putchar('\n');
 		goto out;
 	}
-	printf("database  %s (schema %d)\n", aed_db_path(ctx->db), aed_db_schema_version());
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get(root, "totals"), k, v)
-		printf("%-18s %lld\n", k, (long long)json_integer_value(v));
-	json_object_foreach(json_object_get(root, "splits"), k, v)
-		printf("split %-12s %lld segments\n", k, (long long)json_integer_value(v));
-	if (json_object_size(json_object_get(root, "stages"))) {
-		printf("\n%-20s %10s %10s %10s %10s\n", "stage", "done", "failed", "pending", "claimed");
-		json_object_foreach(json_object_get(root, "stages"), k, v)
-			printf("%-20s %10lld %10lld %10lld %10lld\n", k,
-			       (long long)json_integer_value(json_object_get(v, "done")),
-			       (long long)json_integer_value(json_object_get(v, "failed")),
-			       (long long)json_integer_value(json_object_get(v, "pending")),
-			       (long long)json_integer_value(json_object_get(v, "claimed")));
-	}
-	size_t i;
-	json_t *r;
-	if (json_array_size(j))
-		printf("\n%-5s %-20s %-12s %-20s %8s %8s\n", "run", "stage", "outcome", "started",
-		       "done", "failed");
-	json_array_foreach(j, i, r)
-		printf("%-5lld %-20s %-12s %-20s %8lld %8lld%s%s\n",
-		       (long long)json_integer_value(json_object_get(r, "id")),
-		       json_string_value(json_object_get(r, "stage")),
-		       !strcmp(json_string_value(json_object_get(r, "outcome")), "dead")
-			       ? "dead (not yet reaped)" : json_string_value(json_object_get(r, "outcome")),
-		       json_string_value(json_object_get(r, "started_at")),
-		       (long long)json_integer_value(json_object_get(r, "done")),
-		       (long long)json_integer_value(json_object_get(r, "failed")),
-		       *json_string_value(json_object_get(r, "message")) ? "  " : "",
-		       json_string_value(json_object_get(r, "message")));
+	print_status(root);
 out:
 	if (st)
 		sqlite3_finalize(st);

@@ -141,4 +141,13 @@ check "a file name that is not UTF-8 ingests" $AED segments ingest "$odd" --spli
 check_eq "its run's params are valid JSON, the byte replaced" "1|1" \
 	"$(sql "SELECT json_valid(params), json_extract(params, '\$.source') = '$T/odd-' || char(65533) || '.csv' FROM run WHERE stage = 'segments' ORDER BY id DESC LIMIT 1")"
 
+# status shows a run whose message is not UTF-8 (an error about such a
+# file), in text and in JSON.
+sql "INSERT INTO run(stage, params, started_at, ended_at, outcome, message, host, pid, pid_start) VALUES('segments', '{}', '2026-12-05T00:00:00Z', '2026-12-05T00:00:01Z', 'failed', CAST(X'6F64642DFF2E637376' AS TEXT), 'h', 1, 1)"
+check "status" $AED status
+check_grep "lists the run with that message" "segments .*failed .*odd-" "$T/out"
+check "status --json" $AED status --json
+cp "$T/out" "$T/status.json"
+check "its JSON parses, the byte as U+FFFD" "$PY" -c "import json, sys; j = json.load(open(sys.argv[1])); assert j['recent_runs'][0]['message'] == 'odd-\ufffd.csv', j['recent_runs'][0]" "$T/status.json"
+
 done_testing
