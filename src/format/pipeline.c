@@ -312,6 +312,45 @@ out:
 	return rc;
 }
 
+/* "step NAME: COMMAND ..." or "step NAME [shard]: COMMAND ...": one more
+ * step of p. */
+static int parse_step(struct parser *ps, struct aed_pipeline *p, char *rest)
+{
+	char *colon = strchr(rest, ':');
+	size_t nlen = colon ? (size_t)(colon - rest) : 0;
+	int rc, shard = 0;
+	/* "NAME [shard]:" marks a per-shard step (pipeline.h). */
+	if (colon && nlen > 7 && !strncmp(colon - 7, "[shard]", 7)) {
+		shard = 1;
+		for (nlen -= 7; nlen && (rest[nlen - 1] == ' ' || rest[nlen - 1] == '\t');)
+			nlen--;
+	}
+	if (!colon || !valid_name(rest, nlen))
+		return aed_error(AED_EFORMAT, "%s:%d: expected 'step NAME: COMMAND ...' or "
+				 "'step NAME [shard]: COMMAND ...'", ps->path, ps->line);
+	for (int i = 0; i < p->n_steps; i++)
+		if (strlen(p->steps[i].name) == nlen && !strncmp(p->steps[i].name, rest, nlen))
+			return aed_error(AED_EFORMAT, "%s:%d: step '%.*s' already defined at line %d",
+					 ps->path, ps->line, (int)nlen, rest, p->steps[i].line);
+	struct aed_pipeline_step *ns = realloc(p->steps, (size_t)(p->n_steps + 1) * sizeof *ns);
+	if (!ns)
+		return aed_error(AED_ENOMEM, "out of memory");
+	p->steps = ns;
+	struct aed_pipeline_step *st = &p->steps[p->n_steps];
+	memset(st, 0, sizeof *st);
+	p->n_steps++;
+	st->line = ps->line;
+	st->shard = shard;
+	if (!(st->name = strndup(rest, nlen)))
+		return aed_error(AED_ENOMEM, "out of memory");
+	if ((rc = split_words(ps, colon + 1, &st->argv, &st->argc)))
+		return rc;
+	if (st->argc == 0)
+		return aed_error(AED_EFORMAT, "%s:%d: step '%s' has no command", ps->path, ps->line,
+				 st->name);
+	return join_words(st->argv, st->argc, &st->text);
+}
+
 int aed_pipeline_parse(const char *text, size_t n, const char *path, aed_source_chooser choose,
 		       void *choose_arg, struct aed_pipeline **out)
 {
@@ -368,47 +407,7 @@ int aed_pipeline_parse(const char *text, size_t n, const char *path, aed_source_
 			if ((rc = parse_source(&ps, rest, choose, choose_arg)))
 				goto out;
 		} else if (!strcmp(s, "step")) {
-			char *colon = strchr(rest, ':');
-			size_t nlen = colon ? (size_t)(colon - rest) : 0;
-			int shard = 0;
-			/* "NAME [shard]:" marks a per-shard step (pipeline.h). */
-			if (colon && nlen > 7 && !strncmp(colon - 7, "[shard]", 7)) {
-				shard = 1;
-				for (nlen -= 7; nlen && (rest[nlen - 1] == ' ' || rest[nlen - 1] == '\t');)
-					nlen--;
-			}
-			if (!colon || !valid_name(rest, nlen)) {
-				rc = aed_error(AED_EFORMAT, "%s:%d: expected 'step NAME: COMMAND ...' or "
-					       "'step NAME [shard]: COMMAND ...'", path, ps.line);
-				goto out;
-			}
-			for (int i = 0; i < p->n_steps; i++)
-				if (strlen(p->steps[i].name) == nlen && !strncmp(p->steps[i].name, rest, nlen)) {
-					rc = aed_error(AED_EFORMAT, "%s:%d: step '%.*s' already defined at "
-						       "line %d", path, ps.line, (int)nlen, rest,
-						       p->steps[i].line);
-					goto out;
-				}
-			struct aed_pipeline_step *ns = realloc(p->steps, (size_t)(p->n_steps + 1) * sizeof *ns);
-			if (!ns) {
-				rc = aed_error(AED_ENOMEM, "out of memory");
-				goto out;
-			}
-			p->steps = ns;
-			struct aed_pipeline_step *st = &p->steps[p->n_steps];
-			memset(st, 0, sizeof *st);
-			p->n_steps++;
-			st->line = ps.line;
-			st->shard = shard;
-			st->name = strndup(rest, nlen);
-			if ((rc = split_words(&ps, colon + 1, &st->argv, &st->argc)))
-				goto out;
-			if (st->argc == 0) {
-				rc = aed_error(AED_EFORMAT, "%s:%d: step '%s' has no command", path, ps.line,
-					       st->name);
-				goto out;
-			}
-			if ((rc = join_words(st->argv, st->argc, &st->text)))
+			if ((rc = parse_step(&ps, p, rest)))
 				goto out;
 		} else {
 			rc = aed_error(AED_EFORMAT, "%s:%d: unknown statement '%s' (expected pipeline, "
