@@ -29,3 +29,10 @@ INSERT INTO stage_output(stage, kind) VALUES
 	('features_vggish', 'logmel_vggish'),
 	('embed', 'embedding'),
 	('embed', 'scores');
+
+-- Until now embed found stale work itself, at its start: a log-mel stored
+-- by a later run than the segment's embedding. Once more here, for the
+-- log-mels a database holds from before these tables.
+DELETE FROM work WHERE stage = 'embed' AND item IN (
+	SELECT l.item FROM array_ref l JOIN array_ref e ON e.kind = 'embedding' AND e.item = l.item
+	WHERE l.kind = 'logmel_yamnet' AND l.run_id > e.run_id);

@@ -74,7 +74,8 @@ int aed_db_meta_set(struct aed_db *db, const char *key, const char *value);
  *     return aed_run_end(db, run_id, AED_RUN_OK, n_done, n_failed, NULL);
  * aed_run_begin() records params (a JSON object; NULL records {}) as compact
  * JSON, keys in the order they were added, and releases it. aed_run_fail()
- * ends the run FAILED with the message of the error that stopped it
+ * rolls back an open transaction, puts the run's work claims back to
+ * pending, ends the run FAILED with the message of the error that stopped it
  * (aed_last_error()), raises that error again (ending the run may have
  * replaced it) and returns rc. */
 enum aed_run_outcome { AED_RUN_OK, AED_RUN_FAILED, AED_RUN_INTERRUPTED };

@@ -308,8 +308,7 @@ int aed_stage_embed(struct aed_db *db, const struct aed_embed_opts *o, struct ae
 	}
 end:
 	if (rc) {
-		aed_run_fail(db, run_id, rc, s->done, s->failed);
-		aed_work_release(db, STAGE, run_id); /* its claims go back to pending */
+		aed_run_fail(db, run_id, rc, s->done, s->failed); /* claims go back too */
 	} else {
 		rc = aed_run_end(db, run_id, AED_RUN_OK, s->done, s->failed, NULL);
 	}

@@ -745,8 +745,9 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	snprintf(r->model_sha256, sizeof r->model_sha256, "%s", m.sha256);
 
 	if ((rc = aed_run_begin(db, "index",
-				json_pack("{s:s, s:s, s:s, s:b, s:o}", "model", m.name, "sha256",
-					  m.sha256, "factory", factory, "rebuild", r->rebuilt,
+				json_pack("{s:o, s:s, s:s, s:b, s:o}", "model",
+					  aed_json_text(m.name), "sha256", m.sha256, "factory",
+					  factory, "rebuild", r->rebuilt,
 					  "path", aed_json_text(r->path)),
 				&run_id)))
 		goto out;

@@ -355,10 +355,24 @@ int aed_run_end(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome,
 int aed_run_stop(struct aed_db *db, int64_t run_id, enum aed_run_outcome outcome, int rc,
 		 int64_t n_done, int64_t n_failed)
 {
-	char msg[1024];
-	snprintf(msg, sizeof msg, "%s", aed_last_error());
-	aed_run_end(db, run_id, outcome, n_done, n_failed, msg);
-	return aed_error(rc, "%s", msg);
+	/* The message outlives the writes below, which may raise their own. */
+	char *msg = strdup(aed_last_error());
+	sqlite3_stmt *st;
+	aed_db_rollback(db); /* a failed stage may have left its transaction open */
+	/* Its claims go back to pending now: a run no longer running is never
+	 * reaped, so claims it kept would hold their items until --redo. */
+	if (!aed_db_prepare(db, "UPDATE work SET state = 'pending' WHERE state = 'claimed' AND "
+			    "run_id = ?", &st)) {
+		sqlite3_bind_int64(st, 1, run_id);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	aed_run_end(db, run_id, outcome, n_done, n_failed, msg ? msg : "out of memory");
+	if (!msg)
+		return aed_error(rc, "%s", "out of memory");
+	aed_error(rc, "%s", msg);
+	free(msg);
+	return rc;
 }
 
 /* --- shards ------------------------------------------------------------------ */

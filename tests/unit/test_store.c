@@ -270,9 +270,18 @@ static void test_run_envelope(void **state)
 	sqlite3_stmt *st;
 	assert_int_equal(aed_run_begin(db, STAGE, json_pack("{s:s, s:i, s:f}", "zeta", "a\"b",
 							    "alpha", 3, "x", 0.5), &run), AED_OK);
+	int64_t items[4], claimed = -1;
+	int n;
+	assert_int_equal(aed_work_claim(db, STAGE, run, 2, 3, NULL, items, &n), AED_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(aed_db_begin(db), AED_OK); /* left open by the failing stage */
 	int rc = aed_error(AED_EFORMAT, "clip 7: not audio");
 	assert_int_equal(aed_run_fail(db, run, rc, 4, 1), AED_EFORMAT);
 	assert_string_equal(aed_last_error(), "clip 7: not audio");
+	/* its claims went back to pending */
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM work WHERE state = 'claimed'",
+				    &claimed), AED_OK);
+	assert_int_equal(claimed, 0);
 	assert_int_equal(sqlite3_prepare_v2(aed_db_sqlite(db), "SELECT params, outcome, message, "
 					    "n_done, n_failed FROM run WHERE id = ?", -1, &st,
 					    NULL), SQLITE_OK);
@@ -285,6 +294,13 @@ static void test_run_envelope(void **state)
 	assert_int_equal(sqlite3_column_int64(st, 3), 4);
 	assert_int_equal(sqlite3_column_int64(st, 4), 1);
 	sqlite3_finalize(st);
+	/* a long message (a pipeline step's, prefixed) is kept whole */
+	char long_msg[3001];
+	memset(long_msg, 'x', 3000);
+	long_msg[3000] = 0;
+	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run), AED_OK);
+	assert_int_equal(aed_run_fail(db, run, aed_error(AED_EIO, "%s", long_msg), 0, 0), AED_EIO);
+	assert_int_equal(strlen(aed_last_error()), 3000);
 	/* NULL params record {} */
 	assert_int_equal(aed_run_begin(db, STAGE, NULL, &run), AED_OK);
 	assert_int_equal(aed_run_stop(db, run, AED_RUN_INTERRUPTED, AED_EIO, 0, 0), AED_EIO);

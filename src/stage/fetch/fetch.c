@@ -508,7 +508,6 @@ out:
 		if (rc) {
 			aed_run_stop(db, f.run_id, interrupted ? AED_RUN_INTERRUPTED : AED_RUN_FAILED,
 				     rc, summary->ok, summary->unavailable + summary->failed);
-			aed_work_release(db, STAGE, f.run_id); /* claims go back to pending */
 		} else {
 			snprintf(msg, sizeof msg, "ok %" PRId64 ", unavailable %" PRId64
 				 ", failed %" PRId64, summary->ok, summary->unavailable,
