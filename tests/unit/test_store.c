@@ -102,6 +102,10 @@ static void test_shard(void **state)
 /* One worker: claim batches (only items of filter, NULL: any), store an array
  * of the item's id and a row in processed(item, pid), mark done, all in one
  * transaction per batch. */
+/* Barrier of test_parallel_workers: a worker that holds its first claim
+ * writes a byte to ready_fd and waits for one on go_fd (-1: none). */
+static int ready_fd = -1, go_fd = -1;
+
 static int worker_in(int slow_us, const struct aed_work_filter *filter)
 {
 	struct aed_db *db = NULL;
@@ -116,6 +120,13 @@ static int worker_in(int slow_us, const struct aed_work_filter *filter)
 			return 2;
 		if (n == 0)
 			break;
+		if (ready_fd >= 0) {
+			char b = 0;
+			if (write(ready_fd, &b, 1) != 1 || read(go_fd, &b, 1) != 1)
+				return 7;
+			close(ready_fd);
+			ready_fd = -1;
+		}
 		int64_t offs[16];
 		for (int i = 0; i < n; i++) {
 			float v[100];
@@ -190,9 +201,31 @@ static void test_parallel_workers(void **state)
 	(void)state;
 	struct aed_db *db = fresh_stage();
 	pid_t kids[4];
+	int ready[2], go[2];
+	/* Each worker holds its first claim until all four hold one, so the
+	 * work is shared however the machine schedules them (without it, one
+	 * worker on a busy machine could take every batch before the others
+	 * ran). 600 items are 38 claims of 16: enough for four. */
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
 	for (int i = 0; i < 4; i++)
-		if ((kids[i] = fork()) == 0)
+		if ((kids[i] = fork()) == 0) {
+			close(ready[0]);
+			close(go[1]);
+			ready_fd = ready[1];
+			go_fd = go[0];
 			_exit(worker(0));
+		}
+	close(ready[1]);
+	close(go[0]);
+	char b[4] = { 0 };
+	size_t got = 0;
+	for (ssize_t r; got < 4 && (r = read(ready[0], b, 4 - got)) > 0;)
+		got += (size_t)r;
+	assert_int_equal(got, 4);
+	assert_int_equal(write(go[1], b, 4), 4);
+	close(ready[0]);
+	close(go[1]);
 	for (int i = 0; i < 4; i++) {
 		int st;
 		waitpid(kids[i], &st, 0);
@@ -201,7 +234,7 @@ static void test_parallel_workers(void **state)
 	check_complete(db);
 	int64_t v;
 	assert_int_equal(aed_db_int(db, "SELECT count(DISTINCT pid) FROM processed", &v), AED_OK);
-	assert_true(v >= 2); /* the work really was shared */
+	assert_int_equal(v, 4); /* the work really was shared */
 	aed_db_free(&db);
 }
 
