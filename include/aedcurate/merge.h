@@ -48,6 +48,15 @@
  * shard (its transaction rolls back; the shards before it stay merged, and a
  * rerun carries on), as the corpus would point at bytes that are not there.
  *
+ * Shards that ran the same ingests: when a shard's segment, segment_split,
+ *   label and strong_label tables hold exactly the corpus's rows, ids
+ *   included (SHA-256 of each table in key order, aed_db_digest()), and its
+ *   classes and splits have the corpus's ids, nothing of them is copied and
+ *   only the segments its results name are mapped (same_ingest in the result).
+ *   Every shard of `submit` after the first is such a shard: its merge reads
+ *   those tables once instead of probing the corpus for every row. Any
+ *   difference (one more label, one segment column) takes the row-by-row way,
+ *   with its conflict checks.
  * Idempotent and resumable: each shard is merged in one transaction, which
  * also writes its merge_shard row; a kill -9 leaves that shard not merged at
  * all, and a rerun merges the shards already in as no change (nothing is
@@ -93,6 +102,7 @@ struct aed_merge_shard {
 	int64_t n_arrays;    /* array_ref rows in the shard */
 	int64_t n_conflicts;
 	int64_t n_skipped;   /* rows of tables merge leaves alone */
+	int same_ingest;     /* segments, splits, labels as the corpus's (digest) */
 	char *skipped;       /* "mine_run 2, candidate 100", or NULL */
 	double seconds;
 };

@@ -63,11 +63,12 @@ static int print_json(const struct aed_merge_result *r)
 	json_t *c = j ? json_object_get(j, "conflict_list") : NULL;
 	for (size_t i = 0; a && i < r->n_shards; i++) {
 		const struct aed_merge_shard *s = &r->shards[i];
-		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f}",
+		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:f}",
 			"path", s->path ? s->path : "", "outcome", outcome_name(s->outcome),
 			"segments", (json_int_t)s->n_segments, "arrays", (json_int_t)s->n_arrays,
 			"new_rows", (json_int_t)s->n_new, "conflicts", (json_int_t)s->n_conflicts,
-			"skipped_rows", (json_int_t)s->n_skipped, "seconds", s->seconds));
+			"skipped_rows", (json_int_t)s->n_skipped, "same_ingest", s->same_ingest,
+			"seconds", s->seconds));
 	}
 	for (size_t i = 0; c && i < r->n_listed; i++)
 		json_array_append_new(c, json_string(r->conflicts[i]));

@@ -110,6 +110,11 @@ static const char *const sql_classes[] = {
 	"m.sha256) ORDER BY m.id",
 	"INSERT INTO temp.m_model SELECT m.id, c.id FROM shard.model m JOIN main.model c "
 	"ON c.sha256 = m.sha256",
+	NULL
+};
+
+/* Segments, when the shard's may differ from the corpus's. */
+static const char *const sql_segments[] = {
 	/* Segments: first those the corpus holds under the same id (shards
 	 * made as copies of one database: nearly all, found in one pass in id
 	 * order), then one look-up by key for each of the others, which finds
@@ -130,6 +135,35 @@ static const char *const sql_classes[] = {
 	"ORDER BY m.src",
 	"UPDATE temp.m_seg SET dst = (SELECT c.id FROM main.segment c WHERE c.key = "
 	"(SELECT s.key FROM shard.segment s WHERE s.id = m_seg.src)) WHERE dst IS NULL",
+	NULL
+};
+
+/* Tables a shard's ingests write, each in its key order. When every one of
+ * them digests alike in the shard and in the corpus (same_ingest()), the
+ * shard's segments, splits and labels are the corpus's, ids included: none is
+ * copied or looked up, and only the segments its results name are mapped. A
+ * shard that ran the same ingests as the corpus's first shard (every shard of
+ * `submit`, or copies of one database) is merged at the cost of reading these
+ * tables once, not of probing the corpus for each row. */
+static const char *const ingest_digest_sql[] = {
+	"SELECT * FROM %s.segment ORDER BY id",
+	"SELECT * FROM %s.segment_split ORDER BY segment_id, split_id",
+	"SELECT * FROM %s.label ORDER BY segment_id, class_id, source",
+	"SELECT * FROM %s.strong_label ORDER BY segment_id, class_id, start_s, end_s",
+};
+#define N_INGEST_TABLES (sizeof ingest_digest_sql / sizeof *ingest_digest_sql)
+
+static const char same_maps_sql[] =
+	"SELECT NOT EXISTS (SELECT 1 FROM temp.m_class WHERE dst <> src) AND NOT EXISTS "
+	"(SELECT 1 FROM temp.m_split WHERE dst <> src) AND (SELECT count(*) FROM shard.segment) "
+	"= (SELECT count(*) FROM main.segment)";
+
+/* The segments the shard's results name, as themselves (same_ingest()). */
+static const char *const sql_segments_same[] = {
+	"INSERT INTO temp.m_seg SELECT id, id, 0 FROM shard.segment WHERE id IN (SELECT "
+	"segment_id FROM shard.media UNION SELECT segment_id FROM shard.clip UNION SELECT "
+	"segment_id FROM shard.embedding UNION SELECT item FROM shard.array_ref UNION SELECT "
+	"item FROM shard.work)",
 	NULL
 };
 
@@ -234,6 +268,9 @@ struct merge {
 	struct aed_merge_result *res;
 	struct aed_merge_shard *cur;
 	size_t max_listed;
+	/* The corpus's ingest tables' digests, while valid (same_ingest()). */
+	unsigned char corpus_digest[N_INGEST_TABLES][32];
+	int corpus_digest_ok;
 };
 
 static int add_conflict(struct merge *m, const char *key, const char *what)
@@ -568,6 +605,38 @@ static void stall_hook(size_t index)
 		pause();
 }
 
+/* Whether the shard's ingest tables hold exactly the corpus's rows (see
+ * ingest_digest_sql). The corpus's digests are kept while no shard writes
+ * those tables, that is while every shard merged so far was the same. */
+static int same_ingest(struct merge *m, int *same)
+{
+	unsigned char d[32];
+	char sql[160];
+	int64_t maps = 0;
+	int rc = aed_db_int(m->db, same_maps_sql, &maps);
+	*same = 0;
+	if (rc || !maps)
+		goto out;
+	for (size_t i = 0; i < N_INGEST_TABLES && !m->corpus_digest_ok; i++) {
+		snprintf(sql, sizeof sql, ingest_digest_sql[i], "main");
+		if ((rc = aed_db_digest(m->db, sql, m->corpus_digest[i])))
+			goto out;
+	}
+	m->corpus_digest_ok = 1;
+	for (size_t i = 0; i < N_INGEST_TABLES; i++) {
+		snprintf(sql, sizeof sql, ingest_digest_sql[i], "shard");
+		if ((rc = aed_db_digest(m->db, sql, d)))
+			goto out;
+		if (memcmp(d, m->corpus_digest[i], sizeof d))
+			goto out;
+	}
+	*same = 1;
+out:
+	if (!*same)
+		m->corpus_digest_ok = 0; /* this shard may write them */
+	return rc;
+}
+
 static int merge_one(struct merge *m, size_t index)
 {
 	struct aed_merge_shard *sh = m->cur;
@@ -590,7 +659,9 @@ static int merge_one(struct merge *m, size_t index)
 	    (rc = aed_db_int(m->db, "SELECT count(*) FROM shard.segment", &sh->n_segments)) ||
 	    (rc = aed_db_int(m->db, "SELECT count(*) FROM shard.array_ref", &sh->n_arrays)) ||
 	    (rc = count_skipped(m)) || (rc = exec_list(m, sql_runs)) ||
-	    (rc = conflicts_of(m, conflict_class_sql)) || (rc = exec_list(m, sql_classes)))
+	    (rc = conflicts_of(m, conflict_class_sql)) || (rc = exec_list(m, sql_classes)) ||
+	    (rc = same_ingest(m, &sh->same_ingest)) ||
+	    (rc = exec_list(m, sh->same_ingest ? sql_segments_same : sql_segments)))
 		goto out;
 	for (size_t i = 0; conflict_sql[i] && !rc; i++)
 		rc = conflicts_of(m, conflict_sql[i]);
@@ -603,8 +674,9 @@ static int merge_one(struct merge *m, size_t index)
 		goto out;
 	}
 	int64_t same_ids = 0;
-	if ((rc = aed_db_int(m->db, same_ids_sql, &same_ids)) ||
-	    (rc = exec_list(m, same_ids ? sql_labels_same_ids : sql_labels)) ||
+	if ((!sh->same_ingest &&
+	     ((rc = aed_db_int(m->db, same_ids_sql, &same_ids)) ||
+	      (rc = exec_list(m, same_ids ? sql_labels_same_ids : sql_labels)))) ||
 	    (rc = exec_list(m, sql_rows)))
 		goto out;
 	sh->outcome = sh->n_new ? AED_MERGE_MERGED : AED_MERGE_UNCHANGED;

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "aedcurate/error.h"
 #include "aedcurate/store.h"
 #include "aedcurate/util.h"
@@ -67,6 +69,61 @@ int aed_db_int(struct aed_db *db, const char *sql, int64_t *out)
 		*out = sqlite3_column_int64(st, 0);
 	else if (s != SQLITE_DONE)
 		rc = aed_db_error(db, "query");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int aed_db_digest(struct aed_db *db, const char *sql, unsigned char out[32])
+{
+	sqlite3_stmt *st;
+	unsigned char buf[8192];
+	size_t used = 0;
+	int rc = aed_db_prepare(db, sql, &st), s;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (rc || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		sqlite3_finalize(st);
+		EVP_MD_CTX_free(ctx);
+		return rc ? rc : aed_error(AED_ENOMEM, "out of memory");
+	}
+	int nc = sqlite3_column_count(st);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW)
+		for (int i = 0; i < nc; i++) {
+			int t = sqlite3_column_type(st, i);
+			int64_t n = 0;
+			const void *p = NULL;
+			if (used > sizeof buf - 32) {
+				EVP_DigestUpdate(ctx, buf, used);
+				used = 0;
+			}
+			buf[used++] = (unsigned char)t;
+			if (t == SQLITE_INTEGER) {
+				int64_t v = sqlite3_column_int64(st, i);
+				memcpy(buf + used, &v, 8);
+			} else if (t == SQLITE_FLOAT) {
+				double v = sqlite3_column_double(st, i);
+				memcpy(buf + used, &v, 8);
+			} else if (t != SQLITE_NULL) {
+				p = sqlite3_column_blob(st, i);
+				n = sqlite3_column_bytes(st, i);
+				memcpy(buf + used, &n, 8);
+			}
+			if (t != SQLITE_NULL)
+				used += 8;
+			if (n > (int64_t)(sizeof buf - used)) {
+				EVP_DigestUpdate(ctx, buf, used);
+				EVP_DigestUpdate(ctx, p, (size_t)n);
+				used = 0;
+			} else if (n) {
+				memcpy(buf + used, p, (size_t)n);
+				used += (size_t)n;
+			}
+		}
+	if (s != SQLITE_DONE)
+		rc = aed_db_error(db, "digest of a query");
+	unsigned len = 0;
+	if (!rc && (!EVP_DigestUpdate(ctx, buf, used) || !EVP_DigestFinal_ex(ctx, out, &len)))
+		rc = aed_error(AED_EINTERNAL, "SHA-256 failed");
+	EVP_MD_CTX_free(ctx);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -114,6 +114,7 @@ check "merge shard 1 again" $AED merge "$T/s1.db" --into "$T/corpus.db"
 check_grep "reported unchanged" '^unchanged ' "$T/out"
 check "merge all again" $AED merge "$T/s0.db" "$T/s1.db" "$T/s2.db" --into "$T/corpus.db" --json
 check_eq "all unchanged" 3 "$(grep -c '"outcome": "unchanged"' "$T/out")"
+check_eq "each found its segments, splits and labels the corpus's (digest)" 3 "$(grep -c '"same_ingest": true' "$T/out")"
 dump "$T/corpus.db" >"$T/after"
 if cmp -s "$T/before" "$T/after"; then ok "the database is unchanged, byte for byte of its dump"
 else not_ok "merging again changed the database"; diff "$T/before" "$T/after" | head -6 | sed 's/^/#   /'; fi
@@ -189,6 +190,19 @@ check_grep "naming the segment" "y.db: $key: segment row differs" "$T/out"
 dump "$T/corpus.db" >"$T/after"
 if cmp -s "$T/before" "$T/after"; then ok "and the corpus is unchanged"
 else not_ok "a conflicting segment row changed the corpus"; fi
+# A shard whose ingest tables differ from the corpus's by one label and one
+# split membership, both of a segment it has no results for: merged row by
+# row, and both arrive.
+cp "$T/s2.db" "$T/w.db"; cp -R "$T/s2.db.arrays" "$T/w.db.arrays"
+sqlite3 "$T/corpus.db" ".backup '$T/wcorpus.db'"
+seg=$(sqlite3 "$T/w.db" "SELECT s.key FROM segment s WHERE NOT EXISTS (SELECT 1 FROM media m WHERE m.segment_id = s.id) ORDER BY s.id LIMIT 1")
+sqlite3 "$T/w.db" "INSERT INTO label(segment_id, class_id, source) SELECT s.id, (SELECT id FROM class WHERE mid = '/m/07qfr4h'), 'verified' FROM segment s WHERE s.key = '$seg';
+INSERT INTO split(name) VALUES('extra'); INSERT INTO segment_split SELECT s.id, (SELECT id FROM split WHERE name = 'extra') FROM segment s WHERE s.key = '$seg'"
+check "a shard with one more label and split membership" $AED merge "$T/w.db" --into "$T/wcorpus.db" --json
+check_eq "is merged row by row" 1 "$(grep -c '"same_ingest": false' "$T/out")"
+check_eq "the label arrives" "$seg /m/07qfr4h verified" "$(sqlite3 -separator ' ' "$T/wcorpus.db" "SELECT s.key, c.mid, l.source FROM label l JOIN segment s ON s.id = l.segment_id JOIN class c ON c.id = l.class_id WHERE l.source = 'verified'")"
+check_eq "the split membership arrives" "$seg" "$(sqlite3 "$T/wcorpus.db" "SELECT s.key FROM segment_split x JOIN segment s ON s.id = x.segment_id JOIN split p ON p.id = x.split_id WHERE p.name = 'extra'")"
+check_eq "nothing else is new" "$(($(sqlite3 "$T/corpus.db" "SELECT count(*) FROM label") + 1))" "$(sqlite3 "$T/wcorpus.db" "SELECT count(*) FROM label")"
 check_fail "the corpus into itself is refused" $AED merge "$T/corpus.db" --into "$T/corpus.db"
 check_grep "saying so" "refused: .*corpus.db: that is the corpus itself" "$T/err"
 echo "not a database" >"$T/text.db"

@@ -584,6 +584,40 @@ static void test_claim_no_filter(void **state)
 	aed_db_free(&db);
 }
 
+/* aed_db_digest: the same rows in the same order digest alike; a value of
+ * another type, bytes moved between two texts, a NULL for an empty text, a
+ * row more or the order of the rows each change it. */
+static void test_digest(void **state)
+{
+	(void)state;
+	struct aed_db *db = open_db();
+	static const char *const other[] = {
+		"VALUES ('1', 'ab', 'c'), (2, x'00ff', 2.5)",   /* text '1' for 1 */
+		"VALUES (1, 'a', 'bc'), (2, x'00ff', 2.5)",     /* a byte moved */
+		"VALUES (1, 'ab', 'c'), (2, x'00ff', 2.5), (3, NULL, NULL)",
+		"VALUES (2, x'00ff', 2.5), (1, 'ab', 'c')",     /* order */
+		"VALUES (1, 'ab', 'c'), (2, x'00ff', 2.0)",
+		"VALUES (1, 'ab', ''), (2, x'00ff', 2.5)",
+	};
+	unsigned char a[32], b[32], c[32];
+	assert_int_equal(aed_db_digest(db, "VALUES (1, 'ab', 'c'), (2, x'00ff', 2.5)", a), AED_OK);
+	assert_int_equal(aed_db_digest(db, "SELECT 1, 'ab', 'c' UNION ALL SELECT 2, x'00ff', 2.5", b), AED_OK);
+	assert_memory_equal(a, b, 32);
+	for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+		assert_int_equal(aed_db_digest(db, other[i], c), AED_OK);
+		assert_memory_not_equal(a, c, 32);
+	}
+	assert_int_equal(aed_db_digest(db, "VALUES (1, 'ab', NULL), (2, x'00ff', 2.5)", b), AED_OK);
+	assert_int_equal(aed_db_digest(db, "VALUES (1, 'ab', ''), (2, x'00ff', 2.5)", c), AED_OK);
+	assert_memory_not_equal(b, c, 32);
+	/* Long values (past the internal buffer) are digested whole. */
+	assert_int_equal(aed_db_digest(db, "SELECT zeroblob(100000) || x'01'", b), AED_OK);
+	assert_int_equal(aed_db_digest(db, "SELECT zeroblob(100000) || x'02'", c), AED_OK);
+	assert_memory_not_equal(b, c, 32);
+	assert_int_not_equal(aed_db_digest(db, "SELECT * FROM no_such_table", c), AED_OK);
+	aed_db_free(&db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_claim_selection),
 		cmocka_unit_test(test_claim_shard),
 		cmocka_unit_test(test_claim_no_filter),
+		cmocka_unit_test(test_digest),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
