@@ -248,6 +248,10 @@ struct aed_refine_opts {
 #define AED_REFINE_BETA_DEFAULT 1.0
 #define AED_REFINE_HELDOUT_DEFAULT 0.2
 #define AED_REFINE_MIN_POSITIVES_DEFAULT 5
+/* The fewest labelled segments per class the defaults were validated with
+ * (the README's mixture sets: 30 clips of a class among 90): `refine` warns
+ * for a class with fewer. */
+#define AED_REFINE_VALIDATED_POSITIVES 30
 #define AED_REFINE_EPOCHS_DEFAULT 60
 #define AED_REFINE_PATIENCE_DEFAULT 6
 /* A strong L2 penalty, measured on the mixture sets, keeps the classifier

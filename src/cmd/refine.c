@@ -139,7 +139,9 @@ static const struct aed_cmd_spec refine_spec = {
 		"frame_mask (maxnorm and the method), frame_mask_fine (consensus), refine_class;\n"
 		"with --secost, soft_label. A warning names classes whose segments gain more\n"
 		"YAMNet score for an unrelated class than for L itself: the method assumes L is\n"
-		"the most prevalent sound in its own segments.",
+		"the most prevalent sound in its own segments. Another names classes with fewer\n"
+		"than 30 labelled segments (--scorer trained): the defaults were validated with\n"
+		"30 per class (JSON below_validated).",
 	.opts = refine_table,
 	.min_args = 0,
 	.max_args = 0,
@@ -189,6 +191,14 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_refine(ctx->db, ro, &r)))
 		return rc;
 	for (size_t k = 0; k < r.n_classes; k++)
+		if (ro->scorer == AED_SCORER_TRAINED &&
+		    r.classes[k].n_segments < AED_REFINE_VALIDATED_POSITIVES)
+			aed_warn("refine: %s (%s): %lld labelled segment%s; the defaults were "
+				 "validated with %d or more per class, so its masks may be less "
+				 "precise than the README's figures", r.classes[k].mid,
+				 r.classes[k].name, (long long)r.classes[k].n_segments,
+				 r.classes[k].n_segments == 1 ? "" : "s", AED_REFINE_VALIDATED_POSITIVES);
+	for (size_t k = 0; k < r.n_classes; k++)
 		if (r.classes[k].warn)
 			aed_warn("refine: %s (%s): %s (%s) gains more score than the class itself in "
 				 "its labelled segments; it may be the most prevalent sound there, and "
@@ -203,12 +213,14 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 		json_t *a = j ? json_object_get(j, "classes") : NULL;
 		for (size_t k = 0; a && k < r.n_classes; k++) {
 			const struct aed_refine_class *c = &r.classes[k];
-			json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:b}",
+			json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:b, s:b}",
 				"mid", c->mid, "name", c->name, "segments", (json_int_t)c->n_segments,
 				"patches", (json_int_t)c->n_patches, "kept", (json_int_t)c->n_kept,
 				"kept_maxnorm", (json_int_t)c->n_kept_maxnorm,
 				"gain", c->gain_checked ? json_real(c->gain) : json_null(),
-				"top_mid", c->top_mid, "warning", c->warn));
+				"top_mid", c->top_mid, "warning", c->warn, "below_validated",
+				ro->scorer == AED_SCORER_TRAINED &&
+				c->n_segments < AED_REFINE_VALIDATED_POSITIVES));
 		}
 		if (ro->scorer == AED_SCORER_TRAINED && j)
 			json_object_set_new(j, "classifier", json_pack("{s:i, s:i, s:f, s:f, s:I, s:I}",
