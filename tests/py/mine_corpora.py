@@ -80,7 +80,7 @@ def subset(a, src, work, name, keep_sql):
     shutil.rmtree(db + ".index", ignore_errors=True)
     sql(src, ".backup '%s'" % db)
     sql(db, "PRAGMA foreign_keys = ON; DELETE FROM segment WHERE id NOT IN "
-        "(SELECT segment_id FROM embedding) OR NOT (%s); VACUUM" % keep_sql)
+        "(SELECT segment_id FROM embedding) OR NOT coalesce(%s, 0); VACUUM" % keep_sql)
     run(a, db, "index", "build", "-q")
     return db
 

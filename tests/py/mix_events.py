@@ -4,10 +4,11 @@ events (UrbanSound8K gun_shot, dog_bark) placed at known times into 10 s real
 backgrounds (UrbanSound8K air_conditioner, engine_idling, street_music clips
 joined end to end), labelled weakly, with the true event times kept.
 
-  mix_events.py select US8K_DIR OUT_DIR [--seed S] [--per-class N]
+  mix_events.py select US8K_DIR OUT_DIR [--seed S] [--per-class N] [--fg C,C...]
       writes OUT_DIR/sources.csv, a manifest (path,id) of the chosen clips;
       decode them with aedcurate and dump each as OUT_DIR/wav/<id>.wav.
   mix_events.py mix OUT_DIR [--seed S] [--gun N] [--dog N] [--neg N]
+                [--fg C,C... --pos N] [--snr LO,HI] [--max-event S]
       reads OUT_DIR/wav/*.wav (16 kHz mono 16-bit), writes OUT_DIR/mix/*.wav,
       OUT_DIR/mixtures.csv (manifest: path,id,labels; weak labels),
       OUT_DIR/strong.tsv (the strong-label release's format: segment_id
@@ -22,6 +23,13 @@ background's (local SNR >= 0 dB), runs closer than 0.3 s merged (a clip with
 three barks gives up to three intervals). Events in one mixture are at least
 0.5 s apart. Everything is drawn from one seeded RNG,
 so the set is the same on every machine.
+
+--fg picks the foreground classes among UrbanSound8K's short-event ones
+(FG_ALL; default gun_shot,dog_bark), --pos N mixtures of each (then --gun and
+--dog are not read), --snr the range of event-to-background levels in dB
+(default 3,12) and --max-event the longest event in seconds (default 3.0):
+the refinement benchmark (tests/py/refine_bench.py) mixes all seven classes
+into one corpus at 0-12 dB with events up to 4 s.
 """
 import csv
 import os
@@ -34,7 +42,11 @@ RATE = 16000
 CLIP_S = 10.0
 BG_CLASSES = {"air_conditioner": "/m/025wky1", "engine_idling": "/m/07pb8fc",
               "street_music": "/m/04rlf"}
-FG_CLASSES = {"gun_shot": "/m/032s66", "dog_bark": "/m/05tny_"}
+FG_ALL = {"gun_shot": "/m/032s66", "dog_bark": "/m/05tny_", "car_horn": "/m/0912c9",
+          "siren": "/m/03kmc9", "children_playing": "/t/dd00013", "drilling": "/m/01d380",
+          "jackhammer": "/m/03p19w"}
+FG_CLASSES = {c: FG_ALL[c] for c in (sys.argv[sys.argv.index("--fg") + 1].split(",")
+                                      if "--fg" in sys.argv else ["gun_shot", "dog_bark"])}
 
 
 def arg(name, default):
@@ -142,7 +154,13 @@ def background(rng, pool):
 
 def mix(out):
     rng = np.random.default_rng(arg("--seed", 1) + 1000)
-    counts = {"gun_shot": arg("--gun", 30), "dog_bark": arg("--dog", 30), None: arg("--neg", 30)}
+    if "--fg" in sys.argv:
+        counts = {c: arg("--pos", 30) for c in FG_CLASSES}
+    else:
+        counts = {"gun_shot": arg("--gun", 30), "dog_bark": arg("--dog", 30)}
+    counts[None] = arg("--neg", 30)
+    snr_lo, snr_hi = (float(v) for v in arg("--snr", "3,12").split(","))
+    max_event = arg("--max-event", 3.0)
     src = list(csv.DictReader(open(os.path.join(out, "sources.csv"))))
     pools = {}
     for r in src:
@@ -172,7 +190,7 @@ def mix(out):
                 mid = FG_CLASSES[cls]
                 labels.insert(0, mid)
                 for _e in range(int(rng.integers(1, 3))):
-                    cut = fg[cls][rng.integers(len(fg[cls]))][: int(3.0 * RATE)]
+                    cut = fg[cls][rng.integers(len(fg[cls]))][: int(max_event * RATE)]
                     dur = len(cut) / RATE
                     for _try in range(50):
                         t0 = float(rng.uniform(0.2, CLIP_S - dur - 0.2))
@@ -182,7 +200,7 @@ def mix(out):
                         continue
                     i0 = int(round(t0 * RATE))
                     seg = y[i0: i0 + len(cut)]
-                    snr = rng.uniform(3, 12)
+                    snr = rng.uniform(snr_lo, snr_hi)
                     gain = np.sqrt(np.mean(seg ** 2)) / max(np.sqrt(np.mean(cut ** 2)), 1e-9) * 10 ** (snr / 20)
                     runs = audible_runs(gain * cut, seg)
                     y[i0: i0 + len(cut)] += gain * cut
