@@ -54,11 +54,12 @@ int aed_db_prepare(struct aed_db *db, const char *sql, sqlite3_stmt **st);
 int aed_db_error(struct aed_db *db, const char *what);
 /* First column of the first row as int64 (0 if no row). */
 int aed_db_int(struct aed_db *db, const char *sql, int64_t *out);
-/* SHA-256 of a query's rows, in the order it returns them: each value as its
- * type, then its bytes (integers and reals as 8 bytes, text and blobs with
- * their length), so two queries digest alike only when they return the same
- * values of the same types in the same order. For comparing tables without
- * holding or probing them: `SELECT * FROM t ORDER BY <its key>`. */
+/* SHA-256 of a query's rows, in the order it returns them: each row as its
+ * column count, then each value as its type and 8 bytes (the integer, the
+ * real, or the length of the text or blob whose bytes follow), so two queries
+ * digest alike only when they return the same values of the same types in
+ * the same rows and order. For comparing tables without holding or probing
+ * them: `SELECT * FROM t ORDER BY <its key>`. */
 int aed_db_digest(struct aed_db *db, const char *sql, unsigned char out[32]);
 
 /* meta(key, value) */

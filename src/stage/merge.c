@@ -268,9 +268,11 @@ struct merge {
 	struct aed_merge_result *res;
 	struct aed_merge_shard *cur;
 	size_t max_listed;
-	/* The corpus's ingest tables' digests, while valid (same_ingest()). */
+	/* The corpus's ingest tables' digests, while valid (same_ingest()), and
+	 * its PRAGMA data_version then (another connection's commit changes it). */
 	unsigned char corpus_digest[N_INGEST_TABLES][32];
 	int corpus_digest_ok;
+	int64_t corpus_version;
 };
 
 static int add_conflict(struct merge *m, const char *key, const char *what)
@@ -607,16 +609,20 @@ static void stall_hook(size_t index)
 
 /* Whether the shard's ingest tables hold exactly the corpus's rows (see
  * ingest_digest_sql). The corpus's digests are kept while no shard writes
- * those tables, that is while every shard merged so far was the same. */
+ * those tables, that is while every shard merged so far was the same, and
+ * no other process has committed to the corpus since. */
 static int same_ingest(struct merge *m, int *same)
 {
 	unsigned char d[32];
 	char sql[160];
-	int64_t maps = 0;
+	int64_t maps = 0, version = 0;
 	int rc = aed_db_int(m->db, same_maps_sql, &maps);
 	*same = 0;
-	if (rc || !maps)
+	if (rc || !maps || (rc = aed_db_int(m->db, "PRAGMA main.data_version", &version)))
 		goto out;
+	if (version != m->corpus_version)
+		m->corpus_digest_ok = 0;
+	m->corpus_version = version;
 	for (size_t i = 0; i < N_INGEST_TABLES && !m->corpus_digest_ok; i++) {
 		snprintf(sql, sizeof sql, ingest_digest_sql[i], "main");
 		if ((rc = aed_db_digest(m->db, sql, m->corpus_digest[i])))

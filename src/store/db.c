@@ -73,57 +73,73 @@ int aed_db_int(struct aed_db *db, const char *sql, int64_t *out)
 	return rc;
 }
 
+/* aed_db_digest's staging buffer, hashed when full: whole rows of small
+ * values cost one EVP call per 8 KB. */
+struct digest {
+	EVP_MD_CTX *ctx;
+	unsigned char buf[8192];
+	size_t used;
+	int bad;
+};
+
+static void digest_put(struct digest *d, const void *p, size_t n)
+{
+	if (d->used + n > sizeof d->buf) {
+		d->bad |= !EVP_DigestUpdate(d->ctx, d->buf, d->used);
+		d->used = 0;
+	}
+	if (n > sizeof d->buf) {
+		d->bad |= !EVP_DigestUpdate(d->ctx, p, n);
+		return;
+	}
+	memcpy(d->buf + d->used, p, n);
+	d->used += n;
+}
+
 int aed_db_digest(struct aed_db *db, const char *sql, unsigned char out[32])
 {
-	sqlite3_stmt *st;
-	unsigned char buf[8192];
-	size_t used = 0;
-	int rc = aed_db_prepare(db, sql, &st), s;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (rc || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-		sqlite3_finalize(st);
-		EVP_MD_CTX_free(ctx);
-		return rc ? rc : aed_error(AED_ENOMEM, "out of memory");
-	}
-	int nc = sqlite3_column_count(st);
-	while ((s = sqlite3_step(st)) == SQLITE_ROW)
-		for (int i = 0; i < nc; i++) {
-			int t = sqlite3_column_type(st, i);
-			int64_t n = 0;
+	sqlite3_stmt *st = NULL;
+	struct digest *d = calloc(1, sizeof *d);
+	int rc = aed_db_prepare(db, sql, &st), s = SQLITE_DONE;
+	if (!rc && (!d || !(d->ctx = EVP_MD_CTX_new()) ||
+		    !EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL)))
+		rc = aed_error(AED_ENOMEM, "out of memory");
+	int64_t nc = rc ? 0 : sqlite3_column_count(st);
+	/* Each row: its column count, then each value's type and 8 bytes (the
+	 * integer, the real, or the length of the text or blob that follows). */
+	while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+		digest_put(d, &nc, 8);
+		for (int i = 0; i < nc && !rc; i++) {
+			unsigned char t = (unsigned char)sqlite3_column_type(st, i);
+			int64_t v = 0;
 			const void *p = NULL;
-			if (used > sizeof buf - 32) {
-				EVP_DigestUpdate(ctx, buf, used);
-				used = 0;
-			}
-			buf[used++] = (unsigned char)t;
 			if (t == SQLITE_INTEGER) {
-				int64_t v = sqlite3_column_int64(st, i);
-				memcpy(buf + used, &v, 8);
+				v = sqlite3_column_int64(st, i);
 			} else if (t == SQLITE_FLOAT) {
-				double v = sqlite3_column_double(st, i);
-				memcpy(buf + used, &v, 8);
+				double x = sqlite3_column_double(st, i);
+				memcpy(&v, &x, 8);
 			} else if (t != SQLITE_NULL) {
 				p = sqlite3_column_blob(st, i);
-				n = sqlite3_column_bytes(st, i);
-				memcpy(buf + used, &n, 8);
+				v = sqlite3_column_bytes(st, i);
+				if (!p && v)
+					rc = aed_error(AED_ENOMEM, "out of memory reading a value");
 			}
+			digest_put(d, &t, 1);
 			if (t != SQLITE_NULL)
-				used += 8;
-			if (n > (int64_t)(sizeof buf - used)) {
-				EVP_DigestUpdate(ctx, buf, used);
-				EVP_DigestUpdate(ctx, p, (size_t)n);
-				used = 0;
-			} else if (n) {
-				memcpy(buf + used, p, (size_t)n);
-				used += (size_t)n;
-			}
+				digest_put(d, &v, 8);
+			if (p)
+				digest_put(d, p, (size_t)v);
 		}
-	if (s != SQLITE_DONE)
+	}
+	if (!rc && s != SQLITE_DONE)
 		rc = aed_db_error(db, "digest of a query");
 	unsigned len = 0;
-	if (!rc && (!EVP_DigestUpdate(ctx, buf, used) || !EVP_DigestFinal_ex(ctx, out, &len)))
+	if (!rc && (d->bad || !EVP_DigestUpdate(d->ctx, d->buf, d->used) ||
+		    !EVP_DigestFinal_ex(d->ctx, out, &len)))
 		rc = aed_error(AED_EINTERNAL, "SHA-256 failed");
-	EVP_MD_CTX_free(ctx);
+	if (d)
+		EVP_MD_CTX_free(d->ctx);
+	free(d);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -67,8 +67,10 @@ check_eq "the shards split the $N segments" "$N" "$((n0 + n1 + n2))"
 if [ "$n0" -gt 0 ] && [ "$n1" -gt 0 ] && [ "$n2" -gt 0 ]; then ok "every shard embedded some ($n0 $n1 $n2)"
 else not_ok "a shard is empty ($n0 $n1 $n2)"; fi
 
-check "merge the 3 shards" $AED merge "$T/s0.db" "$T/s1.db" "$T/s2.db" --into "$T/corpus.db"
-check_eq "each shard merged" 3 "$(grep -c '^merged ' "$T/out")"
+check "merge the 3 shards" $AED merge "$T/s0.db" "$T/s1.db" "$T/s2.db" --into "$T/corpus.db" --json
+check_eq "each shard merged" 3 "$(grep -c '"outcome": "merged"' "$T/out")"
+check_eq "shards 1 and 2 found their ingest tables the corpus's (digest)" "false true true" \
+	"$(grep -o '"same_ingest": [a-z]*' "$T/out" | cut -d' ' -f2 | tr '\n' ' ' | sed 's/ $//')"
 digest "$T/one.db" >"$T/expect" && digest "$T/corpus.db" >"$T/actual"
 check_eq "digest covers every array" "$((4 * N))" "$(grep -c ' [0-9a-f]\{64\}$' "$T/actual")"
 if cmp -s "$T/expect" "$T/actual"; then ok "same segments, labels, media, clips and work; arrays bit-identical per segment"
@@ -190,19 +192,33 @@ check_grep "naming the segment" "y.db: $key: segment row differs" "$T/out"
 dump "$T/corpus.db" >"$T/after"
 if cmp -s "$T/before" "$T/after"; then ok "and the corpus is unchanged"
 else not_ok "a conflicting segment row changed the corpus"; fi
-# A shard whose ingest tables differ from the corpus's by one label and one
-# split membership, both of a segment it has no results for: merged row by
-# row, and both arrive.
-cp "$T/s2.db" "$T/w.db"; cp -R "$T/s2.db.arrays" "$T/w.db.arrays"
-sqlite3 "$T/corpus.db" ".backup '$T/wcorpus.db'"
-seg=$(sqlite3 "$T/w.db" "SELECT s.key FROM segment s WHERE NOT EXISTS (SELECT 1 FROM media m WHERE m.segment_id = s.id) ORDER BY s.id LIMIT 1")
-sqlite3 "$T/w.db" "INSERT INTO label(segment_id, class_id, source) SELECT s.id, (SELECT id FROM class WHERE mid = '/m/07qfr4h'), 'verified' FROM segment s WHERE s.key = '$seg';
-INSERT INTO split(name) VALUES('extra'); INSERT INTO segment_split SELECT s.id, (SELECT id FROM split WHERE name = 'extra') FROM segment s WHERE s.key = '$seg'"
-check "a shard with one more label and split membership" $AED merge "$T/w.db" --into "$T/wcorpus.db" --json
-check_eq "is merged row by row" 1 "$(grep -c '"same_ingest": false' "$T/out")"
-check_eq "the label arrives" "$seg /m/07qfr4h verified" "$(sqlite3 -separator ' ' "$T/wcorpus.db" "SELECT s.key, c.mid, l.source FROM label l JOIN segment s ON s.id = l.segment_id JOIN class c ON c.id = l.class_id WHERE l.source = 'verified'")"
-check_eq "the split membership arrives" "$seg" "$(sqlite3 "$T/wcorpus.db" "SELECT s.key FROM segment_split x JOIN segment s ON s.id = x.segment_id JOIN split p ON p.id = x.split_id WHERE p.name = 'extra'")"
-check_eq "nothing else is new" "$(($(sqlite3 "$T/corpus.db" "SELECT count(*) FROM label") + 1))" "$(sqlite3 "$T/wcorpus.db" "SELECT count(*) FROM label")"
+# Shards whose ingest tables differ from the corpus's by one row, of a
+# segment they have no results for: one label, one split membership, one
+# strong label. Each is merged row by row and the row arrives, nothing else.
+seg=$(sqlite3 "$T/s2.db" "SELECT s.key FROM segment s WHERE NOT EXISTS (SELECT 1 FROM media m WHERE m.segment_id = s.id) ORDER BY s.id LIMIT 1")
+sel="FROM segment s WHERE s.key = '$seg'"
+cls="(SELECT id FROM class WHERE mid = '/m/07qfr4h')"
+for kind in label split strong; do
+	cp "$T/s2.db" "$T/w$kind.db"; cp -R "$T/s2.db.arrays" "$T/w$kind.db.arrays"
+	sqlite3 "$T/corpus.db" ".backup '$T/w$kind-corpus.db'"
+	case $kind in
+	label) change="INSERT INTO label(segment_id, class_id, source) SELECT s.id, $cls, 'verified' $sel"
+		ask="SELECT count(*) FROM label l JOIN segment s ON s.id = l.segment_id WHERE s.key = '$seg' AND l.source = 'verified'"
+		table=label ;;
+	split) change="INSERT INTO split(name) VALUES('extra'); INSERT INTO segment_split SELECT s.id, (SELECT id FROM split WHERE name = 'extra') $sel"
+		ask="SELECT count(*) FROM segment_split x JOIN segment s ON s.id = x.segment_id JOIN split p ON p.id = x.split_id WHERE p.name = 'extra' AND s.key = '$seg'"
+		table=segment_split ;;
+	strong) change="INSERT INTO strong_label(segment_id, class_id, start_s, end_s) SELECT s.id, $cls, 1.25, 2.5 $sel"
+		ask="SELECT count(*) FROM strong_label x JOIN segment s ON s.id = x.segment_id WHERE s.key = '$seg' AND x.start_s = 1.25 AND x.end_s = 2.5"
+		table=strong_label ;;
+	esac
+	sqlite3 "$T/w$kind.db" "$change"
+	check "$kind: a shard with one more row" $AED merge "$T/w$kind.db" --into "$T/w$kind-corpus.db" --json
+	check_eq "$kind: merged row by row" 1 "$(grep -c '"same_ingest": false' "$T/out")"
+	check_eq "$kind: the row arrives" 1 "$(sqlite3 "$T/w$kind-corpus.db" "$ask")"
+	check_eq "$kind: nothing else is new in $table" \
+		"$(($(sqlite3 "$T/corpus.db" "SELECT count(*) FROM $table") + 1))" "$(sqlite3 "$T/w$kind-corpus.db" "SELECT count(*) FROM $table")"
+done
 check_fail "the corpus into itself is refused" $AED merge "$T/corpus.db" --into "$T/corpus.db"
 check_grep "saying so" "refused: .*corpus.db: that is the corpus itself" "$T/err"
 echo "not a database" >"$T/text.db"

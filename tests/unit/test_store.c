@@ -611,9 +611,39 @@ static void test_digest(void **state)
 	assert_int_equal(aed_db_digest(db, "VALUES (1, 'ab', ''), (2, x'00ff', 2.5)", c), AED_OK);
 	assert_memory_not_equal(b, c, 32);
 	/* Long values (past the internal buffer) are digested whole. */
-	assert_int_equal(aed_db_digest(db, "SELECT zeroblob(100000) || x'01'", b), AED_OK);
-	assert_int_equal(aed_db_digest(db, "SELECT zeroblob(100000) || x'02'", c), AED_OK);
+	assert_int_equal(aed_db_digest(db, "SELECT CAST(zeroblob(100000) || x'01' AS BLOB)", b), AED_OK);
+	assert_int_equal(aed_db_digest(db, "SELECT CAST(zeroblob(100000) || x'02' AS BLOB)", c), AED_OK);
 	assert_memory_not_equal(b, c, 32);
+	/* Many rows (the buffer hashed as it fills): a change in an early row. */
+#define ROWS "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+	assert_int_equal(aed_db_digest(db, ROWS "SELECT i, 'row ' || i FROM n", b), AED_OK);
+	assert_int_equal(aed_db_digest(db, ROWS "SELECT i, CASE i WHEN 3 THEN 'rox 3' ELSE "
+					   "'row ' || i END FROM n", c), AED_OK);
+	assert_memory_not_equal(b, c, 32);
+	assert_int_equal(aed_db_digest(db, ROWS "SELECT i, 'row ' || i FROM n ORDER BY i", c), AED_OK);
+	assert_memory_equal(b, c, 32);
+#undef ROWS
+	/* Types and row boundaries are part of it. */
+	static const char *const pairs[][2] = {
+		{ "SELECT x''", "SELECT ''" },
+		{ "SELECT 'ab'", "SELECT x'6162'" },
+		{ "VALUES (1, 2), (3, 4)", "VALUES (1, 2, 3, 4)" },
+	};
+	for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+		assert_int_equal(aed_db_digest(db, pairs[i][0], b), AED_OK);
+		assert_int_equal(aed_db_digest(db, pairs[i][1], c), AED_OK);
+		assert_memory_not_equal(b, c, 32);
+	}
+	/* The encoding, pinned: the row's 5 columns (int64 LE), then 1 and the
+	 * integer, 3, length 2 and "ab", 5 (NULL), 2 and the double, 4, length 2
+	 * and the bytes (computed with Python's struct and hashlib). */
+	static const unsigned char known[32] = {
+		0x93, 0xb0, 0xb2, 0xa8, 0x00, 0x7a, 0xc5, 0x44, 0xae, 0x15, 0x41, 0x13, 0x80, 0x07,
+		0x1c, 0x01, 0xa6, 0xab, 0x8b, 0xd1, 0x8e, 0xeb, 0x01, 0x1a, 0xe0, 0x67, 0x5a, 0x85,
+		0xe4, 0x88, 0xb8, 0x61,
+	};
+	assert_int_equal(aed_db_digest(db, "VALUES (1, 'ab', NULL, 2.5, x'00ff')", b), AED_OK);
+	assert_memory_equal(b, known, 32);
 	assert_int_not_equal(aed_db_digest(db, "SELECT * FROM no_such_table", c), AED_OK);
 	aed_db_free(&db);
 }
