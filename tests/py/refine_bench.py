@@ -4,6 +4,7 @@
 
   refine_bench.py --shared DIR --work DIR [--positives 10,30] [--seed S]
                   [--classes C,C...] [--args "REFINE OPTIONS"] [--aed PATH]
+                  [--corpus-classes C,C...] [--mix "MIX_EVENTS OPTIONS"]
 
 One corpus per positives count N: every UrbanSound8K class whose foreground
 clips hold a short event (gun shot, dog bark, car horn, siren, children
@@ -22,6 +23,9 @@ over the five the defaults were never tuned on (all but gun shot and dog
 bark), with the worst class's precision and each class's refine time.
 --args adds refine options to the default's run (a candidate setting);
 --classes refines only those (a half of the classes, to tune on).
+--corpus-classes and --mix make another corpus: `--corpus-classes
+gun_shot,dog_bark --positives 30 --mix "--snr 3,12 --max-event 3"` makes the
+two-class sets of tests/cli/t1100-refine-mixtures.sh (its seeds 1-15).
 About 5 min for the corpus and 1-2 min a class on 2 cores.
 """
 import argparse
@@ -47,7 +51,7 @@ def run(aed, db, *args):
     return r.stdout
 
 
-def build(a, shared, w, n, seed, classes):
+def build(a, shared, w, n, seed, classes, mix_args):
     db = os.path.join(w, "mix.db")
     if os.path.exists(os.path.join(w, "built")):
         return db
@@ -67,8 +71,8 @@ def build(a, shared, w, n, seed, classes):
                           check=True).stdout.split()
     for k in keys:
         run(a, src, "dump", "clip", k, "-o", os.path.join(w, "wav", k[:-2] + ".wav"), "--trim", "-q")
-    subprocess.run(mix + ["mix", w, "--seed", str(seed), *fg, "--pos", str(n), "--neg", "30",
-                          "--snr", "0,12", "--max-event", "4"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(mix + ["mix", w, "--seed", str(seed), *fg, "--pos", str(n), "--neg", "30", *mix_args],
+                   check=True, stdout=subprocess.DEVNULL)
     run(a, db, "ontology", "ingest", "-q", os.path.join(aus, "ontology.json"),
         "--labels", os.path.join(aus, "class_labels_indices.csv"))
     run(a, db, "segments", "ingest", "-q", os.path.join(w, "mixtures.csv"), "--split", "mix", "--strict")
@@ -96,19 +100,24 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--classes", default=",".join(CLASSES))
     ap.add_argument("--args", default="")
+    ap.add_argument("--corpus-classes", default=",".join(CLASSES))
+    ap.add_argument("--mix", default="--snr 0,12 --max-event 4")
     ap.add_argument("--aed", default=os.path.join(HERE, "..", "..", "bin", "aedcurate"))
     o = ap.parse_args()
     a = os.path.abspath(o.aed)
     classes = o.classes.split(",")
     # The corpus always holds all seven classes; --classes picks what is refined.
-    corpus_classes = CLASSES
+    corpus_classes = o.corpus_classes.split(",")
+    if o.classes == ",".join(CLASSES):
+        classes = corpus_classes
+    tag = "" if corpus_classes == CLASSES else "-" + "-".join(corpus_classes)
     os.environ.setdefault("AEDCURATE_MODEL", os.path.join(o.shared, "models/yamnet/yamnet.tflite"))
     print("| positives | class | plain rule P / R | %s P / R | its refine time |" % (
         "`%s`" % o.args if o.args else "default"))
     print("|---|---|---|---|---|")
     for n in (int(x) for x in o.positives.split(",")):
-        db = build(a, o.shared, os.path.join(o.work, "p%d-s%d" % (n, o.seed)), n, o.seed,
-                   corpus_classes)
+        db = build(a, o.shared, os.path.join(o.work, "p%d-s%d%s" % (n, o.seed, tag)), n, o.seed,
+                   corpus_classes, o.mix.split())
         sums = {}
         worst = None
         total = 0.0
