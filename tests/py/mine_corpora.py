@@ -28,20 +28,18 @@ import os
 import shutil
 import statistics as st
 import subprocess
-import sys
+
+import mixcorpus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(aed, db, *args, out=None):
-    env = dict(os.environ, AEDCURATE_DB=db)
-    r = subprocess.run([aed, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if r.returncode:
-        sys.exit("%s %s: %s" % (os.path.basename(aed), " ".join(args), r.stderr.strip()))
+    text = mixcorpus.run(aed, db, *args)
     if out:
         with open(out, "w") as f:
-            f.write(r.stdout)
-    return r.stdout
+            f.write(text)
+    return text
 
 
 def sql(db, q):
@@ -90,25 +88,11 @@ def build_mix(a, shared, work):
     if os.path.exists(db + ".index"):
         return db
     aus = os.path.join(shared, "data", "audioset")
-    us8k = os.path.join(shared, "data/audio/urbansound8k")
     run(a, db, "ontology", "ingest", "-q", os.path.join(aus, "ontology.json"),
         "--labels", os.path.join(aus, "class_labels_indices.csv"))
     for seed in (1, 2, 3):
         w = os.path.join(work, "mix", str(seed))
-        os.makedirs(os.path.join(w, "wav"), exist_ok=True)
-        subprocess.run([sys.executable, os.path.join(HERE, "mix_events.py"), "select", us8k, w,
-                        "--seed", str(seed)], check=True, stdout=subprocess.DEVNULL)
-        src = os.path.join(w, "src.db")
-        run(a, src, "ontology", "ingest", "-q", os.path.join(aus, "ontology.json"))
-        run(a, src, "segments", "ingest", "-q", os.path.join(w, "sources.csv"), "--format", "manifest", "--strict")
-        run(a, src, "fetch", "-q")
-        run(a, src, "decode", "-q")
-        keys = subprocess.run(["sqlite3", src, "SELECT key FROM segment"], capture_output=True,
-                              text=True, check=True).stdout.split()
-        for k in keys:
-            run(a, src, "dump", "clip", k, "-o", os.path.join(w, "wav", k[:-2] + ".wav"), "--trim", "-q")
-        subprocess.run([sys.executable, os.path.join(HERE, "mix_events.py"), "mix", w, "--seed", str(seed)],
-                       check=True, stdout=subprocess.DEVNULL)
+        mixcorpus.make_set(a, shared, w, seed)
         # Ids unique across the three sets.
         man = os.path.join(w, "mixtures.csv")
         rows = open(man).read().splitlines()

@@ -32,9 +32,10 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
+
+import mixcorpus
+from mixcorpus import run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLASSES = ["gun_shot", "dog_bark", "car_horn", "siren", "children_playing", "drilling", "jackhammer"]
@@ -43,36 +44,14 @@ MIDS = {"gun_shot": "/m/032s66", "dog_bark": "/m/05tny_", "car_horn": "/m/0912c9
         "children_playing": "/t/dd00013", "drilling": "/m/01d380", "jackhammer": "/m/03p19w"}
 
 
-def run(aed, db, *args):
-    r = subprocess.run([aed, *args], env=dict(os.environ, AEDCURATE_DB=db), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True)
-    if r.returncode:
-        sys.exit("aedcurate %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r.stdout
-
-
 def build(a, shared, w, n, seed, classes, mix_args):
     db = os.path.join(w, "mix.db")
     if os.path.exists(os.path.join(w, "built")):
         return db
     shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(os.path.join(w, "wav"))
     aus = os.path.join(shared, "data", "audioset")
-    us8k = os.path.join(shared, "data/audio/urbansound8k")
     fg = ["--fg", ",".join(classes)]
-    mix = [sys.executable, os.path.join(HERE, "mix_events.py")]
-    subprocess.run(mix + ["select", us8k, w, "--seed", str(seed), *fg], check=True, stdout=subprocess.DEVNULL)
-    src = os.path.join(w, "src.db")
-    run(a, src, "ontology", "ingest", "-q", os.path.join(aus, "ontology.json"))
-    run(a, src, "segments", "ingest", "-q", os.path.join(w, "sources.csv"), "--format", "manifest", "--strict")
-    run(a, src, "fetch", "-q")
-    run(a, src, "decode", "-q")
-    keys = subprocess.run(["sqlite3", src, "SELECT key FROM segment"], capture_output=True, text=True,
-                          check=True).stdout.split()
-    for k in keys:
-        run(a, src, "dump", "clip", k, "-o", os.path.join(w, "wav", k[:-2] + ".wav"), "--trim", "-q")
-    subprocess.run(mix + ["mix", w, "--seed", str(seed), *fg, "--pos", str(n), "--neg", "30", *mix_args],
-                   check=True, stdout=subprocess.DEVNULL)
+    mixcorpus.make_set(a, shared, w, seed, fg, fg + ["--pos", str(n), "--neg", "30", *mix_args])
     run(a, db, "ontology", "ingest", "-q", os.path.join(aus, "ontology.json"),
         "--labels", os.path.join(aus, "class_labels_indices.csv"))
     run(a, db, "segments", "ingest", "-q", os.path.join(w, "mixtures.csv"), "--split", "mix", "--strict")
