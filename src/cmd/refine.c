@@ -147,6 +147,13 @@ static const struct aed_cmd_spec refine_spec = {
 	.max_args = 0,
 };
 
+/* Fewer labelled segments than the trained scorer's defaults were
+ * validated with (the plain rule does not learn from them). */
+static int below_validated(const struct aed_refine_opts *ro, const struct aed_refine_class *c)
+{
+	return ro->scorer == AED_SCORER_TRAINED && c->n_segments < AED_REFINE_VALIDATED_POSITIVES;
+}
+
 int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 {
 	struct refine_cli o = { 0 };
@@ -191,8 +198,7 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 	if ((rc = aed_ctx_open_db(ctx, 0)) || (rc = aed_refine(ctx->db, ro, &r)))
 		return rc;
 	for (size_t k = 0; k < r.n_classes; k++)
-		if (ro->scorer == AED_SCORER_TRAINED &&
-		    r.classes[k].n_segments < AED_REFINE_VALIDATED_POSITIVES)
+		if (below_validated(ro, &r.classes[k]))
 			aed_warn("refine: %s (%s): %lld labelled segment%s; the defaults were "
 				 "validated with %d or more per class, so its masks may be less "
 				 "precise than the README's figures", r.classes[k].mid,
@@ -219,8 +225,7 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 				"kept_maxnorm", (json_int_t)c->n_kept_maxnorm,
 				"gain", c->gain_checked ? json_real(c->gain) : json_null(),
 				"top_mid", c->top_mid, "warning", c->warn, "below_validated",
-				ro->scorer == AED_SCORER_TRAINED &&
-				c->n_segments < AED_REFINE_VALIDATED_POSITIVES));
+				below_validated(ro, c)));
 		}
 		if (ro->scorer == AED_SCORER_TRAINED && j)
 			json_object_set_new(j, "classifier", json_pack("{s:i, s:i, s:f, s:f, s:I, s:I}",

@@ -153,10 +153,10 @@ static const char *const ingest_digest_sql[] = {
 };
 #define N_INGEST_TABLES (sizeof ingest_digest_sql / sizeof *ingest_digest_sql)
 
-static const char same_maps_sql[] =
-	"SELECT NOT EXISTS (SELECT 1 FROM temp.m_class WHERE dst <> src) AND NOT EXISTS "
-	"(SELECT 1 FROM temp.m_split WHERE dst <> src) AND (SELECT count(*) FROM shard.segment) "
-	"= (SELECT count(*) FROM main.segment)";
+/* Every class and split of the shard has the corpus's id (after their maps). */
+#define SAME_CLASS_SPLIT_IDS                                                               \
+	"NOT EXISTS (SELECT 1 FROM temp.m_class WHERE dst <> src) AND NOT EXISTS "        \
+	"(SELECT 1 FROM temp.m_split WHERE dst <> src)"
 
 /* The segments the shard's results name, as themselves (same_ingest()). */
 static const char *const sql_segments_same[] = {
@@ -192,9 +192,7 @@ static const char *const conflict_sql[] = {
  * from them): then the three largest tables are copied without the maps,
  * which halves the time of a merge that brings nothing new. */
 static const char same_ids_sql[] =
-	"SELECT NOT EXISTS (SELECT 1 FROM temp.m_seg WHERE dst IS NOT src) AND NOT EXISTS "
-	"(SELECT 1 FROM temp.m_class WHERE dst <> src) AND NOT EXISTS (SELECT 1 FROM temp.m_split "
-	"WHERE dst <> src)";
+	"SELECT NOT EXISTS (SELECT 1 FROM temp.m_seg WHERE dst IS NOT src) AND " SAME_CLASS_SPLIT_IDS;
 
 static const char *const sql_labels[] = {
 	"INSERT OR IGNORE INTO main.segment_split(segment_id, split_id) SELECT m.dst, p.dst "
@@ -615,10 +613,13 @@ static int same_ingest(struct merge *m, int *same)
 {
 	unsigned char d[32];
 	char sql[160];
-	int64_t maps = 0, version = 0;
-	int rc = aed_db_int(m->db, same_maps_sql, &maps);
+	int64_t maps = 0, n_corpus = 0, version = 0;
+	int rc = aed_db_int(m->db, "SELECT " SAME_CLASS_SPLIT_IDS, &maps);
 	*same = 0;
-	if (rc || !maps || (rc = aed_db_int(m->db, "PRAGMA main.data_version", &version)))
+	if (rc || !maps ||
+	    (rc = aed_db_int(m->db, "SELECT count(*) FROM main.segment", &n_corpus)) ||
+	    n_corpus != m->cur->n_segments ||
+	    (rc = aed_db_int(m->db, "PRAGMA main.data_version", &version)))
 		goto out;
 	if (version != m->corpus_version)
 		m->corpus_digest_ok = 0;
