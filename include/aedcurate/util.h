@@ -70,4 +70,7 @@ int aed_buf_json_str(struct aed_buf *b, const char *p, size_t n);
 /* Number of online CPUs (at least 1). */
 int aed_ncpu(void);
 
+/* The k-th smallest of v[0..n-1] (k < n), reordering v; NaN-free input. */
+float aed_select_f(float *v, size_t n, size_t k);
+
 #endif

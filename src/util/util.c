@@ -401,3 +401,36 @@ int aed_ncpu(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
 }
+
+float aed_select_f(float *v, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n - 1;
+
+	/* Hoare's quickselect with the middle element as pivot: deterministic,
+	 * linear on average. After a pass, v[lo..b] <= pivot <= v[a..hi] and
+	 * whatever lies between equals the pivot. */
+	while (lo < hi) {
+		float piv = v[lo + (hi - lo) / 2], t;
+		size_t a = lo, b = hi;
+		while (a <= b) {
+			while (v[a] < piv)
+				a++;
+			while (v[b] > piv)
+				b--;
+			if (a <= b) {
+				t = v[a], v[a] = v[b], v[b] = t;
+				a++;
+				if (b == 0)
+					break;
+				b--;
+			}
+		}
+		if (k <= b && b < hi)
+			hi = b;
+		else if (k >= a)
+			lo = a;
+		else
+			break;
+	}
+	return v[k];
+}

@@ -1,7 +1,7 @@
 /* test_util.c - the deterministic hashes of util.h: splitmix64 against the
  * reference stream (seed 1234567), FNV-1a 32-bit against published values,
  * and the 64-bit FNV-1a with this project's basis (see util.h) pinned, since
- * stored export draws depend on it. */
+ * stored export draws depend on it; aed_select_f against a full sort. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,12 +70,46 @@ static void test_json_text(void **state)
 	json_decref(p);
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+/* Every k of arrays of 1..300 values, with many ties, sorted, reversed or
+ * all equal, against qsort. */
+static void test_select(void **state)
+{
+	float v[300], w[300], s[300];
+	uint64_t st = 42;
+
+	(void)state;
+	for (size_t n = 1; n <= 300; n += n < 20 ? 1 : 37)
+		for (int shape = 0; shape < 5; shape++) {
+			for (size_t i = 0; i < n; i++) {
+				uint64_t r = aed_splitmix64_next(&st);
+				v[i] = shape == 0 ? (float)(r % 1000) / 7.0f
+				     : shape == 1 ? (float)(r % 3)
+				     : shape == 2 ? (float)i
+				     : shape == 3 ? (float)(n - i)
+						  : 0.5f;
+			}
+			memcpy(s, v, n * sizeof *s);
+			qsort(s, n, sizeof *s, cmp_float);
+			for (size_t k = 0; k < n; k++) {
+				memcpy(w, v, n * sizeof *w);
+				assert_true(aed_select_f(w, n, k) == s[k]);
+			}
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_splitmix64),
 		cmocka_unit_test(test_fnv1a),
 		cmocka_unit_test(test_json_text),
+		cmocka_unit_test(test_select),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
