@@ -230,6 +230,19 @@ struct aed_refine_opts {
 	int with_scores;          /* inputs: the embedding and YAMNet's 521 scores as
 				   * log-odds (when every segment has them) */
 	double relabel;
+	/* relabel_neg > 0 (the default): the ensemble's held-out segments are a
+	 * partition, each round's patches are judged by the member that did not
+	 * train on their segment (out of fold; in-sample with one classifier),
+	 * and a patch also stays positive where that score reaches the
+	 * relabel_neg quantile of the class's out-of-fold scores over the
+	 * patches of segments not labelled with it, though never under
+	 * relabel_floor of its segment's max: what scores above most of the
+	 * corpus's other sounds is the class however far below the segment's
+	 * peak. Self-training on in-sample scores against the max alone (0)
+	 * shrank the masks round by round to the loudest part of the event
+	 * where a class is one of many (the README's many-class benchmark). */
+	double relabel_neg;
+	double relabel_floor;
 	int drop;                 /* unkept patches leave the loss */
 	/* SeCoST: stages > 0 trains a cascade of that many classifiers (the
 	 * command's --secost: AED_REFINE_SECOST_STAGES_DEFAULT). */
@@ -249,9 +262,9 @@ struct aed_refine_opts {
 #define AED_REFINE_HELDOUT_DEFAULT 0.2
 #define AED_REFINE_MIN_POSITIVES_DEFAULT 5
 /* The fewest labelled segments per class the defaults were validated with
- * (the README's mixture sets: 30 clips of a class among 90): `refine` warns
- * for a class with fewer. */
-#define AED_REFINE_VALIDATED_POSITIVES 30
+ * (the README's many-class benchmark: 10 clips of each of seven classes
+ * among 100): `refine` warns for a class with fewer. */
+#define AED_REFINE_VALIDATED_POSITIVES 10
 #define AED_REFINE_EPOCHS_DEFAULT 60
 #define AED_REFINE_PATIENCE_DEFAULT 6
 /* A strong L2 penalty, measured on the mixture sets, keeps the classifier
@@ -262,6 +275,8 @@ struct aed_refine_opts {
 #define AED_REFINE_ITERATIONS_DEFAULT 6
 #define AED_REFINE_ENSEMBLE_DEFAULT 5
 #define AED_REFINE_RELABEL_DEFAULT 0.6
+#define AED_REFINE_RELABEL_NEG_DEFAULT 0.9
+#define AED_REFINE_RELABEL_FLOOR_DEFAULT 0.1
 #define AED_REFINE_HOP_FRAMES_DEFAULT 12
 #define AED_REFINE_CONSENSUS_DEFAULT 0.625
 #define AED_REFINE_GATE_PEAK_DEFAULT 12.0  /* dB */
@@ -294,6 +309,8 @@ static inline void aed_refine_opts_init(struct aed_refine_opts *o)
 		.gate_gap = AED_REFINE_GATE_GAP_DEFAULT,
 		.with_scores = 1,
 		.relabel = AED_REFINE_RELABEL_DEFAULT,
+		.relabel_neg = AED_REFINE_RELABEL_NEG_DEFAULT,
+		.relabel_floor = AED_REFINE_RELABEL_FLOOR_DEFAULT,
 	};
 }
 

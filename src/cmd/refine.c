@@ -98,6 +98,14 @@ static const struct aed_opt refine_table[] = {
 	{ "relabel", 0, AED_OPT_DOUBLE, O(s.relabel), "X",
 	  "between rounds a labelled clip's patches stay positive where n_i >= X",
 	  SHARE(AED_REFINE_RELABEL_DEFAULT) },
+	{ "relabel-neg", 0, AED_OPT_DOUBLE, O(s.relabel_neg), "Q",
+	  "between rounds patches are judged out of fold, and one also stays positive where it "
+	  "reaches the Q quantile of the class's scores on other segments (0: in-sample, --relabel "
+	  "only)", .def.d = AED_REFINE_RELABEL_NEG_DEFAULT, AED_OPT_RANGE(0, 1),
+	  .flags = AED_OPT_MAX_OPEN },
+	{ "relabel-floor", 0, AED_OPT_DOUBLE, O(s.relabel_floor), "X",
+	  "--relabel-neg keeps no patch under X of its segment's max",
+	  .def.d = AED_REFINE_RELABEL_FLOOR_DEFAULT, AED_OPT_RANGE(0, 1) },
 	{ "drop", 0, AED_OPT_FLAG, O(s.drop), NULL,
 	  "between rounds, unkept patches of labelled clips leave the loss",
 	  .def_note = "they become negatives" },
@@ -123,14 +131,18 @@ static const struct aed_cmd_spec refine_spec = {
 		"or from a classifier trained on the corpus's patch embeddings and YAMNet's\n"
 		"scores (log-odds; --embedding-only leaves them out), every patch carrying its\n"
 		"clip's labels (--scorer trained: positives weighted as `priors`, held-out\n"
-		"segments stop training; --ensemble classifiers, each holding out its own\n"
-		"segments, and their mean is the score), then retrained for --iterations rounds\n"
-		"on the patches the previous round kept (self-training). n_i = score / max over\n"
-		"the segment; maxnorm keeps n_i >= threshold (the AudioSet rule); hysteresis\n"
-		"also keeps neighbours of kept patches with n_i >= low. consensus (the default)\n"
-		"localises finer: patches every --hop-frames log-mel frames (10 ms each) are cut\n"
-		"from the stored log-mel, scored the same way and kept by hysteresis; a 10 ms\n"
-		"frame is in the event when --consensus of the fine patches over it were kept.\n"
+		"segments stop training; --ensemble classifiers, each holding out its own fifth\n"
+		"of the segments, and their mean is the score), then retrained for --iterations\n"
+		"rounds on the patches the previous round kept (self-training): a labelled\n"
+		"clip's patch stays positive where its score by the member that held its clip\n"
+		"out reaches --relabel of the clip's best, or the --relabel-neg quantile of the\n"
+		"class's scores on the other clips (never under --relabel-floor of the best).\n"
+		"n_i = score / max over the segment; maxnorm keeps n_i >= threshold (the\n"
+		"AudioSet rule); hysteresis also keeps neighbours of kept patches with n_i >=\n"
+		"low. consensus (the default) localises finer: patches every --hop-frames\n"
+		"log-mel frames (10 ms each) are cut from the stored log-mel, scored the same\n"
+		"way and kept by hysteresis; a 10 ms frame is in the event when --consensus of\n"
+		"the fine patches over it were kept.\n"
 		"An energy gate then sharpens each run of kept frames: only frames --gate-db\n"
 		"above the clip's background level (the median of the frames outside the mask)\n"
 		"and within --gate-peak of the run's loudest frame stay, with quiet gaps under\n"
@@ -140,8 +152,8 @@ static const struct aed_cmd_spec refine_spec = {
 		"with --secost, soft_label. A warning names classes whose segments gain more\n"
 		"YAMNet score for an unrelated class than for L itself: the method assumes L is\n"
 		"the most prevalent sound in its own segments. Another names classes with fewer\n"
-		"than 30 labelled segments (--scorer trained): the defaults were validated with\n"
-		"30 per class (JSON below_validated).",
+		"than 10 labelled segments (--scorer trained): the defaults were validated with\n"
+		"10 or more per class (JSON below_validated).",
 	.opts = refine_table,
 	.min_args = 0,
 	.max_args = 0,

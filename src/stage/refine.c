@@ -26,15 +26,18 @@
 
 /* Held-out patches of ensemble member e, [npatch]: whole segments, chosen by
  * a fixed hash of the segment id and e, so reruns agree and members hold out
- * different segments. */
-static void choose_heldout(const struct corpus *c, int member, uint8_t *ho)
+ * different segments (heldout_frac of them). With parts > 0 the members'
+ * held-out segments are a partition instead: member e holds out the e-th of
+ * parts, so every segment has one member that never trained on it. */
+static void choose_heldout(const struct corpus *c, int member, int parts, uint8_t *ho)
 {
 	for (size_t i = 0; i < c->nseg; i++) {
 		uint64_t z = (uint64_t)c->seg[i] * 0x9e3779b97f4a7c15ull +
-			     (uint64_t)member * 0xd1b54a32d192ed03ull;
+			     (uint64_t)(parts ? 0 : member) * 0xd1b54a32d192ed03ull;
 		z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
 		z ^= z >> 29;
-		memset(ho + c->off[i], (double)(z % 10000) < c->heldout_frac * 10000,
+		memset(ho + c->off[i], parts ? (int)(z % (uint64_t)parts) == member
+					     : (double)(z % 10000) < c->heldout_frac * 10000,
 		       c->off[i + 1] - c->off[i]);
 	}
 }
@@ -73,6 +76,12 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 {
 	int k = o->ensemble > 0 ? o->ensemble : 1, rc = AED_OK;
 	uint8_t *ho = malloc(c->npatch ? c->npatch : 1);
+
+	if (o->relabel_neg > 0 && k > 1 && !c->oof &&
+	    !(c->oof = malloc((c->npatch ? c->npatch : 1) * c->nt * sizeof *c->oof))) {
+		free(ho);
+		return aed_error(AED_ENOMEM, "out of memory");
+	}
 	float *tmp = k > 1 ? malloc((c->npatch ? c->npatch : 1) * c->nt * sizeof *tmp) : NULL;
 
 	for (int e = 0; e < c->n_model; e++)
@@ -86,12 +95,18 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 	for (int e = 0; e < k && !rc; e++) {
 		struct aed_clf_opts co = o->clf;
 		struct aed_clf_report r1;
-		choose_heldout(c, e, ho);
+		choose_heldout(c, e, o->relabel_neg > 0 && k > 1 ? k : 0, ho);
 		co.seed = (o->clf.seed ? o->clf.seed : 1) + (uint64_t)e;
 		rc = aed_clf_train(c->emb, c->npatch, c->dim, y, (int)c->nt, pos_w, ho, &co,
 				   &c->model[e], &r1);
 		if (!rc)
 			c->n_model = e + 1;
+		/* Out of fold: this member's scores of the segments it held out. */
+		for (size_t i = 0; !rc && c->oof && i < c->nseg; i++)
+			if (ho[c->off[i]] && c->off[i + 1] > c->off[i])
+				rc = aed_clf_predict(c->model[e], c->emb + c->off[i] * c->dim,
+						     c->off[i + 1] - c->off[i],
+						     c->oof + c->off[i] * c->nt);
 		if (!rc && e == 0)
 			*rep = r1;
 	}
@@ -110,7 +125,7 @@ static json_t *params_json(const struct aed_refine_opts *o)
 	for (int i = 0; i < o->n_alphas; i++)
 		json_array_append_new(a, json_real(o->alphas[i]));
 	json_t *j = json_pack("{s:o, s:b, s:o, s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, "
-			      "s:i, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:f, s:i, "
+			      "s:i, s:f, s:f, s:f, s:b, s:b, s:f, s:f, s:i, s:i, s:f, s:b, s:f, s:f, s:i, "
 			      "s:i, s:I, s:i, s:o}",
 			      "class", aed_json_text(o->class_name), "all", o->all, "split",
 			      aed_json_text(o->split),
@@ -118,7 +133,8 @@ static json_t *params_json(const struct aed_refine_opts *o)
 			      aed_refine_method_name(o->method), "threshold", o->threshold, "low",
 			      o->low, "beta", o->beta, "heldout", o->heldout, "hidden", o->clf.hidden,
 			      "secost_stages", o->secost_stages, "min_positives", o->min_positives,
-			      "iterations", o->iterations, "relabel", o->relabel, "drop", o->drop,
+			      "iterations", o->iterations, "relabel", o->relabel, "relabel_neg", o->relabel_neg,
+			      "relabel_floor", o->relabel_floor, "drop", o->drop,
 			      "with_scores", o->with_scores, "lr", o->clf.lr,
 			      "l2", o->clf.l2, "epochs", o->clf.max_epochs,
 			      "hop_frames", o->hop_frames, "consensus", o->consensus,
@@ -174,6 +190,20 @@ static int load_corpus(struct aed_db *db, const struct aed_refine_opts *o, struc
 	return AED_OK;
 }
 
+/* The q quantile of class k's scores sc over the patches of segments not
+ * labelled k (INFINITY when there are none); buf has room for npatch. */
+static float negative_quantile(const struct corpus *c, const float *sc, size_t k, double q,
+				float *buf)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nseg; i++)
+		if (!c->lab[i * c->nt + k])
+			for (size_t p = c->off[i]; p < c->off[i + 1]; p++)
+				buf[n++] = sc[p * c->nt + k];
+	return n ? aed_select_f(buf, n, (size_t)(q * (double)(n - 1) + 0.5)) : INFINITY;
+}
+
 /* The trained scorer: rounds of self-training (or SeCoST's stages) of an
  * ensemble on the patches' targets, whose scores end in c->score. *y_out
  * and *pos_w_out: the last targets and the positive weights, the caller's
@@ -182,17 +212,18 @@ static int train_rounds(const struct aed_refine_opts *o, struct corpus *c,
 			struct aed_refine_result *r, float **y_out, float **pos_w_out,
 			double *alpha_final)
 {
-	float *y, *pos_w;
+	float *y, *pos_w, *qbuf;
 	double *prior, *wt;
 	int rc = AED_OK;
 
 	/* Very weak labels: each patch gets its clip's labels. Positives are
 	 * weighted as in `priors`, with priors over this corpus. */
 	y = *y_out = malloc((c->npatch ? c->npatch : 1) * c->nt * sizeof *y);
+	qbuf = malloc((c->npatch ? c->npatch : 1) * sizeof *qbuf);
 	pos_w = *pos_w_out = malloc(c->nt * sizeof *pos_w);
 	prior = malloc(c->nt * sizeof *prior);
 	wt = malloc(c->nt * sizeof *wt);
-	if (!y || !pos_w || !prior || !wt) {
+	if (!y || !pos_w || !prior || !wt || !qbuf) {
 		rc = aed_error(AED_ENOMEM, "out of memory for %zu x %zu targets", c->npatch, c->nt);
 		goto out;
 	}
@@ -209,19 +240,28 @@ static int train_rounds(const struct aed_refine_opts *o, struct corpus *c,
 	for (int s = 1; s <= stages; s++) {
 		if (s > 1 && !o->secost_stages) {
 			/* Self-training: keep a labelled segment's patches where the
-			 * last round's max-normalised score reaches relabel. */
-			for (size_t i = 0; i < c->nseg; i++)
-				for (size_t k = 0; k < c->nt; k++) {
-					float mx = 0;
+			 * last round's max-normalised score reaches relabel or, with
+			 * relabel_neg, where their out-of-fold score reaches what
+			 * the class's negatives score (at least relabel_floor of
+			 * the max). */
+			const float *sc = c->oof ? c->oof : c->score;
+			for (size_t k = 0; k < c->nt; k++) {
+				float tneg = o->relabel_neg > 0
+						     ? negative_quantile(c, sc, k, o->relabel_neg, qbuf)
+						     : INFINITY;
+				for (size_t i = 0; i < c->nseg; i++) {
+					float mx = 0, thr;
 					if (!c->lab[i * c->nt + k])
 						continue;
 					for (size_t p = c->off[i]; p < c->off[i + 1]; p++)
-						mx = fmaxf(mx, c->score[p * c->nt + k]);
+						mx = fmaxf(mx, sc[p * c->nt + k]);
+					thr = fminf((float)o->relabel * mx,
+						    fmaxf(tneg, (float)o->relabel_floor * mx));
 					for (size_t p = c->off[i]; p < c->off[i + 1]; p++)
-						y[p * c->nt + k] = mx > 0 &&
-							c->score[p * c->nt + k] >= o->relabel * mx ? 1.0f :
-							o->drop ? -1.0f : 0.0f;
+						y[p * c->nt + k] = mx > 0 && sc[p * c->nt + k] >= thr
+							? 1.0f : o->drop ? -1.0f : 0.0f;
 				}
+			}
 		} else if (s > 1) {
 			/* SeCoST: stage s learns alpha*y + (1-alpha)*(stage s-1). */
 			double a = o->n_alphas ? o->alphas[s - 2 < o->n_alphas ? s - 2 : o->n_alphas - 1]
@@ -247,6 +287,7 @@ static int train_rounds(const struct aed_refine_opts *o, struct corpus *c,
 out:
 	free(prior);
 	free(wt);
+	free(qbuf);
 	return rc;
 }
 
@@ -323,8 +364,10 @@ int aed_refine(struct aed_db *db, const struct aed_refine_opts *opts, struct aed
 		return aed_error(AED_EUSAGE, "refine: need 0 < low (%g) <= threshold (%g) <= 1, "
 				 "0 < heldout (%g) < 1, beta (%g) >= 0", o.low, o.threshold,
 				 o.heldout, o.beta);
-	if (o.relabel > 1 || o.iterations > 50)
-		return aed_error(AED_EUSAGE, "refine: need --relabel <= 1 and --iterations <= 50");
+	if (o.relabel > 1 || o.iterations > 50 || !(o.relabel_neg >= 0 && o.relabel_neg < 1) ||
+	    !(o.relabel_floor >= 0 && o.relabel_floor <= 1))
+		return aed_error(AED_EUSAGE, "refine: need --relabel <= 1, --iterations <= 50, 0 <= "
+				 "--relabel-neg < 1 and 0 <= --relabel-floor <= 1");
 	if (o.secost_stages < 0 || o.secost_stages > 20)
 		return aed_error(AED_EUSAGE, "refine: --stages must be 1..20");
 	if (o.secost_stages && o.scorer != AED_SCORER_TRAINED)

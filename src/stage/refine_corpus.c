@@ -38,6 +38,7 @@ void refine_corpus_release(struct corpus *c)
 	free(c->t);
 	free(c->lab);
 	free(c->score);
+	free(c->oof);
 	for (int e = 0; e < c->n_model; e++)
 		aed_clf_free(&c->model[e]);
 	refine_fine_free(c);

@@ -77,8 +77,8 @@ resolves "eval refine --class" "$MID" 'd["mid"]' $AED eval refine --class CLASS 
 # The trained scorer (the default) on 1 labelled segment says it is below the
 # regime its defaults were validated for; the plain rule above does not.
 check "refine --class Cough, the default scorer" $AED refine --class Cough --json
-check_grep "warns: 1 labelled segment, validated with 30" \
-	"refine: $MID \(Cough\): 1 labelled segment; the defaults were validated with 30 or more" "$T/err"
+check_grep "warns: 1 labelled segment, validated with 10" \
+	"refine: $MID \(Cough\): 1 labelled segment; the defaults were validated with 10 or more" "$T/err"
 check_eq "and says so in its JSON" True "$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["classes"][0]["below_validated"])' "$T/out")"
 
 unknown "ontology show" $AED ontology show CLASS

@@ -5,6 +5,7 @@
   refine_bench.py --shared DIR --work DIR [--positives 10,30] [--seed S]
                   [--classes C,C...] [--args "REFINE OPTIONS"] [--aed PATH]
                   [--corpus-classes C,C...] [--mix "MIX_EVENTS OPTIONS"]
+                  [--no-previous] [--json]
 
 One corpus per positives count N: every UrbanSound8K class whose foreground
 clips hold a short event (gun shot, dog bark, car horn, siren, children
@@ -15,12 +16,15 @@ engine idling, street music) with 1-2 events of its class, each cut to its
 active part (at most 4 s) and placed 0-12 dB above the background
 (tests/py/mix_events.py --fg ... --snr 0,12 --max-event 4), weakly labelled,
 with the placement kept as strong labels. Each class is refined with the
-plain rule (`--scorer yamnet --method maxnorm`) and with the default, and
+plain rule (`--scorer yamnet --method maxnorm`), the previous default
+(`--relabel-neg 0`: self-training on in-sample scores against each clip's
+max alone; --no-previous leaves it out) and the default, and
 scored by `eval refine`: strict patch precision / recall (a 0.48 s patch is
 in the event when they overlap by half of the shorter), per class and
 pooled (true and false positives summed over classes), over all classes and
 over the five the defaults were never tuned on (all but gun shot and dog
-bark), with the worst class's precision and each class's refine time.
+bark), with the worst class's precision and each class's refine time (the
+default's); --json prints the same figures as JSON (tests/cli/t1110 reads it).
 --args adds refine options to the default's run (a candidate setting);
 --classes refines only those (a half of the classes, to tune on).
 --corpus-classes and --mix make another corpus: `--corpus-classes
@@ -82,6 +86,8 @@ def main():
     ap.add_argument("--corpus-classes", default=",".join(CLASSES))
     ap.add_argument("--mix", default="--snr 0,12 --max-event 4")
     ap.add_argument("--aed", default=os.path.join(HERE, "..", "..", "bin", "aedcurate"))
+    ap.add_argument("--no-previous", action="store_true", help="leave out the previous default's row")
+    ap.add_argument("--json", action="store_true", help="the figures as JSON instead of a table")
     o = ap.parse_args()
     a = os.path.abspath(o.aed)
     classes = o.classes.split(",")
@@ -91,42 +97,63 @@ def main():
         classes = corpus_classes
     tag = "" if corpus_classes == CLASSES else "-" + "-".join(corpus_classes)
     os.environ.setdefault("AEDCURATE_MODEL", os.path.join(o.shared, "models/yamnet/yamnet.tflite"))
-    print("| positives | class | plain rule P / R | %s P / R | its refine time |" % (
-        "`%s`" % o.args if o.args else "default"))
-    print("|---|---|---|---|---|")
+    # The rows: the plain rule, the previous default (self-training on
+    # in-sample scores against the max alone), and the default (or --args).
+    rows = [("plain", ["--scorer", "yamnet", "--method", "maxnorm"], "maxnorm"),
+            ("previous", ["--relabel-neg", "0"], "consensus"),
+            ("default", o.args.split(), "consensus")]
+    if o.no_previous:
+        rows = [r for r in rows if r[0] != "previous"]
+    out = {"args": o.args, "seed": o.seed, "corpus_classes": corpus_classes, "positives": {}}
+    if not o.json:
+        print("| positives | class | %s | its refine time |" % " | ".join(
+            {"plain": "plain rule P / R", "previous": "previous default P / R",
+             "default": "`%s` P / R" % o.args if o.args else "default P / R"}[r[0]] for r in rows))
+        print("|---|---|%s---|" % ("---|" * len(rows)))
     for n in (int(x) for x in o.positives.split(",")):
         db = build(a, o.shared, os.path.join(o.work, "p%d-s%d%s" % (n, o.seed, tag)), n, o.seed,
                    corpus_classes, o.mix.split())
         sums = {}
-        worst = None
+        res = {"classes": {}, "pooled": {}}
         total = 0.0
         for c in classes:
             mid = MIDS[c]
-            run(a, db, "refine", "--class", mid, "--scorer", "yamnet", "--method", "maxnorm", "-q")
-            base = frame(run(a, db, "eval", "refine", "--class", mid, "--json"), "maxnorm")
-            t0 = time.time()
-            run(a, db, "refine", "--class", mid, "-q", *o.args.split())
-            secs = time.time() - t0
-            total += secs
-            dflt = frame(run(a, db, "eval", "refine", "--class", mid, "--json"), "consensus")
-            for key, v in (("base", base), ("dflt", dflt)):
+            cr = res["classes"][c] = {}
+            for key, args, method in rows:
+                t0 = time.time()
+                run(a, db, "refine", "--class", mid, "-q", *args)
+                secs = time.time() - t0
+                v = frame(run(a, db, "eval", "refine", "--class", mid, "--json"), method)
+                cr[key] = dict(zip(("precision", "recall"), pr(*v)), tp=v[0], fp=v[1], fn=v[2])
                 for group in ("all", "unseen" if c not in TUNED else "tuned"):
                     s = sums.setdefault((key, group), [0, 0, 0])
                     for i in range(3):
                         s[i] += v[i]
-            bp, br = pr(*base)
-            dp, dr = pr(*dflt)
-            if worst is None or dp < worst[1]:
-                worst = (c, dp)
-            print("| %d | %s | %.3f / %.3f | %.3f / %.3f | %.0f s |" % (n, c, bp, br, dp, dr, secs), flush=True)
-        for group, label in (("all", "pooled, all %d classes" % len(classes)),
-                             ("unseen", "pooled, the classes not tuned on"), ("tuned", "pooled, gun shot and dog bark")):
-            if ("base", group) in sums:
-                print("| %d | **%s** | %.3f / %.3f | **%.3f / %.3f** | |" % (
-                    (n, label) + pr(*sums[("base", group)]) + pr(*sums[("dflt", group)])))
-        print("| %d | worst class (default's precision) | | %s %.3f | total %.0f s |" % (n, worst[0], worst[1], total),
-              flush=True)
-
+            cr["seconds"] = secs
+            total += secs
+            if not o.json:
+                print("| %d | %s | %s | %.0f s |" % (n, c, " | ".join(
+                    "%.3f / %.3f" % (cr[r[0]]["precision"], cr[r[0]]["recall"]) for r in rows), secs), flush=True)
+        labels = (("all", "pooled, all %d classes" % len(classes)),
+                  ("unseen", "pooled, the classes not tuned on"), ("tuned", "pooled, gun shot and dog bark"))
+        for group, label in labels:
+            if ("default", group) in sums:
+                res["pooled"][group] = {r[0]: dict(zip(("precision", "recall"), pr(*sums[(r[0], group)])))
+                                        for r in rows}
+                if not o.json:
+                    print("| %d | **%s** | %s | |" % (n, label, " | ".join(
+                        "%.3f / %.3f" % pr(*sums[(r[0], group)]) for r in rows)))
+        for r in rows:
+            w = min(classes, key=lambda c: res["classes"][c][r[0]]["precision"])
+            res.setdefault("worst", {})[r[0]] = {"class": w, "precision": res["classes"][w][r[0]]["precision"]}
+        res["default_seconds"] = total
+        out["positives"][str(n)] = res
+        if not o.json:
+            print("| %d | worst class's precision | %s | default: %.0f s |" % (n, " | ".join(
+                "%s %.3f" % (res["worst"][r[0]]["class"], res["worst"][r[0]]["precision"]) for r in rows), total),
+                flush=True)
+    if o.json:
+        print(json.dumps(out, indent=1))
 
 if __name__ == "__main__":
     main()

@@ -417,6 +417,29 @@ static void test_stage(void **state)
 	assert_true(ev.rows[2].seg.f1 > ev.rows[0].seg.f1);
 	assert_true(ev.rows[2].seg.error_rate < ev.rows[0].seg.error_rate);
 
+	/* The default self-training (aed_refine_opts_init): a partition of
+	 * held-out segments, out-of-fold scores and the negatives' quantile. */
+	struct aed_refine_opts d;
+	aed_refine_opts_init(&d);
+	d.class_name = "Gunshot";
+	d.method = AED_REFINE_HYSTERESIS;
+	d.with_scores = 0;
+	assert_true(d.relabel_neg > 0 && d.ensemble > 1);
+	d.relabel_neg = 1; /* the max of the negatives: a quantile < 1 is asked */
+	assert_int_equal(aed_refine(db, &d, &r), AED_EUSAGE);
+	d.relabel_neg = AED_REFINE_RELABEL_NEG_DEFAULT;
+	assert_int_equal(aed_refine(db, &d, &r), AED_OK);
+	aed_refine_result_release(&r);
+	assert_int_equal(aed_db_int(db, "SELECT CAST(round(json_extract(params, '$.relabel_neg') * "
+				    "100) AS INT) FROM run WHERE stage = 'refine' ORDER BY id DESC "
+				    "LIMIT 1", &n), AED_OK);
+	assert_int_equal(n, 90);
+	assert_int_equal(aed_eval_refine(db, "/x/gun", NULL, &ev), AED_OK);
+	assert_string_equal(ev.rows[2].method, "hysteresis");
+	print_message("default hysteresis frame P %.3f R %.3f\n", ev.rows[2].frame.precision,
+		      ev.rows[2].frame.recall);
+	assert_true(ev.rows[2].frame.precision >= 0.85 && ev.rows[2].frame.recall >= 0.8);
+
 	/* SeCoST: two stages, soft labels for every segment */
 	double alpha[] = { 0.3 };
 	o.class_name = NULL;
@@ -452,7 +475,7 @@ static void test_stage(void **state)
 	aed_eval_scores_result_release(&er);
 	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM run WHERE stage = 'refine' AND "
 				    "outcome = 'ok'", &n), AED_OK);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3); /* the refused options began no run */
 	aed_db_free(&db);
 }
 
