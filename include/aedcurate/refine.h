@@ -331,6 +331,8 @@ struct aed_refine_result {
 	size_t n_classes;
 	struct aed_clf_report clf; /* the last classifier trained */
 	int stages;               /* SeCoST stages run (0: none) */
+	int out_of_fold;          /* self-training judged patches out of fold with
+				   * the negatives' quantile (relabel_neg) */
 };
 
 int aed_refine(struct aed_db *db, const struct aed_refine_opts *o, struct aed_refine_result *r);

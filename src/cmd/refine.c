@@ -70,7 +70,8 @@ static const struct aed_opt refine_table[] = {
 	  "positive weight (mean prior / prior)^B in training", .def.d = AED_REFINE_BETA_DEFAULT,
 	  AED_OPT_AT_LEAST(0) },
 	{ "heldout", 0, AED_OPT_DOUBLE, O(s.heldout), "F",
-	  "fraction of segments held out for early stopping", .def.d = AED_REFINE_HELDOUT_DEFAULT,
+	  "fraction of segments held out for early stopping (with --relabel-neg each of the "
+	  "--ensemble classifiers holds out its own 1/N instead)", .def.d = AED_REFINE_HELDOUT_DEFAULT,
 	  AED_OPT_RANGE(0, 1), .flags = AED_OPT_MIN_OPEN | AED_OPT_MAX_OPEN },
 	{ "hidden", 0, AED_OPT_INT, O(s.clf.hidden), "N", "hidden ReLU units",
 	  AED_OPT_RANGE(0, 65536), .def_note = "logistic regression" },
@@ -99,12 +100,12 @@ static const struct aed_opt refine_table[] = {
 	  "between rounds a labelled clip's patches stay positive where n_i >= X",
 	  SHARE(AED_REFINE_RELABEL_DEFAULT) },
 	{ "relabel-neg", 0, AED_OPT_DOUBLE, O(s.relabel_neg), "Q",
-	  "between rounds patches are judged out of fold, and one also stays positive where it "
-	  "reaches the Q quantile of the class's scores on other segments (0: in-sample, --relabel "
-	  "only)", .def.d = AED_REFINE_RELABEL_NEG_DEFAULT, AED_OPT_RANGE(0, 1),
-	  .flags = AED_OPT_MAX_OPEN },
+	  "between rounds a patch also stays positive where its out-of-fold score reaches the Q "
+	  "quantile of the class's out-of-fold scores on segments not labelled with it (needs "
+	  "--ensemble >= 2; 0: in-sample scores, --relabel only)",
+	  .def.d = AED_REFINE_RELABEL_NEG_DEFAULT, AED_OPT_RANGE(0, 1), .flags = AED_OPT_MAX_OPEN },
 	{ "relabel-floor", 0, AED_OPT_DOUBLE, O(s.relabel_floor), "X",
-	  "--relabel-neg keeps no patch under X of its segment's max",
+	  "--relabel-neg's rule keeps no patch under X of its segment's max",
 	  .def.d = AED_REFINE_RELABEL_FLOOR_DEFAULT, AED_OPT_RANGE(0, 1) },
 	{ "drop", 0, AED_OPT_FLAG, O(s.drop), NULL,
 	  "between rounds, unkept patches of labelled clips leave the loss",
@@ -131,12 +132,13 @@ static const struct aed_cmd_spec refine_spec = {
 		"or from a classifier trained on the corpus's patch embeddings and YAMNet's\n"
 		"scores (log-odds; --embedding-only leaves them out), every patch carrying its\n"
 		"clip's labels (--scorer trained: positives weighted as `priors`, held-out\n"
-		"segments stop training; --ensemble classifiers, each holding out its own fifth\n"
+		"segments stop training; --ensemble classifiers N, each holding out its own 1/N\n"
 		"of the segments, and their mean is the score), then retrained for --iterations\n"
 		"rounds on the patches the previous round kept (self-training): a labelled\n"
 		"clip's patch stays positive where its score by the member that held its clip\n"
-		"out reaches --relabel of the clip's best, or the --relabel-neg quantile of the\n"
-		"class's scores on the other clips (never under --relabel-floor of the best).\n"
+		"out (out of fold) reaches --relabel of the clip's best, or the --relabel-neg\n"
+		"quantile of the class's out-of-fold scores on the segments not labelled with\n"
+		"it, if that is at least --relabel-floor of the best.\n"
 		"n_i = score / max over the segment; maxnorm keeps n_i >= threshold (the\n"
 		"AudioSet rule); hysteresis also keeps neighbours of kept patches with n_i >=\n"
 		"low. consensus (the default) localises finer: patches every --hop-frames\n"
@@ -223,11 +225,12 @@ int cmd_refine(struct aed_ctx *ctx, int argc, char **argv)
 				 "the refinement may keep it instead", r.classes[k].mid,
 				 r.classes[k].name, r.classes[k].top_mid, r.classes[k].top_name);
 	if (ctx->g.json) {
-		json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:f, s:f, s:i, s:[]}", "run_id",
+		json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:f, s:f, s:i, s:b, s:[]}", "run_id",
 				      (json_int_t)r.run_id, "segments", (json_int_t)r.n_segments,
 				      "scorer", aed_scorer_name(ro->scorer), "method",
 				      aed_refine_method_name(ro->method), "threshold", ro->threshold, "low",
-				      ro->low, "stages", r.stages, "classes");
+				      ro->low, "stages", r.stages, "out_of_fold", r.out_of_fold,
+				      "classes");
 		json_t *a = j ? json_object_get(j, "classes") : NULL;
 		for (size_t k = 0; a && k < r.n_classes; k++) {
 			const struct aed_refine_class *c = &r.classes[k];

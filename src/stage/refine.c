@@ -24,22 +24,44 @@
 
 /* --- frame scores ---------------------------------------------------------------- */
 
+/* The fold of segment i (0..parts-1), a fixed hash of its id. */
+static int segment_fold(const struct corpus *c, size_t i, int parts)
+{
+	uint64_t z = (uint64_t)c->seg[i] * 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
+	z ^= z >> 29;
+	return (int)(z % (uint64_t)parts);
+}
+
 /* Held-out patches of ensemble member e, [npatch]: whole segments, chosen by
  * a fixed hash of the segment id and e, so reruns agree and members hold out
- * different segments (heldout_frac of them). With parts > 0 the members'
- * held-out segments are a partition instead: member e holds out the e-th of
- * parts, so every segment has one member that never trained on it. */
-static void choose_heldout(const struct corpus *c, int member, int parts, uint8_t *ho)
+ * different segments (heldout_frac of them). With c->folds the members'
+ * held-out segments are a partition instead: member e holds out fold e, so
+ * every segment has one member that never trained on it. */
+static void choose_heldout(const struct corpus *c, int member, uint8_t *ho)
 {
 	for (size_t i = 0; i < c->nseg; i++) {
 		uint64_t z = (uint64_t)c->seg[i] * 0x9e3779b97f4a7c15ull +
-			     (uint64_t)(parts ? 0 : member) * 0xd1b54a32d192ed03ull;
+			     (uint64_t)member * 0xd1b54a32d192ed03ull;
 		z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
 		z ^= z >> 29;
-		memset(ho + c->off[i], parts ? (int)(z % (uint64_t)parts) == member
-					     : (double)(z % 10000) < c->heldout_frac * 10000,
+		memset(ho + c->off[i], c->folds ? segment_fold(c, i, c->folds) == member
+					       : (double)(z % 10000) < c->heldout_frac * 10000,
 		       c->off[i + 1] - c->off[i]);
 	}
+}
+
+/* The folds the self-training's out-of-fold rule can use: the ensemble's
+ * size, or 0 where it has one member or every segment falls in one fold
+ * (a member would have nothing to train on). */
+static int usable_folds(const struct corpus *c, int k)
+{
+	if (k < 2)
+		return 0;
+	for (size_t i = 1; i < c->nseg; i++)
+		if (segment_fold(c, i, k) != segment_fold(c, 0, k))
+			return k;
+	return 0;
 }
 
 /* Frame scores from YAMNet's own outputs. */
@@ -77,7 +99,7 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 	int k = o->ensemble > 0 ? o->ensemble : 1, rc = AED_OK;
 	uint8_t *ho = malloc(c->npatch ? c->npatch : 1);
 
-	if (o->relabel_neg > 0 && k > 1 && !c->oof &&
+	if (c->folds && !c->oof &&
 	    !(c->oof = malloc((c->npatch ? c->npatch : 1) * c->nt * sizeof *c->oof))) {
 		free(ho);
 		return aed_error(AED_ENOMEM, "out of memory");
@@ -95,7 +117,7 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 	for (int e = 0; e < k && !rc; e++) {
 		struct aed_clf_opts co = o->clf;
 		struct aed_clf_report r1;
-		choose_heldout(c, e, o->relabel_neg > 0 && k > 1 ? k : 0, ho);
+		choose_heldout(c, e, ho);
 		co.seed = (o->clf.seed ? o->clf.seed : 1) + (uint64_t)e;
 		rc = aed_clf_train(c->emb, c->npatch, c->dim, y, (int)c->nt, pos_w, ho, &co,
 				   &c->model[e], &r1);
@@ -103,7 +125,7 @@ static int train_predict(struct corpus *c, const float *y, const float *pos_w,
 			c->n_model = e + 1;
 		/* Out of fold: this member's scores of the segments it held out. */
 		for (size_t i = 0; !rc && c->oof && i < c->nseg; i++)
-			if (ho[c->off[i]] && c->off[i + 1] > c->off[i])
+			if (c->off[i + 1] > c->off[i] && ho[c->off[i]])
 				rc = aed_clf_predict(c->model[e], c->emb + c->off[i] * c->dim,
 						     c->off[i + 1] - c->off[i],
 						     c->oof + c->off[i] * c->nt);
@@ -237,6 +259,16 @@ static int train_rounds(const struct aed_refine_opts *o, struct corpus *c,
 			for (size_t k = 0; k < c->nt; k++)
 				y[p * c->nt + k] = c->lab[i * c->nt + k];
 	int stages = o->secost_stages ? o->secost_stages : o->iterations;
+	/* The negatives' rule judges patches out of fold: a partition of
+	 * held-out segments, when there is self-training to judge. */
+	if (o->relabel_neg > 0 && !o->secost_stages && o->iterations > 1) {
+		c->folds = usable_folds(c, o->ensemble > 0 ? o->ensemble : 1);
+		r->out_of_fold = c->folds > 0;
+		if (!c->folds)
+			aed_info("refine: %s, so self-training keeps patches by --relabel alone",
+				 o->ensemble < 2 ? "one classifier gives no out-of-fold scores"
+						 : "every segment falls in one fold");
+	}
 	for (int s = 1; s <= stages; s++) {
 		if (s > 1 && !o->secost_stages) {
 			/* Self-training: keep a labelled segment's patches where the
@@ -244,19 +276,17 @@ static int train_rounds(const struct aed_refine_opts *o, struct corpus *c,
 			 * relabel_neg, where their out-of-fold score reaches what
 			 * the class's negatives score (at least relabel_floor of
 			 * the max). */
-			const float *sc = c->oof ? c->oof : c->score;
+			const float *sc = c->folds ? c->oof : c->score;
 			for (size_t k = 0; k < c->nt; k++) {
-				float tneg = o->relabel_neg > 0
-						     ? negative_quantile(c, sc, k, o->relabel_neg, qbuf)
-						     : INFINITY;
+				double tneg = c->folds ? negative_quantile(c, sc, k, o->relabel_neg, qbuf)
+						       : INFINITY;
 				for (size_t i = 0; i < c->nseg; i++) {
-					float mx = 0, thr;
+					float mx = 0;
 					if (!c->lab[i * c->nt + k])
 						continue;
 					for (size_t p = c->off[i]; p < c->off[i + 1]; p++)
 						mx = fmaxf(mx, sc[p * c->nt + k]);
-					thr = fminf((float)o->relabel * mx,
-						    fmaxf(tneg, (float)o->relabel_floor * mx));
+					double thr = fmin(o->relabel * mx, fmax(tneg, o->relabel_floor * mx));
 					for (size_t p = c->off[i]; p < c->off[i + 1]; p++)
 						y[p * c->nt + k] = mx > 0 && sc[p * c->nt + k] >= thr
 							? 1.0f : o->drop ? -1.0f : 0.0f;

@@ -36,7 +36,9 @@ struct corpus {
 	uint8_t *lab;           /* [nseg][nt] clip labels through the closure */
 	double heldout_frac;    /* share of segments each classifier holds out */
 	float *score;           /* [npatch][nt] frame scores P(L|x_i) */
-	float *oof;             /* relabel_neg: [npatch][nt] each patch's score by
+	int folds;              /* > 0: the ensemble's held-out segments are a
+				 * partition into this many folds (refine.c) */
+	float *oof;             /* with folds: [npatch][nt] each patch's score by
 				 * the ensemble member that held its segment out */
 	struct aed_clf *model[AED_REFINE_MAX_ENSEMBLE]; /* the last ensemble trained */
 	int n_model;

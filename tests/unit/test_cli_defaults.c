@@ -178,6 +178,8 @@ static void collect_wants(void)
 	want_i("refine", "ensemble", re.ensemble);
 	want_i("refine", "seed", (long long)re.clf.seed);
 	want_d("refine", "relabel", re.relabel);
+	want_d("refine", "relabel-neg", re.relabel_neg);
+	want_d("refine", "relabel-floor", re.relabel_floor);
 	/* --no-gate and --embedding-only turn these off: on by default */
 	assert_int_equal(re.gate, 1);
 	assert_int_equal(re.with_scores, 1);

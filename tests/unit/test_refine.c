@@ -429,6 +429,7 @@ static void test_stage(void **state)
 	assert_int_equal(aed_refine(db, &d, &r), AED_EUSAGE);
 	d.relabel_neg = AED_REFINE_RELABEL_NEG_DEFAULT;
 	assert_int_equal(aed_refine(db, &d, &r), AED_OK);
+	assert_true(r.out_of_fold);
 	aed_refine_result_release(&r);
 	assert_int_equal(aed_db_int(db, "SELECT CAST(round(json_extract(params, '$.relabel_neg') * "
 				    "100) AS INT) FROM run WHERE stage = 'refine' ORDER BY id DESC "
@@ -439,6 +440,23 @@ static void test_stage(void **state)
 	print_message("default hysteresis frame P %.3f R %.3f\n", ev.rows[2].frame.precision,
 		      ev.rows[2].frame.recall);
 	assert_true(ev.rows[2].frame.precision >= 0.85 && ev.rows[2].frame.recall >= 0.8);
+	/* The rule is what ran: the previous one (--relabel-neg 0) and one
+	 * classifier (no out-of-fold scores) store other frame scores. */
+	assert_int_equal(aed_db_exec(db, "CREATE TEMP TABLE s1 AS SELECT segment_id, class_id, scores FROM "
+				     "frame_score WHERE scorer = 'trained'"), AED_OK);
+	d.relabel_neg = 0;
+	assert_int_equal(aed_refine(db, &d, &r), AED_OK);
+	assert_false(r.out_of_fold);
+	aed_refine_result_release(&r);
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM s1 JOIN frame_score f USING "
+				    "(segment_id, class_id) WHERE f.scorer = 'trained' AND f.scores <> s1.scores",
+				    &n), AED_OK);
+	assert_true(n > 0);
+	d.relabel_neg = AED_REFINE_RELABEL_NEG_DEFAULT;
+	d.ensemble = 1;
+	assert_int_equal(aed_refine(db, &d, &r), AED_OK);
+	assert_false(r.out_of_fold); /* and says so: one classifier has no folds */
+	aed_refine_result_release(&r);
 
 	/* SeCoST: two stages, soft labels for every segment */
 	double alpha[] = { 0.3 };
@@ -475,7 +493,7 @@ static void test_stage(void **state)
 	aed_eval_scores_result_release(&er);
 	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM run WHERE stage = 'refine' AND "
 				    "outcome = 'ok'", &n), AED_OK);
-	assert_int_equal(n, 3); /* the refused options began no run */
+	assert_int_equal(n, 5); /* the refused options began no run */
 	aed_db_free(&db);
 }
 
