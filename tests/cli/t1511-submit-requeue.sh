@@ -148,7 +148,8 @@ submit_json "$P" --shards 2 --offline -w "$T/wa" -c 1
 check_eq "submit again: shard 0 only, and the merge" "0 [0] True" \
 	"$_rc $($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["shards_run"], j["merge"])' "$T/out")"
 check "every job ended" wait_jobs $A $M
-check_eq "shard 0's task and the merge completed" "COMPLETED COMPLETED" "$(state $A) $(state $M)"
+check_eq "shard 0's task and the merge completed" "COMPLETED COMPLETED" "$(state $A) $(state $M)" ||
+	slurm_diag "$A" "$M"
 check_eq "shard 0 ran twice, shard 1 once" "2 1" \
 	"$(grep -c '^== shard 0 of 2' "$T/wa/logs/shard-0.out") $(grep -c '^== shard 1 of 2' "$T/wa/logs/shard-1.out")"
 done_once "$T/wa/shards/shard-0.db" "cancelled, submitted again"
@@ -173,7 +174,8 @@ check_grep "shard 1 is incomplete: its run on node-b is dead, as its task is pen
 	'^shard 1 +incomplete +8/9 steps; last run dead \(its task is not running\); Slurm job [0-9]+: PENDING' "$T/out"
 check "start it now (a requeued task waits ~2 min)" scontrol update JobId="${A}_1" StartTime=now
 check "every job ended" wait_jobs $A $M
-check_eq "both tasks and the merge completed" "COMPLETED COMPLETED" "$(state $A) $(state $M)"
+check_eq "both tasks and the merge completed" "COMPLETED COMPLETED" "$(state $A) $(state $M)" ||
+	{ slurm_diag "${A}_0" "${A}_1" "$M"; tail -n 5 "$T/wb/logs/shard-1.out" | sed 's/^/#   shard-1.out: /'; }
 scontrol show job -o "${A}_1" >"$T/job"
 check_grep "the task restarted once" ' Restarts=1 ' "$T/job"
 check_grep "its log says so" "^== shard 1 of 2, job [0-9]+, restart 1\$" "$T/wb/logs/shard-1.out"

@@ -83,6 +83,16 @@ wait_jobs() {
 	[ -z "$(squeue -h -j "$_ids" -o %i 2>/dev/null)" ]
 }
 state() { scontrol show job -o "$1" | grep -o 'JobState=[A-Z_]*' | sed 's/JobState=//' | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+# slurm_diag JOB...: after a check of job states failed, what Slurm knows of
+# the jobs and what its daemons logged about them, as comments in the log.
+slurm_diag() {
+	for _j in "$@"; do scontrol show job -o "$_j" 2>&1 | sed 's/^/#   /'; done
+	_d=${SLURM_DIR:-$(dirname "${SLURM_CONF:-.}")}
+	for _f in "$_d"/log/slurmctld.log "$_d"/log/slurmd.log; do
+		grep -E "JobId=($(echo "$@" | sed 's/ \{1,\}/|/g'))([^0-9]|\$)" "$_f" 2>/dev/null | tail -n 20 |
+			sed "s|^|#   ${_f##*/}: |"
+	done
+}
 
 digest() {
 	sqlite3 -batch -noheader "$1" "SELECT key, ytid, start_ms, end_ms, path, source_group, meta FROM segment ORDER BY key;

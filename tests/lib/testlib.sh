@@ -48,7 +48,7 @@ check_grep() {
 }
 # check_eq DESC EXPECTED ACTUAL
 check_eq() {
-	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; return 1; fi
 }
 # sql QUERY: print the result of a query on $AEDCURATE_DB.
 sql() { sqlite3 -batch -noheader "$AEDCURATE_DB" "$1"; }
