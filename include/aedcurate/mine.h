@@ -122,6 +122,11 @@ struct aed_mine_opts {
 	struct aed_frame_select_opts select;
 	int64_t hits_per_query;
 	int exclude_group;        /* no candidate from an exemplar's source recording */
+	int exclude_group_first;  /* > 0: only the first N exemplars' recordings (with
+	                           * no_class_exemplars, the named ones in order):
+	                           * eval mine's review rounds, where the positives
+	                           * found join the exemplars, but more clips of a
+	                           * found recording are what a round should find */
 	const char *candidates_split; /* only segments of this split are candidates */
 	const char *model_path;   /* model file for file exemplars (NULL = default) */
 	int64_t sample;           /* corpus vectors for the 'z' statistics and the

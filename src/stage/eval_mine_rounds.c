@@ -26,6 +26,9 @@ static int rounds_positives(struct aed_db *db, const struct aed_eval_mine_opts *
 	int64_t *rated = NULL, n_rated = 0, found = 0;
 	int rc = AED_OK;
 
+	struct aed_eval_mine_opts oo = *o;
+	oo.mine.exclude_group_first = ex0->n; /* the found positives' recordings stay */
+	o = &oo;
 	if (!(rated = malloc((size_t)o->rounds * (size_t)o->per_round * sizeof *rated)))
 		return aed_error(AED_ENOMEM, "out of memory");
 	for (int i = 0; i < ex0->n && !rc; i++)
@@ -85,7 +88,10 @@ static int rounds_review(struct aed_db *db, const struct aed_eval_mine_opts *o,
 	struct keys ex = { 0 };
 	int64_t found = 0;
 	int rc = AED_OK;
+	struct aed_eval_mine_opts oo = *o;
 
+	oo.mine.exclude_group_first = ex0->n; /* the found positives' recordings stay */
+	o = &oo;
 	for (int i = 0; i < ex0->n && !rc; i++)
 		rc = eval_mine_keys_push(&ex, ex0->v[i]);
 	for (int round = 0; round < o->rounds && !rc; round++) {

@@ -125,7 +125,9 @@ int mine_exclusions(struct aed_db *db, const struct aed_mine_opts *o,
 		goto out;
 	if (o->exclude_group) {
 		/* Clips cut from the same source recording as an exemplar. */
-		for (int i = 0; i < r->n_exemplars; i++) {
+		int ne = o->exclude_group_first > 0 && o->exclude_group_first < r->n_exemplars
+				 ? o->exclude_group_first : r->n_exemplars;
+		for (int i = 0; i < ne; i++) {
 			if (!r->exemplars[i].segment_id)
 				continue;
 			char sql[256];

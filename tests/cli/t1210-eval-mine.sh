@@ -176,6 +176,26 @@ check_eq "decisions and verified labels as review import makes them" "10 $LAST" 
 check_eq "every round imported through review import (4 files, 2 trials x 2 rounds)" "4 4 20" \
 	"$(rsql "SELECT count(*), count(DISTINCT export_id), sum(n_new) FROM review_import" | tr '|' ' ')"
 check_eq "import runs recorded" 4 "$(rsql "SELECT count(*) FROM run WHERE stage = 'review-import' AND outcome = 'ok'")"
+# --exclude-group in the rounds: no clip of the initial exemplars' recordings is
+# rated, and clips of the recordings of positives found in a round stay
+# candidates for the next (more of a verified recording is what a round should
+# find; excluding them as exemplars' recordings left the curves flat).
+check "rounds: the initial exemplars' recordings out, the found positives' in" $PY - "$T/r.json" "$T/rounds.db" <<'EOF2'
+import json, sqlite3, sys
+t = json.load(open(sys.argv[1]))["classes"][0]["trials"][-1]
+db = sqlite3.connect(sys.argv[2])
+grp = dict(db.execute("SELECT key, source_group FROM segment"))
+rated = db.execute("SELECT s.key, r.answer, r.export_id FROM rating r JOIN segment s ON s.id = r.segment_id "
+                   "ORDER BY r.export_id, s.key").fetchall()
+ex = {grp[k] for k in t["exemplars"]}
+assert not [k for k, _, _ in rated if grp[k] in ex], "a clip of an initial exemplar's recording was rated"
+first = min(e for _, _, e in rated)
+found = {grp[k] for k, a, e in rated if e == first and a == "present"}
+later = [k for k, _, e in rated if e != first and grp[k] in found]
+print("# round 2 rated %d clip(s) of recordings found in round 1" % len(later))
+assert later, "no clip of a recording found in round 1 was rated in round 2"
+EOF2
+sed -n 's/^# /# /p' "$T/out"
 check "review status shows them" $AED --db "$T/rounds.db" review status
 check_grep "a rated run" 'Bark' "$T/out"
 check_fail "a second simulation on a reviewed class is refused" $AED --db "$T/rounds.db" \
