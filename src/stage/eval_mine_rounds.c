@@ -26,9 +26,6 @@ static int rounds_positives(struct aed_db *db, const struct aed_eval_mine_opts *
 	int64_t *rated = NULL, n_rated = 0, found = 0;
 	int rc = AED_OK;
 
-	struct aed_eval_mine_opts oo = *o;
-	oo.mine.exclude_group_first = ex0->n; /* the found positives' recordings stay */
-	o = &oo;
 	if (!(rated = malloc((size_t)o->rounds * (size_t)o->per_round * sizeof *rated)))
 		return aed_error(AED_ENOMEM, "out of memory");
 	for (int i = 0; i < ex0->n && !rc; i++)
@@ -88,10 +85,7 @@ static int rounds_review(struct aed_db *db, const struct aed_eval_mine_opts *o,
 	struct keys ex = { 0 };
 	int64_t found = 0;
 	int rc = AED_OK;
-	struct aed_eval_mine_opts oo = *o;
 
-	oo.mine.exclude_group_first = ex0->n; /* the found positives' recordings stay */
-	o = &oo;
 	for (int i = 0; i < ex0->n && !rc; i++)
 		rc = eval_mine_keys_push(&ex, ex0->v[i]);
 	for (int round = 0; round < o->rounds && !rc; round++) {
@@ -211,6 +205,12 @@ int eval_mine_trial_rounds(struct aed_db *db, const struct aed_eval_mine_opts *o
 			   int last)
 {
 	int rc = AED_OK;
+	/* --exclude-group: the initial exemplars' recordings only; the positives
+	 * the rounds find join the exemplars, and more clips of their
+	 * recordings are what a round should find. */
+	struct aed_eval_mine_opts oo = *o;
+	oo.mine.exclude_group_first = ex->n;
+	o = &oo;
 
 	if (!(tr->yield[0] = calloc((size_t)o->rounds, sizeof *tr->yield[0])) ||
 	    !(tr->yield[1] = calloc((size_t)o->rounds, sizeof *tr->yield[1])))

@@ -24,13 +24,19 @@
 
 /* --- frame scores ---------------------------------------------------------------- */
 
-/* The fold of segment i (0..parts-1), a fixed hash of its id. */
+/* A fixed hash of segment i's id and an ensemble member (0 for the folds). */
+static uint64_t segment_hash(const struct corpus *c, size_t i, int member)
+{
+	uint64_t z = (uint64_t)c->seg[i] * 0x9e3779b97f4a7c15ull +
+		     (uint64_t)member * 0xd1b54a32d192ed03ull;
+	z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
+	return z ^ (z >> 29);
+}
+
+/* The fold of segment i (0..parts-1). */
 static int segment_fold(const struct corpus *c, size_t i, int parts)
 {
-	uint64_t z = (uint64_t)c->seg[i] * 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
-	z ^= z >> 29;
-	return (int)(z % (uint64_t)parts);
+	return (int)(segment_hash(c, i, 0) % (uint64_t)parts);
 }
 
 /* Held-out patches of ensemble member e, [npatch]: whole segments, chosen by
@@ -40,15 +46,10 @@ static int segment_fold(const struct corpus *c, size_t i, int parts)
  * every segment has one member that never trained on it. */
 static void choose_heldout(const struct corpus *c, int member, uint8_t *ho)
 {
-	for (size_t i = 0; i < c->nseg; i++) {
-		uint64_t z = (uint64_t)c->seg[i] * 0x9e3779b97f4a7c15ull +
-			     (uint64_t)member * 0xd1b54a32d192ed03ull;
-		z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
-		z ^= z >> 29;
+	for (size_t i = 0; i < c->nseg; i++)
 		memset(ho + c->off[i], c->folds ? segment_fold(c, i, c->folds) == member
-					       : (double)(z % 10000) < c->heldout_frac * 10000,
+			: (double)(segment_hash(c, i, member) % 10000) < c->heldout_frac * 10000,
 		       c->off[i + 1] - c->off[i]);
-	}
 }
 
 /* The folds the self-training's out-of-fold rule can use: the ensemble's
@@ -240,12 +241,22 @@ static int train_rounds(const struct aed_refine_opts *o, struct corpus *c,
 
 	/* Very weak labels: each patch gets its clip's labels. Positives are
 	 * weighted as in `priors`, with priors over this corpus. */
+	/* The negatives' rule judges patches out of fold: a partition of
+	 * held-out segments, when there is self-training to judge. */
+	if (o->relabel_neg > 0 && !o->secost_stages && o->iterations > 1) {
+		c->folds = usable_folds(c, o->ensemble > 0 ? o->ensemble : 1);
+		r->out_of_fold = c->folds > 0;
+		if (!c->folds)
+			aed_info("refine: %s, so self-training keeps patches by --relabel alone",
+				 o->ensemble < 2 ? "one classifier gives no out-of-fold scores"
+						 : "every segment falls in one fold");
+	}
 	y = *y_out = malloc((c->npatch ? c->npatch : 1) * c->nt * sizeof *y);
-	qbuf = malloc((c->npatch ? c->npatch : 1) * sizeof *qbuf);
+	qbuf = c->folds ? malloc((c->npatch ? c->npatch : 1) * sizeof *qbuf) : NULL;
 	pos_w = *pos_w_out = malloc(c->nt * sizeof *pos_w);
 	prior = malloc(c->nt * sizeof *prior);
 	wt = malloc(c->nt * sizeof *wt);
-	if (!y || !pos_w || !prior || !wt || !qbuf) {
+	if (!y || !pos_w || !prior || !wt || (c->folds && !qbuf)) {
 		rc = aed_error(AED_ENOMEM, "out of memory for %zu x %zu targets", c->npatch, c->nt);
 		goto out;
 	}
@@ -259,16 +270,6 @@ static int train_rounds(const struct aed_refine_opts *o, struct corpus *c,
 			for (size_t k = 0; k < c->nt; k++)
 				y[p * c->nt + k] = c->lab[i * c->nt + k];
 	int stages = o->secost_stages ? o->secost_stages : o->iterations;
-	/* The negatives' rule judges patches out of fold: a partition of
-	 * held-out segments, when there is self-training to judge. */
-	if (o->relabel_neg > 0 && !o->secost_stages && o->iterations > 1) {
-		c->folds = usable_folds(c, o->ensemble > 0 ? o->ensemble : 1);
-		r->out_of_fold = c->folds > 0;
-		if (!c->folds)
-			aed_info("refine: %s, so self-training keeps patches by --relabel alone",
-				 o->ensemble < 2 ? "one classifier gives no out-of-fold scores"
-						 : "every segment falls in one fold");
-	}
 	for (int s = 1; s <= stages; s++) {
 		if (s > 1 && !o->secost_stages) {
 			/* Self-training: keep a labelled segment's patches where the
