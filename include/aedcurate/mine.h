@@ -121,7 +121,10 @@ struct aed_mine_opts {
 	int k;                    /* candidates to record; 0 = the default */
 	struct aed_frame_select_opts select;
 	int64_t hits_per_query;
-	int exclude_group;        /* no candidate from an exemplar's source recording */
+	int exclude_group;        /* no candidate from an exemplar's source recording;
+	                           * verified clips (annotators' finds) excepted,
+	                           * unless exclude_group_verified */
+	int exclude_group_verified; /* with exclude_group: verified clips' recordings too */
 	int exclude_group_first;  /* > 0: only the first N exemplars' recordings (with
 	                           * no_class_exemplars, the named ones in order):
 	                           * eval mine's review rounds, where the positives

@@ -39,7 +39,10 @@ struct aed_db;
 	{ "score", 0, AED_OPT_STR, offsetof(T, score), "S", \
 	  "z (similarities standardised over the corpus) | raw (mean cosine)", .def.s = "z" }, \
 	{ "exclude-group", 'g', AED_OPT_FLAG, offsetof(T, m.exclude_group), NULL, \
-	  "no candidate from an exemplar's source recording (segment.source_group)" }, \
+	  "no candidate from an exemplar's source recording (segment.source_group); " \
+	  "clips verified for the class are exemplars whose recordings stay candidates" }, \
+	{ "exclude-group-verified", 0, AED_OPT_FLAG, offsetof(T, m.exclude_group_verified), NULL, \
+	  "with --exclude-group: leave out the verified clips' recordings too" }, \
 	{ "candidates", 0, AED_OPT_STR, offsetof(T, m.candidates_split), "SPLIT", \
 	  "only segments of this split are candidates" }, \
 	{ "clusters", 0, AED_OPT_INT, offsetof(T, m.select.clusters), "N", \

@@ -63,5 +63,7 @@ int cmd_mine_finish(const char *cmd, const char *method, const char *score, int 
 		return aed_error(AED_EUSAGE, "%s: --score '%s': expected z or raw", cmd, score);
 	if (no_share)
 		o->select.share = -1;
+	if (o->exclude_group_verified && !o->exclude_group)
+		return aed_error(AED_EUSAGE, "%s: --exclude-group-verified goes with --exclude-group", cmd);
 	return AED_OK;
 }

@@ -323,7 +323,7 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 	char *params = NULL;
 	int rc;
 
-	json_t *pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:o, s:b, s:i, s:I, s:s, s:i, s:f}",
+	json_t *pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:b, s:o, s:b, s:i, s:I, s:s, s:i, s:f}",
 			       "method", aed_mine_method_name(o->method), "score",
 			       aed_mine_score_name(score), "k", k, "clusters", r->sel.n_clusters,
 			       "min_exemplars", o->select.min_exemplars, "seed", o->select.seed,
@@ -331,7 +331,8 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 									   : o->select.generic_drop,
 			       "share", r->sel.share_needed,
 			       "hits_per_query", (json_int_t)r->stats.hits_per_query, "sample",
-			       (json_int_t)n_sample, "exclude_group", o->exclude_group, "candidates",
+			       (json_int_t)n_sample, "exclude_group", o->exclude_group,
+			       "exclude_group_verified", o->exclude_group && o->exclude_group_verified, "candidates",
 			       aed_json_text(o->candidates_split), "no_class_exemplars", o->no_class_exemplars,
 			       "kept_frames", nq, "index_id", (json_int_t)r->index_id, "factory",
 			       h->st.factory, "ranker_rated", r->ranker_rated, "ranker_weight",

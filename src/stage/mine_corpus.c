@@ -124,11 +124,15 @@ int mine_exclusions(struct aed_db *db, const struct aed_mine_opts *o,
 		       r->class_id, NULL, map, n, excl, 1)))
 		goto out;
 	if (o->exclude_group) {
-		/* Clips cut from the same source recording as an exemplar. */
+		/* Clips cut from the same source recording as an exemplar. A clip
+		 * an annotator verified is not a held-out exemplar: more clips of
+		 * its recording are what a review round should find, so its
+		 * recording stays unless asked (--exclude-group-verified). */
 		int ne = o->exclude_group_first > 0 && o->exclude_group_first < r->n_exemplars
 				 ? o->exclude_group_first : r->n_exemplars;
 		for (int i = 0; i < ne; i++) {
-			if (!r->exemplars[i].segment_id)
+			if (!r->exemplars[i].segment_id ||
+			    (!o->exclude_group_verified && !strcmp(r->exemplars[i].source, "verified")))
 				continue;
 			char sql[256];
 			snprintf(sql, sizeof sql, "SELECT id FROM segment WHERE ?1 IS NOT NULL AND "

@@ -225,6 +225,26 @@ sql "INSERT INTO label(segment_id, class_id, source) SELECT $TOP, id, 'verified'
 check "mine with a verified clip" $AED mine --class Bark $EX --k 40 --json
 check_grep "the verified clip is an exemplar" '"source": "verified"' "$T/out"
 check_eq "and not a candidate" 0 "$(sql "SELECT count(*) FROM candidate WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND segment_id = $TOP")"
+# --exclude-group: a verified clip's recording stays (more of it is what
+# review is for) unless --exclude-group-verified. Give the verified clip a
+# recording mate: the clip ranked 2 in the last run.
+MATE=$(sql "SELECT segment_id FROM candidate WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND rank = 2")
+MATE_GROUP=$(sql "SELECT source_group FROM segment WHERE id = $MATE")
+sql "UPDATE segment SET source_group = (SELECT source_group FROM segment WHERE id = $TOP) WHERE id = $MATE"
+excluded() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["excluded_segments"])' "$T/out"; }
+# shellcheck disable=SC2086
+check "mine --exclude-group with a verified clip" $AED mine --class Bark $EX --exclude-group --k 60 --json
+EXCL1=$(excluded)
+check_eq "its recording mate stays a candidate" 1 "$(sql "SELECT count(*) FROM candidate WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND segment_id = $MATE")"
+# shellcheck disable=SC2086
+check "--exclude-group-verified" $AED mine --class Bark $EX --exclude-group --exclude-group-verified --k 60 --json
+check_eq "one more clip excluded: the mate" "$((EXCL1 + 1))" "$(excluded)"
+check_eq "the mate is not a candidate" 0 "$(sql "SELECT count(*) FROM candidate WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND segment_id = $MATE")"
+check_grep "the run's params say so" '"exclude_group_verified":true' "$(sql "SELECT params FROM run WHERE stage = 'mine' ORDER BY id DESC LIMIT 1" > "$T/params"; echo "$T/params")"
+# shellcheck disable=SC2086
+check_fail "--exclude-group-verified alone is refused" $AED mine --class Bark $EX --exclude-group-verified
+check_grep "it says what it goes with" 'goes with --exclude-group' "$T/err"
+sql "UPDATE segment SET source_group = NULLIF('$MATE_GROUP', '') WHERE id = $MATE"
 check "--candidates SPLIT" $AED mine --class Bark $EX --k 5 --candidates long --json
 check_eq "only that split's clips" 0 "$(sql "SELECT count(*) FROM candidate c WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND NOT EXISTS (SELECT 1 FROM segment_split ss JOIN split p ON p.id = ss.split_id WHERE ss.segment_id = c.segment_id AND p.name = 'long')")"
 
