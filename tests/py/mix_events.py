@@ -5,8 +5,12 @@ backgrounds (UrbanSound8K air_conditioner, engine_idling, street_music clips
 joined end to end), labelled weakly, with the true event times kept.
 
   mix_events.py select US8K_DIR OUT_DIR [--seed S] [--per-class N] [--fg C,C...]
+                [--audioset EVAL_DIR]
       writes OUT_DIR/sources.csv, a manifest (path,id) of the chosen clips;
       decode them with aedcurate and dump each as OUT_DIR/wav/<id>.wav.
+      --audioset adds the AudioSet eval clips of EVAL_DIR (its labels.csv)
+      that carry none of the foreground classes or their descendants in the
+      ontology (EVAL_DIR/../../audioset/ontology.json) as backgrounds.
   mix_events.py mix OUT_DIR [--seed S] [--gun N] [--dog N] [--neg N]
                 [--fg C,C... --pos N] [--snr LO,HI] [--max-event S]
       reads OUT_DIR/wav/*.wav (16 kHz mono 16-bit), writes OUT_DIR/mix/*.wav,
@@ -30,8 +34,15 @@ so the set is the same on every machine.
 (default 3,12) and --max-event the longest event in seconds (default 3.0):
 the refinement benchmark (tests/py/refine_bench.py) mixes all seven classes
 into one corpus at 0-12 dB with events up to 4 s.
+
+With AudioSet backgrounds (select --audioset), a mixture's background is one
+of the three UrbanSound8K classes or an AudioSet eval clip, with equal odds
+(the clip's first 10 s, looped if shorter, at the same -30 dBFS); the mixture
+then carries that clip's own weak labels. Without it, the sets are
+byte-identical to those made before the option existed.
 """
 import csv
+import json
 import os
 import sys
 import wave
@@ -70,11 +81,40 @@ def select(us8k, out):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "sources.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["path", "id", "us8k_class"])
+        w.writerow(["path", "id", "us8k_class", "labels"])
         for cls, r in chosen:
             stem = os.path.splitext(os.path.basename(r["file"]))[0]
-            w.writerow([os.path.abspath(os.path.join(us8k, r["file"])), "src-" + stem, cls])
+            w.writerow([os.path.abspath(os.path.join(us8k, r["file"])), "src-" + stem, cls, ""])
+        for path, stem, mids in audioset_backgrounds():
+            w.writerow([path, "src-as-" + stem, AUDIOSET, ";".join(mids)])
+            chosen.append((AUDIOSET, None))
     print(f"{len(chosen)} source clips")
+
+
+AUDIOSET = "audioset"  # the background "class" of AudioSet eval clips
+
+
+def audioset_backgrounds():
+    """[(path, stem, mids)] of the --audioset clips that carry none of the
+    foreground classes nor any of their descendants, sorted by file name."""
+    if "--audioset" not in sys.argv:
+        return []
+    d = sys.argv[sys.argv.index("--audioset") + 1]
+    ont = {c["id"]: c for c in json.load(open(os.path.join(d, "..", "..", "audioset", "ontology.json")))}
+
+    def below(mid):
+        out = {mid}
+        for ch in ont[mid].get("child_ids", []):
+            out |= below(ch)
+        return out
+
+    banned = set().union(*(below(m) for m in FG_ALL.values()))
+    out = []
+    for r in sorted(csv.DictReader(open(os.path.join(d, "labels.csv"))), key=lambda r: r["file"]):
+        mids = r["positive_labels"].split(",")
+        if not banned & set(mids):
+            out.append((os.path.abspath(os.path.join(d, r["file"])), os.path.splitext(r["file"])[0], mids))
+    return out
 
 
 def read_wav(path):
@@ -152,6 +192,11 @@ def background(rng, pool):
     return out / max(np.sqrt(np.mean(out ** 2)), 1e-6) * 10 ** (-30 / 20)  # -30 dBFS
 
 
+def loop_to(x, n):
+    """x repeated until it is n samples long, then cut to n."""
+    return np.tile(x, -(-n // len(x)))[:n]
+
+
 def mix(out):
     rng = np.random.default_rng(arg("--seed", 1) + 1000)
     if "--fg" in sys.argv:
@@ -162,13 +207,15 @@ def mix(out):
     snr_lo, snr_hi = (float(v) for v in arg("--snr", "3,12").split(","))
     max_event = arg("--max-event", 3.0)
     src = list(csv.DictReader(open(os.path.join(out, "sources.csv"))))
-    pools = {}
+    pools, as_labels = {}, {}
     for r in src:
         p = os.path.join(out, "wav", r["id"] + ".wav")
         x = read_wav(p)
         if np.sqrt(np.mean(x ** 2)) < 1e-4:
             continue  # silent clip
         pools.setdefault(r["us8k_class"], []).append(x)
+        if r["us8k_class"] == AUDIOSET:
+            as_labels[len(pools[AUDIOSET]) - 1] = (r["id"][len("src-as-"):], r.get("labels", "").split(";"))
     fg = {c: [event_extent(x) for x in pools[c]] for c in FG_CLASSES}
     os.makedirs(os.path.join(out, "mix"), exist_ok=True)
     man = csv.writer(open(os.path.join(out, "mixtures.csv"), "w", newline=""))
@@ -181,10 +228,19 @@ def mix(out):
     for cls, n in counts.items():
         for _ in range(n):
             k += 1
-            bg_cls = sorted(BG_CLASSES)[rng.integers(len(BG_CLASSES))]
-            y = background(rng, pools[bg_cls])
+            bg_all = sorted(BG_CLASSES) + ([AUDIOSET] if AUDIOSET in pools else [])
+            bg_cls = bg_all[rng.integers(len(bg_all))]
+            if bg_cls == AUDIOSET:
+                i = int(rng.integers(len(pools[AUDIOSET])))
+                y = loop_to(pools[AUDIOSET][i], int(CLIP_S * RATE))
+                y = y / max(np.sqrt(np.mean(y ** 2)), 1e-6) * 10 ** (-30 / 20)
+                stem, bg_labels = as_labels[i]
+                bg_name = AUDIOSET + ":" + stem
+            else:
+                y = background(rng, pools[bg_cls])
+                bg_labels, bg_name = [BG_CLASSES[bg_cls]], bg_cls
             name = f"mix{k:03d}-{cls or 'none'}-{bg_cls}"
-            labels = [BG_CLASSES[bg_cls]]
+            labels = list(bg_labels)
             placed = []
             if cls:
                 mid = FG_CLASSES[cls]
@@ -214,7 +270,7 @@ def mix(out):
                 y *= 0.99 / peak
             path = os.path.join(out, "mix", name + ".wav")
             write_wav(path, y)
-            man.writerow([os.path.abspath(path), name, ";".join(labels), bg_cls])
+            man.writerow([os.path.abspath(path), name, ";".join(labels), bg_name])
     print(f"{k} mixtures")
 
 

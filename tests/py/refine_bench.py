@@ -5,7 +5,7 @@
   refine_bench.py --shared DIR --work DIR [--positives 10,30] [--seed S]
                   [--classes C,C...] [--args "REFINE OPTIONS"] [--aed PATH]
                   [--corpus-classes C,C...] [--mix "MIX_EVENTS OPTIONS"]
-                  [--no-previous] [--json]
+                  [--audioset-bg] [--no-previous] [--json]
 
 One corpus per positives count N: every UrbanSound8K class whose foreground
 clips hold a short event (gun shot, dog bark, car horn, siren, children
@@ -15,7 +15,10 @@ as in real data. A mixture is 10 s of a background class (air conditioner,
 engine idling, street music) with 1-2 events of its class, each cut to its
 active part (at most 4 s) and placed 0-12 dB above the background
 (tests/py/mix_events.py --fg ... --snr 0,12 --max-event 4), weakly labelled,
-with the placement kept as strong labels. Each class is refined with the
+with the placement kept as strong labels. --audioset-bg adds the AudioSet
+eval clips that carry none of the seven classes (39 of the 41) as a fourth
+kind of background, with their own weak labels (mix_events.py select
+--audioset). Each class is refined with the
 plain rule (`--scorer yamnet --method maxnorm`), the previous default
 (`--relabel-neg 0`: self-training on in-sample scores against each clip's
 max alone; --no-previous leaves it out) and the default, and
@@ -52,14 +55,15 @@ MIDS = {"gun_shot": "/m/032s66", "dog_bark": "/m/05tny_", "car_horn": "/m/0912c9
         "children_playing": "/t/dd00013", "drilling": "/m/01d380", "jackhammer": "/m/03p19w"}
 
 
-def build(a, shared, w, n, seed, classes, mix_args):
+def build(a, shared, w, n, seed, classes, mix_args, audioset_bg):
     db = os.path.join(w, "mix.db")
     if os.path.exists(os.path.join(w, "built")):
         return db
     shutil.rmtree(w, ignore_errors=True)
     aus = os.path.join(shared, "data", "audioset")
     fg = ["--fg", ",".join(classes)]
-    mixcorpus.make_set(a, shared, w, seed, fg, fg + ["--pos", str(n), "--neg", "30", *mix_args])
+    sel = fg + (["--audioset", os.path.join(shared, "data", "audio", "audioset-eval")] if audioset_bg else [])
+    mixcorpus.make_set(a, shared, w, seed, sel, fg + ["--pos", str(n), "--neg", "30", *mix_args])
     run(a, db, "ontology", "ingest", "-q", os.path.join(aus, "ontology.json"),
         "--labels", os.path.join(aus, "class_labels_indices.csv"))
     run(a, db, "segments", "ingest", "-q", os.path.join(w, "mixtures.csv"), "--split", "mix", "--strict")
@@ -90,6 +94,8 @@ def main():
     ap.add_argument("--corpus-classes", default=",".join(CLASSES))
     ap.add_argument("--mix", default="--snr 0,12 --max-event 4")
     ap.add_argument("--aed", default=os.path.join(HERE, "..", "..", "bin", "aedcurate"))
+    ap.add_argument("--audioset-bg", action="store_true",
+                    help="AudioSet eval clips as a fourth kind of background")
     ap.add_argument("--no-previous", action="store_true", help="leave out the previous default's row")
     ap.add_argument("--json", action="store_true", help="the figures as JSON instead of a table")
     o = ap.parse_args()
@@ -99,7 +105,8 @@ def main():
     corpus_classes = o.corpus_classes.split(",")
     if o.classes == ",".join(CLASSES):
         classes = corpus_classes
-    tag = "" if corpus_classes == CLASSES else "-" + "-".join(corpus_classes)
+    tag = ("" if corpus_classes == CLASSES else "-" + "-".join(corpus_classes)) + \
+        ("-asbg" if o.audioset_bg else "")
     os.environ.setdefault("AEDCURATE_MODEL", os.path.join(o.shared, "models/yamnet/yamnet.tflite"))
     # The rows: the plain rule, the previous default (self-training on
     # in-sample scores against the max alone), and the default (or --args).
@@ -108,7 +115,8 @@ def main():
             ("default", o.args.split(), "consensus")]
     if o.no_previous:
         rows = [r for r in rows if r[0] != "previous"]
-    out = {"args": o.args, "seed": o.seed, "corpus_classes": corpus_classes, "positives": {}}
+    out = {"args": o.args, "seed": o.seed, "corpus_classes": corpus_classes,
+           "audioset_backgrounds": o.audioset_bg, "positives": {}}
     if not o.json:
         print("| positives | class | %s | its refine time |" % " | ".join(
             {"plain": "plain rule P / R", "previous": "previous default P / R",
@@ -116,7 +124,7 @@ def main():
         print("|---|---|%s---|" % ("---|" * len(rows)))
     for n in (int(x) for x in o.positives.split(",")):
         db = build(a, o.shared, os.path.join(o.work, "p%d-s%d%s" % (n, o.seed, tag)), n, o.seed,
-                   corpus_classes, o.mix.split())
+                   corpus_classes, o.mix.split(), o.audioset_bg)
         sums = {}
         res = {"classes": {}, "pooled": {}}
         total = 0.0
