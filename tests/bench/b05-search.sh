@@ -35,25 +35,9 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 now() { date +%s.%N; }
 
 DB=${B05_DB:-$ROOT/build/bench/b05-us8k.db}
-if [ "$(sqlite3 "$DB" 'SELECT count(*) FROM embedding' 2>/dev/null || echo 0)" -lt 1000 ]; then
-	echo "embedding UrbanSound8K once into $DB (cached for later runs)"
-	rm -rf "$DB" "$DB".*
-	mkdir -p "$(dirname "$DB")"
-	export AEDCURATE_DB=$DB AEDCURATE_MODEL=$MODEL
-	{ $AED init -q && $AED ontology ingest -q "$AUDIOSET/ontology.json" &&
-		$AED segments ingest -q --columns path=file,labels=audioset_mid,group=fsID "$US/manifest.csv" &&
-		$AED fetch -q && $AED decode -q --clip-seconds 4 && $AED features -q && $AED embed -q; } >/dev/null ||
-		{ echo "b05: building the embedding database failed"; exit 1; }
-fi
-
-# Link as the unit tests are: every library object, the Makefile's LDLIBS.
-# The Makefile's own lists, so a moved source leaves no stale object here.
-(cd "$ROOT" && make -s libobjs) || { echo "b05: cannot build the library objects"; exit 1; }
-OBJS=$(cd "$ROOT" && printf 'b05-objs:\n\t@echo $(abspath $(LIBOBJS))\n' | make -s -f Makefile -f - b05-objs)
-LIBS=$(cd "$ROOT" && printf 'b05-ldlibs:\n\t@echo $(LDLIBS)\n' | make -s -f Makefile -f - b05-ldlibs)
-# shellcheck disable=SC2086
-(cd "$ROOT" && cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Ibuild/faiss-capi/include -o "$T/search_bench" \
-	tests/bench/search_bench.c $OBJS $LIBS) || { echo "b05: cannot build search_bench"; exit 1; }
+. "$ROOT/tests/bench/bench_tools.sh"
+bench_us8k_db "$DB" || exit 1
+bench_search_tool "$T/search_bench" || exit 1
 
 # The index is kept (build/bench/b05-N.faiss) so that B05_REUSE=1 measures
 # the queries again without the build.

@@ -19,6 +19,11 @@
  *       (a) against an exact re-rank of every vector in the same probed
  *       lists, at N; (b) against exact search (Flat) on the first 200,000
  *       vectors, with the auto compressed index built over those
+ *   search_bench db DB CLASS N OUT_DB      b09: makes OUT_DB, a copy of DB
+ *       the caller made, a real corpus of N vectors: every tiled segment
+ *       beyond DB's own becomes a segment of its own (key "t<copy>-<key>",
+ *       its real segment's recording, labels and model) whose stored
+ *       embedding is the generated vectors (CLASS is not read)
  * Prints key=value lines for b05-search.sh. */
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +32,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
 
 #include "aedcurate/error.h"
 #include "aedcurate/mine.h"
@@ -179,6 +187,83 @@ static void load_real(struct aed_db *db, const char *dump, int write_dump)
 		v += np;
 	}
 	first[nseg] = v;
+}
+
+/* b09's corpus: the tiled segments beyond the real ones written into out
+ * as segments with stored embeddings, through the array store's protocol,
+ * 2,000 segments a transaction. */
+static void write_db(struct aed_db *out)
+{
+	int64_t run_id, done = 0;
+	struct aed_array_writer *w = NULL;
+	sqlite3_stmt *seg, *lab, *emb;
+	json_t *params = json_pack("{s:s, s:I}", "bench", "b09 tiled corpus", "vectors", (json_int_t)N);
+	if (aed_run_begin(out, "embed", params, &run_id) ||
+	    aed_array_writer_new(out, "embedding", run_id, 0, &w) ||
+	    aed_db_prepare(out, "INSERT INTO segment(key, ytid, start_ms, end_ms, path, source_group, "
+				"meta, shard) SELECT ?1, 't' || ?2 || '-' || ytid, start_ms, end_ms, path, "
+				"source_group, meta, ?3 FROM segment WHERE id = ?4", &seg) ||
+	    aed_db_prepare(out, "INSERT INTO label(segment_id, class_id, source) SELECT ?1, class_id, "
+				"source FROM label WHERE segment_id = ?2", &lab) ||
+	    aed_db_prepare(out, "INSERT INTO embedding(segment_id, model_id, n_patches, run_id) SELECT "
+				"?1, model_id, ?2, ?3 FROM embedding WHERE segment_id = ?4", &emb))
+		die("db");
+	enum { STEP = 2000 };
+	float *v = malloc((size_t)STEP * 32 * D * sizeof *v);
+	int64_t *off = malloc(STEP * sizeof *off);
+	for (int64_t j0 = nseg_real; j0 < nseg; j0 += STEP) {
+		int64_t j1 = j0 + STEP < nseg ? j0 + STEP : nseg;
+		for (int64_t j = j0; j < j1; j++) {
+			int64_t np = first[j + 1] - first[j];
+			if (np > 32)
+				die("a segment of more than 32 patches");
+			for (int64_t p = 0; p < np; p++)
+				gen(first[j] + p, v + p * D);
+			if (aed_array_append(w, v, (size_t)np * D * sizeof *v, &off[j - j0]))
+				die("append");
+		}
+		if (aed_array_sync(w) || aed_db_begin(out))
+			die("sync");
+		for (int64_t j = j0; j < j1; j++) {
+			int64_t r = j % nseg_real, np = first[j + 1] - first[j], id;
+			char key[64];
+			snprintf(key, sizeof key, "t%lld-%lld", (long long)(j / nseg_real), (long long)rid[r]);
+			sqlite3_bind_text(seg, 1, key, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(seg, 2, j / nseg_real);
+			sqlite3_bind_int64(seg, 3, aed_shard_hash(key));
+			sqlite3_bind_int64(seg, 4, rid[r]);
+			if (sqlite3_step(seg) != SQLITE_DONE)
+				die("segment");
+			sqlite3_reset(seg);
+			id = sqlite3_last_insert_rowid(aed_db_sqlite(out));
+			sqlite3_bind_int64(lab, 1, id);
+			sqlite3_bind_int64(lab, 2, rid[r]);
+			sqlite3_bind_int64(emb, 1, id);
+			sqlite3_bind_int64(emb, 2, np);
+			sqlite3_bind_int64(emb, 3, run_id);
+			sqlite3_bind_int64(emb, 4, rid[r]);
+			if (sqlite3_step(lab) != SQLITE_DONE || sqlite3_step(emb) != SQLITE_DONE)
+				die("label or embedding");
+			sqlite3_reset(lab);
+			sqlite3_reset(emb);
+			const int64_t dims[3] = { np, D, 1 };
+			if (aed_array_record(w, id, off[j - j0], AED_F32, dims))
+				die("record");
+		}
+		if (aed_array_commit_size(w) || aed_db_commit(out))
+			die("commit");
+		done += j1 - j0;
+	}
+	sqlite3_finalize(seg);
+	sqlite3_finalize(lab);
+	sqlite3_finalize(emb);
+	aed_array_writer_free(&w);
+	free(v);
+	free(off);
+	if (aed_run_end(out, run_id, AED_RUN_OK, done, 0, NULL))
+		die("run end");
+	printf("segments=%lld vectors=%lld real_segments=%lld\n", (long long)nseg, (long long)N,
+	       (long long)nseg_real);
 }
 
 /* Exemplar frames of 5 real segments of the class, selected as `mine` does
@@ -344,7 +429,7 @@ static double recall_cands(const struct aed_mine_hit *a, int na, const struct ae
 int main(int argc, char **argv)
 {
 	if (argc < 6) {
-		fprintf(stderr, "usage: search_bench build|mine|recall DB CLASS N INDEX\n");
+		fprintf(stderr, "usage: search_bench build|mine|recall|db DB CLASS N INDEX|OUT_DB\n");
 		return 2;
 	}
 	const char *mode = argv[1], *cls = argv[3], *path = argv[5];
@@ -360,6 +445,15 @@ int main(int argc, char **argv)
 	char fac[AED_VINDEX_FACTORY_MAX];
 	aed_vindex_auto_factory(N, fac);
 
+	if (!strcmp(mode, "db")) {
+		struct aed_db *out;
+		if (aed_db_open(path, 0, &out))
+			die("open the copy");
+		write_db(out);
+		aed_db_free(&out);
+		aed_db_free(&db);
+		return 0;
+	}
 	if (!strcmp(mode, "build")) {
 		double train_s;
 		t0 = aed_now();
