@@ -455,6 +455,9 @@ int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = cmd_mine_finish("eval mine", o.method, o.score, o.no_share, &eo->mine)))
 		return rc;
+	if (eo->mine.exclude_group_verified)
+		return aed_error(AED_EUSAGE, "eval mine: --exclude-group-verified does nothing here: "
+				 "its exemplars are drawn from the labels, never verified clips");
 	eo->classes = o.classes.v;
 	eo->n_classes = o.classes.n;
 	eo->exemplars = o.exemplar.v;

@@ -59,8 +59,13 @@ static int add_exemplar(struct aed_mine_result *r, int64_t segment_id, const cha
 			const char *name)
 {
 	for (int i = 0; i < r->n_exemplars; i++)
-		if (segment_id && r->exemplars[i].segment_id == segment_id)
-			return AED_OK; /* named twice, or both verified and named */
+		if (segment_id && r->exemplars[i].segment_id == segment_id) {
+			/* Named twice, or both verified and named: a clip the user
+			 * names is theirs (--exclude-group leaves out its recording). */
+			if (!strcmp(source, "user"))
+				snprintf(r->exemplars[i].source, sizeof r->exemplars[i].source, "user");
+			return AED_OK;
+		}
 	struct aed_mine_exemplar *e = realloc(r->exemplars, (size_t)(r->n_exemplars + 1) * sizeof *e);
 	if (!e)
 		return aed_error(AED_ENOMEM, "out of memory");

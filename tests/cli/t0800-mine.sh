@@ -241,10 +241,15 @@ check "--exclude-group-verified" $AED mine --class Bark $EX --exclude-group --ex
 check_eq "one more clip excluded: the mate" "$((EXCL1 + 1))" "$(excluded)"
 check_eq "the mate is not a candidate" 0 "$(sql "SELECT count(*) FROM candidate WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND segment_id = $MATE")"
 check_grep "the run's params say so" '"exclude_group_verified":true' "$(sql "SELECT params FROM run WHERE stage = 'mine' ORDER BY id DESC LIMIT 1" > "$T/params"; echo "$T/params")"
+TOPKEY=$(sql "SELECT key FROM segment WHERE id = $TOP")
+# shellcheck disable=SC2086
+check "a verified clip also named with -e" $AED mine --class Bark $EX -e "$TOPKEY" --exclude-group --k 60 --json
+check_eq "the user's exemplar: recorded as such" user "$(sql "SELECT source FROM mine_exemplar WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND segment_id = $TOP")"
+check_eq "and its recording mate left out" 0 "$(sql "SELECT count(*) FROM candidate WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND segment_id = $MATE")"
 # shellcheck disable=SC2086
 check_fail "--exclude-group-verified alone is refused" $AED mine --class Bark $EX --exclude-group-verified
 check_grep "it says what it goes with" 'goes with --exclude-group' "$T/err"
-sql "UPDATE segment SET source_group = NULLIF('$MATE_GROUP', '') WHERE id = $MATE"
+sql "UPDATE segment SET source_group = '$MATE_GROUP' WHERE id = $MATE"
 check "--candidates SPLIT" $AED mine --class Bark $EX --k 5 --candidates long --json
 check_eq "only that split's clips" 0 "$(sql "SELECT count(*) FROM candidate c WHERE mine_run_id = (SELECT max(id) FROM mine_run) AND NOT EXISTS (SELECT 1 FROM segment_split ss JOIN split p ON p.id = ss.split_id WHERE ss.segment_id = c.segment_id AND p.name = 'long')")"
 

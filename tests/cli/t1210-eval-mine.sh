@@ -61,6 +61,9 @@ check_fail "no class given" $AED eval mine
 check_grep "it asks for --class or --all-classes" 'all-classes' "$T/err"
 check_fail "unknown baseline" $AED eval mine --class Bark --baseline median
 check_fail "--exemplar with two classes" $AED eval mine --class Bark --class Siren -e x
+check_fail "--exclude-group-verified is refused: no verified exemplars here" $AED eval mine --class Bark \
+	--exclude-group --exclude-group-verified
+check_grep "it says why" 'never verified clips' "$T/err"
 
 # --- the table --------------------------------------------------------------------
 check "eval mine: 3 classes, table" $AED eval mine --all-classes --exemplars 3 --trials 2 \
