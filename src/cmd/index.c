@@ -29,17 +29,17 @@ static const struct aed_opt build_table[] = {
 	{ "model", 'm', AED_OPT_STR, O(model), "NAME", "index the embeddings of this model",
 	  .def_note = "the model most segments use" },
 	{ "factory", 'f', AED_OPT_STR, O(factory), "STRING",
-	  "FAISS index_factory string, or auto: Flat (exact) below --exact-below vectors, else PCA256,IVF<~sqrt(n)>,SQ8 (264 bytes a vector, hits re-ranked exactly); an existing index keeps its own",
+	  "FAISS index_factory string, or auto: Flat (exact) below --exact-below vectors, else PCA256,IVF<~sqrt(n)>,SQ8 (264 bytes a vector, hits re-ranked exactly); an existing index keeps its own, but an exact one whose corpus grew past the threshold is rebuilt compressed",
 	  .def.s = AED_INDEX_FACTORY_DEFAULT },
 	{ "exact-below", 0, AED_OPT_INT64, O(exact_max), "N",
 	  "with auto: vectors from which the index is compressed", AED_OPT_AT_LEAST(0),
-	  .def_note = CMD_STR(AED_VINDEX_AUTO_EXACT_MAX) ", and an existing index keeps its factory" },
+	  .def_note = CMD_STR(AED_VINDEX_AUTO_EXACT_MAX) ", and an existing index keeps its factory unless exact and outgrown" },
 	{ "path", 'o', AED_OPT_STR, O(path), "FILE", "where the index file goes",
 	  .def_note = "<db>.index/<model>-<sha8>.faiss" },
 	{ "nprobe", 0, AED_OPT_INT, O(nprobe), "N", "IVF lists searched per query",
 	  AED_OPT_AT_LEAST(0), .def_note = "nlist/64, at least 8" },
 	{ "rebuild", 0, AED_OPT_FLAG, O(rebuild), NULL,
-	  "build from scratch instead of adding the new segments" },
+	  "build from scratch instead of adding the new segments (same factory, unless auto moves an outgrown exact index to a compressed one)" },
 	{ 0 }
 };
 #undef O
