@@ -9,8 +9,9 @@ joined end to end), labelled weakly, with the true event times kept.
       writes OUT_DIR/sources.csv, a manifest (path,id) of the chosen clips;
       decode them with aedcurate and dump each as OUT_DIR/wav/<id>.wav.
       --audioset adds the AudioSet eval clips of EVAL_DIR (its labels.csv)
-      that carry none of the foreground classes or their descendants in the
-      ontology (EVAL_DIR/../../audioset/ontology.json) as backgrounds.
+      that carry none of the seven short-event classes (FG_ALL) or their
+      descendants in the ontology (EVAL_DIR/../../audioset/ontology.json) as
+      backgrounds.
   mix_events.py mix OUT_DIR [--seed S] [--gun N] [--dog N] [--neg N]
                 [--fg C,C... --pos N] [--snr LO,HI] [--max-event S]
       reads OUT_DIR/wav/*.wav (16 kHz mono 16-bit), writes OUT_DIR/mix/*.wav,
@@ -81,11 +82,12 @@ def select(us8k, out):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "sources.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["path", "id", "us8k_class", "labels"])
+        extra = audioset_backgrounds()
+        w.writerow(["path", "id", "us8k_class"] + (["labels"] if extra else []))
         for cls, r in chosen:
             stem = os.path.splitext(os.path.basename(r["file"]))[0]
-            w.writerow([os.path.abspath(os.path.join(us8k, r["file"])), "src-" + stem, cls, ""])
-        for path, stem, mids in audioset_backgrounds():
+            w.writerow([os.path.abspath(os.path.join(us8k, r["file"])), "src-" + stem, cls] + ([""] if extra else []))
+        for path, stem, mids in extra:
             w.writerow([path, "src-as-" + stem, AUDIOSET, ";".join(mids)])
             chosen.append((AUDIOSET, None))
     print(f"{len(chosen)} source clips")
@@ -96,7 +98,9 @@ AUDIOSET = "audioset"  # the background "class" of AudioSet eval clips
 
 def audioset_backgrounds():
     """[(path, stem, mids)] of the --audioset clips that carry none of the
-    foreground classes nor any of their descendants, sorted by file name."""
+    seven short-event classes (FG_ALL, whatever --fg picks) nor any of their
+    descendants, sorted by file name. Ancestors are not excluded: a clip
+    labelled Vehicle or Domestic animals stays, as in a real corpus."""
     if "--audioset" not in sys.argv:
         return []
     d = sys.argv[sys.argv.index("--audioset") + 1]

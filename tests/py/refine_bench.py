@@ -115,8 +115,9 @@ def main():
             ("default", o.args.split(), "consensus")]
     if o.no_previous:
         rows = [r for r in rows if r[0] != "previous"]
-    out = {"args": o.args, "seed": o.seed, "corpus_classes": corpus_classes,
-           "audioset_backgrounds": o.audioset_bg, "positives": {}}
+    out = {"args": o.args, "seed": o.seed, "corpus_classes": corpus_classes, "positives": {}}
+    if o.audioset_bg:
+        out["audioset_backgrounds"] = True
     if not o.json:
         print("| positives | class | %s | its refine time |" % " | ".join(
             {"plain": "plain rule P / R", "previous": "previous default P / R",
