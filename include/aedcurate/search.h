@@ -179,9 +179,21 @@ struct aed_mine_corpus {
 struct aed_mine_search_opts {
 	int k;                  /* candidates wanted */
 	int64_t hits_per_query; /* neighbours fetched per query; 0 = auto (max(4k, 256)),
-	                         * raised until k segments survive the exclusions */
+	                         * raised until k segments survive the exclusions, and
+	                         * lowered while the pool would exceed pool_max frames */
 	enum aed_mine_score score;
+	int64_t pool_max;       /* most distinct frames scored exactly; 0 = the default,
+	                         * AED_MINE_POOL_MAX (with auto hits_per_query only) */
 };
+
+/* The exact re-rank reads and scores every pooled frame against every
+ * query: many queries (a class with a hundred verified clips has hundreds of
+ * exemplar frames) times 4k hits each can pool most of a large corpus. Past
+ * this many frames (512 MB of stored vectors) each query takes fewer hits,
+ * never under AED_MINE_POOL_MIN_HITS. A corpus smaller than this is never
+ * affected. */
+#define AED_MINE_POOL_MAX 131072
+#define AED_MINE_POOL_MIN_HITS 16
 
 struct aed_mine_hit {
 	int64_t segment;  /* segment number */
@@ -191,6 +203,7 @@ struct aed_mine_hit {
 
 struct aed_mine_search_stats {
 	int64_t hits_per_query; /* as finally used */
+	int pool_capped;        /* hits per query lowered to keep the pool within pool_max */
 	int64_t pooled_frames;  /* distinct frames scored exactly */
 	int64_t pooled_segments;
 	double seconds;

@@ -141,12 +141,12 @@ static json_t *result_json(const struct aed_mine_result *r, const struct aed_min
 						    c->best_time_s, "labels", c->labels));
 	}
 	json_object_set_new(j, "candidates", ca);
-	json_object_set_new(j, "search", json_pack("{s:I, s:I, s:I, s:f}", "hits_per_query",
+	json_object_set_new(j, "search", json_pack("{s:I, s:I, s:I, s:b, s:f}", "hits_per_query",
 						   (json_int_t)r->stats.hits_per_query,
 						   "pooled_frames", (json_int_t)r->stats.pooled_frames,
 						   "pooled_segments",
-						   (json_int_t)r->stats.pooled_segments, "seconds",
-						   r->stats.seconds));
+						   (json_int_t)r->stats.pooled_segments, "pool_capped",
+						   r->stats.pool_capped, "seconds", r->stats.seconds));
 	return j;
 }
 

@@ -272,11 +272,12 @@ out:
 }
 
 /* The pool: every query's kq nearest frames (kq from o, raised until k
- * segments survive the exclusions), excluded segments' frames dropped,
+ * segments survive the exclusions, lowered while the pool exceeds its
+ * bound: *capped), excluded segments' frames dropped,
  * distinct ids ascending into *uniq [*m] (malloc'd), *nseg segments. */
 static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq,
 		     const struct aed_mine_search_opts *o, int64_t *kq_out, int64_t **uniq_out,
-		     int64_t *m_out, int64_t *nseg_out)
+		     int64_t *m_out, int64_t *nseg_out, int *capped)
 {
 	int64_t ntotal = aed_vindex_ntotal(c->ix);
 	float *sims = NULL;
@@ -284,7 +285,9 @@ static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq,
 	int rc = AED_OK;
 
 	int64_t kq = o->hits_per_query > 0 ? o->hits_per_query : (4 * (int64_t)o->k > 256 ? 4 * (int64_t)o->k : 256);
+	int64_t pool_max = o->pool_max > 0 ? o->pool_max : AED_MINE_POOL_MAX;
 	int64_t m = 0, nseg = 0;
+	*capped = 0;
 	for (;;) {
 		if (kq > ntotal)
 			kq = ntotal;
@@ -322,8 +325,16 @@ static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq,
 				nseg++;
 			last = s;
 		}
+		/* A pool past pool_max frames: fewer hits a query (in proportion),
+		 * and never wider again. */
+		if (m > pool_max && o->hits_per_query <= 0 && kq > AED_MINE_POOL_MIN_HITS) {
+			int64_t nk = (int64_t)((double)kq * (double)pool_max / (double)m);
+			kq = nk < AED_MINE_POOL_MIN_HITS ? AED_MINE_POOL_MIN_HITS : nk < kq ? nk : kq - 1;
+			*capped = 1;
+			continue;
+		}
 		/* Exclusions can eat the neighbours: widen until k segments remain. */
-		if (nseg >= o->k || kq >= ntotal || o->hits_per_query > 0)
+		if (nseg >= o->k || kq >= ntotal || o->hits_per_query > 0 || *capped)
 			break;
 		kq *= 4;
 	}
@@ -440,7 +451,7 @@ int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
 		goto out;
 
 	int64_t kq = 0, m = 0, nseg = 0;
-	if ((rc = pool_hits(c, q, nq, o, &kq, &uniq, &m, &nseg)))
+	if ((rc = pool_hits(c, q, nq, o, &kq, &uniq, &m, &nseg, &stats->pool_capped)))
 		goto out;
 	stats->hits_per_query = kq;
 	stats->pooled_frames = m;

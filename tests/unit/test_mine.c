@@ -261,6 +261,30 @@ static void test_search_finds_planted(void **state)
 	assert_int_equal(hits[0].segment, 250);
 	free(excl);
 
+	/* A pool past pool_max frames: fewer hits a query, the pool within the
+	 * bound, the planted segments still first. Unbounded, the same search
+	 * pools more than the bound. */
+	mc.excluded = NULL;
+	struct aed_mine_search_opts wide = { .k = 10, .score = AED_MINE_SCORE_Z };
+	assert_int_equal(aed_mine_search(&mc, q, 3, &wide, hits, &n, &st), AED_OK);
+	assert_false(st.pool_capped);
+	int64_t unbounded = st.pooled_frames;
+	assert_true(unbounded > 300);
+	wide.pool_max = 300;
+	assert_int_equal(aed_mine_search(&mc, q, 3, &wide, hits, &n, &st), AED_OK);
+	assert_true(st.pool_capped);
+	assert_true(st.pooled_frames <= 300 && st.pooled_frames > 0);
+	assert_true(st.hits_per_query < 256 && st.hits_per_query >= AED_MINE_POOL_MIN_HITS);
+	assert_int_equal(n, 10);
+	for (int i = 0; i < 3; i++)
+		assert_true(hits[i].segment == seg[0] || hits[i].segment == seg[1] ||
+			    hits[i].segment == seg[2]);
+	/* A bound the floor cannot meet: the floor holds, the search still answers. */
+	wide.pool_max = 10;
+	assert_int_equal(aed_mine_search(&mc, q, 3, &wide, hits, &n, &st), AED_OK);
+	assert_int_equal(st.hits_per_query, AED_MINE_POOL_MIN_HITS);
+	assert_true(n > 0);
+
 	/* z needs a sample. */
 	mc.excluded = NULL;
 	mc.n_sample = 0;
