@@ -21,9 +21,10 @@
  *       vectors, with the auto compressed index built over those
  *   search_bench db DB CLASS N OUT_DB      b09: makes OUT_DB, a copy of DB
  *       the caller made, a real corpus of N vectors: every tiled segment
- *       beyond DB's own becomes a segment of its own (key "t<copy>-<key>",
- *       its real segment's recording, labels and model) whose stored
- *       embedding is the generated vectors (CLASS is not read)
+ *       beyond DB's own becomes a segment of its own (key "t<copy>-<id>" of
+ *       its real segment, whose recording, labels other than the review's,
+ *       and model it takes) whose stored embedding is the generated vectors
+ *       (CLASS is not read)
  * Prints key=value lines for b05-search.sh. */
 #include <math.h>
 #include <stdio.h>
@@ -203,14 +204,18 @@ static void write_db(struct aed_db *out)
 	    aed_db_prepare(out, "INSERT INTO segment(key, ytid, start_ms, end_ms, path, source_group, "
 				"meta, shard) SELECT ?1, 't' || ?2 || '-' || ytid, start_ms, end_ms, path, "
 				"source_group, meta, ?3 FROM segment WHERE id = ?4", &seg) ||
+	    /* Not the review's labels: a copy is a clip nobody has rated. */
 	    aed_db_prepare(out, "INSERT INTO label(segment_id, class_id, source) SELECT ?1, class_id, "
-				"source FROM label WHERE segment_id = ?2", &lab) ||
+				"source FROM label WHERE segment_id = ?2 AND source NOT IN ('verified', "
+				"'review')", &lab) ||
 	    aed_db_prepare(out, "INSERT INTO embedding(segment_id, model_id, n_patches, run_id) SELECT "
 				"?1, model_id, ?2, ?3 FROM embedding WHERE segment_id = ?4", &emb))
 		die("db");
 	enum { STEP = 2000 };
-	float *v = malloc((size_t)STEP * 32 * D * sizeof *v);
+	float *v = malloc((size_t)32 * D * sizeof *v);
 	int64_t *off = malloc(STEP * sizeof *off);
+	if (!v || !off)
+		die("out of memory");
 	for (int64_t j0 = nseg_real; j0 < nseg; j0 += STEP) {
 		int64_t j1 = j0 + STEP < nseg ? j0 + STEP : nseg;
 		for (int64_t j = j0; j < j1; j++) {
@@ -451,6 +456,7 @@ int main(int argc, char **argv)
 			die("open the copy");
 		write_db(out);
 		aed_db_free(&out);
+		remove(dump); /* the real vectors' dump: the other modes' cache, not this one's */
 		aed_db_free(&db);
 		return 0;
 	}
