@@ -271,6 +271,37 @@ out:
 	return rc;
 }
 
+/* The distinct frames among the first take of each query's stride hits
+ * (ids [nq x stride], best first), excluded segments' frames dropped,
+ * ascending into uniq [*m]; *nseg the segments they fall in. */
+static void collect(const struct aed_mine_corpus *c, const int64_t *ids, int nq, int64_t stride,
+		    int64_t take, int64_t *uniq, int64_t *m_out, int64_t *nseg_out)
+{
+	int64_t m = 0, nseg = 0;
+	for (int j = 0; j < nq; j++)
+		for (int64_t i = j * stride; i < j * stride + take; i++) {
+			if (ids[i] < 0)
+				continue;
+			int64_t s = segment_of(c, ids[i]);
+			if (s < 0 || (c->excluded && c->excluded[s]))
+				continue;
+			uniq[m++] = ids[i];
+		}
+	qsort(uniq, (size_t)m, sizeof *uniq, cmp_i64);
+	int64_t w = 0;
+	for (int64_t i = 0; i < m; i++)
+		if (!w || uniq[i] != uniq[w - 1])
+			uniq[w++] = uniq[i];
+	for (int64_t i = 0, last = -1; i < w; i++) {
+		int64_t s = segment_of(c, uniq[i]);
+		if (s != last)
+			nseg++;
+		last = s;
+	}
+	*m_out = w;
+	*nseg_out = nseg;
+}
+
 /* The pool: every query's kq nearest frames (kq from o, raised until k
  * segments survive the exclusions, lowered while the pool exceeds its
  * bound: *capped), excluded segments' frames dropped,
@@ -303,38 +334,24 @@ static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq,
 		}
 		if ((rc = aed_vindex_search(c->ix, nq, q, kq, sims, ids)))
 			goto out;
-		m = 0;
-		for (int64_t i = 0; i < nq * kq; i++) {
-			if (ids[i] < 0)
-				continue;
-			int64_t s = segment_of(c, ids[i]);
-			if (s < 0 || (c->excluded && c->excluded[s]))
-				continue;
-			uniq[m++] = ids[i];
-		}
-		qsort(uniq, (size_t)m, sizeof *uniq, cmp_i64);
-		int64_t w = 0;
-		for (int64_t i = 0; i < m; i++)
-			if (!w || uniq[i] != uniq[w - 1])
-				uniq[w++] = uniq[i];
-		m = w;
-		nseg = 0;
-		for (int64_t i = 0, last = -1; i < m; i++) {
-			int64_t s = segment_of(c, uniq[i]);
-			if (s != last)
-				nseg++;
-			last = s;
-		}
-		/* A pool past pool_max frames: fewer hits a query (in proportion),
-		 * and never wider again. */
-		if (m > pool_max && o->hits_per_query <= 0 && kq > AED_MINE_POOL_MIN_HITS) {
-			int64_t nk = (int64_t)((double)kq * (double)pool_max / (double)m);
-			kq = nk < AED_MINE_POOL_MIN_HITS ? AED_MINE_POOL_MIN_HITS : nk < kq ? nk : kq - 1;
-			*capped = 1;
-			continue;
+		collect(c, ids, nq, kq, kq, uniq, &m, &nseg);
+		/* A pool past pool_max frames: fewer of each query's hits (in
+		 * proportion, best first, from the same search), and never wider
+		 * again. */
+		if (m > pool_max && o->hits_per_query <= 0) {
+			int64_t take = kq;
+			while (m > pool_max && take > AED_MINE_POOL_MIN_HITS) {
+				int64_t nk = (int64_t)((double)take * (double)pool_max / (double)m);
+				take = nk < AED_MINE_POOL_MIN_HITS ? AED_MINE_POOL_MIN_HITS
+								   : nk < take ? nk : take - 1;
+				collect(c, ids, nq, kq, take, uniq, &m, &nseg);
+			}
+			*capped = take < kq;
+			kq = take;
+			break;
 		}
 		/* Exclusions can eat the neighbours: widen until k segments remain. */
-		if (nseg >= o->k || kq >= ntotal || o->hits_per_query > 0 || *capped)
+		if (nseg >= o->k || kq >= ntotal || o->hits_per_query > 0)
 			break;
 		kq *= 4;
 	}

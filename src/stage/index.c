@@ -521,22 +521,23 @@ static int rebuild_reason(struct aed_db *db, const struct aed_index_build_opts *
 
 	if ((rc = stale_reason(db, m, old, why, whysz)))
 		return rc;
-	if (auto_factory && o->exact_max <= 0) {
-		/* Grown past what an exact index should search: switch to IVF,
-		 * whatever else calls for the rebuild (--rebuild, a stale index).
-		 * A threshold given (--exact-below) is handled below. */
+	/* With auto: the factory the corpus calls for once its pending
+	 * segments are added. */
+	char want[AED_VINDEX_FACTORY_MAX] = "";
+	if (auto_factory) {
 		int64_t pending;
 		if ((rc = count_pending(db, m->id, old->index_id, &pending)))
 			return rc;
-		char want[AED_VINDEX_FACTORY_MAX];
 		aed_vindex_auto_factory_at(old->n_vectors + pending * (old->n_segments ?
 					   old->n_vectors / old->n_segments : 1), exact_max, want);
-		if (!strcmp(old->factory, "Flat") && strcmp(want, "Flat")) {
-			if (!*why)
-				snprintf(why, whysz, "the corpus outgrew an exact index (%s now)",
-					 want);
-			*outgrew = 1;
-		}
+	}
+	if (auto_factory && o->exact_max <= 0 && !strcmp(old->factory, "Flat") && strcmp(want, "Flat")) {
+		/* Grown past what an exact index should search: switch to IVF,
+		 * whatever else calls for the rebuild (--rebuild, a stale index).
+		 * A threshold given (--exact-below) is handled below. */
+		if (!*why)
+			snprintf(why, whysz, "the corpus outgrew an exact index (%s now)", want);
+		*outgrew = 1;
 	}
 	if (!*why && o->rebuild)
 		snprintf(why, whysz, "--rebuild");
@@ -551,19 +552,11 @@ static int rebuild_reason(struct aed_db *db, const struct aed_index_build_opts *
 				 "%lld", (long long)aed_vindex_ntotal(*ix),
 				 (long long)old->n_vectors);
 	}
-	if (!*why && auto_factory && o->exact_max > 0) {
+	if (!*why && auto_factory && o->exact_max > 0 && strcmp(want, old->factory)) {
 		/* A threshold given: the factory is chosen again for the corpus. */
-		int64_t pending;
-		char want[AED_VINDEX_FACTORY_MAX];
-		if ((rc = count_pending(db, m->id, old->index_id, &pending)))
-			return rc;
-		aed_vindex_auto_factory_at(old->n_vectors + pending * (old->n_segments ?
-					   old->n_vectors / old->n_segments : 1), exact_max, want);
-		if (strcmp(want, old->factory)) {
-			snprintf(why, whysz, "factory changes from %s to %s (--exact-below "
-				 "%lld)", old->factory, want, (long long)exact_max);
-			*outgrew = 1;
-		}
+		snprintf(why, whysz, "factory changes from %s to %s (--exact-below %lld)",
+			 old->factory, want, (long long)exact_max);
+		*outgrew = 1;
 	}
 	if (*why)
 		aed_vindex_free(ix);
