@@ -233,6 +233,13 @@ int aed_array_commit_size(struct aed_array_writer *w);
 /* Read the array of (kind, item). AED_ENOTFOUND if there is none. */
 int aed_array_get(struct aed_db *db, const char *kind, int64_t item, struct aed_array *out);
 void aed_array_release(struct aed_array *a);
+/* Many arrays of one kind: one prepared statement, and the files read kept
+ * open. Same arrays as aed_array_get, but out->data is the reader's buffer,
+ * valid until the next get or the free (not for aed_array_release). */
+struct aed_array_reader;
+int aed_array_reader_new(struct aed_db *db, const char *kind, struct aed_array_reader **out);
+int aed_array_reader_get(struct aed_array_reader *r, int64_t item, struct aed_array *out);
+void aed_array_reader_free(struct aed_array_reader **r);
 size_t aed_dtype_size(enum aed_dtype t);
 const char *aed_dtype_name(enum aed_dtype t);
 

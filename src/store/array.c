@@ -195,39 +195,71 @@ int aed_array_commit_size(struct aed_array_writer *w)
 	return rc;
 }
 
-int aed_array_get(struct aed_db *db, const char *kind, int64_t item, struct aed_array *out)
+/* The array_ref row of (kind, item) on st (bound and stepped here): its
+ * file's path into path, id, offset and extent, checked against the file's
+ * committed bytes; out's dtype and dims. */
+static int lookup(struct aed_db *db, sqlite3_stmt *st, const char *kind, int64_t item,
+		  char *path, size_t cap, int64_t *file_id, int64_t *off, int64_t *nb,
+		  struct aed_array *out)
 {
-	sqlite3_stmt *st;
-	int rc, fd = -1;
-	memset(out, 0, sizeof *out);
-	if ((rc = aed_db_prepare(db, "SELECT f.path, r.offset, r.nbytes, r.dtype, r.dim0, r.dim1, "
-				     "r.dim2, f.committed_bytes FROM array_ref r JOIN array_file f "
-				     "ON f.id = r.file_id WHERE r.kind = ? AND r.item = ?", &st)))
-		return rc;
+	int rc = AED_OK;
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, item);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		rc = aed_error(AED_ENOTFOUND, "no %s array for segment %lld", kind, (long long)item);
 		goto out;
 	}
-	char path[4096];
 	const char *rel = (const char *)sqlite3_column_text(st, 0);
 	/* An absolute path is a shard's file that `merge` pointed at. */
 	if (rel[0] == '/')
-		snprintf(path, sizeof path, "%s", rel);
+		snprintf(path, cap, "%s", rel);
 	else
-		snprintf(path, sizeof path, "%s/%s", aed_db_array_dir(db), rel);
-	int64_t off = sqlite3_column_int64(st, 1), nb = sqlite3_column_int64(st, 2);
+		snprintf(path, cap, "%s/%s", aed_db_array_dir(db), rel);
+	*off = sqlite3_column_int64(st, 1);
+	*nb = sqlite3_column_int64(st, 2);
+	*file_id = sqlite3_column_int64(st, 8);
 	if ((rc = dtype_parse((const char *)sqlite3_column_text(st, 3), &out->dtype)))
 		goto out;
 	for (int i = 0; i < 3; i++)
 		out->dims[i] = sqlite3_column_int64(st, 4 + i);
-	if (off < 0 || nb < 0 || off + nb > sqlite3_column_int64(st, 7) ||
-	    nb != out->dims[0] * out->dims[1] * out->dims[2] * (int64_t)aed_dtype_size(out->dtype)) {
+	if (*off < 0 || *nb < 0 || *off + *nb > sqlite3_column_int64(st, 7) ||
+	    *nb != out->dims[0] * out->dims[1] * out->dims[2] * (int64_t)aed_dtype_size(out->dtype))
 		rc = aed_error(AED_EFORMAT, "%s: array %s/%lld has an inconsistent extent", path,
 			       kind, (long long)item);
-		goto out;
+out:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+static const char *const get_sql =
+	"SELECT f.path, r.offset, r.nbytes, r.dtype, r.dim0, r.dim1, r.dim2, "
+	"f.committed_bytes, f.id FROM array_ref r JOIN array_file f ON f.id = r.file_id "
+	"WHERE r.kind = ? AND r.item = ?";
+
+static int read_all(int fd, const char *path, void *buf, int64_t nb, int64_t off)
+{
+	size_t got = 0;
+	while (got < (size_t)nb) {
+		ssize_t k = pread(fd, (char *)buf + got, (size_t)nb - got, (off_t)(off + got));
+		if (k <= 0)
+			return aed_error(AED_EIO, "%s: short read at %lld", path, (long long)(off + got));
+		got += (size_t)k;
 	}
+	return AED_OK;
+}
+
+int aed_array_get(struct aed_db *db, const char *kind, int64_t item, struct aed_array *out)
+{
+	sqlite3_stmt *st;
+	char path[4096];
+	int64_t file_id, off, nb;
+	int rc, fd = -1;
+	memset(out, 0, sizeof *out);
+	if ((rc = aed_db_prepare(db, get_sql, &st)))
+		return rc;
+	if ((rc = lookup(db, st, kind, item, path, sizeof path, &file_id, &off, &nb, out)))
+		goto out;
 	out->data = malloc(nb ? (size_t)nb : 1);
 	if (!out->data) {
 		rc = aed_error(AED_ENOMEM, "out of memory");
@@ -239,15 +271,7 @@ int aed_array_get(struct aed_db *db, const char *kind, int64_t item, struct aed_
 		rc = aed_error(AED_EIO, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	size_t got = 0;
-	while (got < (size_t)nb) {
-		ssize_t k = pread(fd, (char *)out->data + got, (size_t)nb - got, (off_t)(off + got));
-		if (k <= 0) {
-			rc = aed_error(AED_EIO, "%s: short read at %lld", path, (long long)(off + got));
-			goto out;
-		}
-		got += (size_t)k;
-	}
+	rc = read_all(fd, path, out->data, nb, off);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -255,6 +279,89 @@ out:
 	if (rc)
 		aed_array_release(out);
 	return rc;
+}
+
+/* Files kept open by a reader; past this many, all are closed and reopened
+ * as needed (a corpus has a few files per embed run). */
+#define READER_FDS 64
+
+struct aed_array_reader {
+	struct aed_db *db;
+	char *kind;
+	sqlite3_stmt *st;
+	int n_open;
+	int64_t file_ids[READER_FDS];
+	int fds[READER_FDS];
+	void *buf;
+	size_t cap;
+};
+
+int aed_array_reader_new(struct aed_db *db, const char *kind, struct aed_array_reader **out)
+{
+	struct aed_array_reader *r = calloc(1, sizeof *r);
+	int rc;
+	*out = NULL;
+	if (!r || !(r->kind = strdup(kind))) {
+		free(r);
+		return aed_error(AED_ENOMEM, "out of memory");
+	}
+	r->db = db;
+	if ((rc = aed_db_prepare(db, get_sql, &r->st))) {
+		aed_array_reader_free(&r);
+		return rc;
+	}
+	*out = r;
+	return AED_OK;
+}
+
+void aed_array_reader_free(struct aed_array_reader **rp)
+{
+	struct aed_array_reader *r = *rp;
+	if (!r)
+		return;
+	for (int i = 0; i < r->n_open; i++)
+		close(r->fds[i]);
+	sqlite3_finalize(r->st);
+	free(r->kind);
+	free(r->buf);
+	free(r);
+	*rp = NULL;
+}
+
+int aed_array_reader_get(struct aed_array_reader *r, int64_t item, struct aed_array *out)
+{
+	char path[4096];
+	int64_t file_id, off, nb;
+	int rc, fd = -1;
+	memset(out, 0, sizeof *out);
+	if ((rc = lookup(r->db, r->st, r->kind, item, path, sizeof path, &file_id, &off, &nb, out)))
+		return rc;
+	if ((size_t)nb > r->cap || !r->buf) {
+		void *b = realloc(r->buf, nb ? (size_t)nb : 1);
+		if (!b)
+			return aed_error(AED_ENOMEM, "out of memory");
+		r->buf = b;
+		r->cap = nb ? (size_t)nb : 1;
+	}
+	for (int i = 0; i < r->n_open && fd < 0; i++)
+		if (r->file_ids[i] == file_id)
+			fd = r->fds[i];
+	if (fd < 0) {
+		if (r->n_open == READER_FDS) {
+			for (int i = 0; i < r->n_open; i++)
+				close(r->fds[i]);
+			r->n_open = 0;
+		}
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return aed_error(AED_EIO, "%s: %s", path, strerror(errno));
+		r->file_ids[r->n_open] = file_id;
+		r->fds[r->n_open++] = fd;
+	}
+	if ((rc = read_all(fd, path, r->buf, nb, off)))
+		return rc;
+	out->data = r->buf;
+	out->nbytes = (size_t)nb;
+	return AED_OK;
 }
 
 void aed_array_release(struct aed_array *a)

@@ -173,13 +173,28 @@ static void check_complete(struct aed_db *db)
 	assert_int_equal(aed_work_counts(db, STAGE, &c), AED_OK);
 	assert_int_equal(c.done, N_ITEMS);
 	assert_int_equal(c.pending + c.claimed + c.failed, 0);
-	for (int64_t i = 1; i <= N_ITEMS; i++) {
-		struct aed_array a;
+	/* A reader gives the same arrays, from every worker's file, in any
+	 * order, and says which item has none. */
+	struct aed_array_reader *rd;
+	assert_int_equal(aed_array_reader_new(db, "testarr", &rd), AED_OK);
+	for (int64_t j = 0; j < N_ITEMS; j++) {
+		int64_t i = 1 + (j * 7) % N_ITEMS;
+		struct aed_array a, b;
 		assert_int_equal(aed_array_get(db, "testarr", i, &a), AED_OK);
 		assert_int_equal(a.dims[0], 100);
 		assert_true(((float *)a.data)[0] == (float)i && ((float *)a.data)[99] == (float)i);
+		assert_int_equal(aed_array_reader_get(rd, i, &b), AED_OK);
+		assert_int_equal(b.dtype, a.dtype);
+		assert_memory_equal(b.dims, a.dims, sizeof a.dims);
+		assert_int_equal(b.nbytes, a.nbytes);
+		assert_memory_equal(b.data, a.data, a.nbytes);
 		aed_array_release(&a);
 	}
+	struct aed_array none;
+	assert_int_equal(aed_array_reader_get(rd, N_ITEMS + 1, &none), AED_ENOTFOUND);
+	assert_null(none.data);
+	aed_array_reader_free(&rd);
+	assert_null(rd);
 }
 
 static struct aed_db *fresh_stage(void)
