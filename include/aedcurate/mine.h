@@ -142,6 +142,12 @@ struct aed_mine_opts {
 	                           * exemplar search's best candidates (below) */
 	double ranker_weight;     /* the classifier's share of the blend, 0..1
 	                           * (0: similarity only); opts_init: 0.5 */
+	double ranker_group;      /* the weight of a candidate's recording's
+	                           * ratings in the ranker's score (below);
+	                           * opts_init: AED_MINE_RANKER_GROUP_DEFAULT */
+	int max_queries;          /* more kept frames than this are merged into
+	                           * this many queries (k-means centroids, each
+	                           * weighted by its frames); 0 = the default */
 };
 
 /* Defaults: aed_mine_opts_init() and the option rows of `aedcurate mine` and
@@ -152,6 +158,8 @@ struct aed_mine_opts {
 #define AED_MINE_GENERIC_DROP_DEFAULT 0.25
 #define AED_MINE_SAMPLE_DEFAULT 20000
 #define AED_MINE_RANKER_WEIGHT_DEFAULT 0.5
+#define AED_MINE_MAX_QUERIES_DEFAULT 32
+#define AED_MINE_RANKER_GROUP_DEFAULT 3.0
 static inline void aed_mine_opts_init(struct aed_mine_opts *o)
 {
 	*o = (struct aed_mine_opts){
@@ -164,6 +172,8 @@ static inline void aed_mine_opts_init(struct aed_mine_opts *o)
 		},
 		.sample = AED_MINE_SAMPLE_DEFAULT,
 		.ranker_weight = AED_MINE_RANKER_WEIGHT_DEFAULT,
+		.max_queries = AED_MINE_MAX_QUERIES_DEFAULT,
+		.ranker_group = AED_MINE_RANKER_GROUP_DEFAULT,
 	};
 }
 
@@ -173,10 +183,15 @@ static inline void aed_mine_opts_init(struct aed_mine_opts *o)
  * AED_RANKER_WEAK corpus-sample vectors as weak negatives; Unsure and Not
  * acoustic ratings never enter training. It scores the best
  * max(k, AED_RANKER_POOL) candidates of the exemplar search (a clip: its
- * best patch), and the ranking is (1 - w) * z(exemplar score) + w * z(logit),
- * z standardised over those candidates. Without a rated clip it is off. */
+ * best patch), and the ranking is (1 - w) * z(exemplar score) + w * z(logit)
+ * + g * e, z standardised over those candidates, where e is what the
+ * ratings say of the candidate's recording (segment.source_group): (p - n)
+ * / (p + n + 1) of its clips rated Present (p) and Not present (n), 0 for
+ * a recording without ratings, and g = ranker_group. A recording's clips
+ * usually share its sounds: an annotator's Present is evidence for the
+ * rest of it. Without a rated clip the ranker is off. */
 #define AED_RANKER_POOL 1000
-#define AED_RANKER_WEAK 4000
+#define AED_RANKER_WEAK 1000
 
 struct aed_mine_exemplar {
 	int64_t segment_id;       /* 0 for a file */
@@ -206,6 +221,8 @@ struct aed_mine_result {
 	struct aed_mine_exemplar *exemplars;
 	struct aed_frame_selection sel;  /* the exemplar method's clusters */
 	int n_frames;                    /* exemplar frames in all */
+	int n_queries;                   /* query vectors searched with: the kept
+	                                  * frames, or max_queries merged ones */
 	int n_candidates;
 	struct aed_mine_candidate *candidates;
 	int64_t n_excluded;              /* segments not allowed as candidates */
@@ -216,6 +233,8 @@ struct aed_mine_result {
 	int64_t ranker_weak;             /* weak-negative vectors */
 	int ranker_pool;                 /* candidates it re-ranked */
 	double ranker_weight;
+	double ranker_group;
+	int ranker_group_hits;           /* re-ranked candidates whose recording has ratings */
 	double ranker_seconds;           /* training and re-ranking, not the search */
 };
 

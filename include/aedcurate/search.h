@@ -152,6 +152,14 @@ void aed_frame_selection_release(struct aed_frame_selection *s);
 /* --- core: multi-query search ------------------------------------------- */
 #define AED_MINE_Z_FLOOR (-3.0) /* z scores below this count as this */
 
+/* Fewer queries for the same score: the n query vectors q [n x d] are
+ * clustered into k (k-means, seed) and each cluster becomes one query, the
+ * normalised mean of its vectors, with weight[j] = its vectors (so the
+ * weighted mean score over the merged queries approximates the mean over
+ * the originals). Written over q's first *nk rows; empty clusters are
+ * dropped (*nk <= k). n <= k: q unchanged, weights 1. */
+int aed_mine_merge_queries(float *q, int n, int d, int k, int seed, float *weight, int *nk);
+
 enum aed_mine_score {
 	AED_MINE_SCORE_Z,   /* mean over queries of max((sim - mu_q) / sigma_q, -3) */
 	AED_MINE_SCORE_RAW, /* mean over queries of sim */
@@ -184,6 +192,8 @@ struct aed_mine_search_opts {
 	enum aed_mine_score score;
 	int64_t pool_max;       /* most distinct frames scored exactly; 0 = the default,
 	                         * AED_MINE_POOL_MAX (with auto hits_per_query only) */
+	const float *weight;    /* [nq] each query's share of the score (merged
+	                         * frames: how many); NULL = equal shares */
 };
 
 /* The exact re-rank reads and scores every pooled frame against every

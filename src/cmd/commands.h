@@ -59,6 +59,9 @@ struct aed_db;
 	  .def_note = "40% of the others" }, \
 	{ "no-share", 0, AED_OPT_FLAG, offsetof(T, no_share), NULL, \
 	  "no per-frame shared test (clusters and --generic only)" }, \
+	{ "max-queries", 0, AED_OPT_INT, offsetof(T, m.max_queries), "N", \
+	  "merge more kept frames than N into N queries (k-means, weighted by frames)", \
+	  .def.i = AED_MINE_MAX_QUERIES_DEFAULT, AED_OPT_AT_LEAST(1) }, \
 	{ "sample", 0, AED_OPT_INT64, offsetof(T, m.sample), "N", \
 	  "corpus vectors for the z statistics", .def.i = AED_MINE_SAMPLE_DEFAULT, \
 	  AED_OPT_AT_LEAST(0) }, \
@@ -66,7 +69,10 @@ struct aed_db;
 	  "YAMNet file for exemplar files outside the corpus", .def_note = "as `embed`" }, \
 	{ "ranker-weight", 0, AED_OPT_DOUBLE, offsetof(T, m.ranker_weight), "W", \
 	  "the ranker's share of the blended score", .def.d = AED_MINE_RANKER_WEIGHT_DEFAULT, \
-	  AED_OPT_RANGE(0, 1) }
+	  AED_OPT_RANGE(0, 1) }, \
+	{ "ranker-group", 0, AED_OPT_DOUBLE, offsetof(T, m.ranker_group), "G", \
+	  "the ranker's weight of a candidate's recording's ratings (0: none)", \
+	  .def.d = AED_MINE_RANKER_GROUP_DEFAULT, AED_OPT_RANGE(0, 100) }
 struct aed_mine_opts;
 /* After aed_parse: --method and --score into o, --no-share as share -1. */
 int cmd_mine_finish(const char *cmd, const char *method, const char *score, int no_share,

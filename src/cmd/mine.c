@@ -61,21 +61,24 @@ static const struct aed_cmd_spec spec = {
 		"--min-exemplars different exemplars are kept: the sound they share. Of those,\n"
 		"the --generic fraction of frames most similar to the whole corpus (silence,\n"
 		"hum, padding) is dropped, and so is every frame that fewer than --share other\n"
-		"exemplars have a frame unusually close to. Each kept frame queries the index;\n"
-		"pooled hits are\n"
-		"scored exactly: the mean over kept frames of the similarity standardised over\n"
-		"the corpus (--score z) or of the raw cosine (--score raw). A clip's score is\n"
-		"its best frame's; that frame's start is shown. Exemplars and clips already\n"
-		"reviewed for the class are never candidates; --exclude-group also leaves out\n"
+		"exemplars have a frame unusually close to. Each kept frame queries the index\n"
+		"(past --max-queries kept frames, as many k-means centroids, each weighted by\n"
+		"its frames); pooled hits are scored exactly: the (weighted) mean over the\n"
+		"queries of the similarity standardised over the corpus (--score z) or of the\n"
+		"raw cosine (--score raw). A clip's score is its best frame's; that frame's\n"
+		"start is shown. Exemplars and clips already reviewed for the class are never\n"
+		"candidates; --exclude-group also leaves out\n"
 		"clips cut from an exemplar's recording (a verified clip's only with\n"
 		"--exclude-group-verified), --candidates SPLIT all clips outside the split.\n"
 		"Labels are shown, never used for scoring. The run and its ranked candidates\n"
 		"go to mine_run / candidate: the review queue.\n"
 		"--ranker: once the class has Present or Not present ratings, a logistic\n"
 		"regression on patch embeddings (exemplars and Present clips against Not present\n"
-		"clips and 4000 corpus vectors; Unsure and Not acoustic left out) re-ranks the\n"
+		"clips and 1000 corpus vectors; Unsure and Not acoustic left out) re-ranks the\n"
 		"search's best max(k, 1000) clips by (1-W) z(exemplar score) + W z(its best\n"
-		"patch's logit), W = --ranker-weight. Off by default (--no-ranker).",
+		"patch's logit) + G e, W = --ranker-weight, G = --ranker-group, e = (p - n) /\n"
+		"(p + n + 1) for a clip whose recording has p clips rated Present and n Not\n"
+		"present (0 without). Off by default (--no-ranker).",
 	.opts = table,
 	.min_args = 0,
 	.max_args = 0,
@@ -105,6 +108,7 @@ static json_t *result_json(const struct aed_mine_result *r, const struct aed_min
 	json_object_set_new(j, "frames", json_integer(r->n_frames));
 	json_object_set_new(j, "kept_frames", json_integer(o->method == AED_MINE_MEAN ? r->n_frames
 							  : r->sel.n_kept));
+	json_object_set_new(j, "queries", json_integer(r->n_queries));
 	json_object_set_new(j, "fallback", json_boolean(r->sel.fallback));
 	json_object_set_new(j, "ranker", json_pack("{s:b, s:i, s:i, s:i, s:I, s:i, s:f}", "used",
 						    r->ranker_rated > 0, "rated_clips",
@@ -112,6 +116,10 @@ static json_t *result_json(const struct aed_mine_result *r, const struct aed_min
 						    "negatives", r->ranker_neg, "weak_negatives",
 						    (json_int_t)r->ranker_weak, "pool", r->ranker_pool,
 						    "weight", r->ranker_weight));
+	json_object_set_new(json_object_get(j, "ranker"), "group_weight",
+			    json_real(r->ranker_group));
+	json_object_set_new(json_object_get(j, "ranker"), "group_hits",
+			    json_integer(r->ranker_group_hits));
 	json_object_set_new(json_object_get(j, "ranker"), "seconds",
 			    json_real(r->ranker_seconds));
 	json_object_set_new(j, "generic_dropped", json_integer(r->sel.n_generic));
@@ -162,9 +170,10 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 	if (r->ranker_rated)
 		printf("ranker: trained on %d rated clips (%d positive clips with the exemplars, "
 		       "%d negative) and %lld weak-negative corpus vectors; re-ranked the best %d "
-		       "candidates, weight %.2f; %.3f s\n", r->ranker_rated, r->ranker_pos,
-		       r->ranker_neg, (long long)r->ranker_weak, r->ranker_pool, r->ranker_weight,
-		       r->ranker_seconds);
+		       "candidates, weight %.2f, %d of them from recordings with ratings (weight "
+		       "%.2f); %.3f s\n", r->ranker_rated, r->ranker_pos, r->ranker_neg,
+		       (long long)r->ranker_weak, r->ranker_pool, r->ranker_weight,
+		       r->ranker_group_hits, r->ranker_group, r->ranker_seconds);
 	else if (o->ranker)
 		printf("ranker: off, no rated clip (Present or Not present) for the class yet\n");
 	for (int i = 0; i < r->n_exemplars; i++) {
@@ -204,7 +213,11 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 		if (r->sel.fallback)
 			printf("  no cluster spans %d exemplars: kept the clusters spanning the most\n",
 			       min_ex);
-		printf("queries: %d kept frames\n", r->sel.n_kept);
+		if (r->n_queries < r->sel.n_kept)
+			printf("queries: %d kept frames, merged into %d (--max-queries)\n",
+			       r->sel.n_kept, r->n_queries);
+		else
+			printf("queries: %d kept frames\n", r->sel.n_kept);
 	}
 	printf("search: %lld hits per query, %lld frames of %lld segments scored exactly, %.3f s\n",
 	       (long long)r->stats.hits_per_query, (long long)r->stats.pooled_frames,

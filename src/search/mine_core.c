@@ -201,6 +201,45 @@ out:
 	return rc;
 }
 
+int aed_mine_merge_queries(float *q, int n, int d, int k, int seed, float *weight, int *nk)
+{
+	*nk = n;
+	for (int j = 0; j < n; j++)
+		weight[j] = 1.0f;
+	if (n <= k)
+		return AED_OK;
+	int *assign = malloc((size_t)n * sizeof *assign);
+	double *sum = calloc((size_t)k * d, sizeof *sum);
+	int *count = calloc((size_t)k, sizeof *count);
+	int rc = AED_OK;
+	if (!assign || !sum || !count) {
+		rc = aed_error(AED_ENOMEM, "out of memory (%d queries)", n);
+		goto out;
+	}
+	if ((rc = aed_kmeans(d, n, k, q, 25, seed, 1, NULL, assign)))
+		goto out;
+	for (int i = 0; i < n; i++) {
+		count[assign[i]]++;
+		for (int j = 0; j < d; j++)
+			sum[(size_t)assign[i] * d + j] += q[(size_t)i * d + j];
+	}
+	int m = 0;
+	for (int c = 0; c < k; c++) {
+		if (!count[c])
+			continue;
+		for (int j = 0; j < d; j++)
+			q[(size_t)m * d + j] = (float)sum[(size_t)c * d + j];
+		weight[m++] = (float)count[c];
+	}
+	aed_l2_normalize(q, m, d);
+	*nk = m;
+out:
+	free(assign);
+	free(sum);
+	free(count);
+	return rc;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -388,6 +427,13 @@ static int rescore(const struct aed_mine_corpus *c, const float *q, int nq, int 
 			       "re-rank its hits");
 		goto out;
 	}
+	double wsum = 0;
+	for (int j = 0; j < nq; j++)
+		wsum += o->weight ? o->weight[j] : 1.0;
+	if (!(wsum > 0)) {
+		rc = aed_error(AED_EINTERNAL, "query weights sum to %g", wsum);
+		goto out;
+	}
 	for (int64_t i0 = 0; i0 < m; i0 += chunk) {
 		int64_t mc = m - i0 < chunk ? m - i0 : chunk;
 		if (c->fetch) {
@@ -406,10 +452,11 @@ static int rescore(const struct aed_mine_corpus *c, const float *q, int nq, int 
 				 * clip lacks) must not veto being unusually close to others:
 				 * floor at -3 (no effect on UrbanSound8K, where z < -3 is rare;
 				 * decisive when background frames are near-identical). */
-				acc += o->score == AED_MINE_SCORE_Z && z < AED_MINE_Z_FLOOR ? AED_MINE_Z_FLOOR
-											     : z;
+				if (o->score == AED_MINE_SCORE_Z && z < AED_MINE_Z_FLOOR)
+					z = AED_MINE_Z_FLOOR;
+				acc += o->weight ? o->weight[j] * z : z;
 			}
-			float score = (float)(acc / nq);
+			float score = (float)(acc / wsum);
 			int64_t id = uniq[i0 + i], s = segment_of(c, id);
 			int patch = (int)(id - c->first_vec[s]);
 			if (ns && segs[ns - 1].segment == s) {

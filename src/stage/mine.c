@@ -23,6 +23,11 @@
 
 #define DEFAULT_K AED_MINE_K_DEFAULT
 #define DEFAULT_SAMPLE AED_MINE_SAMPLE_DEFAULT
+/* Frame x sample-vector products for the exemplar frames' statistics (step
+ * 2): the whole sample up to 200 frames, fewer vectors past that, never
+ * fewer than STATS_MIN_SAMPLE. */
+#define STATS_PAIRS (200 * (int64_t)DEFAULT_SAMPLE)
+#define STATS_MIN_SAMPLE 4000
 
 const char *aed_mine_method_name(enum aed_mine_method m)
 {
@@ -222,11 +227,13 @@ static int sample_corpus(const struct aed_mine_opts *o, const struct stored *sv,
 }
 
 /* Step 2, the queries: the normalised mean of every exemplar frame (mean),
- * or the frames aed_mine_select_frames keeps (exemplar), into q; *generic
- * and *spread: the per-frame corpus statistics, the caller's to free. */
+ * or the frames aed_mine_select_frames keeps (exemplar), merged into at
+ * most max_queries, into q; *weight (exemplar: each query's frames),
+ * *generic and *spread (the per-frame corpus statistics), the caller's to
+ * free. */
 static int make_queries(const struct aed_mine_opts *o, const struct frames *f,
 			const struct aed_mine_corpus *c, int dim, struct aed_mine_result *r,
-			float *q, int *nq, float **generic, float **spread)
+			float *q, int *nq, float **weight, float **generic, float **spread)
 {
 	int rc;
 
@@ -246,7 +253,27 @@ static int make_queries(const struct aed_mine_opts *o, const struct frames *f,
 		free(sd);
 		return aed_error(AED_ENOMEM, "out of memory");
 	}
-	rc = aed_mine_corpus_stats(c, f->x, (int)f->n, dim, *generic, sd);
+	/* Each frame's statistics against at most STATS_PAIRS / frames sample
+	 * vectors, every n-th: a mean and a deviation need thousands, not the
+	 * whole sample, and a hundred verified clips bring ~800 frames. */
+	struct aed_mine_corpus cs = *c;
+	float *sub = NULL;
+	int64_t want = STATS_PAIRS / (f->n ? f->n : 1);
+	if (want < STATS_MIN_SAMPLE)
+		want = STATS_MIN_SAMPLE;
+	if (want < c->n_sample) {
+		if (!(sub = malloc((size_t)want * dim * sizeof *sub))) {
+			free(sd);
+			return aed_error(AED_ENOMEM, "out of memory");
+		}
+		for (int64_t i = 0; i < want; i++)
+			memcpy(sub + i * dim, c->sample + (i * c->n_sample / want) * dim,
+			       (size_t)dim * sizeof *sub);
+		cs.sample = sub;
+		cs.n_sample = want;
+	}
+	rc = aed_mine_corpus_stats(&cs, f->x, (int)f->n, dim, *generic, sd);
+	free(sub);
 	if (rc) {
 		free(sd);
 		return rc;
@@ -259,7 +286,13 @@ static int make_queries(const struct aed_mine_opts *o, const struct frames *f,
 	for (int64_t i = 0; i < f->n; i++)
 		if (r->sel.kept[i])
 			memcpy(q + (size_t)(*nq)++ * dim, f->x + i * dim, (size_t)dim * sizeof *q);
-	return AED_OK;
+	/* Many exemplars (a class with a hundred verified clips) keep hundreds
+	 * of frames; the search's cost grows with the queries, the mean score
+	 * hardly changes when close frames are merged. */
+	int mq = o->max_queries > 0 ? o->max_queries : AED_MINE_MAX_QUERIES_DEFAULT;
+	if (!(*weight = malloc((size_t)(*nq ? *nq : 1) * sizeof **weight)))
+		return aed_error(AED_ENOMEM, "out of memory");
+	return aed_mine_merge_queries(q, *nq, dim, mq, o->select.seed, *weight, nq);
 }
 
 /* Per-exemplar view of the selection, for the report and the table. */
@@ -323,7 +356,7 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 	char *params = NULL;
 	int rc;
 
-	json_t *pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:b, s:o, s:b, s:i, s:I, s:s, s:i, s:f}",
+	json_t *pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:b, s:o, s:b, s:i, s:i, s:I, s:s, s:i, s:f, s:f}",
 			       "method", aed_mine_method_name(o->method), "score",
 			       aed_mine_score_name(score), "k", k, "clusters", r->sel.n_clusters,
 			       "min_exemplars", o->select.min_exemplars, "seed", o->select.seed,
@@ -334,9 +367,9 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 			       (json_int_t)n_sample, "exclude_group", o->exclude_group,
 			       "exclude_group_verified", o->exclude_group && o->exclude_group_verified, "candidates",
 			       aed_json_text(o->candidates_split), "no_class_exemplars", o->no_class_exemplars,
-			       "kept_frames", nq, "index_id", (json_int_t)r->index_id, "factory",
+			       "kept_frames", o->method == AED_MINE_MEAN ? nq : r->sel.n_kept, "queries", nq, "index_id", (json_int_t)r->index_id, "factory",
 			       h->st.factory, "ranker_rated", r->ranker_rated, "ranker_weight",
-			       r->ranker_weight);
+			       r->ranker_weight, "ranker_group", r->ranker_group);
 	/* mine_run keeps them too, keys sorted. */
 	params = pj ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (!params) {
@@ -360,9 +393,10 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	struct aed_index_handle h;
 	struct frames f = { 0 };
 	unsigned char *excl = NULL;
-	float *q = NULL, *sample = NULL, *generic = NULL, *spread = NULL;
+	float *q = NULL, *weight = NULL, *sample = NULL, *generic = NULL, *spread = NULL;
 	struct aed_mine_hit *hits = NULL;
 	struct aed_clf *clf = NULL;
+	struct aed_array_reader *rd = NULL;
 	char *mid = NULL, *name = NULL;
 	int rc, nq = 0;
 	int k = o->k > 0 ? o->k : DEFAULT_K;
@@ -390,6 +424,9 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	r->n_frames = (int)f.n;
 
 	struct stored sv = { .db = db, .h = &h };
+	if ((rc = aed_array_reader_new(db, "embedding", &rd)))
+		goto out;
+	sv.rd = rd;
 	struct aed_mine_corpus c = {
 		.ix = h.ix, .n_segments = h.n_segments, .first_vec = h.first_vec,
 		/* Hits of a compressed index are re-ranked against the stored
@@ -410,7 +447,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = make_queries(o, &f, &c, h.dim, r, q, &nq, &generic, &spread)) ||
+	if ((rc = make_queries(o, &f, &c, h.dim, r, q, &nq, &weight, &generic, &spread)) ||
 	    (rc = exemplar_view(o, &f, r)))
 		goto out;
 
@@ -436,7 +473,8 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	r->ranker_seconds = aed_now() - t_rank;
 	int kp = clf && k < AED_RANKER_POOL ? AED_RANKER_POOL : k;
 	struct aed_mine_search_opts so = { .k = kp, .hits_per_query = o->hits_per_query,
-					   .score = score };
+					   .score = score, .weight = weight };
+	r->n_queries = nq;
 	hits = malloc((size_t)kp * sizeof *hits);
 	int nh = 0;
 	if (!hits) {
@@ -449,7 +487,9 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		r->ranker_weight = o->ranker_weight; /* 0: the similarity order, re-scored */
 		r->ranker_pool = nh;
 		t_rank = aed_now();
-		if ((rc = mine_ranker_rerank(&sv, clf, r->ranker_weight, hits, nh)))
+		r->ranker_group = o->ranker_group;
+		if ((rc = mine_ranker_rerank(&sv, clf, r->class_id, r->ranker_weight,
+					     r->ranker_group, hits, nh, &r->ranker_group_hits)))
 			goto out;
 		r->ranker_seconds += aed_now() - t_rank;
 		if (nh > k)
@@ -462,10 +502,12 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	if (!o->no_record)
 		rc = record_run(db, o, &h, r, score, k, nq, c.n_sample);
 out:
+	aed_array_reader_free(&rd);
 	aed_index_handle_release(&h);
 	mine_frames_release(&f);
 	free(excl);
 	free(q);
+	free(weight);
 	free(sample);
 	free(generic);
 	free(spread);

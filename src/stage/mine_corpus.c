@@ -159,17 +159,13 @@ int mine_stored_rows(const struct stored *sv, int64_t s, int64_t p0, int64_t n, 
 	const struct aed_index_handle *h = sv->h;
 	int64_t np = h->first_vec[s + 1] - h->first_vec[s];
 	struct aed_array a;
-	int rc = aed_array_get(sv->db, "embedding", h->segment_ids[s], &a);
+	int rc = aed_array_reader_get(sv->rd, h->segment_ids[s], &a);
 	if (rc)
 		return rc;
-	if (a.dtype != AED_F32 || a.dims[0] != np || a.dims[1] != h->dim || p0 + n > np) {
-		rc = aed_error(AED_ESTATE, "segment %lld: its embedding no longer matches the "
-			       "index; run: aedcurate index build", (long long)h->segment_ids[s]);
-		aed_array_release(&a);
-		return rc;
-	}
+	if (a.dtype != AED_F32 || a.dims[0] != np || a.dims[1] != h->dim || p0 + n > np)
+		return aed_error(AED_ESTATE, "segment %lld: its embedding no longer matches the "
+				 "index; run: aedcurate index build", (long long)h->segment_ids[s]);
 	memcpy(out, (const float *)a.data + p0 * h->dim, (size_t)n * h->dim * sizeof *out);
-	aed_array_release(&a);
 	aed_l2_normalize(out, n, h->dim);
 	return AED_OK;
 }

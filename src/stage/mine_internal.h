@@ -33,6 +33,7 @@ struct segnum {
 struct stored {
 	struct aed_db *db;
 	const struct aed_index_handle *h;
+	struct aed_array_reader *rd; /* the embeddings, read many times */
 };
 
 /* --- mine_exemplars.c ------------------------------------------------------ */
@@ -60,7 +61,7 @@ int mine_corpus_sample(const struct stored *sv, int64_t ns, float *out, int64_t 
 int mine_ranker_train(struct aed_db *db, const struct stored *sv, const struct frames *f,
 		      const struct aed_mine_corpus *c, struct aed_mine_result *r,
 		      struct aed_clf **m);
-int mine_ranker_rerank(const struct stored *sv, const struct aed_clf *m, double w,
-		       struct aed_mine_hit *hits, int n);
+int mine_ranker_rerank(const struct stored *sv, const struct aed_clf *m, int64_t class_id,
+		       double w, double g, struct aed_mine_hit *hits, int n, int *group_hits);
 
 #endif

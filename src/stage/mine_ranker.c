@@ -191,20 +191,128 @@ static void standardise(double *v, int n)
 		v[i] = sd > 0 ? (v[i] - mu) / sd : 0;
 }
 
+/* The recordings with rated clips of the class: group[i], Present clips
+ * pos[i] and rated clips n[i] (each clip's majority answer, as the ranker
+ * trains on); *ng recordings. */
+struct rated_groups {
+	char **group;
+	int *pos, *n;
+	int ng;
+};
+
+static void rated_groups_release(struct rated_groups *g)
+{
+	for (int i = 0; i < g->ng; i++)
+		free(g->group[i]);
+	free(g->group);
+	free(g->pos);
+	free(g->n);
+	memset(g, 0, sizeof *g);
+}
+
+static int rated_groups(struct aed_db *db, int64_t class_id, struct rated_groups *g)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, cap = 0;
+	memset(g, 0, sizeof *g);
+	if (!mine_has_table(db, "rating"))
+		return AED_OK;
+	if ((rc = aed_db_prepare(db, "SELECT s.source_group, SUM(x.y), COUNT(*) FROM (SELECT "
+				 "segment_id, SUM(answer = 'present') > SUM(answer = 'not_present') "
+				 "AS y FROM rating WHERE class_id = ?1 AND answer IN ('present', "
+				 "'not_present') GROUP BY segment_id HAVING SUM(answer = 'present') "
+				 "<> SUM(answer = 'not_present')) x JOIN segment s ON s.id = "
+				 "x.segment_id WHERE s.source_group IS NOT NULL AND s.source_group "
+				 "<> '' GROUP BY s.source_group ORDER BY s.source_group", &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, class_id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (g->ng == cap) {
+			cap = cap ? 2 * cap : 64;
+			char **ng = realloc(g->group, (size_t)cap * sizeof *ng);
+			if (ng)
+				g->group = ng;
+			int *np = realloc(g->pos, (size_t)cap * sizeof *np);
+			if (np)
+				g->pos = np;
+			int *nn = realloc(g->n, (size_t)cap * sizeof *nn);
+			if (nn)
+				g->n = nn;
+			if (!ng || !np || !nn) {
+				rc = aed_error(AED_ENOMEM, "out of memory");
+				break;
+			}
+		}
+		if (!(g->group[g->ng] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			break;
+		}
+		g->pos[g->ng] = sqlite3_column_int(st, 1);
+		g->n[g->ng] = sqlite3_column_int(st, 2);
+		g->ng++;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* What the ratings say of segment id's recording: (p - n) / (p + n + 1),
+ * 0 without ratings. g->group is sorted (the query's ORDER BY, SQLite's
+ * BINARY collation, which strcmp matches). */
+static int group_evidence(sqlite3_stmt *st, const struct rated_groups *g, int64_t id,
+			  double *e)
+{
+	*e = 0;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT) {
+		const char *grp = (const char *)sqlite3_column_text(st, 0);
+		int lo = 0, hi = g->ng;
+		while (lo < hi) {
+			int mid = lo + (hi - lo) / 2, c = strcmp(g->group[mid], grp);
+			if (!c) {
+				int p = g->pos[mid], n = g->n[mid] - p;
+				*e = (double)(p - n) / (double)(p + n + 1);
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	sqlite3_reset(st);
+	return AED_OK;
+}
+
 /* Re-rank hits[0..n-1] by the blend of the exemplar score and the ranker's
- * clip score (its best patch's logit), both standardised over the hits. */
-int mine_ranker_rerank(const struct stored *sv, const struct aed_clf *m, double w,
-		       struct aed_mine_hit *hits, int n)
+ * clip score (its best patch's logit), both standardised over the hits,
+ * plus g times what the ratings say of the hit's recording (mine.h);
+ * *group_hits: hits whose recording has ratings. */
+int mine_ranker_rerank(const struct stored *sv, const struct aed_clf *m, int64_t class_id,
+		       double w, double g, struct aed_mine_hit *hits, int n, int *group_hits)
 {
 	const struct aed_index_handle *h = sv->h;
 	double *es = malloc((size_t)(n ? n : 1) * sizeof *es);
 	double *cs = malloc((size_t)(n ? n : 1) * sizeof *cs);
+	double *gs = calloc((size_t)(n ? n : 1), sizeof *gs);
 	float *x = NULL, *p = NULL;
+	struct rated_groups rg = { 0 };
+	sqlite3_stmt *st = NULL;
 	int64_t cap = 0;
 	int rc = AED_OK;
-	if (!es || !cs) {
+	*group_hits = 0;
+	if (!es || !cs || !gs) {
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
+	}
+	if (g > 0) {
+		if ((rc = rated_groups(sv->db, class_id, &rg)) ||
+		    (rc = aed_db_prepare(sv->db, "SELECT source_group FROM segment WHERE id = ?1",
+					 &st)))
+			goto out;
+		for (int i = 0; i < n && rg.ng; i++) {
+			group_evidence(st, &rg, h->segment_ids[hits[i].segment], &gs[i]);
+			*group_hits += gs[i] != 0;
+		}
 	}
 	for (int i = 0; i < n; i++) {
 		int64_t s = hits[i].segment, np = h->first_vec[s + 1] - h->first_vec[s];
@@ -234,9 +342,12 @@ int mine_ranker_rerank(const struct stored *sv, const struct aed_clf *m, double 
 	standardise(es, n);
 	standardise(cs, n);
 	for (int i = 0; i < n; i++)
-		hits[i].score = (float)((1 - w) * es[i] + w * cs[i]);
+		hits[i].score = (float)((1 - w) * es[i] + w * cs[i] + g * gs[i]);
 	qsort(hits, (size_t)n, sizeof *hits, cmp_hit);
 out:
+	sqlite3_finalize(st);
+	rated_groups_release(&rg);
+	free(gs);
 	free(es);
 	free(cs);
 	free(x);

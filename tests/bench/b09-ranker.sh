@@ -20,10 +20,10 @@
 # Yield is measured on real clips: README, `eval mine --rounds`.)
 # Peer, same run: the same command without the ranker (`--no-ranker`), cold
 # and warm; the ratio is the ranker's cost. Also timed: `--ranker
-# --no-class-exemplars`, the search from the 5 named exemplars only, since
-# the search's cost grows with the query frames, which the verified clips
-# multiply (~600 after 100 Present ratings against ~30). Goal: the whole
-# command < 2 s warm.
+# --no-class-exemplars`, the search from the 5 named exemplars only: the
+# verified clips multiply the kept frames (~600 after 100 Present ratings
+# against ~30), which mine merges into at most --max-queries (32) queries.
+# Goal: the whole command < 2 s warm.
 # B09_N: vectors (1,000,000).
 . "$(dirname "$0")/../lib/testlib.sh"
 need_shared "$SHARED/data/audio/urbansound8k/manifest.csv" "$SHARED/models/yamnet/yamnet.tflite" \
@@ -95,9 +95,10 @@ for mode in "--ranker" "--no-ranker" "--ranker --no-class-exemplars"; do
 import json, sys
 d = json.load(open(sys.argv[1]))
 r, s = d["ranker"], d["search"]
-print("# mine %s: %d exemplars, %d query frames, %d hits a query, %d frames pooled in %.2f s; "
-      "ranker used %s (%d rated clips, %.2f s)" % (sys.argv[2], len(d["exemplars"]), d["kept_frames"],
-      s["hits_per_query"], s["pooled_frames"], s["seconds"], r["used"], r["rated_clips"], r["seconds"]))
+print("# mine %s: %d exemplars, %d kept frames, %d queries, %d hits a query, %d frames pooled, "
+      "search %.2f s; ranker used %s (%d rated clips, %.2f s)" % (sys.argv[2], len(d["exemplars"]),
+      d["kept_frames"], d["queries"], s["hits_per_query"], s["pooled_frames"], s["seconds"],
+      r["used"], r["rated_clips"], r["seconds"]))
 PY
 done
 read -r RC RCM <"$T/ranker-cold"; read -r RW RWM <"$T/ranker-warm"

@@ -105,6 +105,31 @@ check_eq "mean run recorded" mean "$(sql 'SELECT method FROM mine_run ORDER BY i
 check "text report says which frames were kept and why" $AED mine --class /m/05tny_ $EX --k 5
 check_grep "clusters listed" 'cluster 0: [0-9]+ frames from [0-9]+ exemplar' "$T/out"
 check_grep "top candidates with their labels" '/m/05tny_ Bark \(manifest\)' "$T/out"
+# More kept frames than --max-queries: merged into that many weighted queries.
+# The planted barks still lead (precision@10 as above), and the run says so.
+KEPT=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["kept_frames"], d["queries"])' "$T/mine.json")
+check_eq "the default run kept every kept frame as a query (<= 32)" "$(echo "$KEPT" | cut -d' ' -f1)" \
+	"$(echo "$KEPT" | cut -d' ' -f2)"
+# shellcheck disable=SC2086
+check "mine --max-queries 3" $AED mine --class /m/05tny_ $EX --exclude-group --k 30 --max-queries 3 --json
+cp "$T/out" "$T/mq.json"
+check "3 queries from the kept frames, weights recorded" $PY - "$T/mq.json" "$(echo "$KEPT" | cut -d' ' -f1)" "$AEDCURATE_DB" <<'EOF'
+import json, sqlite3, sys
+d = json.load(open(sys.argv[1]))
+assert d["kept_frames"] == int(sys.argv[2]) > 3 and d["queries"] == 3, (d["kept_frames"], d["queries"])
+db = sqlite3.connect(sys.argv[3])
+p = json.loads(db.execute("SELECT params FROM mine_run ORDER BY id DESC LIMIT 1").fetchone()[0])
+assert p["queries"] == 3 and p["kept_frames"] == d["kept_frames"], p
+top = [c["key"] for c in d["candidates"][:10]]
+meta = dict(db.execute("SELECT key, meta FROM segment"))
+hits = sum('"dog_bark"' in meta[k] for k in top)
+assert hits >= 6, hits
+print("# --max-queries 3: %d kept frames, precision@10 %d/10" % (d["kept_frames"], hits))
+EOF
+sed -n 's/^# /# /p' "$T/out"
+# shellcheck disable=SC2086
+check "text report: merged" $AED mine --class /m/05tny_ $EX --k 5 --max-queries 3
+check_grep "it says how many queries" 'kept frames, merged into 3 \(--max-queries\)' "$T/out"
 
 # --- the evaluation script on this corpus: 5 classes, 2 trials ------------------
 check "mine_eval.py: exemplar and mean against the prior" $PY "$ROOT/tests/py/mine_eval.py" \

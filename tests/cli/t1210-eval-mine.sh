@@ -220,6 +220,71 @@ check "mine --ranker again" $AED --db "$T/rounds.db" --json mine --class Bark --
 check_eq "the same ranking (fixed seeds)" "$(keys "$T/m1.json")" "$(keys "$T/out")"
 check "the report says it" $AED --db "$T/rounds.db" mine --class Bark --k 10 --ranker
 check_grep "ranker: trained on 10 rated clips" 'ranker: trained on 10 rated clips' "$T/out"
+# A candidate's recording's ratings. Two recordings with two unrated clips
+# each: one clip of the first is rated Present, one of the second Not present
+# (review's rating rows, a test annotator). With a large --ranker-group the
+# first's other clip leads the candidates and the second's comes last; with
+# 0, no recording counts and the ranking is the blend alone.
+check "mine --ranker --ranker-group 0, before" $AED --db "$T/rounds.db" --json mine --class Bark \
+	--k 300 --ranker --ranker-group 0
+cp "$T/out" "$T/pre.json"
+check "rate one clip of each of two recordings" $PY - "$T/pre.json" "$T/rounds.db" <<'EOF3'
+import json, sqlite3, sys
+j = json.load(open(sys.argv[1]))
+db = sqlite3.connect(sys.argv[2])
+grp = dict(db.execute("SELECT key, source_group FROM segment"))
+by = {}
+for c in j["candidates"]:
+    by.setdefault(grp[c["key"]], []).append(c["key"])
+pairs = [v for v in by.values() if len(v) == 2]
+assert len(pairs) >= 2, by
+cls, exp = db.execute("SELECT class_id, export_id FROM rating LIMIT 1").fetchone()
+for (k, _), a in zip(pairs[:2], ("present", "not_present")):
+    sid = db.execute("SELECT id FROM segment WHERE key = ?", (k,)).fetchone()[0]
+    db.execute("INSERT INTO rating (class_id, segment_id, annotator, answer, rated_at, export_id) "
+               "VALUES (?, ?, 'test', ?, '2026-01-01T00:00:00Z', ?)", (cls, sid, a, exp))
+db.commit()
+open(sys.argv[2] + ".mates", "w").write("%s %s\n" % (pairs[0][1], pairs[1][1]))
+EOF3
+read UP DOWN < "$T/rounds.db.mates"
+check "mine --ranker --ranker-group 0" $AED --db "$T/rounds.db" --json mine --class Bark --k 300 \
+	--ranker --ranker-group 0
+cp "$T/out" "$T/g0.json"
+check "mine --ranker --ranker-group 100" $AED --db "$T/rounds.db" --json mine --class Bark --k 300 \
+	--ranker --ranker-group 100
+cp "$T/out" "$T/g100.json"
+check "ranked by the recording's ratings first (100); 0: unmoved" \
+	$PY - "$T/g0.json" "$T/g100.json" "$UP" "$DOWN" "$T/rounds.db" <<'EOF3'
+import json, sqlite3, sys
+g0, g100 = (json.load(open(p)) for p in sys.argv[1:3])
+up, down = sys.argv[3:5]
+db = sqlite3.connect(sys.argv[5])
+grp = dict(db.execute("SELECT key, source_group FROM segment"))
+pn = {}
+for g, p, n in db.execute("SELECT s.source_group, SUM(r.answer = 'present'), SUM(r.answer = 'not_present') "
+                          "FROM rating r JOIN segment s ON s.id = r.segment_id GROUP BY r.segment_id"):
+    if p != n:
+        a, b = pn.get(g, (0, 0))
+        pn[g] = (a + (p > n), b + (n > p))
+def e(k):
+    p, n = pn.get(grp[k], (0, 0))
+    return (p - n) / (p + n + 1)
+k0 = [c["key"] for c in g0["candidates"]]
+k100 = [c["key"] for c in g100["candidates"]]
+assert g0["ranker"]["group_hits"] == 0 and g0["ranker"]["group_weight"] == 0
+assert g100["ranker"]["group_weight"] == 100
+assert g100["ranker"]["group_hits"] == sum(e(k) != 0 for k in k100) >= 2
+assert sorted(k0) == sorted(k100)
+es = [e(k) for k in k100]
+assert es == sorted(es, reverse=True), es
+assert e(up) > 0 > e(down)
+assert k0 != k100, "the weight changed nothing"
+print("# %s: rank %d of %d at group 0, %d at 100; %s: rank %d at 0, %d at 100"
+      % (up, k0.index(up) + 1, len(k0), k100.index(up) + 1, down, k0.index(down) + 1,
+         k100.index(down) + 1))
+EOF3
+sed -n 's/^# /# /p' "$T/out"
+rsql "DELETE FROM rating WHERE annotator = 'test'"
 rsql "UPDATE rating SET answer = 'unsure' WHERE id = (SELECT min(id) FROM rating)"
 rsql "UPDATE rating SET answer = 'not_acoustic' WHERE id = (SELECT max(id) FROM rating)"
 check "mine --ranker, one Unsure and one Not acoustic" $AED --db "$T/rounds.db" --json mine \

@@ -93,6 +93,8 @@ static void want_mining(const char *cmd, const struct aed_mine_opts *m)
 	want_i(cmd, "sample", m->sample);
 	want_s(cmd, "model", m->model_path);
 	want_d(cmd, "ranker-weight", m->ranker_weight);
+	want_d(cmd, "ranker-group", m->ranker_group);
+	want_i(cmd, "max-queries", m->max_queries);
 }
 
 static void collect_wants(void)

@@ -326,6 +326,113 @@ static void test_z_against_common_frames(void **state)
 	corpus_free(&c);
 }
 
+/* Merging queries: 40 frames around 4 sounds become 4 unit queries near
+ * them, weighted 10 each; 4 or fewer are left as they are. A query's
+ * weight counts as that many copies of it: [a, a, b] and [a, b] weighted
+ * [2, 1] score every candidate alike. The merged queries of frames near a
+ * planted event still find it first. */
+static void test_merge_queries(void **state)
+{
+	(void)state;
+	float dir[4][D], q[40 * D], w[40];
+	int nk = 0;
+	for (int g = 0; g < 4; g++)
+		random_dir(dir[g]);
+	for (int i = 0; i < 40; i++)
+		near(q + i * D, dir[i % 4], 0.05f);
+	assert_int_equal(aed_mine_merge_queries(q, 40, D, 4, 1, w, &nk), AED_OK);
+	assert_int_equal(nk, 4);
+	int seen[4] = { 0 };
+	for (int m = 0; m < nk; m++) {
+		double norm = 0, best = -2;
+		int bg = -1;
+		for (int j = 0; j < D; j++)
+			norm += (double)q[m * D + j] * q[m * D + j];
+		assert_true(fabs(norm - 1) < 1e-4);
+		for (int g = 0; g < 4; g++) {
+			double dot = 0;
+			for (int j = 0; j < D; j++)
+				dot += (double)q[m * D + j] * dir[g][j];
+			if (dot > best) {
+				best = dot;
+				bg = g;
+			}
+		}
+		assert_true(best > 0.95);
+		seen[bg]++;
+		assert_float_equal(w[m], 10.0f, 0);
+	}
+	for (int g = 0; g < 4; g++)
+		assert_int_equal(seen[g], 1);
+	/* Few enough: unchanged. */
+	float q2[3 * D], keep[3 * D];
+	for (int i = 0; i < 3; i++)
+		random_dir(q2 + i * D);
+	memcpy(keep, q2, sizeof keep);
+	assert_int_equal(aed_mine_merge_queries(q2, 3, D, 4, 1, w, &nk), AED_OK);
+	assert_int_equal(nk, 3);
+	assert_memory_equal(q2, keep, sizeof keep);
+	for (int i = 0; i < 3; i++)
+		assert_float_equal(w[i], 1.0f, 0);
+
+	/* Weights as copies. */
+	float target[D];
+	random_dir(target);
+	int seg[2] = { 11, 77 }, patch[2] = { 1, 4 };
+	struct corpus c;
+	corpus_build(&c, 200, 10, target, seg, patch, 2);
+	struct aed_mine_corpus mc = { .ix = c.ix, .n_segments = c.nseg, .first_vec = c.first,
+				      .sample = c.x, .n_sample = (int64_t)c.nseg * c.per };
+	float a3[3 * D], a2[2 * D], w2[2] = { 2, 1 };
+	near(a3, target, 0.2f);
+	memcpy(a3 + D, a3, D * sizeof *a3);
+	random_dir(a3 + 2 * D);
+	memcpy(a2, a3, D * sizeof *a2);
+	memcpy(a2 + D, a3 + 2 * D, D * sizeof *a2);
+	struct aed_mine_hit h3[20], h2[20];
+	struct aed_mine_search_stats st;
+	int n3, n2;
+	for (int sc = 0; sc < 2; sc++) {
+		enum aed_mine_score score = sc ? AED_MINE_SCORE_RAW : AED_MINE_SCORE_Z;
+		struct aed_mine_search_opts o3 = { .k = 20, .score = score };
+		struct aed_mine_search_opts o2 = { .k = 20, .score = score, .weight = w2 };
+		assert_int_equal(aed_mine_search(&mc, a3, 3, &o3, h3, &n3, &st), AED_OK);
+		assert_int_equal(aed_mine_search(&mc, a2, 2, &o2, h2, &n2, &st), AED_OK);
+		assert_int_equal(n3, n2);
+		for (int i = 0; i < n3; i++) {
+			assert_int_equal(h3[i].segment, h2[i].segment);
+			assert_int_equal(h3[i].patch, h2[i].patch);
+			assert_float_equal(h3[i].score, h2[i].score, 1e-6);
+		}
+		/* Unweighted, the lone random query counts as much as the
+		 * target's: the scores differ. */
+		struct aed_mine_search_opts o1 = { .k = 20, .score = score };
+		assert_int_equal(aed_mine_search(&mc, a2, 2, &o1, h2, &n2, &st), AED_OK);
+		int differ = 0;
+		for (int i = 0; i < n2 && i < n3; i++)
+			differ |= fabsf(h2[i].score - h3[i].score) > 1e-4f;
+		assert_true(differ);
+	}
+	/* Merged: 30 frames near the target, 10 of background noise, into 4. */
+	float q3[40 * D];
+	for (int i = 0; i < 40; i++)
+		if (i < 30)
+			near(q3 + i * D, target, 0.3f);
+		else
+			random_dir(q3 + i * D);
+	assert_int_equal(aed_mine_merge_queries(q3, 40, D, 4, 7, w, &nk), AED_OK);
+	assert_true(nk >= 2 && nk <= 4);
+	double wsum = 0;
+	for (int m = 0; m < nk; m++)
+		wsum += w[m];
+	assert_float_equal(wsum, 40.0, 0);
+	struct aed_mine_search_opts om = { .k = 5, .score = AED_MINE_SCORE_Z, .weight = w };
+	assert_int_equal(aed_mine_search(&mc, q3, nk, &om, h3, &n3, &st), AED_OK);
+	assert_true(h3[0].segment == 11 || h3[0].segment == 77);
+	assert_true(h3[1].segment == 11 || h3[1].segment == 77);
+	corpus_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_select_shared_test),
 		cmocka_unit_test(test_search_finds_planted),
 		cmocka_unit_test(test_z_against_common_frames),
+		cmocka_unit_test(test_merge_queries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
