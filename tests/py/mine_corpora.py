@@ -76,6 +76,12 @@ def subset(a, src, work, name, keep_sql):
         if os.path.exists(p):
             os.remove(p)
     shutil.rmtree(db + ".index", ignore_errors=True)
+    # The copy's array store is the source's (array_file paths are relative
+    # to <db>.arrays): a link, not a second copy of the embeddings.
+    if os.path.islink(db + ".arrays"):
+        os.remove(db + ".arrays")
+    shutil.rmtree(db + ".arrays", ignore_errors=True)
+    os.symlink(os.path.abspath(src) + ".arrays", db + ".arrays")
     sql(src, ".backup '%s'" % db)
     sql(db, "PRAGMA foreign_keys = ON; DELETE FROM segment WHERE id NOT IN "
         "(SELECT segment_id FROM embedding) OR NOT coalesce(%s, 0); VACUUM" % keep_sql)
