@@ -130,17 +130,33 @@ int mine_exclusions(struct aed_db *db, const struct aed_mine_opts *o,
 		 * recording stays unless asked (--exclude-group-verified). */
 		int ne = o->exclude_group_first > 0 && o->exclude_group_first < r->n_exemplars
 				 ? o->exclude_group_first : r->n_exemplars;
+		/* One statement for all of them: segment has no index by
+		 * recording (it would slow the ingest of millions of rows), so
+		 * each statement is a scan. */
+		size_t cap = 160 + (size_t)ne * 24, len;
+		char *sql = malloc(cap);
+		if (!sql) {
+			rc = aed_error(AED_ENOMEM, "out of memory");
+			goto out;
+		}
+		len = (size_t)snprintf(sql, cap, "SELECT id FROM segment WHERE ?1 IS NOT NULL AND "
+				       "source_group IN (SELECT source_group FROM segment WHERE "
+				       "id IN (0");
+		int any = 0;
 		for (int i = 0; i < ne; i++) {
 			if (!r->exemplars[i].segment_id ||
 			    (!o->exclude_group_verified && !strcmp(r->exemplars[i].source, "verified")))
 				continue;
-			char sql[256];
-			snprintf(sql, sizeof sql, "SELECT id FROM segment WHERE ?1 IS NOT NULL AND "
-				 "source_group = (SELECT source_group FROM segment WHERE id = %lld)",
-				 (long long)r->exemplars[i].segment_id);
-			if ((rc = mark(db, sql, r->class_id, NULL, map, n, excl, 1)))
-				goto out;
+			len += (size_t)snprintf(sql + len, cap - len, ", %lld",
+						(long long)r->exemplars[i].segment_id);
+			any = 1;
 		}
+		snprintf(sql + len, cap - len, "))");
+		if (any)
+			rc = mark(db, sql, r->class_id, NULL, map, n, excl, 1);
+		free(sql);
+		if (rc)
+			goto out;
 	}
 	*n_excl = 0;
 	for (int64_t s = 0; s < n; s++)
