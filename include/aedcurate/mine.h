@@ -139,7 +139,8 @@ struct aed_mine_opts {
 	                           * candidate labels ""): `eval mine` */
 	int ranker;               /* 1: with ratings for the class, a classifier
 	                           * trained on the rated clips re-ranks the
-	                           * exemplar search's best candidates (below) */
+	                           * exemplar search's best candidates (below);
+	                           * opts_init: 1 */
 	double ranker_weight;     /* the classifier's share of the blend, 0..1
 	                           * (0: similarity only); opts_init: 0.5 */
 	double ranker_group;      /* the weight of a candidate's recording's
@@ -171,6 +172,7 @@ static inline void aed_mine_opts_init(struct aed_mine_opts *o)
 			.generic_drop = AED_MINE_GENERIC_DROP_DEFAULT,
 		},
 		.sample = AED_MINE_SAMPLE_DEFAULT,
+		.ranker = 1,
 		.ranker_weight = AED_MINE_RANKER_WEIGHT_DEFAULT,
 		.max_queries = AED_MINE_MAX_QUERIES_DEFAULT,
 		.ranker_group = AED_MINE_RANKER_GROUP_DEFAULT,

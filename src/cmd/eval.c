@@ -223,7 +223,7 @@ struct emine_cli {
 	struct aed_eval_mine_opts s;
 	struct aed_strlist classes, exemplar;
 	const char *method, *score, *baseline;
-	int no_share;
+	int no_share, no_ranker;
 };
 
 #define O(f) offsetof(struct emine_cli, f)
@@ -254,7 +254,10 @@ static const struct aed_opt emine_table[] = {
 	  "candidates the simulated annotator rates per round",
 	  .def.i = AED_EVAL_MINE_PER_ROUND_DEFAULT, AED_OPT_RANGE(1, 100000) },
 	{ "ranker", 0, AED_OPT_FLAG, O(s.mine.ranker), NULL,
-	  "the review curve mines with mine's --ranker (a classifier trained on the ratings)" },
+	  "the review curve mines with mine's ranker (a classifier trained on the ratings)",
+	  .def.i = 1, .def_note = "on" },
+	{ "no-ranker", 0, AED_OPT_FLAG, O(no_ranker), NULL,
+	  "the review curve without it: ratings only leave rated clips out" },
 	{ "rankings", 0, AED_OPT_FLAG, O(s.keep_rankings), NULL,
 	  "with --json: every trial's ranked segment keys" },
 	{ 0 }
@@ -276,8 +279,8 @@ static const struct aed_cmd_spec emine_spec = {
 		"stored through review import's code (annotator " AED_EVAL_MINE_ANNOTATOR "),\n"
 		"and the class is mined again with the positives as exemplars; yield = the\n"
 		"positives found after each round. 'positives' is the same without storing\n"
-		"ratings (positives only added as exemplars). --ranker: the review curve is\n"
-		"mined with mine's --ranker, trained on the ratings stored so far.\n"
+		"ratings (positives only added as exemplars). The review curve is mined with\n"
+		"mine's ranker, trained on the ratings stored so far (--no-ranker: without).\n"
 		"Rounds write to the database\n"
 		"(mine runs, exports, ratings: the last trial's stay); run them on a copy.",
 	.opts = emine_table,
@@ -455,6 +458,7 @@ int cmd_eval_mine(struct aed_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = cmd_mine_finish("eval mine", o.method, o.score, o.no_share, &eo->mine)))
 		return rc;
+	eo->mine.ranker = eo->mine.ranker && !o.no_ranker;
 	if (eo->mine.exclude_group_verified)
 		return aed_error(AED_EUSAGE, "eval mine: --exclude-group-verified does nothing here: "
 				 "its exemplars are drawn from the labels, never verified clips");

@@ -33,7 +33,7 @@ static const struct aed_opt table[] = {
 	  "use only --exemplar clips, not ontology examples nor verified clips" },
 	{ "ranker", 0, AED_OPT_FLAG, O(s.ranker), NULL,
 	  "with ratings for the class, re-rank by a classifier trained on the rated clips",
-	  .def_note = "off" },
+	  .def.i = 1, .def_note = "on" },
 	{ "no-ranker", 0, AED_OPT_FLAG, O(no_ranker), NULL,
 	  "exemplar search only: ratings just leave rated clips out" },
 	CMD_OPTS_MINE(struct mine_cli, s),
@@ -78,7 +78,8 @@ static const struct aed_cmd_spec spec = {
 		"search's best max(k, 1000) clips by (1-W) z(exemplar score) + W z(its best\n"
 		"patch's logit) + G e, W = --ranker-weight, G = --ranker-group, e = (p - n) /\n"
 		"(p + n + 1) for a clip whose recording has p clips rated Present and n Not\n"
-		"present (0 without). Off by default (--no-ranker).",
+		"present (0 without). On by default; --no-ranker: ratings only leave rated\n"
+		"clips out.",
 	.opts = table,
 	.min_args = 0,
 	.max_args = 0,

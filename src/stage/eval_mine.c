@@ -252,6 +252,9 @@ int eval_mine_rank_pool(struct aed_db *db, const struct aed_eval_mine_opts *o, c
 	mo.method = method;
 	mo.k = k;
 	mo.no_record = !record;
+	/* Only the review curve's rounds train a ranker (on their own ratings):
+	 * a trial's ranking never learns from ratings already in the database. */
+	mo.ranker = o->mine.ranker && record;
 	mo.hits_per_query = 0; /* widened until k segments are pooled */
 	return aed_mine(db, &mo, r);
 }
