@@ -89,15 +89,22 @@ static int add_exemplar(struct aed_mine_result *r, int64_t segment_id, const cha
 int mine_class_exemplars(struct aed_db *db, int64_t class_id, int64_t model_id,
 			 struct aed_mine_result *r, int *n_examples_listed)
 {
+	/* Driven by the class's few rows, never by the corpus: a segment is
+	 * found by its key ("{ytid}_{start_ms}", the unique index), a label by
+	 * the curated labels' partial index (its condition spelled out, for
+	 * SQLite to use it), the embedding checked per row. Joined to the
+	 * embedding table instead, SQLite scanned every embedded segment. */
 	static const char *const q[2] = {
-		"SELECT s.id, s.key FROM class_example ce JOIN segment s ON s.ytid = ce.ytid AND "
-		"s.start_ms = ce.start_ms JOIN embedding e ON e.segment_id = s.id AND e.model_id = ?2 "
-		"WHERE ce.class_id = ?1 ORDER BY s.id",
-		"SELECT DISTINCT s.id, s.key FROM label l JOIN segment s ON s.id = l.segment_id JOIN "
-		"embedding e ON e.segment_id = s.id AND e.model_id = ?2 WHERE l.source IN "
-		"('verified', 'review') AND l.class_id IN (" AED_CLASS_SUBTREE_SQL ") AND NOT EXISTS "
-		"(SELECT 1 FROM review_decision d WHERE d.segment_id = l.segment_id AND d.class_id IN "
-		"(l.class_id, ?1) AND d.decision = 'not_present') ORDER BY s.id",
+		"SELECT s.id, s.key FROM class_example ce JOIN segment s ON s.key = ce.ytid || '_' "
+		"|| ce.start_ms AND s.ytid = ce.ytid AND s.start_ms = ce.start_ms WHERE ce.class_id "
+		"= ?1 AND EXISTS (SELECT 1 FROM embedding e WHERE e.segment_id = s.id AND "
+		"e.model_id = ?2) ORDER BY s.id",
+		"SELECT DISTINCT s.id, s.key FROM label l JOIN segment s ON s.id = l.segment_id WHERE "
+		"l.source IN ('verified', 'review') AND l.source <> 'weak' AND l.class_id IN ("
+		AED_CLASS_SUBTREE_SQL ") AND EXISTS (SELECT 1 FROM embedding e WHERE e.segment_id = "
+		"s.id AND e.model_id = ?2) AND NOT EXISTS (SELECT 1 FROM review_decision d WHERE "
+		"d.segment_id = l.segment_id AND d.class_id IN (l.class_id, ?1) AND d.decision = "
+		"'not_present') ORDER BY s.id",
 	};
 	static const char *const src[2] = { "ontology", "verified" };
 	int rc = AED_OK;
