@@ -194,6 +194,8 @@ struct aed_mine_search_opts {
 	                         * AED_MINE_POOL_MAX (with auto hits_per_query only) */
 	const float *weight;    /* [nq] each query's share of the score (merged
 	                         * frames: how many); NULL = equal shares */
+	int64_t auto_hits;      /* > 0: the auto hits_per_query's start instead of
+	                         * max(4k, 256) (widened and lowered the same) */
 };
 
 /* The exact re-rank reads and scores every pooled frame against every

@@ -354,7 +354,9 @@ static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq,
 	int64_t *ids = NULL, *uniq = NULL;
 	int rc = AED_OK;
 
-	int64_t kq = o->hits_per_query > 0 ? o->hits_per_query : (4 * (int64_t)o->k > 256 ? 4 * (int64_t)o->k : 256);
+	int64_t kq = o->hits_per_query > 0 ? o->hits_per_query
+		     : o->auto_hits > 0 ? o->auto_hits
+		     : 4 * (int64_t)o->k > 256 ? 4 * (int64_t)o->k : 256;
 	int64_t pool_max = o->pool_max > 0 ? o->pool_max : AED_MINE_POOL_MAX;
 	int64_t m = 0, nseg = 0;
 	*capped = 0;

@@ -474,6 +474,14 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	int kp = clf && k < AED_RANKER_POOL ? AED_RANKER_POOL : k;
 	struct aed_mine_search_opts so = { .k = kp, .hits_per_query = o->hits_per_query,
 					   .score = score, .weight = weight };
+	/* The ranker's pool: 4 hits for each of its kp clips in all, spread
+	 * over the queries, and never fewer a query than k alone asks (4k,
+	 * 256). 4kp a query pooled 32 x 4,000 frames at 1 M vectors. */
+	if (kp > k) {
+		int64_t a = 4 * (int64_t)k > 256 ? 4 * (int64_t)k : 256;
+		int64_t b = (4 * (int64_t)kp + nq - 1) / (nq ? nq : 1);
+		so.auto_hits = a > b ? a : b;
+	}
 	r->n_queries = nq;
 	hits = malloc((size_t)kp * sizeof *hits);
 	int nh = 0;
