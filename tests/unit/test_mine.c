@@ -285,6 +285,27 @@ static void test_search_finds_planted(void **state)
 	assert_int_equal(st.hits_per_query, AED_MINE_POOL_MIN_HITS);
 	assert_true(n > 0);
 
+	/* auto_hits: where the auto search starts (k = 10 alone starts at 256),
+	 * widened the same past exclusions. */
+	struct aed_mine_search_opts ah = { .k = 10, .score = AED_MINE_SCORE_Z, .auto_hits = 600 };
+	assert_int_equal(aed_mine_search(&mc, q, 3, &ah, hits, &n, &st), AED_OK);
+	assert_int_equal(st.hits_per_query, 600);
+	assert_int_equal(n, 10);
+	for (int i = 0; i < 3; i++)
+		assert_true(hits[i].segment == seg[0] || hits[i].segment == seg[1] ||
+			    hits[i].segment == seg[2]);
+	excl = calloc((size_t)c.nseg, 1);
+	memset(excl, 1, (size_t)c.nseg);
+	excl[250] = 0;
+	mc.excluded = excl;
+	ah.k = 1;
+	ah.auto_hits = 2;
+	assert_int_equal(aed_mine_search(&mc, q, 3, &ah, hits, &n, &st), AED_OK);
+	assert_true(st.hits_per_query > 2);
+	assert_int_equal(n, 1);
+	assert_int_equal(hits[0].segment, 250);
+	free(excl);
+
 	/* z needs a sample. */
 	mc.excluded = NULL;
 	mc.n_sample = 0;
