@@ -194,19 +194,20 @@ static void standardise(double *v, int n)
 /* The recordings with rated clips of the class: group[i], Present clips
  * pos[i] and rated clips n[i] (each clip's majority answer, as the ranker
  * trains on); *ng recordings. */
+struct rated_group {
+	char *group;
+	int pos, n;
+};
 struct rated_groups {
-	char **group;
-	int *pos, *n;
+	struct rated_group *v;
 	int ng;
 };
 
 static void rated_groups_release(struct rated_groups *g)
 {
 	for (int i = 0; i < g->ng; i++)
-		free(g->group[i]);
-	free(g->group);
-	free(g->pos);
-	free(g->n);
+		free(g->v[i].group);
+	free(g->v);
 	memset(g, 0, sizeof *g);
 }
 
@@ -229,26 +230,20 @@ static int rated_groups(struct aed_db *db, int64_t class_id, struct rated_groups
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (g->ng == cap) {
 			cap = cap ? 2 * cap : 64;
-			char **ng = realloc(g->group, (size_t)cap * sizeof *ng);
-			if (ng)
-				g->group = ng;
-			int *np = realloc(g->pos, (size_t)cap * sizeof *np);
-			if (np)
-				g->pos = np;
-			int *nn = realloc(g->n, (size_t)cap * sizeof *nn);
-			if (nn)
-				g->n = nn;
-			if (!ng || !np || !nn) {
+			struct rated_group *nv = realloc(g->v, (size_t)cap * sizeof *nv);
+			if (!nv) {
 				rc = aed_error(AED_ENOMEM, "out of memory");
 				break;
 			}
+			g->v = nv;
 		}
-		if (!(g->group[g->ng] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+		struct rated_group *e = &g->v[g->ng];
+		if (!(e->group = strdup((const char *)sqlite3_column_text(st, 0)))) {
 			rc = aed_error(AED_ENOMEM, "out of memory");
 			break;
 		}
-		g->pos[g->ng] = sqlite3_column_int(st, 1);
-		g->n[g->ng] = sqlite3_column_int(st, 2);
+		e->pos = sqlite3_column_int(st, 1);
+		e->n = sqlite3_column_int(st, 2);
 		g->ng++;
 	}
 	sqlite3_finalize(st);
@@ -256,7 +251,7 @@ static int rated_groups(struct aed_db *db, int64_t class_id, struct rated_groups
 }
 
 /* What the ratings say of segment id's recording: (p - n) / (p + n + 1),
- * 0 without ratings. g->group is sorted (the query's ORDER BY, SQLite's
+ * 0 without ratings. g->v is sorted by group (the query's ORDER BY, SQLite's
  * BINARY collation, which strcmp matches). */
 static int group_evidence(sqlite3_stmt *st, const struct rated_groups *g, int64_t id,
 			  double *e)
@@ -267,9 +262,9 @@ static int group_evidence(sqlite3_stmt *st, const struct rated_groups *g, int64_
 		const char *grp = (const char *)sqlite3_column_text(st, 0);
 		int lo = 0, hi = g->ng;
 		while (lo < hi) {
-			int mid = lo + (hi - lo) / 2, c = strcmp(g->group[mid], grp);
+			int mid = lo + (hi - lo) / 2, c = strcmp(g->v[mid].group, grp);
 			if (!c) {
-				int p = g->pos[mid], n = g->n[mid] - p;
+				int p = g->v[mid].pos, n = g->v[mid].n - p;
 				*e = (double)(p - n) / (double)(p + n + 1);
 				break;
 			}
