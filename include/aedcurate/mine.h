@@ -142,7 +142,8 @@ struct aed_mine_opts {
 	                           * exemplar search's best candidates (below);
 	                           * opts_init: 1 */
 	double ranker_weight;     /* the classifier's share of the blend, 0..1
-	                           * (0: similarity only); opts_init: 0.5 */
+	                           * (0: similarity and the recording term only);
+	                           * opts_init: 0.5 */
 	double ranker_group;      /* the weight of a candidate's recording's
 	                           * ratings in the ranker's score (below);
 	                           * opts_init: AED_MINE_RANKER_GROUP_DEFAULT */
@@ -236,7 +237,8 @@ struct aed_mine_result {
 	int ranker_pool;                 /* candidates it re-ranked */
 	double ranker_weight;
 	double ranker_group;
-	int ranker_group_hits;           /* re-ranked candidates whose recording has ratings */
+	int ranker_group_hits;           /* re-ranked candidates whose recording's
+	                                  * ratings lean one way (e != 0) */
 	double ranker_seconds;           /* training and re-ranking, not the search */
 };
 

@@ -326,6 +326,8 @@ static json_t *emine_json(const struct aed_eval_mine_result *r, const struct aed
 			      num(r->prior), "classes", "skipped", "seconds", r->seconds);
 	if (!j)
 		return NULL;
+	/* The review curve's mining: with the ranker (the default) or without. */
+	json_object_set_new(j, "review_ranker", json_boolean(o->rounds && o->mine.ranker));
 	if (o->rounds)
 		json_object_set_new(j, "yield", json_pack("{s:o, s:o}", "review",
 							  yield_json(r->yield[0], o->rounds),

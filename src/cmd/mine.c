@@ -40,7 +40,8 @@ static const struct aed_opt table[] = {
 	{ "seed", 0, AED_OPT_INT, O(s.select.seed), "N", "k-means seed",
 	  .def.i = AED_MINE_KMEANS_SEED_DEFAULT },
 	{ "hits", 0, AED_OPT_INT64, O(s.hits_per_query), "N", "neighbours per query frame",
-	  AED_OPT_AT_LEAST(0), .def_note = "max(4k, 256), widened past exclusions" },
+	  AED_OPT_AT_LEAST(0),
+	  .def_note = "max(4k, 256), with the ranker at least 4000 / queries, widened past exclusions" },
 	{ "show", 'n', AED_OPT_INT, O(show), "N", "candidates to print (--json prints all)",
 	  .def.i = 20, AED_OPT_AT_LEAST(0) },
 	{ 0 }

@@ -356,7 +356,7 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 	char *params = NULL;
 	int rc;
 
-	json_t *pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:b, s:o, s:b, s:i, s:i, s:I, s:s, s:i, s:f, s:f}",
+	json_t *pj = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:I, s:b, s:b, s:o, s:b, s:i, s:i, s:I, s:s, s:i, s:f, s:f, s:i}",
 			       "method", aed_mine_method_name(o->method), "score",
 			       aed_mine_score_name(score), "k", k, "clusters", r->sel.n_clusters,
 			       "min_exemplars", o->select.min_exemplars, "seed", o->select.seed,
@@ -369,7 +369,8 @@ static int record_run(struct aed_db *db, const struct aed_mine_opts *o,
 			       aed_json_text(o->candidates_split), "no_class_exemplars", o->no_class_exemplars,
 			       "kept_frames", o->method == AED_MINE_MEAN ? nq : r->sel.n_kept, "queries", nq, "index_id", (json_int_t)r->index_id, "factory",
 			       h->st.factory, "ranker_rated", r->ranker_rated, "ranker_weight",
-			       r->ranker_weight, "ranker_group", r->ranker_group);
+			       r->ranker_weight, "ranker_group", r->ranker_group, "max_queries",
+			       o->max_queries > 0 ? o->max_queries : AED_MINE_MAX_QUERIES_DEFAULT);
 	/* mine_run keeps them too, keys sorted. */
 	params = pj ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (!params) {
@@ -492,7 +493,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	if ((rc = aed_mine_search(&c, q, nq, &so, hits, &nh, &r->stats)))
 		goto out;
 	if (clf) {
-		r->ranker_weight = o->ranker_weight; /* 0: the similarity order, re-scored */
+		r->ranker_weight = o->ranker_weight; /* 0: similarity and the recording term */
 		r->ranker_pool = nh;
 		t_rank = aed_now();
 		r->ranker_group = o->ranker_group;

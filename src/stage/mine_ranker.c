@@ -227,7 +227,8 @@ static int rated_groups(struct aed_db *db, int64_t class_id, struct rated_groups
 				 "<> '' GROUP BY s.source_group ORDER BY s.source_group", &st)))
 		return rc;
 	sqlite3_bind_int64(st, 1, class_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if (g->ng == cap) {
 			cap = cap ? 2 * cap : 64;
 			struct rated_group *nv = realloc(g->v, (size_t)cap * sizeof *nv);
@@ -246,6 +247,8 @@ static int rated_groups(struct aed_db *db, int64_t class_id, struct rated_groups
 		e->n = sqlite3_column_int(st, 2);
 		g->ng++;
 	}
+	if (!rc && step != SQLITE_DONE)
+		rc = aed_db_error(db, "reading the rated recordings");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -253,12 +256,18 @@ static int rated_groups(struct aed_db *db, int64_t class_id, struct rated_groups
 /* What the ratings say of segment id's recording: (p - n) / (p + n + 1),
  * 0 without ratings. g->v is sorted by group (the query's ORDER BY, SQLite's
  * BINARY collation, which strcmp matches). */
-static int group_evidence(sqlite3_stmt *st, const struct rated_groups *g, int64_t id,
-			  double *e)
+static int group_evidence(struct aed_db *db, sqlite3_stmt *st, const struct rated_groups *g,
+			  int64_t id, double *e)
 {
 	*e = 0;
 	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT) {
+	int step = sqlite3_step(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		int rc = aed_db_error(db, "reading a candidate's recording");
+		sqlite3_reset(st);
+		return rc;
+	}
+	if (step == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT) {
 		const char *grp = (const char *)sqlite3_column_text(st, 0);
 		int lo = 0, hi = g->ng;
 		while (lo < hi) {
@@ -281,7 +290,7 @@ static int group_evidence(sqlite3_stmt *st, const struct rated_groups *g, int64_
 /* Re-rank hits[0..n-1] by the blend of the exemplar score and the ranker's
  * clip score (its best patch's logit), both standardised over the hits,
  * plus g times what the ratings say of the hit's recording (mine.h);
- * *group_hits: hits whose recording has ratings. */
+ * *group_hits: hits whose recording's ratings lean one way (e != 0). */
 int mine_ranker_rerank(const struct stored *sv, const struct aed_clf *m, int64_t class_id,
 		       double w, double g, struct aed_mine_hit *hits, int n, int *group_hits)
 {
@@ -305,7 +314,9 @@ int mine_ranker_rerank(const struct stored *sv, const struct aed_clf *m, int64_t
 					 &st)))
 			goto out;
 		for (int i = 0; i < n && rg.ng; i++) {
-			group_evidence(st, &rg, h->segment_ids[hits[i].segment], &gs[i]);
+			if ((rc = group_evidence(sv->db, st, &rg, h->segment_ids[hits[i].segment],
+						 &gs[i])))
+				goto out;
 			*group_hits += gs[i] != 0;
 		}
 	}

@@ -113,13 +113,13 @@ check_eq "the default run kept every kept frame as a query (<= 32)" "$(echo "$KE
 # shellcheck disable=SC2086
 check "mine --max-queries 3" $AED mine --class /m/05tny_ $EX --exclude-group --k 30 --max-queries 3 --json
 cp "$T/out" "$T/mq.json"
-check "3 queries from the kept frames, weights recorded" $PY - "$T/mq.json" "$(echo "$KEPT" | cut -d' ' -f1)" "$AEDCURATE_DB" <<'EOF'
+check "3 queries from the kept frames, recorded" $PY - "$T/mq.json" "$(echo "$KEPT" | cut -d' ' -f1)" "$AEDCURATE_DB" <<'EOF'
 import json, sqlite3, sys
 d = json.load(open(sys.argv[1]))
 assert d["kept_frames"] == int(sys.argv[2]) > 3 and d["queries"] == 3, (d["kept_frames"], d["queries"])
 db = sqlite3.connect(sys.argv[3])
 p = json.loads(db.execute("SELECT params FROM mine_run ORDER BY id DESC LIMIT 1").fetchone()[0])
-assert p["queries"] == 3 and p["kept_frames"] == d["kept_frames"], p
+assert p["queries"] == 3 and p["max_queries"] == 3 and p["kept_frames"] == d["kept_frames"], p
 top = [c["key"] for c in d["candidates"][:10]]
 meta = dict(db.execute("SELECT key, meta FROM segment"))
 hits = sum('"dog_bark"' in meta[k] for k in top)

@@ -165,6 +165,7 @@ for t in c["trials"]:
         assert len(y) == 2 and 0 <= y[0] <= y[1] <= 10 and y[0] <= 5, (k, y)
         assert all(float(v).is_integer() for v in y)
 assert len(j["yield"]["review"]) == 2 and j["yield"]["review"][0] <= j["yield"]["review"][1]
+assert j["review_ranker"] is True
 print("# yield review", j["yield"]["review"], "positives", j["yield"]["positives"])
 EOF
 sed -n 's/^# /# /p' "$T/out"

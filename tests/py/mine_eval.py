@@ -119,7 +119,7 @@ def main():
             res["prior"].append(prior)
             for v in variants:
                 cmd = [a.aed, "--db", a.db, "--json", "--quiet", "mine", "--class", mids[cls],
-                       "--no-class-exemplars", "--exclude-group", "--k", "50"] + VARIANTS[v]
+                       "--no-class-exemplars", "--no-ranker", "--exclude-group", "--k", "50"] + VARIANTS[v]
                 for s in ex:
                     cmd += ["--exemplar", s["key"]]
                 out = subprocess.run(cmd, capture_output=True, text=True)

@@ -285,8 +285,8 @@ static void test_search_finds_planted(void **state)
 	assert_int_equal(st.hits_per_query, AED_MINE_POOL_MIN_HITS);
 	assert_true(n > 0);
 
-	/* auto_hits: where the auto search starts (k = 10 alone starts at 256),
-	 * widened the same past exclusions. */
+	/* auto_hits: where the auto search starts (k = 10 alone starts at 256);
+	 * a start that exclusions leave short is widened as before. */
 	struct aed_mine_search_opts ah = { .k = 10, .score = AED_MINE_SCORE_Z, .auto_hits = 600 };
 	assert_int_equal(aed_mine_search(&mc, q, 3, &ah, hits, &n, &st), AED_OK);
 	assert_int_equal(st.hits_per_query, 600);
