@@ -663,6 +663,51 @@ static void test_digest(void **state)
 	aed_db_free(&db);
 }
 
+/* A reader over more files than it keeps open (64): 70 writers, one array
+ * each, read twice over in an order that returns to every file; each array
+ * is its writer's, as aed_array_get gives it. */
+static void test_reader_many_files(void **state)
+{
+	(void)state;
+	unlink(path);
+	struct aed_db *db = open_db();
+	int64_t run;
+	enum { NF = 70 };
+	assert_int_equal(aed_run_begin(db, "many-files", NULL, &run), AED_OK);
+	for (int f = 0; f < NF; f++) {
+		struct aed_array_writer *w;
+		float v[8];
+		int64_t off, dims[3] = { 8, 1, 1 };
+		for (int k = 0; k < 8; k++)
+			v[k] = (float)(f * 10 + k);
+		assert_int_equal(aed_array_writer_new(db, "many", run, f, &w), AED_OK);
+		assert_int_equal(aed_array_append(w, v, sizeof v, &off), AED_OK);
+		assert_int_equal(aed_array_sync(w), AED_OK);
+		assert_int_equal(aed_db_begin(db), AED_OK);
+		assert_int_equal(aed_array_record(w, 1000 + f, off, AED_F32, dims), AED_OK);
+		assert_int_equal(aed_array_commit_size(w), AED_OK);
+		assert_int_equal(aed_db_commit(db), AED_OK);
+		aed_array_writer_free(&w);
+	}
+	int64_t nfiles;
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM array_file WHERE path LIKE 'many/%'",
+				    &nfiles), AED_OK);
+	assert_int_equal(nfiles, NF);
+	struct aed_array_reader *rd;
+	assert_int_equal(aed_array_reader_new(db, "many", &rd), AED_OK);
+	for (int pass = 0; pass < 2; pass++)
+		for (int j = 0; j < NF; j++) {
+			int f = (j * 31 + pass * 7) % NF;
+			struct aed_array a;
+			assert_int_equal(aed_array_reader_get(rd, 1000 + f, &a), AED_OK);
+			assert_int_equal(a.nbytes, 8 * sizeof(float));
+			for (int k = 0; k < 8; k++)
+				assert_true(((const float *)a.data)[k] == (float)(f * 10 + k));
+		}
+	aed_array_reader_free(&rd);
+	aed_db_free(&db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -676,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_claim_shard),
 		cmocka_unit_test(test_claim_no_filter),
 		cmocka_unit_test(test_digest),
+		cmocka_unit_test(test_reader_many_files),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
