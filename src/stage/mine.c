@@ -398,6 +398,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	struct aed_mine_hit *hits = NULL;
 	struct aed_clf *clf = NULL;
 	struct aed_array_reader *rd = NULL;
+	struct segnum *map = NULL;
 	char *mid = NULL, *name = NULL;
 	int rc, nq = 0;
 	int k = o->k > 0 ? o->k : DEFAULT_K;
@@ -425,9 +426,10 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	r->n_frames = (int)f.n;
 
 	struct stored sv = { .db = db, .h = &h };
-	if ((rc = aed_array_reader_new(db, "embedding", &rd)))
+	if ((rc = aed_array_reader_new(db, "embedding", &rd)) || (rc = mine_segnum_map(&h, &map)))
 		goto out;
 	sv.rd = rd;
+	sv.map = map;
 	struct aed_mine_corpus c = {
 		.ix = h.ix, .n_segments = h.n_segments, .first_vec = h.first_vec,
 		/* Hits of a compressed index are re-ranked against the stored
@@ -458,7 +460,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = mine_exclusions(db, o, &h, r, excl, &r->n_excluded)))
+	if ((rc = mine_exclusions(db, o, &h, map, r, excl, &r->n_excluded)))
 		goto out;
 	c.excluded = excl;
 	if (r->n_excluded >= h.n_segments) {
@@ -512,6 +514,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		rc = record_run(db, o, &h, r, score, k, nq, c.n_sample);
 out:
 	aed_array_reader_free(&rd);
+	free(map);
 	aed_index_handle_release(&h);
 	mine_frames_release(&f);
 	free(excl);

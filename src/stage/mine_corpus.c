@@ -66,13 +66,10 @@ int mine_has_table(struct aed_db *db, const char *name)
 	return aed_db_int(db, sql, &n) == AED_OK && n > 0;
 }
 
-/* Which segments of the index may not be candidates. */
-int mine_exclusions(struct aed_db *db, const struct aed_mine_opts *o,
-		    const struct aed_index_handle *h, const struct aed_mine_result *r,
-		    unsigned char *excl, int64_t *n_excl)
+int mine_segnum_map(const struct aed_index_handle *h, struct segnum **out)
 {
 	struct segnum *map = malloc((size_t)(h->n_segments ? h->n_segments : 1) * sizeof *map);
-	int rc = AED_OK;
+	*out = NULL;
 	if (!map)
 		return aed_error(AED_ENOMEM, "out of memory");
 	for (int64_t s = 0; s < h->n_segments; s++) {
@@ -80,6 +77,16 @@ int mine_exclusions(struct aed_db *db, const struct aed_mine_opts *o,
 		map[s].num = s;
 	}
 	qsort(map, (size_t)h->n_segments, sizeof *map, mine_cmp_segnum);
+	*out = map;
+	return AED_OK;
+}
+
+/* Which segments of the index may not be candidates. */
+int mine_exclusions(struct aed_db *db, const struct aed_mine_opts *o,
+		    const struct aed_index_handle *h, const struct segnum *map,
+		    const struct aed_mine_result *r, unsigned char *excl, int64_t *n_excl)
+{
+	int rc = AED_OK;
 	int64_t n = h->n_segments;
 
 	if (o->candidates_split) {
@@ -162,7 +169,6 @@ int mine_exclusions(struct aed_db *db, const struct aed_mine_opts *o,
 	for (int64_t s = 0; s < n; s++)
 		*n_excl += excl[s];
 out:
-	free(map);
 	return rc;
 }
 

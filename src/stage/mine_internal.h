@@ -34,6 +34,7 @@ struct stored {
 	struct aed_db *db;
 	const struct aed_index_handle *h;
 	struct aed_array_reader *rd; /* the embeddings, read many times */
+	const struct segnum *map;    /* segment id -> number, by id (mine_segnum_map) */
 };
 
 /* --- mine_exemplars.c ------------------------------------------------------ */
@@ -49,10 +50,12 @@ int mine_load_exemplar_frames(struct aed_db *db, const struct aed_mine_opts *o,
 /* qsort order of struct segnum by id, and the number of id (-1: none). */
 int mine_cmp_segnum(const void *a, const void *b);
 int64_t mine_lookup_num(const struct segnum *m, int64_t n, int64_t id);
+/* The index's segments sorted by id, for mine_lookup_num; *map malloc'd. */
+int mine_segnum_map(const struct aed_index_handle *h, struct segnum **map);
 int mine_has_table(struct aed_db *db, const char *name);
 int mine_exclusions(struct aed_db *db, const struct aed_mine_opts *o,
-		    const struct aed_index_handle *h, const struct aed_mine_result *r,
-		    unsigned char *excl, int64_t *n_excl);
+		    const struct aed_index_handle *h, const struct segnum *map,
+		    const struct aed_mine_result *r, unsigned char *excl, int64_t *n_excl);
 int mine_stored_rows(const struct stored *sv, int64_t s, int64_t p0, int64_t n, float *out);
 int mine_stored_fetch(void *ctx, int64_t n, const int64_t *ids, float *out);
 int mine_corpus_sample(const struct stored *sv, int64_t ns, float *out, int64_t *got);

@@ -20,6 +20,11 @@
  * majority of its Present and Not present ratings (a tie: left out). Unsure
  * and Not acoustic say nothing about the sound, so they never count.
  * ids[i], y[i] (1 Present, 0 Not present); *n clips. */
+#define RATED_CLIPS_SQL \
+	"SELECT segment_id, SUM(answer = 'present') > SUM(answer = 'not_present') AS y FROM " \
+	"rating WHERE class_id = ?1 AND answer IN ('present', 'not_present') GROUP BY " \
+	"segment_id HAVING SUM(answer = 'present') <> SUM(answer = 'not_present')"
+
 static int rated_clips(struct aed_db *db, int64_t class_id, int64_t **ids, int **y, int *n)
 {
 	sqlite3_stmt *st = NULL;
@@ -29,16 +34,11 @@ static int rated_clips(struct aed_db *db, int64_t class_id, int64_t **ids, int *
 	*n = 0;
 	if (!mine_has_table(db, "rating"))
 		return AED_OK;
-	if ((rc = aed_db_prepare(db, "SELECT segment_id, SUM(answer = 'present'), "
-				 "SUM(answer = 'not_present') FROM rating WHERE class_id = ?1 AND "
-				 "answer IN ('present', 'not_present') GROUP BY segment_id "
-				 "ORDER BY segment_id", &st)))
+	if ((rc = aed_db_prepare(db, "SELECT segment_id, y FROM (" RATED_CLIPS_SQL ") ORDER BY "
+				 "segment_id", &st)))
 		return rc;
 	sqlite3_bind_int64(st, 1, class_id);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		int pres = sqlite3_column_int(st, 1), notp = sqlite3_column_int(st, 2);
-		if (pres == notp)
-			continue;
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 64;
 			int64_t *ni = realloc(*ids, (size_t)cap * sizeof *ni);
@@ -53,7 +53,7 @@ static int rated_clips(struct aed_db *db, int64_t class_id, int64_t **ids, int *
 			}
 		}
 		(*ids)[*n] = sqlite3_column_int64(st, 0);
-		(*y)[*n] = pres > notp;
+		(*y)[*n] = sqlite3_column_int(st, 1);
 		(*n)++;
 	}
 	sqlite3_finalize(st);
@@ -93,7 +93,6 @@ int mine_ranker_train(struct aed_db *db, const struct stored *sv, const struct f
 		      struct aed_clf **m)
 {
 	const struct aed_index_handle *h = sv->h;
-	struct segnum *map = NULL;
 	struct rows t = { 0 };
 	int64_t *ids = NULL;
 	int *lab = NULL, n = 0, rc, d = h->dim;
@@ -101,15 +100,6 @@ int mine_ranker_train(struct aed_db *db, const struct stored *sv, const struct f
 	*m = NULL;
 	if ((rc = rated_clips(db, r->class_id, &ids, &lab, &n)) || n == 0)
 		goto out;
-	if (!(map = malloc((size_t)(h->n_segments ? h->n_segments : 1) * sizeof *map))) {
-		rc = aed_error(AED_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (int64_t s = 0; s < h->n_segments; s++) {
-		map[s].id = h->segment_ids[s];
-		map[s].num = s;
-	}
-	qsort(map, (size_t)h->n_segments, sizeof *map, mine_cmp_segnum);
 	if ((rc = rows_reserve(&t, (size_t)f->n, d)))
 		goto out;
 	memcpy(t.x, f->x, (size_t)f->n * d * sizeof *t.x);
@@ -121,7 +111,7 @@ int mine_ranker_train(struct aed_db *db, const struct stored *sv, const struct f
 		int ex = 0;
 		for (int e = 0; e < r->n_exemplars && !ex; e++)
 			ex = r->exemplars[e].segment_id == ids[i];
-		int64_t s = mine_lookup_num(map, h->n_segments, ids[i]);
+		int64_t s = mine_lookup_num(sv->map, h->n_segments, ids[i]);
 		/* A rated exemplar's frames are in already; a rated clip outside
 		 * the index has no vectors to give. */
 		if (s < 0 || (ex && lab[i])) {
@@ -162,7 +152,6 @@ int mine_ranker_train(struct aed_db *db, const struct stored *sv, const struct f
 	struct aed_clf_report rep;
 	rc = aed_clf_train(t.x, t.n, d, t.y, 1, &pos_w, NULL, &co, m, &rep);
 out:
-	free(map);
 	free(ids);
 	free(lab);
 	free(t.x);
@@ -218,13 +207,10 @@ static int rated_groups(struct aed_db *db, int64_t class_id, struct rated_groups
 	memset(g, 0, sizeof *g);
 	if (!mine_has_table(db, "rating"))
 		return AED_OK;
-	if ((rc = aed_db_prepare(db, "SELECT s.source_group, SUM(x.y), COUNT(*) FROM (SELECT "
-				 "segment_id, SUM(answer = 'present') > SUM(answer = 'not_present') "
-				 "AS y FROM rating WHERE class_id = ?1 AND answer IN ('present', "
-				 "'not_present') GROUP BY segment_id HAVING SUM(answer = 'present') "
-				 "<> SUM(answer = 'not_present')) x JOIN segment s ON s.id = "
-				 "x.segment_id WHERE s.source_group IS NOT NULL AND s.source_group "
-				 "<> '' GROUP BY s.source_group ORDER BY s.source_group", &st)))
+	if ((rc = aed_db_prepare(db, "SELECT s.source_group, SUM(x.y), COUNT(*) FROM ("
+				 RATED_CLIPS_SQL ") x JOIN segment s ON s.id = x.segment_id WHERE "
+				 "s.source_group IS NOT NULL AND s.source_group <> '' GROUP BY "
+				 "s.source_group ORDER BY s.source_group", &st)))
 		return rc;
 	sqlite3_bind_int64(st, 1, class_id);
 	int step;
