@@ -163,6 +163,7 @@ check_eq "2 shards and the merge submitted" "0 y y" "$_rc ${A:+y} ${M:+y}"
 if midway "$T/wb/shards/shard-1.db"; then ok "shard 1's task is midway through its embed step ($_got)"
 else not_ok "shard 1's task finished its embed step before it could be stopped ($_got)"; fi
 check "scontrol requeue ${A}_1" scontrol requeue "${A}_1"
+requeued_at=$(date +%s)
 check "the task is pending again" until_state "${A}_1" PENDING
 check_eq "the merge job still waits for the array" "PENDING Reason=Dependency" \
 	"$(state $M) $(scontrol show job -o $M | grep -o 'Reason=[A-Za-z]*')"
@@ -172,6 +173,10 @@ snapshot "$T/wb/shards/shard-1.db"
 check "status" $AED status "$T/wb"
 check_grep "shard 1 is incomplete: its run on node-b is dead, as its task is pending" \
 	'^shard 1 +incomplete +8/9 steps; last run dead \(its task is not running\); Slurm job [0-9]+: PENDING' "$T/out"
+# Not in the second of the requeue: slurmd refuses a job credential issued
+# in the second its old one was revoked ("Job credential revoked"), and the
+# task would fail instead of starting again.
+while [ "$(date +%s)" -le "$requeued_at" ]; do sleep 0.1; done
 check "start it now (a requeued task waits ~2 min)" scontrol update JobId="${A}_1" StartTime=now
 check "every job ended" wait_jobs $A $M
 check_eq "both tasks and the merge completed" "COMPLETED COMPLETED" "$(state $A) $(state $M)" ||
