@@ -64,7 +64,9 @@ static const struct aed_cmd_spec spec = {
 		"hum, padding) is dropped, and so is every frame that fewer than --share other\n"
 		"exemplars have a frame unusually close to. Each kept frame queries the index\n"
 		"(past --max-queries kept frames, as many k-means centroids, each weighted by\n"
-		"its frames); pooled hits are scored exactly: the (weighted) mean over the\n"
+		"its frames), and so does the score query, their sum weighted as the score\n"
+		"weights them, with 4 times the hits (its neighbours are the best-scoring\n"
+		"frames); pooled hits are scored exactly: the (weighted) mean over the\n"
 		"queries of the similarity standardised over the corpus (--score z) or of the\n"
 		"raw cosine (--score raw). A clip's score is its best frame's; that frame's\n"
 		"start is shown. Exemplars and clips already reviewed for the class are never\n"
@@ -151,8 +153,9 @@ static json_t *result_json(const struct aed_mine_result *r, const struct aed_min
 						    c->best_time_s, "labels", c->labels));
 	}
 	json_object_set_new(j, "candidates", ca);
-	json_object_set_new(j, "search", json_pack("{s:I, s:I, s:I, s:b, s:f}", "hits_per_query",
+	json_object_set_new(j, "search", json_pack("{s:I, s:I, s:I, s:I, s:b, s:f}", "hits_per_query",
 						   (json_int_t)r->stats.hits_per_query,
+						   "score_query_hits", (json_int_t)r->stats.score_query_hits,
 						   "pooled_frames", (json_int_t)r->stats.pooled_frames,
 						   "pooled_segments",
 						   (json_int_t)r->stats.pooled_segments, "pool_capped",
@@ -221,9 +224,11 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 		else
 			printf("queries: %d kept frames\n", r->sel.n_kept);
 	}
-	printf("search: %lld hits per query, %lld frames of %lld segments scored exactly, %.3f s\n",
-	       (long long)r->stats.hits_per_query, (long long)r->stats.pooled_frames,
-	       (long long)r->stats.pooled_segments, r->stats.seconds);
+	printf("search: %lld hits per query frame, %lld for the score query; %lld frames of %lld "
+	       "segments scored exactly, %.3f s\n",
+	       (long long)r->stats.hits_per_query, (long long)r->stats.score_query_hits,
+	       (long long)r->stats.pooled_frames, (long long)r->stats.pooled_segments,
+	       r->stats.seconds);
 	printf("candidates: %d queued (mine_run %lld)%s\n", r->n_candidates,
 	       (long long)r->mine_run_id, r->n_candidates > show ? ", top ones:" : "");
 	printf("%5s %8s %7s  %-28s %s\n", "rank", "score", "time_s", "segment", "labels");

@@ -311,21 +311,26 @@ out:
 }
 
 /* The distinct frames among the first take of each query's stride hits
- * (ids [nq x stride], best first), excluded segments' frames dropped,
- * ascending into uniq [*m]; *nseg the segments they fall in. */
+ * (ids [nq x stride], best first) and the n_extra of extra, excluded
+ * segments' frames dropped, ascending into uniq [*m]; *nseg the segments
+ * they fall in. */
 static void collect(const struct aed_mine_corpus *c, const int64_t *ids, int nq, int64_t stride,
-		    int64_t take, int64_t *uniq, int64_t *m_out, int64_t *nseg_out)
+		    int64_t take, const int64_t *extra, int64_t n_extra, int64_t *uniq, int64_t *m_out,
+		    int64_t *nseg_out)
 {
 	int64_t m = 0, nseg = 0;
-	for (int j = 0; j < nq; j++)
-		for (int64_t i = j * stride; i < j * stride + take; i++) {
-			if (ids[i] < 0)
+	for (int j = 0; j <= nq; j++) {
+		const int64_t *row = j < nq ? ids + j * stride : extra;
+		int64_t n = j < nq ? take : n_extra;
+		for (int64_t i = 0; i < n; i++) {
+			if (row[i] < 0)
 				continue;
-			int64_t s = segment_of(c, ids[i]);
+			int64_t s = segment_of(c, row[i]);
 			if (s < 0 || (c->excluded && c->excluded[s]))
 				continue;
-			uniq[m++] = ids[i];
+			uniq[m++] = row[i];
 		}
+	}
 	qsort(uniq, (size_t)m, sizeof *uniq, cmp_i64);
 	int64_t w = 0;
 	for (int64_t i = 0; i < m; i++)
@@ -341,41 +346,77 @@ static void collect(const struct aed_mine_corpus *c, const int64_t *ids, int nq,
 	*nseg_out = nseg;
 }
 
-/* The pool: every query's kq nearest frames (kq from o, raised until k
- * segments survive the exclusions, lowered while the pool exceeds its
- * bound: *capped), excluded segments' frames dropped,
- * distinct ids ascending into *uniq [*m] (malloc'd), *nseg segments. */
-static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq,
-		     const struct aed_mine_search_opts *o, int64_t *kq_out, int64_t **uniq_out,
-		     int64_t *m_out, int64_t *nseg_out, int *capped)
+/* The score query (aed_mine_search): sum_j w_j q_j / sd_j, normalised, into
+ * out [d]; *nonzero 0 when it is the zero vector (then it is not searched). */
+static int score_query(const float *q, int nq, int d, const float *sd, const float *w, float *out,
+		       int *nonzero)
+{
+	double *acc = calloc((size_t)d, sizeof *acc), n2 = 0;
+	if (!acc)
+		return aed_error(AED_ENOMEM, "out of memory (score query)");
+	for (int j = 0; j < nq; j++) {
+		double a = (w ? w[j] : 1.0) / sd[j];
+		for (int i = 0; i < d; i++)
+			acc[i] += a * q[(size_t)j * d + i];
+	}
+	for (int i = 0; i < d; i++)
+		n2 += acc[i] * acc[i];
+	if (n2 > 0)
+		for (int i = 0; i < d; i++)
+			out[i] = (float)(acc[i] / sqrt(n2));
+	free(acc);
+	*nonzero = n2 > 0;
+	return AED_OK;
+}
+
+/* The pool: every query's kq nearest frames and the score query's
+ * AED_MINE_SCORE_QUERY_SHARE x kq (kq from o, raised until k segments
+ * survive the exclusions, lowered while the pool exceeds its bound:
+ * *capped), excluded segments' frames dropped, distinct ids ascending into
+ * *uniq [*m] (malloc'd), *nseg segments. */
+static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq, const float *sd,
+		     const struct aed_mine_search_opts *o, int64_t *kq_out, int64_t *ks_out,
+		     int64_t **uniq_out, int64_t *m_out, int64_t *nseg_out, int *capped)
 {
 	int64_t ntotal = aed_vindex_ntotal(c->ix);
-	float *sims = NULL;
-	int64_t *ids = NULL, *uniq = NULL;
-	int rc = AED_OK;
+	int d = aed_vindex_dim(c->ix);
+	float *sims = NULL, *sq = NULL;
+	int64_t *ids = NULL, *sids = NULL, *uniq = NULL;
+	int rc = AED_OK, nonzero = 0;
 
+	if (nq > 1 && !o->no_score_query) {
+		if (!(sq = malloc((size_t)d * sizeof *sq)))
+			return aed_error(AED_ENOMEM, "out of memory (score query)");
+		if ((rc = score_query(q, nq, d, sd, o->weight, sq, &nonzero)))
+			goto out;
+	}
+	const int64_t share = AED_MINE_SCORE_QUERY_SHARE;
 	int64_t kq = o->hits_per_query > 0 ? o->hits_per_query
 		     : o->auto_hits > 0 ? o->auto_hits
 		     : 4 * (int64_t)o->k > 256 ? 4 * (int64_t)o->k : 256;
 	int64_t pool_max = o->pool_max > 0 ? o->pool_max : AED_MINE_POOL_MAX;
-	int64_t m = 0, nseg = 0;
+	int64_t m = 0, nseg = 0, ks = 0;
 	*capped = 0;
 	for (;;) {
 		if (kq > ntotal)
 			kq = ntotal;
+		ks = nonzero ? (share * kq < ntotal ? share * kq : ntotal) : 0;
 		free(sims);
 		free(ids);
+		free(sids);
 		free(uniq);
-		sims = malloc((size_t)nq * kq * sizeof *sims);
+		sims = malloc((size_t)(nq * kq > ks ? nq * kq : ks) * sizeof *sims);
 		ids = malloc((size_t)nq * kq * sizeof *ids);
-		uniq = malloc((size_t)nq * kq * sizeof *uniq);
-		if (!sims || !ids || !uniq) {
-			rc = aed_error(AED_ENOMEM, "out of memory (%lld hits)", (long long)(nq * kq));
+		sids = malloc((size_t)(ks ? ks : 1) * sizeof *sids);
+		uniq = malloc((size_t)(nq * kq + ks) * sizeof *uniq);
+		if (!sims || !ids || !sids || !uniq) {
+			rc = aed_error(AED_ENOMEM, "out of memory (%lld hits)", (long long)(nq * kq + ks));
 			goto out;
 		}
-		if ((rc = aed_vindex_search(c->ix, nq, q, kq, sims, ids)))
+		if ((rc = aed_vindex_search(c->ix, nq, q, kq, sims, ids)) ||
+		    (ks && (rc = aed_vindex_search(c->ix, 1, sq, ks, sims, sids))))
 			goto out;
-		collect(c, ids, nq, kq, kq, uniq, &m, &nseg);
+		collect(c, ids, nq, kq, kq, sids, ks, uniq, &m, &nseg);
 		/* A pool past pool_max frames: fewer of each query's hits (in
 		 * proportion, best first, from the same search), and never wider
 		 * again. */
@@ -385,10 +426,12 @@ static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq,
 				int64_t nk = (int64_t)((double)take * (double)pool_max / (double)m);
 				take = nk < AED_MINE_POOL_MIN_HITS ? AED_MINE_POOL_MIN_HITS
 								   : nk < take ? nk : take - 1;
-				collect(c, ids, nq, kq, take, uniq, &m, &nseg);
+				collect(c, ids, nq, kq, take, sids, share * take < ks ? share * take : ks,
+					uniq, &m, &nseg);
 			}
 			*capped = take < kq;
 			kq = take;
+			ks = share * take < ks ? share * take : ks;
 			break;
 		}
 		/* Exclusions can eat the neighbours: widen until k segments remain. */
@@ -397,11 +440,14 @@ static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq,
 		kq *= 4;
 	}
 	*kq_out = kq;
+	*ks_out = ks;
 	*m_out = m;
 	*nseg_out = nseg;
 out:
+	free(sq);
 	free(sims);
 	free(ids);
+	free(sids);
 	*uniq_out = uniq;
 	return rc;
 }
@@ -516,10 +562,11 @@ int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
 	if (o->score == AED_MINE_SCORE_Z && (rc = aed_mine_corpus_stats(c, q, nq, d, mu, sd)))
 		goto out;
 
-	int64_t kq = 0, m = 0, nseg = 0;
-	if ((rc = pool_hits(c, q, nq, o, &kq, &uniq, &m, &nseg, &stats->pool_capped)))
+	int64_t kq = 0, ks = 0, m = 0, nseg = 0;
+	if ((rc = pool_hits(c, q, nq, sd, o, &kq, &ks, &uniq, &m, &nseg, &stats->pool_capped)))
 		goto out;
 	stats->hits_per_query = kq;
+	stats->score_query_hits = ks;
 	stats->pooled_frames = m;
 	stats->pooled_segments = nseg;
 

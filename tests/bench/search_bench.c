@@ -500,6 +500,8 @@ int main(int argc, char **argv)
 				     .fetch = aed_vindex_exact(ix) ? NULL : fetch_gen };
 	int nq = queries(db, cls, &c, &q, &sample);
 	struct aed_mine_search_opts mo = { .k = K, .score = AED_MINE_SCORE_Z };
+	/* mine ... NPROBE base: the baseline, without the score query */
+	mo.no_score_query = argc > 7 && !strcmp(argv[7], "base");
 	struct aed_mine_hit h[K], hx[K];
 	struct aed_mine_search_stats s, sx;
 	int nh, nhx;
@@ -519,10 +521,10 @@ int main(int argc, char **argv)
 			memcpy(&b, &h[i].score, sizeof b);
 			hsh = mix64(hsh ^ b);
 		}
-		printf("factory=%s nprobe=%d bench_setup_s=%.2f open_s=%.3f search_s=%.3f mine_s=%.3f "
+		printf("score_query=%d factory=%s nprobe=%d bench_setup_s=%.2f open_s=%.3f search_s=%.3f mine_s=%.3f "
 		       "mine_cpu_s=%.3f pooled_frames=%lld candidates=%d ranking_digest=%016llx "
 		       "candidates_digest=%016llx "
-		       "mine_peak_rss_mb=%.0f\n", fac, nprobe, setup, open_s, s.seconds, mine_s,
+		       "mine_peak_rss_mb=%.0f\n", !mo.no_score_query, fac, nprobe, setup, open_s, s.seconds, mine_s,
 		       cpu_now() - c0, (long long)s.pooled_frames, nh, (unsigned long long)hr,
 		       (unsigned long long)hsh,
 		       peak_rss_mb());
@@ -542,6 +544,17 @@ int main(int argc, char **argv)
 	       "score_ratio_vs_probes=%.4f\n", (long long)mx.hits_per_query,
 	       (long long)sx.pooled_frames, recall_cands(h, nh, hx, nhx), recall_real(h, nh, hx, nhx),
 	       score_ratio(h, nh, hx, nhx));
+	/* The baseline, same run, same reference: the query frames' own
+	 * neighbours only, without the score query's. */
+	struct aed_mine_search_opts mb = mo;
+	struct aed_mine_hit hb[K];
+	int nhb;
+	mb.no_score_query = 1;
+	if (aed_mine_search(&c, q, nq, &mb, hb, &nhb, &s))
+		die("search baseline");
+	printf("base_recall_candidates100_vs_probes=%.4f base_recall_clips100_vs_probes=%.4f "
+	       "base_score_ratio_vs_probes=%.4f base_pooled_frames=%lld\n", recall_cands(hb, nhb, hx, nhx),
+	       recall_real(hb, nhb, hx, nhx), score_ratio(hb, nhb, hx, nhx), (long long)s.pooled_frames);
 	/* The exemplars' own copies left out, as --exclude-group leaves out an
 	 * exemplar's recording: the candidates are then other clips. */
 	unsigned char *exc = calloc((size_t)nseg, 1);
@@ -558,6 +571,13 @@ int main(int argc, char **argv)
 		die("search excluded");
 	printf("exclude_exemplar_copies recall_candidates100_vs_probes_excl=%.4f "
 	       "recall_clips100_vs_probes_excl=%.4f score_ratio_vs_probes_excl=%.4f\n",
+	       recall_cands(he, nhe, hxe, nhxe), recall_real(he, nhe, hxe, nhxe),
+	       score_ratio(he, nhe, hxe, nhxe));
+	struct aed_mine_search_opts mbe = mb;
+	if (aed_mine_search(&ce, q, nq, &mbe, he, &nhe, &se))
+		die("search excluded baseline");
+	printf("base_recall_candidates100_vs_probes_excl=%.4f "
+	       "base_recall_clips100_vs_probes_excl=%.4f base_score_ratio_vs_probes_excl=%.4f\n",
 	       recall_cands(he, nhe, hxe, nhxe), recall_real(he, nhe, hxe, nhxe),
 	       score_ratio(he, nhe, hxe, nhxe));
 	free(exc);

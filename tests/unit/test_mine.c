@@ -313,6 +313,77 @@ static void test_search_finds_planted(void **state)
 	corpus_free(&c);
 }
 
+/* Near-duplicates: 60 segments whose frames are copies of query frame a,
+ * 60 of query frame b, each copy slightly off; one segment, the answer, has a
+ * frame halfway between a and b. It has the best mean score over the two
+ * queries, but is in neither query's 8 nearest frames (the copies are
+ * nearer to each). The score query (their normalised mean) finds it; without
+ * it (no_score_query) the search misses it. Scores are exact either way,
+ * and with every frame pooled both give the same ranking. */
+static void test_score_query(void **state)
+{
+	(void)state;
+	enum { NSEG = 121, PER = 2, ANSWER = 120 };
+	float q[2 * D], *x = malloc((size_t)NSEG * PER * D * sizeof *x);
+	int64_t first[NSEG + 1];
+	random_dir(q);
+	random_dir(q + D);
+	for (int s = 0; s < NSEG; s++) {
+		first[s] = (int64_t)s * PER;
+		for (int p = 0; p < PER; p++)
+			random_dir(x + ((size_t)s * PER + p) * D);
+		if (s < 120)
+			near(x + (size_t)s * PER * D, q + (s % 2) * D, 0.02f);
+	}
+	first[NSEG] = (int64_t)NSEG * PER;
+	float *mid = x + (size_t)ANSWER * PER * D;
+	for (int j = 0; j < D; j++)
+		mid[j] = q[j] + q[D + j];
+	aed_l2_normalize(mid, 1, D);
+	struct aed_vindex *ix;
+	assert_int_equal(aed_vindex_new("Flat", D, &ix), AED_OK);
+	assert_int_equal(aed_vindex_add(ix, (int64_t)NSEG * PER, x), AED_OK);
+	struct aed_mine_corpus mc = { .ix = ix, .n_segments = NSEG, .first_vec = first };
+	struct aed_mine_hit with[5], without[5], all[5];
+	struct aed_mine_search_stats st;
+	int n = 0;
+	struct aed_mine_search_opts o = { .k = 5, .hits_per_query = 8, .score = AED_MINE_SCORE_RAW };
+	assert_int_equal(aed_mine_search(&mc, q, 2, &o, with, &n, &st), AED_OK);
+	assert_int_equal(n, 5);
+	assert_int_equal(with[0].segment, ANSWER);
+	assert_int_equal(with[0].patch, 0);
+	assert_int_equal(st.score_query_hits, AED_MINE_SCORE_QUERY_SHARE * 8);
+	/* its exact score: the mean of its similarities to a and b */
+	double sa = 0, sb = 0;
+	for (int j = 0; j < D; j++) {
+		sa += (double)mid[j] * q[j];
+		sb += (double)mid[j] * q[D + j];
+	}
+	assert_float_equal(with[0].score, (sa + sb) / 2, 1e-5);
+	o.no_score_query = 1;
+	assert_int_equal(aed_mine_search(&mc, q, 2, &o, without, &n, &st), AED_OK);
+	assert_int_equal(st.score_query_hits, 0);
+	assert_int_equal(n, 5);
+	for (int i = 0; i < n; i++)
+		assert_int_not_equal(without[i].segment, ANSWER);
+	assert_true(without[0].score < with[0].score);
+	/* Every frame pooled: the same top 5 with and without. */
+	o.hits_per_query = NSEG * PER;
+	assert_int_equal(aed_mine_search(&mc, q, 2, &o, all, &n, &st), AED_OK);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(all[i].segment, with[i].segment);
+		assert_float_equal(all[i].score, with[i].score, 1e-6);
+	}
+	/* One query: the score query is that query, not searched twice. */
+	o.hits_per_query = 8;
+	o.no_score_query = 0;
+	assert_int_equal(aed_mine_search(&mc, q, 1, &o, with, &n, &st), AED_OK);
+	assert_int_equal(st.score_query_hits, 0);
+	assert_true(st.pooled_frames <= 8);
+	aed_vindex_free(&ix);
+	free(x);
+}
+
 /* A query frame that resembles the common background: with raw similarity
  * it pulls background segments up; standardised per query (z), the frame
  * counts for how unusually close a corpus frame is, and the planted target
@@ -461,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_select_generic),
 		cmocka_unit_test(test_select_shared_test),
 		cmocka_unit_test(test_search_finds_planted),
+		cmocka_unit_test(test_score_query),
 		cmocka_unit_test(test_z_against_common_frames),
 		cmocka_unit_test(test_merge_queries),
 	};
