@@ -22,6 +22,9 @@ struct mine_cli {
 };
 
 #define O(f) offsetof(struct mine_cli, f)
+/* The help text says "4 times the hits". */
+_Static_assert(AED_MINE_SCORE_QUERY_SHARE == 4, "update mine's --help: the score query's hits");
+
 static const struct aed_opt table[] = {
 	{ "class", 'c', AED_OPT_STR, O(s.class_name), "NAME|MID",
 	  "the class to mine for: name or mid, any case (required)" },

@@ -351,7 +351,8 @@ static void collect(const struct aed_mine_corpus *c, const int64_t *ids, int nq,
 static int score_query(const float *q, int nq, int d, const float *sd, const float *w, float *out,
 		       int *nonzero)
 {
-	double *acc = calloc((size_t)d, sizeof *acc), n2 = 0;
+	double *acc = calloc((size_t)d, sizeof *acc);
+	double n2 = 0;
 	if (!acc)
 		return aed_error(AED_ENOMEM, "out of memory (score query)");
 	for (int j = 0; j < nq; j++) {
@@ -361,9 +362,11 @@ static int score_query(const float *q, int nq, int d, const float *sd, const flo
 	}
 	for (int i = 0; i < d; i++)
 		n2 += acc[i] * acc[i];
-	if (n2 > 0)
+	if (n2 > 0) {
+		double norm = sqrt(n2);
 		for (int i = 0; i < d; i++)
-			out[i] = (float)(acc[i] / sqrt(n2));
+			out[i] = (float)(acc[i] / norm);
+	}
 	free(acc);
 	*nonzero = n2 > 0;
 	return AED_OK;

@@ -34,6 +34,7 @@ export OMP_NUM_THREADS=$TH OPENBLAS_NUM_THREADS=$TH
 # query at 300 k vectors took 3.5 CPU-s spinning, 0.96 CPU-s passive).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 now() { date +%s.%N; }
+val() { grep -v '^#' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | tail -1; }
 
 DB=${B05_DB:-$ROOT/build/bench/b05-us8k.db}
 . "$ROOT/tests/bench/bench_tools.sh"
@@ -66,12 +67,21 @@ P0=$(tr ' ' '\n' <"$T/build.txt" | sed -n 's/^nprobe=//p')
 for p in $((P0 / 2)) $((P0 / 4)); do
 	[ "$p" -ge 1 ] && "$SB" mine "$DB" dog_bark "$N" "$IX" "$p" | tail -1 | sed 's/^/# warm: /'
 done
-# The baseline's time, same run: the query frames' own neighbours only.
-"$SB" mine "$DB" dog_bark "$N" "$IX" "$P0" base >"$T/base.txt" || { cat "$T/base.txt"; exit 1; }
-sed 's/^/# warm: /' "$T/base.txt"
+# Warm again, 3 times each, interleaved with the baseline (the query
+# frames' own neighbours only): medians, as one warm run on a shared
+# machine moves by a few tenths of a second.
+: >"$T/med.txt"
+for i in 1 2 3; do
+	for m in default base; do
+		"$SB" mine "$DB" dog_bark "$N" "$IX" "$P0" $m >"$T/one.txt" || { cat "$T/one.txt"; exit 1; }
+		echo "$m $(val "$T/one.txt" mine_s)" >>"$T/med.txt"
+	done
+done
+med() { grep "^$1 " "$T/med.txt" | cut -d' ' -f2 | sort -n | sed -n 2p; }
+MED=$(med default); MEDB=$(med base)
+echo "# warm, 3 interleaved runs each: $(grep '^default' "$T/med.txt" | cut -d' ' -f2 | tr '\n' ' ')(baseline: $(grep '^base' "$T/med.txt" | cut -d' ' -f2 | tr '\n' ' '))"
 "$SB" recall "$DB" dog_bark "$N" "$IX" >"$T/recall.txt" || { cat "$T/recall.txt"; exit 1; }
 cat "$T/recall.txt"
-val() { grep -v '^#' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | tail -1; }
 NQ=$(val "$T/warm.txt" queries)
 
 # The peer: NumPy exact search over min(N, 1 M) vectors, the same frames.
@@ -101,7 +111,7 @@ awk -v n="$N" -v np="$NP" -v nq="$NQ" -v f="$(val "$T/build.txt" factory)" -v p=
 	-v brss="$(val "$T/build.txt" build_peak_rss_mb)" -v mrss="$(val "$T/warm.txt" mine_peak_rss_mb)" \
 	-v cw="$COLD_WALL" -v ww="$WARM_WALL" -v cm="$(val "$T/cold.txt" mine_s)" -v wm="$(val "$T/warm.txt" mine_s)" \
 	-v wc="$(val "$T/warm.txt" mine_cpu_s)" -v su="$(val "$T/warm.txt" bench_setup_s)" \
-	-v wb="$(val "$T/base.txt" mine_s)" \
+	-v wmed="$MED" -v wb="$MEDB" \
 	-v rp="$(val "$T/recall.txt" recall_candidates100_vs_probes)" \
 	-v rpc="$(val "$T/recall.txt" recall_clips100_vs_probes)" -v sr="$(val "$T/recall.txt" score_ratio_vs_probes)" \
 	-v bp="$(val "$T/recall.txt" base_recall_candidates100_vs_probes)" \
@@ -113,12 +123,12 @@ awk -v n="$N" -v np="$NP" -v nq="$NQ" -v f="$(val "$T/build.txt" factory)" -v p=
 	printf "index bytes: %.2f GB, %.0f a vector; Flat: %.2f GB; ratio %.3f\n", ib / 1e9, ib / n, fb / 1e9, ib / fb
 	printf "mining query, %d frames, nprobe %d, k=100: cold %.2f s, warm %.2f s (%.2f CPU-s), peak RSS %.0f MB\n", nq, p, cm, wm, wc, mrss
 	printf "  whole process: cold %.2f s, warm %.2f s, of which %.2f s make the bench generator (not in mine)\n", cw, ww, su
-	printf "  baseline, same run (no score query): warm %.2f s\n", wb
+	printf "  warm, median of 3 interleaved runs: %.2f s; baseline (no score query): %.2f s\n", wmed, wb
 	printf "NumPy brute force, %d frames over %d vectors: %.3f s; scaled to %d: %.2f s (and %.1f GB in memory)\n", nq, np, peer, n, peer * n / np, n * 4096 / 1e9
 	printf "recall@100 of the candidates against exact re-rank of the same probes: segments %.3f, clips %.3f, mean score ratio %.4f\n", rp, rpc, sr
-	printf "  baseline, same run (the query frames'"'"' own neighbours only, no score query): segments %.3f, clips %.3f, mean score ratio %.4f\n", bp, bpc, bsr
+	printf "  baseline, same run (the query frames'"'"' own neighbours only, no score query; against its own probes): segments %.3f, clips %.3f, mean score ratio %.4f\n", bp, bpc, bsr
 	printf "recall@100 on a 200 k subset against Flat: candidates %.3f (clips %.3f), neighbours %.3f\n", rc, rcc, rk
-	ok = wm < 2 && ib / fb <= 0.1 && rp >= 0.9 && rc >= 0.9 && rk >= 0.9
-	printf "goal (warm < 2 s, index <= 0.1 of Flat, recall@100 >= 0.9): %s\n", ok ? "met" : "NOT met"
+	ok = wmed < 2 && ib / fb <= 0.1 && rp >= 0.9 && rc >= 0.9 && rk >= 0.9
+	printf "goal (warm median < 2 s, index <= 0.1 of Flat, recall@100 >= 0.9): %s\n", ok ? "met" : "NOT met"
 	printf "projected at 40 M (x %.1f): index %.1f GB, build ~%.0f min\n", 4e7 / n, ib / n * 4e7 / 1e9, bs * 4e7 / n / 60
 }'

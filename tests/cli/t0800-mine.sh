@@ -110,9 +110,10 @@ check_grep "top candidates with their labels" '/m/05tny_ Bark \(manifest\)' "$T/
 KEPT=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["kept_frames"], d["queries"])' "$T/mine.json")
 check_eq "the default run kept every kept frame as a query (<= 32)" "$(echo "$KEPT" | cut -d' ' -f1)" \
 	"$(echo "$KEPT" | cut -d' ' -f2)"
-check_eq "the score query searched too, with 4 times each query frame's hits (at most the index's vectors)" \
-	"$(sqlite3 "$AEDCURATE_DB" "SELECT min(4 * 256, n_vectors) FROM vec_index ORDER BY id DESC LIMIT 1")" \
-	"$($PY -c 'import json,sys; s=json.load(open(sys.argv[1]))["search"]; print(s["score_query_hits"] if s["hits_per_query"] == 256 else -1)' "$T/mine.json")"
+# The run's index: how many vectors the score query's hits are capped at.
+NV=$(sql "SELECT v.n_vectors FROM mine_run r JOIN vec_index v ON v.id = r.index_id ORDER BY r.id DESC LIMIT 1")
+check "the score query searched too, with 4 times each query frame's hits (at most the index's $NV vectors)" \
+	$PY -c 'import json,sys; s=json.load(open(sys.argv[1]))["search"]; h=s["hits_per_query"]; sys.exit(not (h > 0 and s["score_query_hits"] == min(4 * h, int(sys.argv[2]))))' "$T/mine.json" "$NV"
 # shellcheck disable=SC2086
 check "mine --max-queries 3" $AED mine --class /m/05tny_ $EX --exclude-group --k 30 --max-queries 3 --json
 cp "$T/out" "$T/mq.json"
@@ -133,7 +134,7 @@ sed -n 's/^# /# /p' "$T/out"
 # shellcheck disable=SC2086
 check "text report: merged" $AED mine --class /m/05tny_ $EX --k 5 --max-queries 3
 check_grep "it says how many queries" 'kept frames, merged into 3 \(--max-queries\)' "$T/out"
-check_grep "and the score query's hits" '^search: [0-9]+ hits per query frame, [0-9]+ for the score query; ' "$T/out"
+check_grep "and the score query's hits" '^search: [0-9]+ hits per query frame, [1-9][0-9]* for the score query; ' "$T/out"
 
 # --- the evaluation script on this corpus: 5 classes, 2 trials ------------------
 check "mine_eval.py: exemplar and mean against the prior" $PY "$ROOT/tests/py/mine_eval.py" \

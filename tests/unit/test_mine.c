@@ -384,6 +384,86 @@ static void test_score_query(void **state)
 	free(x);
 }
 
+/* The score query's direction under z scores and weights: w_j q_j / sd_j.
+ * Two queries a, b weighted 3 : 1, with a corpus sample whose similarities
+ * to a spread about 3 times as widely as to b. The answer lies along the
+ * right direction; 10 decoys lie along each wrong one (weights ignored,
+ * multiplied by sd, sd ignored), nearer to it than the answer is. With one
+ * hit a query frame (4 for the score query) only the right direction pools
+ * the answer, which has the best score. */
+static void test_score_query_weights(void **state)
+{
+	(void)state;
+	enum { NCOPY = 60, NDEC = 10, NS = 2000 };
+	enum { NSEG = 2 * NCOPY + 3 * NDEC + 1, ANSWER = NSEG - 1 };
+	float q[2 * D], w[2] = { 3, 1 }, mu[2], sd[2];
+	float *x = malloc((size_t)NSEG * D * sizeof *x), *sample = malloc((size_t)NS * D * sizeof *sample);
+	int64_t first[NSEG + 1];
+	random_dir(q);
+	random_dir(q + D);
+	for (int i = 0; i < NS; i++) {
+		float *v = sample + (size_t)i * D, sa = (float)(1.8 * urand() - 0.9), sb = (float)(0.6 * urand() - 0.3);
+		random_dir(v);
+		for (int j = 0; j < D; j++)
+			v[j] = 0.3f * v[j] + sa * q[j] + sb * q[D + j];
+		aed_l2_normalize(v, 1, D);
+	}
+	struct aed_mine_corpus mc = { .n_segments = NSEG, .first_vec = first, .sample = sample,
+				      .n_sample = NS };
+	assert_int_equal(aed_mine_corpus_stats(&mc, q, 2, D, mu, sd), AED_OK);
+	assert_true(sd[0] > 2 * sd[1]);
+	/* the right direction, then the three wrong ones */
+	float dir[4][D];
+	double ca[4] = { w[0] / sd[0], 1 / sd[0], w[0] * sd[0], w[0] },
+	       cb[4] = { w[1] / sd[1], 1 / sd[1], w[1] * sd[1], w[1] };
+	for (int k = 0; k < 4; k++) {
+		for (int j = 0; j < D; j++)
+			dir[k][j] = (float)(ca[k] * q[j] + cb[k] * q[D + j]);
+		aed_l2_normalize(dir[k], 1, D);
+		double c = 0;
+		for (int j = 0; j < D; j++)
+			c += (double)dir[k][j] * dir[0][j];
+		assert_true(k == 0 || c < 0.97); /* each wrong direction is another */
+	}
+	for (int s = 0; s < NSEG; s++) {
+		first[s] = s;
+		float *v = x + (size_t)s * D;
+		if (s < 2 * NCOPY)
+			near(v, q + (s % 2) * D, 0.02f);
+		else if (s < ANSWER)
+			near(v, dir[1 + (s - 2 * NCOPY) / NDEC], 0.005f);
+		else
+			memcpy(v, dir[0], D * sizeof *v);
+	}
+	first[NSEG] = NSEG;
+	assert_int_equal(aed_vindex_new("Flat", D, &mc.ix), AED_OK);
+	assert_int_equal(aed_vindex_add(mc.ix, NSEG, x), AED_OK);
+	struct aed_mine_hit h[3];
+	struct aed_mine_search_stats st;
+	int n = 0;
+	struct aed_mine_search_opts o = { .k = 3, .hits_per_query = 1, .score = AED_MINE_SCORE_Z,
+					  .weight = w };
+	assert_int_equal(aed_mine_search(&mc, q, 2, &o, h, &n, &st), AED_OK);
+	assert_int_equal(st.score_query_hits, AED_MINE_SCORE_QUERY_SHARE);
+	assert_int_equal(h[0].segment, ANSWER);
+	/* its exact score: the weighted mean of its z scores */
+	double z = 0;
+	for (int k = 0; k < 2; k++) {
+		double sim = 0;
+		for (int j = 0; j < D; j++)
+			sim += (double)dir[0][j] * q[k * D + j];
+		z += w[k] * (sim - mu[k]) / sd[k];
+	}
+	assert_float_equal(h[0].score, z / (w[0] + w[1]), 1e-3);
+	/* every frame pooled: still the best */
+	o.hits_per_query = NSEG;
+	assert_int_equal(aed_mine_search(&mc, q, 2, &o, h, &n, &st), AED_OK);
+	assert_int_equal(h[0].segment, ANSWER);
+	aed_vindex_free(&mc.ix);
+	free(x);
+	free(sample);
+}
+
 /* A query frame that resembles the common background: with raw similarity
  * it pulls background segments up; standardised per query (z), the frame
  * counts for how unusually close a corpus frame is, and the planted target
@@ -533,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_select_shared_test),
 		cmocka_unit_test(test_search_finds_planted),
 		cmocka_unit_test(test_score_query),
+		cmocka_unit_test(test_score_query_weights),
 		cmocka_unit_test(test_z_against_common_frames),
 		cmocka_unit_test(test_merge_queries),
 	};
