@@ -431,6 +431,23 @@ static double recall_cands(const struct aed_mine_hit *a, int na, const struct ae
 	return nb ? (double)f / nb : 0;
 }
 
+/* With the exemplars' copies excluded (ce): the run's candidates against
+ * the reference's, printed as PREFIXrecall_..._excl=. */
+static void recall_excluded(const struct aed_mine_corpus *ce, const float *q, int nq,
+			    const struct aed_mine_search_opts *run,
+			    const struct aed_mine_search_opts *ref, const char *prefix)
+{
+	struct aed_mine_hit h[K], hx[K];
+	int nh, nhx;
+	struct aed_mine_search_stats st;
+	if (aed_mine_search(ce, q, nq, run, h, &nh, &st) ||
+	    aed_mine_search(ce, q, nq, ref, hx, &nhx, &st))
+		die("search excluded");
+	printf("%srecall_candidates100_vs_probes_excl=%.4f %srecall_clips100_vs_probes_excl=%.4f "
+	       "%sscore_ratio_vs_probes_excl=%.4f\n", prefix, recall_cands(h, nh, hx, nhx), prefix,
+	       recall_real(h, nh, hx, nhx), prefix, score_ratio(h, nh, hx, nhx));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 6) {
@@ -568,23 +585,8 @@ int main(int argc, char **argv)
 			exc[j] |= j % nseg_real == ex_real[e];
 	struct aed_mine_corpus ce = c;
 	ce.excluded = exc;
-	struct aed_mine_hit he[K], hxe[K];
-	int nhe, nhxe;
-	struct aed_mine_search_stats se;
-	if (aed_mine_search(&ce, q, nq, &mo, he, &nhe, &se) ||
-	    aed_mine_search(&ce, q, nq, &mx, hxe, &nhxe, &se))
-		die("search excluded");
-	printf("exclude_exemplar_copies recall_candidates100_vs_probes_excl=%.4f "
-	       "recall_clips100_vs_probes_excl=%.4f score_ratio_vs_probes_excl=%.4f\n",
-	       recall_cands(he, nhe, hxe, nhxe), recall_real(he, nhe, hxe, nhxe),
-	       score_ratio(he, nhe, hxe, nhxe));
-	if (aed_mine_search(&ce, q, nq, &mb, he, &nhe, &se) ||
-	    aed_mine_search(&ce, q, nq, &mxb, hxe, &nhxe, &se))
-		die("search excluded baseline");
-	printf("base_recall_candidates100_vs_probes_excl=%.4f "
-	       "base_recall_clips100_vs_probes_excl=%.4f base_score_ratio_vs_probes_excl=%.4f\n",
-	       recall_cands(he, nhe, hxe, nhxe), recall_real(he, nhe, hxe, nhxe),
-	       score_ratio(he, nhe, hxe, nhxe));
+	recall_excluded(&ce, q, nq, &mo, &mx, "");
+	recall_excluded(&ce, q, nq, &mb, &mxb, "base_");
 	free(exc);
 	/* Fewer probes, against the same reference (the default's probes). */
 	for (int div = 2; div <= 4; div *= 2) {
