@@ -236,13 +236,14 @@ int aed_mine_corpus_stats(const struct aed_mine_corpus *c, const float *q, int n
 			  float *mu, float *sd);
 
 /* q: nq unit query vectors. Fills out[0..*n_out-1] (caller's array of k),
- * best first; ties broken by segment number. The pool scored exactly is each
- * query's nearest frames and, with nq > 1 (unless o->no_score_query),
+ * best first; ties broken by segment number. The pool scored exactly is
+ * each query's nearest frames and, with nq > 1 (unless o->no_score_query),
  * AED_MINE_SCORE_QUERY_SHARE times as many nearest frames of the score
- * query: sum_j weight_j q_j / sd_j, normalised. A frame's score is (but for the z floor) an increasing
- * function of its similarity to that one vector, so its neighbours are the
- * best-scoring frames; each query's own neighbours miss them when many
- * frames are about as near to every query (near-duplicates of a clip). */
+ * query: sum_j weight_j q_j / sd_j, normalised (sd_j = 1 for raw scores).
+ * A frame's score is (but for the z floor) an increasing function of its
+ * similarity to that one vector, so its neighbours are the best-scoring
+ * frames; each query's own neighbours miss them when many frames are about
+ * as near to every query (near-duplicates of a clip). */
 int aed_mine_search(const struct aed_mine_corpus *c, const float *q, int nq,
 		    const struct aed_mine_search_opts *o, struct aed_mine_hit *out, int *n_out,
 		    struct aed_mine_search_stats *stats);
