@@ -424,17 +424,17 @@ static int pool_hits(const struct aed_mine_corpus *c, const float *q, int nq, co
 		 * proportion, best first, from the same search), and never wider
 		 * again. */
 		if (m > pool_max && o->hits_per_query <= 0) {
-			int64_t take = kq;
+			int64_t take = kq, stake = ks;
 			while (m > pool_max && take > AED_MINE_POOL_MIN_HITS) {
 				int64_t nk = (int64_t)((double)take * (double)pool_max / (double)m);
 				take = nk < AED_MINE_POOL_MIN_HITS ? AED_MINE_POOL_MIN_HITS
 								   : nk < take ? nk : take - 1;
-				collect(c, ids, nq, kq, take, sids, share * take < ks ? share * take : ks,
-					uniq, &m, &nseg);
+				stake = share * take < ks ? share * take : ks;
+				collect(c, ids, nq, kq, take, sids, stake, uniq, &m, &nseg);
 			}
 			*capped = take < kq;
 			kq = take;
-			ks = share * take < ks ? share * take : ks;
+			ks = stake;
 			break;
 		}
 		/* Exclusions can eat the neighbours: widen until k segments remain. */

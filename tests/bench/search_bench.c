@@ -538,12 +538,11 @@ int main(int argc, char **argv)
 			memcpy(&b, &h[i].score, sizeof b);
 			hsh = mix64(hsh ^ b);
 		}
-		printf("score_query=%d factory=%s nprobe=%d bench_setup_s=%.2f open_s=%.3f search_s=%.3f mine_s=%.3f "
-		       "mine_cpu_s=%.3f pooled_frames=%lld candidates=%d ranking_digest=%016llx "
-		       "candidates_digest=%016llx "
-		       "mine_peak_rss_mb=%.0f\n", !mo.no_score_query, fac, nprobe, setup, open_s, s.seconds, mine_s,
-		       cpu_now() - c0, (long long)s.pooled_frames, nh, (unsigned long long)hr,
-		       (unsigned long long)hsh,
+		printf("score_query=%d factory=%s nprobe=%d bench_setup_s=%.2f open_s=%.3f "
+		       "search_s=%.3f mine_s=%.3f mine_cpu_s=%.3f pooled_frames=%lld candidates=%d "
+		       "ranking_digest=%016llx candidates_digest=%016llx mine_peak_rss_mb=%.0f\n",
+		       !mo.no_score_query, fac, nprobe, setup, open_s, s.seconds, mine_s, cpu_now() - c0,
+		       (long long)s.pooled_frames, nh, (unsigned long long)hr, (unsigned long long)hsh,
 		       peak_rss_mb());
 		return 0;
 	}
