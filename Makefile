@@ -19,7 +19,11 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers \
            -Iinclude -Isrc -Ibuild/gen -Ibuild/faiss-capi/include -pthread $(PKG_CFLAGS)
 FAISS_C := build/faiss-capi/lib/libfaiss_c.a
-LDLIBS  += $(PKG_LIBS) -lopenblas $(FAISS_C) -lfaiss -lstdc++ -lgomp -lm -pthread
+# FAISS's scalar quantizer built for AVX2, when this machine has it
+# (src/build/build_faiss_sq.sh): linked ahead of libfaiss.a, in its place.
+FAISS_SQ_STAMP := build/faiss-capi/lib/faiss_sq.stamp
+FAISS_SQ := $(wildcard build/faiss-capi/lib/faiss_sq_simd.o)
+LDLIBS  += $(PKG_LIBS) -lopenblas $(FAISS_C) $(FAISS_SQ) -lfaiss -lstdc++ -lgomp -lm -pthread
 
 BUILD   ?= build/obj
 V       ?= 0
@@ -44,7 +48,7 @@ export AEDCURATE_SHARED ?= $(SHARED)
 
 all: $(BIN)
 
-$(BIN): $(OBJS) $(FAISS_C)
+$(BIN): $(OBJS) $(FAISS_C) $(FAISS_SQ)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@.tmp $(OBJS) $(LDFLAGS) $(LDLIBS) && mv $@.tmp $@
@@ -59,7 +63,7 @@ $(GEN): $(SQL) src/build/embed_sql.sh
 	@mkdir -p $(dir $@)
 	sh src/build/embed_sql.sh $(SQL) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(FAISS_C)
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(FAISS_C) $(FAISS_SQ)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
@@ -126,9 +130,11 @@ deps:
 # Debian's libfaiss-dev ships the C API headers but not the compiled C API.
 # Build faiss/c_api/*.cpp from Debian's own faiss source package against the
 # installed libfaiss, into build/faiss-capi (git-ignored).
-faiss-capi: $(FAISS_C)
+faiss-capi: $(FAISS_C) $(FAISS_SQ_STAMP)
 $(FAISS_C):
 	sh src/build/build_faiss_capi.sh build/faiss-capi
+$(FAISS_SQ_STAMP): $(FAISS_C) src/build/build_faiss_sq.sh
+	sh src/build/build_faiss_sq.sh build/faiss-capi
 
 clean:
 	rm -rf build/obj build/asan build/gen build/fuzz build/fuzzobj bin

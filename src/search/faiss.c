@@ -154,9 +154,31 @@ int64_t aed_vindex_train_size(int64_t nlist)
 	return 40 * nlist;
 }
 
+/* Set when FAISS's scalar quantizer was compiled for AVX2, FMA and F16C
+ * and linked in place of Debian's (src/build/build_faiss_sq.sh). */
+extern const int aed_faiss_sq_simd __attribute__((weak));
+
+/* That code must not run on a CPU without those instructions: a binary
+ * built on one machine and copied to an older one. */
+static int cpu_check(void)
+{
+	if (!&aed_faiss_sq_simd)
+		return AED_OK;
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	    __builtin_cpu_supports("f16c"))
+		return AED_OK;
+	return aed_error(AED_ESTATE, "this aedcurate was built with FAISS's scalar quantizer for "
+			 "AVX2, FMA and F16C (src/build/build_faiss_sq.sh), which this CPU lacks; "
+			 "build it on this machine (make deps, then make)");
+}
+
 int aed_vindex_new(const char *factory, int dim, struct aed_vindex **out)
 {
+	int rc;
 	*out = NULL;
+	if ((rc = cpu_check()))
+		return rc;
 	if (dim <= 0)
 		return aed_error(AED_EUSAGE, "vector index: dimension %d", dim);
 	struct aed_vindex *ix = calloc(1, sizeof *ix);
@@ -325,7 +347,10 @@ fail:
 
 static int vindex_read(const char *path, int flags, struct aed_vindex **out)
 {
+	int rc;
 	*out = NULL;
+	if ((rc = cpu_check()))
+		return rc;
 	if (access(path, R_OK))
 		return aed_error(AED_ENOTFOUND, "%s: %s", path, strerror(errno));
 	struct aed_vindex *ix = calloc(1, sizeof *ix);
