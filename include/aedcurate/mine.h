@@ -88,6 +88,11 @@ struct aed_index_status {
 	int64_t n_vectors, n_segments, pending_segments;
 	int nprobe;
 	char created_at[32], updated_at[32];
+	int64_t run_id;         /* the run that last wrote it */
+	int64_t epoch;          /* index_epoch.value when read */
+	int checks_recorded;    /* 1: nothing embedded, re-embedded or removed since
+	                         * index build checked it (sql/0015_index_check.sql):
+	                         * its pending count is the recorded one */
 };
 int aed_index_status(struct aed_db *db, const char *model, struct aed_index_status *st);
 
@@ -103,6 +108,10 @@ struct aed_index_handle {
 	int64_t n_segments;
 	int64_t *segment_ids;   /* [n_segments], ascending by first_vec */
 	int64_t *first_vec;     /* [n_segments + 1] */
+	uint64_t *group_hash;   /* [n_segments] aed_fnv1a64_str of each one's
+	                         * segment.source_group (its recording) */
+	struct aed_cache map;   /* the three, mapped from the index's cache
+	                         * file; unmapped: malloc'd */
 };
 int aed_index_open(struct aed_db *db, const char *model, struct aed_index_handle *h);
 void aed_index_handle_release(struct aed_index_handle *h);
@@ -240,6 +249,16 @@ struct aed_mine_result {
 	int ranker_group_hits;           /* re-ranked candidates whose recording's
 	                                  * ratings lean one way (e != 0) */
 	double ranker_seconds;           /* training and re-ranking, not the search */
+	struct {                         /* wall time of each step, in seconds */
+		double open;             /* the index, its segment map, the checks */
+		double exemplars;        /* gathering them and reading their frames */
+		double sample;           /* the corpus sample of the z statistics */
+		double queries;          /* frame selection and merging */
+		double exclusions;       /* which segments may not be candidates */
+		double search;           /* search, re-rank and the ranker */
+		double record;           /* candidates' keys and labels, the run */
+		double total;
+	} seconds;
 };
 
 int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_result *r);

@@ -66,6 +66,27 @@ int aed_db_digest(struct aed_db *db, const char *sql, unsigned char out[32]);
 int aed_db_meta_get(struct aed_db *db, const char *key, char **value); /* *value malloc'd or NULL */
 int aed_db_meta_set(struct aed_db *db, const char *key, const char *value);
 
+/* --- cache files -------------------------------------------------------------
+ * Data derived from the database and kept beside the file it describes (the
+ * vector index's segment map, mine's corpus sample), so that a command need
+ * not read millions of rows to derive it again. A header says what it was
+ * derived from; a reader that finds another header, or no file, derives the
+ * data itself (and may write the cache for the next one). Written under a
+ * temporary name and renamed; read mapped. Native byte order: a cache is not
+ * carried to another machine, and one that does not match is only slower. */
+struct aed_cache {
+	void *base;   /* the header, then the data (at base + the header's size) */
+	size_t len;
+};
+/* 1 and c mapped when path is hn + data_len bytes whose first hn equal hdr;
+ * 0 otherwise. hn a multiple of 8 keeps the data aligned. */
+int aed_cache_map(const char *path, const void *hdr, size_t hn, size_t data_len,
+		  struct aed_cache *c);
+void aed_cache_unmap(struct aed_cache *c);
+/* hdr and the n parts, in order; -1 (nothing left behind) on failure. */
+int aed_cache_write(const char *path, const void *hdr, size_t hn, int n,
+		    const void *const part[], const size_t size[]);
+
 /* --- runs ------------------------------------------------------------------
  * A run is one execution of a stage. aed_run_begin() first reaps runs whose
  * process is gone: kills what their external commands left running (see
@@ -239,6 +260,10 @@ void aed_array_release(struct aed_array *a);
 struct aed_array_reader;
 int aed_array_reader_new(struct aed_db *db, const char *kind, struct aed_array_reader **out);
 int aed_array_reader_get(struct aed_array_reader *r, int64_t item, struct aed_array *out);
+/* Rows row0 .. row0 + nrows - 1 of it (along dims[0]; nrows < 0: all), read
+ * alone: out->dims are the whole array's, out->data and nbytes the rows'. */
+int aed_array_reader_rows(struct aed_array_reader *r, int64_t item, int64_t row0, int64_t nrows,
+			  struct aed_array *out);
 void aed_array_reader_free(struct aed_array_reader **r);
 size_t aed_dtype_size(enum aed_dtype t);
 const char *aed_dtype_name(enum aed_dtype t);

@@ -138,7 +138,7 @@ int cmd_index_status(struct aed_ctx *ctx, int argc, char **argv)
 	double per = s.n_vectors ? (double)bytes / s.n_vectors : 0;
 	if (ctx->g.json)
 		return print_json(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:s, "
-					    "s:I, s:f}",
+					    "s:I, s:f, s:b}",
 					    "index_id", (json_int_t)s.index_id, "path", s.path,
 					    "factory", s.factory, "model", s.model_name,
 					    "model_sha256", s.model_sha256,
@@ -147,7 +147,7 @@ int cmd_index_status(struct aed_ctx *ctx, int argc, char **argv)
 					    "pending_segments", (json_int_t)s.pending_segments,
 					    "nprobe", s.nprobe, "created_at", s.created_at,
 					    "updated_at", s.updated_at, "file_bytes", (json_int_t)bytes,
-					    "bytes_per_vector", per));
+					    "bytes_per_vector", per, "checks_recorded", s.checks_recorded));
 	printf("index %lld: %s\n  factory %s%s, model %s sha256 %.12s...\n  %lld vectors of "
 	       "%lld segments; %lld embedded segments not yet added%s\n  created %s, updated %s\n",
 	       (long long)s.index_id, s.path, s.factory,
@@ -161,5 +161,9 @@ int cmd_index_status(struct aed_ctx *ctx, int argc, char **argv)
 					: "; mine reads the whole file");
 	if (s.nprobe)
 		printf("  nprobe %d\n", s.nprobe);
+	printf("  %s\n", s.checks_recorded
+			       ? "checks recorded by index build: nothing embedded or removed since"
+			       : "checks read from the tables: embeddings were written or removed "
+				 "since index build last checked it");
 	return AED_OK;
 }

@@ -163,6 +163,13 @@ static json_t *result_json(const struct aed_mine_result *r, const struct aed_min
 						   "pooled_segments",
 						   (json_int_t)r->stats.pooled_segments, "pool_capped",
 						   r->stats.pool_capped, "seconds", r->stats.seconds));
+	json_object_set_new(j, "seconds", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
+						    "open", r->seconds.open, "exemplars",
+						    r->seconds.exemplars, "sample", r->seconds.sample,
+						    "queries", r->seconds.queries, "exclusions",
+						    r->seconds.exclusions, "search", r->seconds.search,
+						    "record", r->seconds.record, "total",
+						    r->seconds.total));
 	return j;
 }
 
@@ -232,6 +239,10 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 	       (long long)r->stats.hits_per_query, (long long)r->stats.score_query_hits,
 	       (long long)r->stats.pooled_frames, (long long)r->stats.pooled_segments,
 	       r->stats.seconds);
+	printf("time: %.2f s: index %.2f, exemplars %.2f, sample %.2f, queries %.2f, exclusions "
+	       "%.2f, search %.2f, record %.2f\n", r->seconds.total, r->seconds.open,
+	       r->seconds.exemplars, r->seconds.sample, r->seconds.queries, r->seconds.exclusions,
+	       r->seconds.search, r->seconds.record);
 	printf("candidates: %d queued (mine_run %lld)%s\n", r->n_candidates,
 	       (long long)r->mine_run_id, r->n_candidates > show ? ", top ones:" : "");
 	printf("%5s %8s %7s  %-28s %s\n", "rank", "score", "time_s", "segment", "labels");

@@ -25,7 +25,6 @@ struct model_row {
 	int64_t id;
 	char name[64], sha256[65];
 	int dim;
-	int64_t n_embedded;
 };
 
 static const char *col(sqlite3_stmt *st, int i)
@@ -35,7 +34,9 @@ static const char *col(sqlite3_stmt *st, int i)
 }
 
 /* The model named `name` (the one with most embeddings among files of that
- * name), or without a name the model most segments were embedded with. */
+ * name), or without a name the model most segments were embedded with.
+ * Embeddings are counted only when two models compete: a count reads the
+ * whole corpus. */
 static int find_model(struct aed_db *db, const char *name, struct model_row *m)
 {
 	sqlite3_stmt *st = NULL;
@@ -43,9 +44,11 @@ static int find_model(struct aed_db *db, const char *name, struct model_row *m)
 
 	memset(m, 0, sizeof *m);
 	if ((rc = aed_db_prepare(db,
-				 "SELECT m.id, m.name, m.sha256, m.embed_dim, (SELECT count(*) FROM "
-				 "embedding e WHERE e.model_id = m.id) AS n FROM model m WHERE ?1 IS "
-				 "NULL OR m.name = ?1 ORDER BY n DESC, m.id DESC LIMIT 1",
+				 "SELECT m.id, m.name, m.sha256, m.embed_dim, EXISTS (SELECT 1 FROM "
+				 "embedding e WHERE e.model_id = m.id) FROM model m WHERE ?1 IS NULL "
+				 "OR m.name = ?1 ORDER BY CASE WHEN (SELECT count(*) FROM model x "
+				 "WHERE ?1 IS NULL OR x.name = ?1) > 1 THEN (SELECT count(*) FROM "
+				 "embedding e WHERE e.model_id = m.id) END DESC, m.id DESC LIMIT 1",
 				 &st)))
 		return rc;
 	if (name)
@@ -63,8 +66,7 @@ static int find_model(struct aed_db *db, const char *name, struct model_row *m)
 	snprintf(m->name, sizeof m->name, "%s", col(st, 1));
 	snprintf(m->sha256, sizeof m->sha256, "%s", col(st, 2));
 	m->dim = sqlite3_column_int(st, 3);
-	m->n_embedded = sqlite3_column_int64(st, 4);
-	if (m->n_embedded == 0)
+	if (sqlite3_column_int64(st, 4) == 0)
 		rc = aed_error(AED_ENOTFOUND, "the corpus is empty: no segment has embeddings of "
 			       "model '%s' (run `aedcurate embed` first)", m->name);
 out:
@@ -83,7 +85,9 @@ static int load_index_row(struct aed_db *db, const struct model_row *m,
 	if ((rc = aed_db_prepare(db,
 				 "SELECT id, path, factory, model_sha256, n_vectors, n_segments, "
 				 "coalesce(nprobe, 0), coalesce(created_at, ''), coalesce(updated_at, "
-				 "'') FROM vec_index WHERE model_sha256 = ?1 ORDER BY id DESC LIMIT 1",
+				 "''), coalesce(run_id, 0), (SELECT value FROM index_epoch WHERE id = "
+				 "1), checked_epoch, coalesce(checked_pending, 0) FROM vec_index WHERE "
+				 "model_sha256 = ?1 ORDER BY id DESC LIMIT 1",
 				 &st)))
 		return rc;
 	sqlite3_bind_text(st, 1, m->sha256, -1, SQLITE_STATIC);
@@ -101,12 +105,18 @@ static int load_index_row(struct aed_db *db, const struct model_row *m,
 	s->nprobe = sqlite3_column_int(st, 6);
 	snprintf(s->created_at, sizeof s->created_at, "%s", col(st, 7));
 	snprintf(s->updated_at, sizeof s->updated_at, "%s", col(st, 8));
+	s->run_id = sqlite3_column_int64(st, 9);
+	s->epoch = sqlite3_column_int64(st, 10);
+	s->checks_recorded = sqlite3_column_type(st, 11) != SQLITE_NULL &&
+			     sqlite3_column_int64(st, 11) == s->epoch;
+	s->pending_segments = s->checks_recorded ? sqlite3_column_int64(st, 12) : 0;
 out:
 	sqlite3_finalize(st);
 	return rc;
 }
 
-/* Why the index cannot be used as it is ("" when it can). */
+/* Why the index cannot be used as it is ("" when it can). With the checks
+ * recorded (s->checks_recorded), only its file is looked at. */
 static int stale_reason(struct aed_db *db, const struct model_row *m,
 			const struct aed_index_status *s, char *why, size_t n)
 {
@@ -118,6 +128,8 @@ static int stale_reason(struct aed_db *db, const struct model_row *m,
 		snprintf(why, n, "its file %.300s is missing (%s)", s->path, strerror(errno));
 		return AED_OK;
 	}
+	if (s->checks_recorded)
+		return AED_OK;
 	/* Segments it holds whose embedding changed or is gone. */
 	if ((rc = aed_db_prepare(db,
 				 "SELECT v.segment_id, e.model_id, e.run_id, v.array_run_id FROM "
@@ -150,9 +162,9 @@ static int count_pending(struct aed_db *db, int64_t model_id, int64_t index_id, 
 	sqlite3_stmt *st = NULL;
 	int rc;
 	if ((rc = aed_db_prepare(db,
-				 "SELECT count(*) FROM embedding e WHERE e.model_id = ?1 AND NOT EXISTS "
-				 "(SELECT 1 FROM vec_segment v WHERE v.index_id = ?2 AND v.segment_id = "
-				 "e.segment_id)",
+				 "SELECT count(*) FROM embedding e WHERE e.model_id = ?1 AND "
+				 "e.n_patches > 0 AND NOT EXISTS (SELECT 1 FROM vec_segment v WHERE "
+				 "v.index_id = ?2 AND v.segment_id = e.segment_id)",
 				 &st)))
 		return rc;
 	sqlite3_bind_int64(st, 1, model_id);
@@ -180,32 +192,37 @@ static void other_model_index(struct aed_db *db, const struct model_row *m, char
 	sqlite3_finalize(st);
 }
 
-int aed_index_status(struct aed_db *db, const char *model, struct aed_index_status *s)
+/* The status of model's index, and the model. Counting the pending
+ * segments and checking for re-embedded ones read the whole corpus; while
+ * no embedding was written or removed since index build last did both
+ * (sql/0015_index_check.sql), what it found then stands. */
+static int status_of(struct aed_db *db, const char *model, struct aed_index_status *s,
+		     struct model_row *m)
 {
-	struct model_row m;
 	char why[512];
 	int rc;
 
 	memset(s, 0, sizeof *s);
-	if ((rc = find_model(db, model, &m)))
+	if ((rc = find_model(db, model, m)))
 		return rc;
-	rc = load_index_row(db, &m, s);
+	rc = load_index_row(db, m, s);
 	if (rc == AED_ENOTFOUND) {
 		char other[256];
-		other_model_index(db, &m, other, sizeof other);
+		other_model_index(db, m, other, sizeof other);
 		if (*other)
 			return aed_error(AED_ESTATE, "%s, but the embeddings are from %s (sha256 "
-					 "%.12s...); rebuild it: aedcurate index build", other, m.name,
-					 m.sha256);
+					 "%.12s...); rebuild it: aedcurate index build", other, m->name,
+					 m->sha256);
 		return aed_error(AED_ENOTFOUND, "no vector index for model %s (sha256 %.12s...); "
-				 "run: aedcurate index build", m.name, m.sha256);
+				 "run: aedcurate index build", m->name, m->sha256);
 	}
 	if (rc)
 		return rc;
-	snprintf(s->model_name, sizeof s->model_name, "%s", m.name);
-	if ((rc = count_pending(db, m.id, s->index_id, &s->pending_segments)))
+	snprintf(s->model_name, sizeof s->model_name, "%s", m->name);
+	if (!s->checks_recorded &&
+	    (rc = count_pending(db, m->id, s->index_id, &s->pending_segments)))
 		return rc;
-	if ((rc = stale_reason(db, &m, s, why, sizeof why)))
+	if ((rc = stale_reason(db, m, s, why, sizeof why)))
 		return rc;
 	if (*why)
 		return aed_error(AED_ESTATE, "vector index %lld (%s) is stale: %s; run: aedcurate "
@@ -213,22 +230,164 @@ int aed_index_status(struct aed_db *db, const char *model, struct aed_index_stat
 	return AED_OK;
 }
 
+int aed_index_status(struct aed_db *db, const char *model, struct aed_index_status *s)
+{
+	struct model_row m;
+	return status_of(db, model, s, &m);
+}
+
 void aed_index_handle_release(struct aed_index_handle *h)
 {
 	aed_vindex_free(&h->ix);
-	free(h->segment_ids);
-	free(h->first_vec);
+	if (h->map.base)
+		aed_cache_unmap(&h->map);
+	else {
+		free(h->segment_ids);
+		free(h->first_vec);
+		free(h->group_hash);
+	}
 	memset(h, 0, sizeof *h);
+}
+
+/* --- the segment map beside the index file ---------------------------------
+ * Segment number s holds vectors first_vec[s] .. first_vec[s+1]-1 and came
+ * from recording group_hash[s]. vec_segment and segment say so, one row a
+ * segment: millions of rows to read on every open. The map is also kept in
+ * <index file>.segments, written by the build that wrote the rows (or by
+ * the first open after it), and used while its header matches the index
+ * row's id, run and counts and the index epoch (sql/0015_index_check.sql).
+ * Native byte order: a file that does not match is read from the tables
+ * again and rewritten. */
+#define SEGMAP_MAGIC "AEDSEGM2"
+
+struct segmap_header {
+	char magic[8];
+	int64_t index_id, run_id, epoch, n_segments, n_vectors;
+};
+
+static void segmap_path(const struct aed_index_status *s, char *out, size_t n)
+{
+	snprintf(out, n, "%.4080s.segments", s->path);
+}
+
+static struct segmap_header segmap_header_of(const struct aed_index_status *s)
+{
+	struct segmap_header hd = { .index_id = s->index_id, .run_id = s->run_id,
+				    .epoch = s->epoch, .n_segments = s->n_segments,
+				    .n_vectors = s->n_vectors };
+	memcpy(hd.magic, SEGMAP_MAGIC, 8);
+	return hd;
+}
+
+/* 1 when h's map is the file's (mapped), 0 when it must come from the
+ * tables (no file, another build's or epoch's, or damaged). */
+static int segmap_load(struct aed_index_handle *h)
+{
+	char path[4200];
+	struct segmap_header want = segmap_header_of(&h->st);
+	int64_t n = h->st.n_segments;
+	int ok;
+
+	if (!h->st.run_id)
+		return 0;
+	segmap_path(&h->st, path, sizeof path);
+	if (!aed_cache_map(path, &want, sizeof want, (size_t)(3 * n + 1) * sizeof(int64_t),
+			   &h->map))
+		return 0;
+	int64_t *d = (int64_t *)((char *)h->map.base + sizeof want);
+	h->segment_ids = d;
+	h->first_vec = d + n;
+	h->group_hash = (uint64_t *)(d + 2 * n + 1);
+	/* It must tile the vector ids, as the rows it was written from did. */
+	ok = h->first_vec[0] == 0 && h->first_vec[n] == h->st.n_vectors;
+	for (int64_t s = 0; s < n && ok; s++)
+		ok = h->first_vec[s + 1] > h->first_vec[s];
+	if (ok)
+		h->n_segments = n;
+	else {
+		aed_cache_unmap(&h->map);
+		h->segment_ids = h->first_vec = NULL;
+		h->group_hash = NULL;
+	}
+	return ok;
+}
+
+/* Write h's map for the next open; a failure only costs that open time. */
+static void segmap_store(const struct aed_index_handle *h)
+{
+	char path[4200];
+	struct segmap_header hd = segmap_header_of(&h->st);
+	size_t nb = (size_t)h->n_segments * sizeof(int64_t);
+	const void *part[] = { h->segment_ids, h->first_vec, h->group_hash };
+	const size_t size[] = { nb, nb + sizeof(int64_t), nb };
+
+	if (!h->st.run_id)
+		return;
+	segmap_path(&h->st, path, sizeof path);
+	aed_cache_write(path, &hd, sizeof hd, 3, part, size);
+}
+
+/* h's map from vec_segment and segment, checked to tile the vector ids. */
+static int segmap_read_rows(struct aed_db *db, struct aed_index_handle *h)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = aed_db_prepare(db,
+				 "SELECT v.segment_id, v.first_vec, v.n_patches, s.source_group FROM "
+				 "vec_segment v LEFT JOIN segment s ON s.id = v.segment_id WHERE "
+				 "v.index_id = ?1 ORDER BY v.first_vec",
+				 &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, h->st.index_id);
+	int64_t next = 0;
+	h->n_segments = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (h->n_segments >= h->st.n_segments || sqlite3_column_int64(st, 1) != next ||
+		    sqlite3_column_int64(st, 2) <= 0) {
+			rc = aed_error(AED_ESTATE, "vector index %lld is stale: its segment map does "
+				       "not tile the vector ids; run: aedcurate index build --rebuild",
+				       (long long)h->st.index_id);
+			goto out;
+		}
+		const char *g = (const char *)sqlite3_column_text(st, 3);
+		h->group_hash[h->n_segments] = g ? aed_fnv1a64_str(g) : 0;
+		h->segment_ids[h->n_segments] = sqlite3_column_int64(st, 0);
+		h->first_vec[h->n_segments++] = next;
+		next += sqlite3_column_int64(st, 2);
+	}
+	h->first_vec[h->n_segments] = next;
+	if (h->n_segments != h->st.n_segments || next != h->st.n_vectors)
+		rc = aed_error(AED_ESTATE, "vector index %lld is stale: its segment map holds %lld "
+			       "segments and %lld vectors, the index row says %lld and %lld; run: "
+			       "aedcurate index build --rebuild", (long long)h->st.index_id,
+			       (long long)h->n_segments, (long long)next,
+			       (long long)h->st.n_segments, (long long)h->st.n_vectors);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Room for the map of h->st's segments. */
+static int segmap_alloc(struct aed_index_handle *h)
+{
+	size_t n = (size_t)h->st.n_segments + 1;
+	h->segment_ids = malloc(n * sizeof *h->segment_ids);
+	h->first_vec = malloc(n * sizeof *h->first_vec);
+	h->group_hash = malloc(n * sizeof *h->group_hash);
+	if (!h->segment_ids || !h->first_vec || !h->group_hash)
+		return aed_error(AED_ENOMEM, "out of memory (the map of %lld segments)",
+				 (long long)h->st.n_segments);
+	return AED_OK;
 }
 
 int aed_index_open(struct aed_db *db, const char *model, struct aed_index_handle *h)
 {
 	struct model_row m;
-	sqlite3_stmt *st = NULL;
 	int rc;
 
 	memset(h, 0, sizeof *h);
-	if ((rc = aed_index_status(db, model, &h->st)) || (rc = find_model(db, model, &m)))
+	if ((rc = status_of(db, model, &h->st, &m)))
 		return rc;
 	h->model_id = m.id;
 	h->dim = m.dim;
@@ -245,41 +404,12 @@ int aed_index_open(struct aed_db *db, const char *model, struct aed_index_handle
 	}
 	if (h->st.nprobe > 0 && (rc = aed_vindex_set_nprobe(h->ix, h->st.nprobe)))
 		goto out;
-	h->segment_ids = malloc((size_t)(h->st.n_segments + 1) * sizeof *h->segment_ids);
-	h->first_vec = malloc((size_t)(h->st.n_segments + 1) * sizeof *h->first_vec);
-	if (!h->segment_ids || !h->first_vec) {
-		rc = aed_error(AED_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = aed_db_prepare(db,
-				 "SELECT segment_id, first_vec, n_patches FROM vec_segment WHERE "
-				 "index_id = ?1 ORDER BY first_vec",
-				 &st)))
-		goto out;
-	sqlite3_bind_int64(st, 1, h->st.index_id);
-	int64_t next = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (h->n_segments >= h->st.n_segments || sqlite3_column_int64(st, 1) != next) {
-			rc = aed_error(AED_ESTATE, "vector index %lld is stale: its segment map does "
-				       "not tile the vector ids; run: aedcurate index build --rebuild",
-				       (long long)h->st.index_id);
+	if (!segmap_load(h)) {
+		if ((rc = segmap_alloc(h)) || (rc = segmap_read_rows(db, h)))
 			goto out;
-		}
-		h->segment_ids[h->n_segments] = sqlite3_column_int64(st, 0);
-		h->first_vec[h->n_segments++] = next;
-		next += sqlite3_column_int64(st, 2);
-	}
-	h->first_vec[h->n_segments] = next;
-	if (h->n_segments != h->st.n_segments || next != h->st.n_vectors) {
-		rc = aed_error(AED_ESTATE, "vector index %lld is stale: its segment map holds %lld "
-			       "segments and %lld vectors, the index row says %lld and %lld; run: "
-			       "aedcurate index build --rebuild", (long long)h->st.index_id,
-			       (long long)h->n_segments, (long long)next,
-			       (long long)h->st.n_segments, (long long)h->st.n_vectors);
-		goto out;
+		segmap_store(h);
 	}
 out:
-	sqlite3_finalize(st);
 	if (rc)
 		aed_index_handle_release(h);
 	return rc;
@@ -694,6 +824,42 @@ static int choose_factory(struct aed_db *db, const struct aed_index_build_opts *
 	return AED_OK;
 }
 
+/* Inside the caller's write transaction: count the pending segments and
+ * check for re-embedded ones once more, and when the index is current,
+ * record what was found with the embedding epoch it holds for (status_of
+ * trusts it until an embedding is written or removed). */
+static int record_checks(struct aed_db *db, const struct model_row *m, int64_t index_id)
+{
+	struct aed_index_status s;
+	char why[512], sql[256];
+	int64_t pending = 0;
+	int rc;
+
+	if ((rc = load_index_row(db, m, &s)))
+		return rc;
+	s.checks_recorded = 0;
+	if ((rc = count_pending(db, m->id, index_id, &pending)) ||
+	    (rc = stale_reason(db, m, &s, why, sizeof why)))
+		return rc;
+	snprintf(sql, sizeof sql, "UPDATE vec_index SET checked_epoch = %s, checked_pending = "
+		 "%lld WHERE id = %lld", *why ? "NULL" : "(SELECT value FROM index_epoch)",
+		 (long long)pending, (long long)index_id);
+	return aed_db_exec(db, sql);
+}
+
+/* The segment map file of the model's newest index, written afresh from
+ * vec_segment, so that the first open after a build is as quick as the
+ * next. A failure is left to that open. */
+static void segmap_refresh(struct aed_db *db, const struct model_row *m)
+{
+	struct aed_index_handle h;
+	memset(&h, 0, sizeof h);
+	if (load_index_row(db, m, &h.st) == AED_OK && segmap_alloc(&h) == AED_OK &&
+	    segmap_read_rows(db, &h) == AED_OK)
+		segmap_store(&h);
+	aed_index_handle_release(&h);
+}
+
 static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 			struct aed_index_build_result *r)
 {
@@ -766,7 +932,18 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	if ((rc = add_vectors(db, ix, v, nv, m.dim)))
 		goto out;
 	if (nv == 0 && !r->rebuilt) {
-		/* Nothing new: the index is current. */
+		/* Nothing new: the index is current. An index built before
+		 * checks were recorded (or with no-patch embeddings pending)
+		 * records them now. */
+		if (!old.checks_recorded) {
+			if ((rc = aed_db_begin(db)))
+				goto out;
+			in_tx = 1;
+			if ((rc = record_checks(db, &m, index_id)) || (rc = aed_db_commit(db)))
+				goto out;
+			in_tx = 0;
+			segmap_refresh(db, &m);
+		}
 		r->index_id = index_id;
 		r->n_vectors = old.n_vectors;
 		r->n_segments = old.n_segments;
@@ -791,9 +968,10 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	in_tx = 1;
 	if ((rc = store_index(db, r, &m, factory, nprobe, run_id, have_old, &index_id, v, nv,
 			      first)) ||
-	    (rc = aed_db_commit(db)))
+	    (rc = record_checks(db, &m, index_id)) || (rc = aed_db_commit(db)))
 		goto out;
 	in_tx = 0;
+	segmap_refresh(db, &m);
 	r->index_id = index_id;
 	r->n_vectors = aed_vindex_ntotal(ix);
 	r->added_vectors = total_new;

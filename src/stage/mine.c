@@ -209,21 +209,18 @@ static int gather_exemplars(struct aed_db *db, const struct aed_mine_opts *o,
 	return AED_OK;
 }
 
-/* Corpus statistics from vectors spread evenly over the index: *sample
- * [*ns][dim] (o->sample of them, at most the index's), the caller's to free. */
-static int sample_corpus(const struct aed_mine_opts *o, const struct stored *sv, float **sample,
-			 int64_t *ns)
+/* Corpus statistics from vectors spread evenly over the index: *out
+ * [*ns][dim] (o->sample of them, at most the index's), in *owned (to free)
+ * or mapped in *kept (to unmap). */
+static int sample_corpus(const struct aed_mine_opts *o, const struct stored *sv,
+			 struct aed_cache *kept, const float **out, float **owned, int64_t *ns)
 {
-	const struct aed_index_handle *h = sv->h;
-	int64_t ntot = h->st.n_vectors;
+	int64_t ntot = sv->h->st.n_vectors;
 
 	*ns = o->sample > 0 ? o->sample : DEFAULT_SAMPLE;
 	if (*ns > ntot)
 		*ns = ntot;
-	*sample = malloc((size_t)(*ns ? *ns : 1) * h->dim * sizeof **sample);
-	if (!*sample)
-		return aed_error(AED_ENOMEM, "out of memory");
-	return mine_corpus_sample(sv, *ns, *sample, ns);
+	return mine_corpus_sample_kept(sv, *ns, kept, out, owned, ns);
 }
 
 /* Step 2, the queries: the normalised mean of every exemplar frame (mean),
@@ -389,6 +386,14 @@ out:
 	return rc;
 }
 
+/* Seconds since *t, and *t moved to now. */
+static double lap(double *t)
+{
+	double now = aed_now(), d = now - *t;
+	*t = now;
+	return d;
+}
+
 int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_result *r)
 {
 	struct aed_index_handle h;
@@ -398,10 +403,12 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	struct aed_mine_hit *hits = NULL;
 	struct aed_clf *clf = NULL;
 	struct aed_array_reader *rd = NULL;
-	struct segnum *map = NULL;
+	struct segnums map = { 0 };
+	struct aed_cache sample_kept = { 0 };
 	char *mid = NULL, *name = NULL;
 	int rc, nq = 0;
 	int k = o->k > 0 ? o->k : DEFAULT_K;
+	double t0 = aed_now(), t = t0;
 
 	memset(r, 0, sizeof *r);
 	memset(&h, 0, sizeof h);
@@ -418,18 +425,20 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	r->index_id = h.st.index_id;
 	r->corpus_segments = h.n_segments;
 	snprintf(r->model_sha256, sizeof r->model_sha256, "%s", h.st.model_sha256);
+	r->seconds.open = lap(&t);
 
 	/* 1. exemplars */
 	if ((rc = gather_exemplars(db, o, &h, r)) ||
 	    (rc = mine_load_exemplar_frames(db, o, &h, r, &f)))
 		goto out;
 	r->n_frames = (int)f.n;
+	r->seconds.exemplars = lap(&t);
 
 	struct stored sv = { .db = db, .h = &h };
-	if ((rc = aed_array_reader_new(db, "embedding", &rd)) || (rc = mine_segnum_map(&h, &map)))
+	if ((rc = aed_array_reader_new(db, "embedding", &rd)) || (rc = mine_segnums_init(&h, &map)))
 		goto out;
 	sv.rd = rd;
-	sv.map = map;
+	sv.map = &map;
 	struct aed_mine_corpus c = {
 		.ix = h.ix, .n_segments = h.n_segments, .first_vec = h.first_vec,
 		/* Hits of a compressed index are re-ranked against the stored
@@ -439,10 +448,10 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	};
 	enum aed_mine_score score = o->method == AED_MINE_MEAN ? AED_MINE_SCORE_RAW : o->score;
 	if (score == AED_MINE_SCORE_Z || o->method == AED_MINE_EXEMPLAR) {
-		if ((rc = sample_corpus(o, &sv, &sample, &c.n_sample)))
+		if ((rc = sample_corpus(o, &sv, &sample_kept, &c.sample, &sample, &c.n_sample)))
 			goto out;
-		c.sample = sample;
 	}
+	r->seconds.sample = lap(&t);
 
 	/* 2. frame level: the queries */
 	q = malloc((size_t)f.n * h.dim * sizeof *q);
@@ -453,6 +462,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 	if ((rc = make_queries(o, &f, &c, h.dim, r, q, &nq, &weight, &generic, &spread)) ||
 	    (rc = exemplar_view(o, &f, r)))
 		goto out;
+	r->seconds.queries = lap(&t);
 
 	/* 3. search */
 	excl = calloc((size_t)(h.n_segments ? h.n_segments : 1), 1);
@@ -460,7 +470,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		rc = aed_error(AED_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = mine_exclusions(db, o, &h, map, r, excl, &r->n_excluded)))
+	if ((rc = mine_exclusions(db, o, &h, &map, r, excl, &r->n_excluded)))
 		goto out;
 	c.excluded = excl;
 	if (r->n_excluded >= h.n_segments) {
@@ -468,6 +478,7 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 			       "exemplars, reviewed or excluded", (long long)h.n_segments);
 		goto out;
 	}
+	r->seconds.exclusions = lap(&t);
 	/* The ranker re-ranks a wider pool than k: what it finds may lie below
 	 * the exemplar search's first k. */
 	double t_rank = aed_now();
@@ -506,21 +517,25 @@ int aed_mine(struct aed_db *db, const struct aed_mine_opts *o, struct aed_mine_r
 		if (nh > k)
 			nh = k;
 	}
+	r->seconds.search = lap(&t);
 	if ((rc = fill_candidates(db, o, &h, hits, nh, r)))
 		goto out;
 
 	/* 4. record */
 	if (!o->no_record)
 		rc = record_run(db, o, &h, r, score, k, nq, c.n_sample);
+	r->seconds.record = lap(&t);
 out:
+	r->seconds.total = aed_now() - t0;
 	aed_array_reader_free(&rd);
-	free(map);
+	mine_segnums_release(&map);
 	aed_index_handle_release(&h);
 	mine_frames_release(&f);
 	free(excl);
 	free(q);
 	free(weight);
 	free(sample);
+	aed_cache_unmap(&sample_kept);
 	free(generic);
 	free(spread);
 	free(hits);

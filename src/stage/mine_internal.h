@@ -24,9 +24,16 @@ struct frames {
 	int64_t n, cap;
 };
 
-/* Mark the segment numbers of the segment ids the query returns. */
+/* Segment id -> segment number of the index (aed_index_handle): a binary
+ * search of the index's own ids when they ascend, as a build adds them,
+ * else of a copy sorted by id. */
 struct segnum {
 	int64_t id, num;
+};
+struct segnums {
+	const int64_t *ids;  /* the handle's segment_ids when ascending, else NULL */
+	struct segnum *map;  /* otherwise: sorted by id, malloc'd */
+	int64_t n;
 };
 
 /* The exact vectors of an index's segments, read from the array store. */
@@ -34,7 +41,7 @@ struct stored {
 	struct aed_db *db;
 	const struct aed_index_handle *h;
 	struct aed_array_reader *rd; /* the embeddings, read many times */
-	const struct segnum *map;    /* segment id -> number, by id (mine_segnum_map) */
+	const struct segnums *map;   /* segment id -> number (mine_segnums_init) */
 };
 
 /* --- mine_exemplars.c ------------------------------------------------------ */
@@ -47,18 +54,22 @@ int mine_load_exemplar_frames(struct aed_db *db, const struct aed_mine_opts *o,
 			      struct frames *f);
 
 /* --- mine_corpus.c ----------------------------------------------------------- */
-/* qsort order of struct segnum by id, and the number of id (-1: none). */
-int mine_cmp_segnum(const void *a, const void *b);
-int64_t mine_lookup_num(const struct segnum *m, int64_t n, int64_t id);
-/* The index's segments sorted by id, for mine_lookup_num; *map malloc'd. */
-int mine_segnum_map(const struct aed_index_handle *h, struct segnum **map);
+int mine_segnums_init(const struct aed_index_handle *h, struct segnums *m);
+void mine_segnums_release(struct segnums *m);
+/* The number of segment id in the index (-1: none). */
+int64_t mine_segnum(const struct segnums *m, int64_t id);
 int mine_has_table(struct aed_db *db, const char *name);
 int mine_exclusions(struct aed_db *db, const struct aed_mine_opts *o,
-		    const struct aed_index_handle *h, const struct segnum *map,
+		    const struct aed_index_handle *h, const struct segnums *map,
 		    const struct aed_mine_result *r, unsigned char *excl, int64_t *n_excl);
 int mine_stored_rows(const struct stored *sv, int64_t s, int64_t p0, int64_t n, float *out);
 int mine_stored_fetch(void *ctx, int64_t n, const int64_t *ids, float *out);
 int mine_corpus_sample(const struct stored *sv, int64_t ns, float *out, int64_t *got);
+/* mine_corpus_sample's vectors into *out: mapped from the file kept beside a
+ * compressed index (*kept, to unmap) when it holds them, else read into
+ * *owned (to free), and kept there for the next call. */
+int mine_corpus_sample_kept(const struct stored *sv, int64_t ns, struct aed_cache *kept,
+			    const float **out, float **owned, int64_t *got);
 
 /* --- mine_ranker.c ------------------------------------------------------------ */
 int mine_ranker_train(struct aed_db *db, const struct stored *sv, const struct frames *f,

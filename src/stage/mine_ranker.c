@@ -111,7 +111,7 @@ int mine_ranker_train(struct aed_db *db, const struct stored *sv, const struct f
 		int ex = 0;
 		for (int e = 0; e < r->n_exemplars && !ex; e++)
 			ex = r->exemplars[e].segment_id == ids[i];
-		int64_t s = mine_lookup_num(sv->map, h->n_segments, ids[i]);
+		int64_t s = mine_segnum(sv->map, ids[i]);
 		/* A rated exemplar's frames are in already; a rated clip outside
 		 * the index has no vectors to give. */
 		if (s < 0 || (ex && lab[i])) {

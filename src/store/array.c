@@ -328,7 +328,8 @@ void aed_array_reader_free(struct aed_array_reader **rp)
 	*rp = NULL;
 }
 
-int aed_array_reader_get(struct aed_array_reader *r, int64_t item, struct aed_array *out)
+int aed_array_reader_rows(struct aed_array_reader *r, int64_t item, int64_t row0, int64_t nrows,
+			  struct aed_array *out)
 {
 	char path[4096];
 	int64_t file_id, off, nb;
@@ -336,6 +337,16 @@ int aed_array_reader_get(struct aed_array_reader *r, int64_t item, struct aed_ar
 	memset(out, 0, sizeof *out);
 	if ((rc = lookup(r->db, r->st, r->kind, item, path, sizeof path, &file_id, &off, &nb, out)))
 		return rc;
+	if (nrows < 0)
+		row0 = 0, nrows = out->dims[0];
+	if (row0 < 0 || row0 + nrows > out->dims[0])
+		return aed_error(AED_EINTERNAL, "array %s/%lld: rows %lld..%lld of %lld", r->kind,
+				 (long long)item, (long long)row0, (long long)(row0 + nrows - 1),
+				 (long long)out->dims[0]);
+	/* Rows are contiguous: dims[1] * dims[2] elements each. */
+	int64_t row = out->dims[0] ? nb / out->dims[0] : 0;
+	off += row0 * row;
+	nb = nrows * row;
 	if ((size_t)nb > r->cap || !r->buf) {
 		void *b = realloc(r->buf, nb ? (size_t)nb : 1);
 		if (!b)
@@ -362,6 +373,11 @@ int aed_array_reader_get(struct aed_array_reader *r, int64_t item, struct aed_ar
 	out->data = r->buf;
 	out->nbytes = (size_t)nb;
 	return AED_OK;
+}
+
+int aed_array_reader_get(struct aed_array_reader *r, int64_t item, struct aed_array *out)
+{
+	return aed_array_reader_rows(r, item, 0, -1, out);
 }
 
 void aed_array_release(struct aed_array *a)

@@ -708,6 +708,120 @@ static void test_reader_many_files(void **state)
 	aed_db_free(&db);
 }
 
+/* Rows of an array read alone: the same bytes as the slice of the whole
+ * one, and a range past its rows refused. */
+static void test_reader_rows(void **state)
+{
+	(void)state;
+	unlink(path);
+	struct aed_db *db = open_db();
+	struct aed_array_writer *w;
+	int64_t run, off, dims[3] = { 6, 4, 1 };
+	float v[24];
+	for (int k = 0; k < 24; k++)
+		v[k] = (float)k;
+	assert_int_equal(aed_run_begin(db, "rows", NULL, &run), AED_OK);
+	assert_int_equal(aed_array_writer_new(db, "rows", run, 0, &w), AED_OK);
+	assert_int_equal(aed_array_append(w, v, sizeof v, &off), AED_OK);
+	assert_int_equal(aed_db_begin(db), AED_OK);
+	assert_int_equal(aed_array_record(w, 7, off, AED_F32, dims), AED_OK);
+	assert_int_equal(aed_array_commit_size(w), AED_OK);
+	assert_int_equal(aed_db_commit(db), AED_OK);
+	aed_array_writer_free(&w);
+	struct aed_array_reader *rd;
+	struct aed_array a;
+	assert_int_equal(aed_array_reader_new(db, "rows", &rd), AED_OK);
+	for (int r0 = 0; r0 < 6; r0++)
+		for (int n = 1; r0 + n <= 6; n++) {
+			assert_int_equal(aed_array_reader_rows(rd, 7, r0, n, &a), AED_OK);
+			assert_int_equal(a.dims[0], 6);
+			assert_int_equal(a.dims[1], 4);
+			assert_int_equal(a.nbytes, (size_t)n * 4 * sizeof(float));
+			assert_memory_equal(a.data, v + r0 * 4, a.nbytes);
+		}
+	assert_int_equal(aed_array_reader_rows(rd, 7, 0, -1, &a), AED_OK);
+	assert_int_equal(a.nbytes, sizeof v);
+	assert_int_not_equal(aed_array_reader_rows(rd, 7, 4, 3, &a), AED_OK);
+	assert_int_not_equal(aed_array_reader_rows(rd, 7, -1, 2, &a), AED_OK);
+	aed_array_reader_free(&rd);
+	aed_db_free(&db);
+}
+
+/* A cache file is used only with its own header and size; a write replaces
+ * it whole. */
+static void test_cache_files(void **state)
+{
+	(void)state;
+	char f[400];
+	struct aed_cache c;
+	int64_t hdr[2] = { 7, 11 }, other[2] = { 7, 12 }, data[3] = { 1, 2, 3 };
+	const void *part[] = { data, data + 1 };
+	const size_t size[] = { sizeof *data, 2 * sizeof *data };
+	snprintf(f, sizeof f, "%s/x.cache", dir);
+	unlink(f);
+	assert_int_equal(aed_cache_map(f, hdr, sizeof hdr, sizeof data, &c), 0);
+	assert_null(c.base);
+	assert_int_equal(aed_cache_write(f, hdr, sizeof hdr, 2, part, size), 0);
+	assert_int_equal(aed_cache_map(f, hdr, sizeof hdr, sizeof data, &c), 1);
+	assert_memory_equal((char *)c.base + sizeof hdr, data, sizeof data);
+	aed_cache_unmap(&c);
+	assert_null(c.base);
+	assert_int_equal(aed_cache_map(f, other, sizeof other, sizeof data, &c), 0);
+	assert_int_equal(aed_cache_map(f, hdr, sizeof hdr, sizeof data - 8, &c), 0);
+	assert_int_equal(aed_cache_map(f, hdr, sizeof hdr, sizeof data + 8, &c), 0);
+	/* Rewritten under another header: the old one no longer matches. */
+	assert_int_equal(aed_cache_write(f, other, sizeof other, 1, part, size), 0);
+	assert_int_equal(aed_cache_map(f, hdr, sizeof hdr, sizeof *data, &c), 0);
+	assert_int_equal(aed_cache_map(f, other, sizeof other, sizeof *data, &c), 1);
+	aed_cache_unmap(&c);
+	/* A folder that cannot hold it: -1, nothing left behind. */
+	char bad[420];
+	snprintf(bad, sizeof bad, "%s/no/such/dir/x.cache", dir);
+	assert_int_equal(aed_cache_write(bad, hdr, sizeof hdr, 2, part, size), -1);
+	unlink(f);
+}
+
+/* index_epoch moves with every write to embedding (insert, update, delete,
+ * and a segment's removal that deletes its embedding) and with a change of
+ * a segment's recording, and with nothing else. */
+static void test_index_epoch(void **state)
+{
+	(void)state;
+	unlink(path);
+	struct aed_db *db = open_db();
+	int64_t e0, e;
+	const char *const q = "SELECT value FROM index_epoch";
+	assert_int_equal(aed_db_int(db, q, &e0), AED_OK);
+	assert_int_equal(aed_db_exec(db,
+		"INSERT INTO model(id, name, sha256, path, embed_dim, n_classes, patch_frames, "
+		"patch_hop, quantized, macs, added_at) VALUES (1, 'm', 'x', 'p', 4, 2, 96, 48, 0, 1, "
+		"'t');"
+		"INSERT INTO segment(id, key, ytid, start_ms, source_group, shard) VALUES "
+		"(1, 'a', 'a', 0, 'g1', 0), (2, 'b', 'b', 0, 'g1', 0)"), AED_OK);
+	assert_int_equal(aed_db_int(db, q, &e), AED_OK);
+	assert_int_equal(e, e0);
+	const char *const writes[] = {
+		"INSERT INTO embedding(segment_id, model_id, n_patches) VALUES (1, 1, 3)",
+		"INSERT INTO embedding(segment_id, model_id, n_patches) VALUES (2, 1, 3)",
+		"UPDATE embedding SET run_id = NULL, n_patches = 4 WHERE segment_id = 1",
+		"DELETE FROM embedding WHERE segment_id = 1",
+		"UPDATE segment SET source_group = 'g2' WHERE id = 1",
+		"DELETE FROM segment WHERE id = 2", /* its embedding goes with it */
+	};
+	for (size_t i = 0; i < sizeof writes / sizeof *writes; i++) {
+		assert_int_equal(aed_db_exec(db, writes[i]), AED_OK);
+		assert_int_equal(aed_db_int(db, q, &e), AED_OK);
+		assert_int_equal(e, e0 + (int64_t)i + 1);
+	}
+	assert_int_equal(aed_db_int(db, "SELECT count(*) FROM embedding", &e), AED_OK);
+	assert_int_equal(e, 0);
+	/* Other columns of a segment do not move it. */
+	assert_int_equal(aed_db_exec(db, "UPDATE segment SET meta = '{}' WHERE id = 1"), AED_OK);
+	assert_int_equal(aed_db_int(db, q, &e), AED_OK);
+	assert_int_equal(e, e0 + 6);
+	aed_db_free(&db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -722,6 +836,9 @@ int main(void)
 		cmocka_unit_test(test_claim_no_filter),
 		cmocka_unit_test(test_digest),
 		cmocka_unit_test(test_reader_many_files),
+		cmocka_unit_test(test_reader_rows),
+		cmocka_unit_test(test_cache_files),
+		cmocka_unit_test(test_index_epoch),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
