@@ -19,10 +19,13 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers \
            -Iinclude -Isrc -Ibuild/gen -Ibuild/faiss-capi/include -pthread $(PKG_CFLAGS)
 FAISS_C := build/faiss-capi/lib/libfaiss_c.a
-# FAISS's scalar quantizer built for AVX2, when this machine has it
-# (src/build/build_faiss_sq.sh): linked ahead of libfaiss.a, in its place.
+# FAISS's scalar quantizer built for AVX2 (src/build/build_faiss_sq.sh):
+# linked ahead of libfaiss.a, in its place, when this machine has AVX2, FMA
+# and F16C (a build folder copied from another machine may hold it).
 FAISS_SQ_STAMP := build/faiss-capi/lib/faiss_sq.stamp
-FAISS_SQ := $(wildcard build/faiss-capi/lib/faiss_sq_simd.o)
+CPU_SIMD := $(shell grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && \
+                    grep -qw f16c /proc/cpuinfo && echo y)
+FAISS_SQ := $(if $(CPU_SIMD),$(wildcard build/faiss-capi/lib/faiss_sq_simd.o))
 LDLIBS  += $(PKG_LIBS) -lopenblas $(FAISS_C) $(FAISS_SQ) -lfaiss -lstdc++ -lgomp -lm -pthread
 
 BUILD   ?= build/obj
@@ -133,7 +136,7 @@ deps:
 faiss-capi: $(FAISS_C) $(FAISS_SQ_STAMP)
 $(FAISS_C):
 	sh src/build/build_faiss_capi.sh build/faiss-capi
-$(FAISS_SQ_STAMP): $(FAISS_C) src/build/build_faiss_sq.sh
+$(FAISS_SQ_STAMP): $(FAISS_C) src/build/build_faiss_sq.sh $(wildcard /usr/lib/*/libfaiss.a)
 	sh src/build/build_faiss_sq.sh build/faiss-capi
 
 clean:

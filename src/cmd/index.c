@@ -163,7 +163,7 @@ int cmd_index_status(struct aed_ctx *ctx, int argc, char **argv)
 		printf("  nprobe %d\n", s.nprobe);
 	printf("  %s\n", s.checks_recorded
 			       ? "checks recorded by index build: nothing embedded or removed since"
-			       : "checks read from the tables: embeddings were written or removed "
-				 "since index build last checked it");
+			       : "checks read from the tables: an embedding or a segment's recording "
+				 "changed since index build last checked it (or it never did)");
 	return AED_OK;
 }

@@ -170,7 +170,7 @@ static int cpu_check(void)
 		return AED_OK;
 	return aed_error(AED_ESTATE, "this aedcurate was built with FAISS's scalar quantizer for "
 			 "AVX2, FMA and F16C (src/build/build_faiss_sq.sh), which this CPU lacks; "
-			 "build it on this machine (make deps, then make)");
+			 "build it again on this machine: make clean && make");
 }
 
 int aed_vindex_new(const char *factory, int dim, struct aed_vindex **out)

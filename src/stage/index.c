@@ -387,8 +387,14 @@ int aed_index_open(struct aed_db *db, const char *model, struct aed_index_handle
 	int rc;
 
 	memset(h, 0, sizeof *h);
-	if ((rc = status_of(db, model, &h->st, &m)))
+	/* The row, its checks and its map read in one transaction: a build
+	 * that commits meanwhile cannot pair one build's row with another's
+	 * map. */
+	int tx = sqlite3_get_autocommit(aed_db_sqlite(db));
+	if (tx && (rc = aed_db_exec(db, "BEGIN")))
 		return rc;
+	if ((rc = status_of(db, model, &h->st, &m)))
+		goto out;
 	h->model_id = m.id;
 	h->dim = m.dim;
 	/* Mapped: a search pages in the lists it probes, not the whole file. */
@@ -410,6 +416,10 @@ int aed_index_open(struct aed_db *db, const char *model, struct aed_index_handle
 		segmap_store(h);
 	}
 out:
+	if (tx && !rc)
+		rc = aed_db_exec(db, "COMMIT");
+	if (tx && rc)
+		aed_db_rollback(db);
 	if (rc)
 		aed_index_handle_release(h);
 	return rc;

@@ -247,7 +247,7 @@ int mine_stored_rows(const struct stored *sv, int64_t s, int64_t p0, int64_t n, 
 	int64_t np = h->first_vec[s + 1] - h->first_vec[s];
 	struct aed_array a;
 	int rc;
-	if (p0 < 0 || p0 + n > np)
+	if (p0 < 0 || n <= 0 || p0 + n > np)
 		return aed_error(AED_EINTERNAL, "segment %lld: rows %lld..%lld of %lld",
 				 (long long)h->segment_ids[s], (long long)p0,
 				 (long long)(p0 + n - 1), (long long)np);

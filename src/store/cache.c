@@ -46,21 +46,53 @@ void aed_cache_unmap(struct aed_cache *c)
 	memset(c, 0, sizeof *c);
 }
 
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
 int aed_cache_write(const char *path, const void *hdr, size_t hn, int n,
 		    const void *const part[], const size_t size[])
 {
-	char tmp[4200];
-	FILE *f;
+	char dir[4200], tmp[4300], fdpath[64];
+	const char *slash = strrchr(path, '/');
+	int fd, named = 0;
 
-	if (snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof tmp ||
-	    !(f = fopen(tmp, "wb")))
+	if (snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof tmp)
 		return -1;
-	int bad = fwrite(hdr, hn, 1, f) != 1;
-	for (int i = 0; i < n && !bad; i++)
-		bad = size[i] && fwrite(part[i], size[i], 1, f) != 1;
-	if (fclose(f) || bad || rename(tmp, path)) {
-		unlink(tmp);
-		return -1;
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	/* Unnamed until written and synced: a process killed meanwhile leaves
+	 * nothing behind. Where the file system has no O_TMPFILE, a temporary
+	 * name instead. */
+	if ((fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644)) < 0) {
+		if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+			return -1;
+		named = 1;
 	}
-	return 0;
+	int bad = write_all(fd, hdr, hn);
+	for (int i = 0; i < n && !bad; i++)
+		bad = write_all(fd, part[i], size[i]);
+	/* On disk before it has the name: after a crash, the name never
+	 * points at a file whose header is there and whose data is not. */
+	bad = bad || fdatasync(fd);
+	if (!bad && !named) {
+		snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+		unlink(tmp);
+		bad = linkat(AT_FDCWD, fdpath, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0;
+		named = !bad;
+	}
+	bad = close(fd) || bad || rename(tmp, path);
+	if (bad && named)
+		unlink(tmp);
+	return bad ? -1 : 0;
 }

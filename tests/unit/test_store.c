@@ -779,6 +779,10 @@ static void test_cache_files(void **state)
 	snprintf(bad, sizeof bad, "%s/no/such/dir/x.cache", dir);
 	assert_int_equal(aed_cache_write(bad, hdr, sizeof hdr, 2, part, size), -1);
 	unlink(f);
+	/* No temporary file left beside it. */
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep '^x\\.cache')\"", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* index_epoch moves with every write to embedding (insert, update, delete,
