@@ -685,7 +685,9 @@ static int rebuild_reason(struct aed_db *db, const struct aed_index_build_opts *
 		snprintf(why, whysz, "factory changes from %s to %s", old->factory,
 			 o->factory);
 	if (!*why) {
-		if ((rc = aed_vindex_read(old->path, ix)))
+		/* Mapped: enough to count its vectors; build_locked reads it
+		 * whole only when there is something to add. */
+		if ((rc = aed_vindex_read_mapped(old->path, ix)))
 			return rc;
 		if (aed_vindex_ntotal(*ix) != old->n_vectors)
 			snprintf(why, whysz, "its file holds %lld vectors, the database "
@@ -939,6 +941,16 @@ static int build_locked(struct aed_db *db, const struct aed_index_build_opts *o,
 	}
 
 	int64_t first = r->rebuilt ? 0 : old.n_vectors;
+	if (!r->rebuilt && nv > 0) {
+		aed_vindex_free(&ix);
+		if ((rc = aed_vindex_read(r->path, &ix)))
+			goto out;
+		if (aed_vindex_ntotal(ix) != old.n_vectors) {
+			rc = aed_error(AED_ESTATE, "%s changed while index build read it; run "
+				       "index build again", r->path);
+			goto out;
+		}
+	}
 	if ((rc = add_vectors(db, ix, v, nv, m.dim)))
 		goto out;
 	if (nv == 0 && !r->rebuilt) {
