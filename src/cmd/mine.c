@@ -239,7 +239,7 @@ static void print_text(const struct aed_mine_result *r, const struct aed_mine_op
 	       (long long)r->stats.hits_per_query, (long long)r->stats.score_query_hits,
 	       (long long)r->stats.pooled_frames, (long long)r->stats.pooled_segments,
 	       r->stats.seconds);
-	printf("time: %.2f s: index %.2f, exemplars %.2f, sample %.2f, queries %.2f, exclusions "
+	printf("time: %.2f s: open %.2f, exemplars %.2f, sample %.2f, queries %.2f, exclusions "
 	       "%.2f, search %.2f, record %.2f\n", r->seconds.total, r->seconds.open,
 	       r->seconds.exemplars, r->seconds.sample, r->seconds.queries, r->seconds.exclusions,
 	       r->seconds.search, r->seconds.record);

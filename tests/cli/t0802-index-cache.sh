@@ -180,5 +180,5 @@ mine_json u1
 same c1 u1 "the same run as before"
 # shellcheck disable=SC2086
 check "mine's text report" $AED mine --class /m/05tny_ $EX --exclude-group --k 5
-check_grep "says where the time went" '^time: [0-9.]+ s: index [0-9.]+, exemplars [0-9.]+, sample [0-9.]+, queries [0-9.]+, exclusions [0-9.]+, search [0-9.]+, record [0-9.]+$' "$T/out"
+check_grep "says where the time went" '^time: [0-9.]+ s: open [0-9.]+, exemplars [0-9.]+, sample [0-9.]+, queries [0-9.]+, exclusions [0-9.]+, search [0-9.]+, record [0-9.]+$' "$T/out"
 done_testing
