@@ -1,6 +1,7 @@
 /* faiss.c - the vector index and k-means over FAISS's C API (search.h).
  * Only this file includes FAISS; everything above it sees struct aed_vindex. */
 #include <cblas.h>
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -164,9 +165,12 @@ static int cpu_check(void)
 {
 	if (!&aed_faiss_sq_simd)
 		return AED_OK;
+	unsigned a, b, c, d;
 	__builtin_cpu_init();
+	/* F16C by CPUID (leaf 1, ECX bit 29): not every compiler's
+	 * __builtin_cpu_supports knows it. */
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	    __builtin_cpu_supports("f16c"))
+	    __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)))
 		return AED_OK;
 	return aed_error(AED_ESTATE, "this aedcurate was built with FAISS's scalar quantizer for "
 			 "AVX2, FMA and F16C (src/build/build_faiss_sq.sh), which this CPU lacks; "
