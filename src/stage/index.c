@@ -195,8 +195,9 @@ static void other_model_index(struct aed_db *db, const struct model_row *m, char
 
 /* The status of model's index, and the model. Counting the pending
  * segments and checking for re-embedded ones read the whole corpus; while
- * no embedding was written or removed since index build last did both
- * (sql/0015_index_check.sql), what it found then stands. */
+ * index_epoch has not moved since index build last did both (no embedding
+ * written or removed, no recording changed: sql/0015_index_check.sql), what
+ * it found then stands. */
 static int status_of(struct aed_db *db, const char *model, struct aed_index_status *s,
 		     struct model_row *m)
 {
@@ -707,8 +708,8 @@ static int choose_factory(struct aed_db *db, const struct aed_index_build_opts *
 
 /* Inside the caller's write transaction: count the pending segments and
  * check for re-embedded ones once more, and when the index is current,
- * record what was found with the embedding epoch it holds for (status_of
- * trusts it until an embedding is written or removed). */
+ * record what was found with the index_epoch value it holds for (status_of
+ * trusts it until the epoch moves). */
 static int record_checks(struct aed_db *db, const struct model_row *m, int64_t index_id)
 {
 	struct aed_index_status s;
